@@ -1,0 +1,19 @@
+//! The sequencer chain core: ordinary signed Ethereum transactions (alloy), executed by revm with
+//! ZKPoW as the native coin, in blocks whose headers carry the Ethereum MPT state root and the
+//! Poseidon ledger root; every committed tx records the roots before and after it.
+//!
+//! Entry point: [`Chain`] (`from_genesis`, `build_block` for a proposer, `import_block` for the
+//! other validators). Nothing here reads a clock or OS randomness: time and order come from the
+//! caller, so the simulator and a real node drive the same code.
+
+mod block;
+mod chain;
+mod genesis;
+mod state;
+pub mod tx;
+
+pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, TxKind, TxRecord, receipt};
+pub use chain::{BlockOutcome, Chain, ChainSpec, EVM_SPEC, ImportError, Rejected, Totals};
+pub use genesis::{Allocation, DevAccounts, Genesis, GenesisAccount, GenesisError, GenesisValidator, SUPPLY_WEI_MAX};
+pub use state::{AccountChange, BLOCK_HASH_HISTORY, ChainState, StoredAccount};
+pub use tx::{SignedTx, TxRejection};

@@ -1,0 +1,249 @@
+//! Transactions: ordinary signed Ethereum transactions, decoded from raw EIP-2718 bytes and checked
+//! before execution. Every refusal is a typed [`TxRejection`] with the numbers that explain it.
+
+use alloy::consensus::transaction::SignerRecoverable;
+use alloy::consensus::{Transaction, TxEnvelope, TxType};
+use alloy::eips::eip2718::{Decodable2718, Encodable2718};
+use alloy::primitives::{Address, B256, Bytes, U256};
+
+/// Why a transaction was not executed. A rejected tx is reported and left out of the block; it
+/// never stops block production.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxRejection {
+    /// Raw bytes above the chain's `max_tx_size_bytes`.
+    #[error("oversize: {size_bytes} bytes, the limit is {max_bytes}")]
+    Oversize {
+        /// Raw size.
+        size_bytes: usize,
+        /// The chain's limit.
+        max_bytes: usize,
+    },
+    /// Not a decodable EIP-2718 transaction.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// A type the chain does not accept (blob and set-code txs).
+    #[error("unsupported transaction type {0}: legacy (0), EIP-2930 (1) and EIP-1559 (2) are accepted")]
+    UnsupportedType(u8),
+    /// A legacy tx signed without EIP-155 replay protection.
+    #[error("missing chain id: legacy transactions must be signed with EIP-155")]
+    MissingChainId,
+    /// Signed for another chain.
+    #[error("wrong chain id {got}, this chain is {expected}")]
+    WrongChainId {
+        /// This chain's id.
+        expected: u64,
+        /// The tx's id.
+        got: u64,
+    },
+    /// The signature does not recover to an address (or has a high `s`, EIP-2).
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// Nonce already used.
+    #[error("nonce too low: account nonce is {expected}, tx nonce is {got}")]
+    NonceTooLow {
+        /// The account's next nonce.
+        expected: u64,
+        /// The tx's nonce.
+        got: u64,
+    },
+    /// Nonce beyond the account's next nonce.
+    #[error("nonce gap: account nonce is {expected}, tx nonce is {got}")]
+    NonceGap {
+        /// The account's next nonce.
+        expected: u64,
+        /// The tx's nonce.
+        got: u64,
+    },
+    /// Balance below `value + gas_limit × max_fee_per_gas`.
+    #[error("insufficient balance: need {required} wei (value + gas × max fee), have {available}")]
+    InsufficientBalance {
+        /// What the tx may cost.
+        required: U256,
+        /// The sender's balance.
+        available: U256,
+    },
+    /// Fee cap below the block's base fee.
+    #[error("fee cap {max_fee_per_gas} wei below the base fee {base_fee_per_gas} wei")]
+    FeeCapBelowBaseFee {
+        /// The tx's `max_fee_per_gas` (or legacy gas price).
+        max_fee_per_gas: u128,
+        /// The block's base fee.
+        base_fee_per_gas: u64,
+    },
+    /// More gas than a whole block has.
+    #[error("gas limit {gas_limit} above the block gas limit {block_gas_limit}")]
+    GasAboveBlockLimit {
+        /// The tx's gas limit.
+        gas_limit: u64,
+        /// The block's gas limit.
+        block_gas_limit: u64,
+    },
+    /// Refused by the EVM's own validation (intrinsic gas, priority fee above cap, …).
+    #[error("invalid for the EVM: {0}")]
+    Evm(String),
+}
+
+/// A transaction that decoded and whose signature recovered: ready for stateful checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The decoded envelope.
+    pub envelope: TxEnvelope,
+    /// The recovered sender.
+    pub sender: Address,
+    /// The transaction hash (keccak of the EIP-2718 encoding).
+    pub hash: B256,
+    /// Size of the EIP-2718 encoding, in bytes.
+    pub size_bytes: usize,
+}
+
+impl SignedTx {
+    /// Decodes raw EIP-2718 bytes and runs every check that needs no state: size, type, chain
+    /// id, signature.
+    pub fn decode(raw: &[u8], chain_id: u64, max_size_bytes: usize) -> Result<Self, TxRejection> {
+        if raw.len() > max_size_bytes {
+            return Err(TxRejection::Oversize { size_bytes: raw.len(), max_bytes: max_size_bytes });
+        }
+        let mut cursor = raw;
+        let envelope = TxEnvelope::decode_2718(&mut cursor)
+            .map_err(|error| TxRejection::Malformed(error.to_string()))?;
+        if !cursor.is_empty() {
+            return Err(TxRejection::Malformed(format!("{} trailing bytes", cursor.len())));
+        }
+        Self::from_envelope(envelope, chain_id)
+    }
+
+    /// Checks an already decoded envelope (type, chain id, signature).
+    pub fn from_envelope(envelope: TxEnvelope, chain_id: u64) -> Result<Self, TxRejection> {
+        match envelope.tx_type() {
+            TxType::Legacy | TxType::Eip2930 | TxType::Eip1559 => {}
+            other => return Err(TxRejection::UnsupportedType(other as u8)),
+        }
+        match envelope.chain_id() {
+            None => return Err(TxRejection::MissingChainId),
+            Some(got) if got != chain_id => {
+                return Err(TxRejection::WrongChainId { expected: chain_id, got });
+            }
+            Some(_) => {}
+        }
+        let sender = envelope
+            .recover_signer()
+            .map_err(|error| TxRejection::BadSignature(error.to_string()))?;
+        let hash = *envelope.tx_hash();
+        let size_bytes = envelope.encode_2718_len();
+        Ok(Self { envelope, sender, hash, size_bytes })
+    }
+
+    /// The EIP-2718 encoding.
+    pub fn encoded(&self) -> Bytes {
+        self.envelope.encoded_2718().into()
+    }
+
+    /// The most the tx can cost the sender: `value + gas_limit × max_fee_per_gas`.
+    pub fn max_cost(&self) -> U256 {
+        let gas = U256::from(self.envelope.gas_limit()) * U256::from(self.envelope.max_fee_per_gas());
+        gas + self.envelope.value()
+    }
+}
+
+/// Signs a transaction with `signer` (development keys, the simulator's users and plugins).
+pub fn sign<T>(signer: &alloy::signers::local::PrivateKeySigner, tx: T) -> TxEnvelope
+where
+    T: alloy::consensus::SignableTransaction<alloy::signers::Signature>,
+    alloy::consensus::Signed<T>: Into<TxEnvelope>,
+{
+    use alloy::signers::SignerSync;
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("local signing cannot fail");
+    tx.into_signed(signature).into()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Signing helpers shared by this crate's tests.
+    use alloy::consensus::{SignableTransaction, TxEip1559, TxLegacy};
+    use alloy::primitives::{Address, Bytes, TxKind, U256};
+
+    use super::*;
+
+    /// Signs an EIP-1559 transfer from development account `from`.
+    pub(crate) fn transfer(from: u64, to: Address, value: u128, nonce: u64, chain_id: u64) -> TxEnvelope {
+        let tx = TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(to),
+            value: U256::from(value),
+            access_list: Default::default(),
+            input: Bytes::new(),
+        };
+        sign(from, tx)
+    }
+
+    fn sign<T: SignableTransaction<alloy::signers::Signature>>(from: u64, tx: T) -> TxEnvelope
+    where
+        alloy::consensus::Signed<T>: Into<TxEnvelope>,
+    {
+        super::sign(&zkcrowd_primitives::dev_signer(from), tx)
+    }
+
+    /// Signs a legacy transaction, with or without EIP-155.
+    pub(crate) fn legacy(from: u64, chain_id: Option<u64>, nonce: u64) -> TxEnvelope {
+        let tx = TxLegacy {
+            chain_id,
+            nonce,
+            gas_price: 10_000_000_000,
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::repeat_byte(0x42)),
+            value: U256::from(1),
+            input: Bytes::new(),
+        };
+        sign(from, tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    /// The stateless rejections: oversize, malformed, trailing bytes, no EIP-155, wrong chain,
+    /// bad signature; and a good tx recovers its sender.
+    #[test]
+    fn stateless_rejections() {
+        let good = transfer(1, Address::repeat_byte(2), 5, 0, 7);
+        let raw = good.encoded_2718();
+        let tx = SignedTx::decode(&raw, 7, 1024).unwrap();
+        assert_eq!(tx.sender, zkcrowd_primitives::dev_address(1));
+
+        assert!(matches!(SignedTx::decode(&raw, 7, 10), Err(TxRejection::Oversize { max_bytes: 10, .. })));
+        assert!(matches!(SignedTx::decode(&[0xde, 0xad], 7, 1024), Err(TxRejection::Malformed(_))));
+        let mut trailing = raw.clone();
+        trailing.push(0);
+        assert!(matches!(SignedTx::decode(&trailing, 7, 1024), Err(TxRejection::Malformed(_))));
+        assert_eq!(
+            SignedTx::decode(&raw, 8, 1024),
+            Err(TxRejection::WrongChainId { expected: 8, got: 7 })
+        );
+        let pre_155 = legacy(1, None, 0).encoded_2718();
+        assert_eq!(SignedTx::decode(&pre_155, 7, 1024), Err(TxRejection::MissingChainId));
+        let with_155 = legacy(1, Some(7), 0).encoded_2718();
+        assert!(SignedTx::decode(&with_155, 7, 1024).is_ok());
+
+        // Flip a bit of `s` in the signature (the last 32 bytes before nothing: EIP-1559 ends
+        // with y_parity, r, s): the signature no longer recovers the same sender, or none.
+        let mut tampered = raw.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        match SignedTx::decode(&tampered, 7, 1024) {
+            Err(TxRejection::BadSignature(_)) => {}
+            Ok(other) => assert_ne!(other.sender, tx.sender, "tampered signature kept its sender"),
+            Err(other) => panic!("unexpected rejection {other:?}"),
+        }
+        // s above n/2 (EIP-2) must be refused outright.
+        let mut high_s = raw.clone();
+        let s_start = high_s.len() - 32;
+        high_s[s_start..].copy_from_slice(&[0xff; 32]);
+        assert!(matches!(SignedTx::decode(&high_s, 7, 1024), Err(TxRejection::BadSignature(_))));
+    }
+}

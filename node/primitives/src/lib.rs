@@ -1,0 +1,21 @@
+//! Shared vocabulary of zkcrowd: ZKPoW amounts, reserved system addresses and the
+//! deterministic development keys that genesis files, tests and the simulator fund and sign with.
+
+mod account_ref;
+mod amount;
+mod keys;
+pub mod yaml;
+
+pub use amount::{AMOUNT_FORM, AmountError, SignedZkpow, WEI_PER_GWEI, WEI_PER_ZKPOW, Zkpow};
+pub use account_ref::{AccountRef, AccountRefError};
+pub use keys::{dev_address, dev_signer};
+
+use alloy::primitives::{Address, address};
+
+/// Where transaction fees go: the block beneficiary of every block. No key controls it, so what it
+/// holds is burned. The ledger root leaves it out (its balance is a burn counter, not an account
+/// anyone can move), while the Ethereum state root includes it like any other account.
+pub const FEE_BURN_ADDRESS: Address = address!("0x000000000000000000000000000000000000fEe0");
+
+/// Block height.
+pub type BlockNumber = u64;
