@@ -38,6 +38,7 @@ fn genesis(accounts: u64) -> Genesis {
             address: AccountRef::Address(alloy::primitives::Address::repeat_byte(0x11)),
             stake: Zkpow::from_zkpow(1),
         }],
+        market: Default::default(),
     }
 }
 

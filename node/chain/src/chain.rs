@@ -5,6 +5,14 @@
 //! ledger roots are recomputed after each one and recorded around it in a [`TxRecord`]. Building
 //! leaves rejected txs out and defers those that do not fit; importing demands that every tx is
 //! valid and that the recomputed header equals the proposed one, and undoes the block otherwise.
+//!
+//! Market transactions (to [`MARKET_ADDRESS`]) go after user transactions in a block, so the block's
+//! system span is contiguous and proven by one system job. revm executes them like any call (gas,
+//! nonce, value to the market address); the market then applies the call and the value is settled
+//! in revm's state diff before it is committed: a repayment leaves native supply for the market
+//! balance, a refused call's value and a withdrawal are credited to the sender, and the market
+//! address keeps nothing. At the end of the block the market creates the block's jobs, charges
+//! missed deadlines and assigns work; its root goes in the header.
 
 use alloy::consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy::consensus::{ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt};
@@ -18,8 +26,13 @@ use revm::database_interface::WrapDatabaseRef;
 use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use revm::primitives::hardfork::SpecId;
 use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
-use zkcrowd_ledger::{MarketLedger, TreeError, digest_to_b256};
-use zkcrowd_primitives::FEE_BURN_ADDRESS;
+use std::sync::Arc;
+
+use zkcrowd_ledger::{TreeError, b256_to_digest};
+use zkcrowd_market::{
+    JobKind, Market, MarketEvent, ModeledVerifier, NewJob, ProofVerifier, combine_commitments, tx_commitment,
+};
+use zkcrowd_primitives::{FEE_BURN_ADDRESS, MARKET_ADDRESS};
 
 use crate::block::{Block, BlockHeader, TxKind, TxRecord, receipt};
 use crate::genesis::{Genesis, GenesisError};
@@ -42,8 +55,7 @@ pub struct ChainSpec {
     pub min_base_fee_per_gas: u64,
 }
 
-/// Running totals for the supply identity
-/// `genesis balances = Σ ledger balances + fees burned` (plus market flows once the market runs).
+/// Running totals of the chain (the market keeps its own, see [`zkcrowd_market::Accounts`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
     /// Transactions committed.
@@ -78,6 +90,8 @@ pub struct BlockOutcome {
     pub rejected: Vec<Rejected>,
     /// Positions of valid candidates that did not fit in the block's gas (building only).
     pub deferred: Vec<usize>,
+    /// What the market did in this block, in order.
+    pub market_events: Vec<MarketEvent>,
 }
 
 /// Why a proposed block was refused on import. The state is left as it was before the block.
@@ -102,6 +116,12 @@ pub enum ImportError {
     /// The transactions need more gas than the block has.
     #[error("transactions exceed the block gas limit")]
     GasLimitExceeded,
+    /// A user transaction follows a market transaction.
+    #[error("transaction {index} is a user transaction after a market transaction")]
+    SystemTxOrder {
+        /// Its index in the block.
+        index: usize,
+    },
     /// Re-execution gave a different header field.
     #[error("header field {field} differs: proposed {proposed}, computed {computed}")]
     HeaderMismatch {
@@ -123,20 +143,35 @@ enum Mode {
 }
 
 /// The chain state machine of one node.
-#[derive(Debug)]
 pub struct Chain {
     spec: ChainSpec,
     state: ChainState,
-    market: MarketLedger,
+    market: Market,
+    verifier: Arc<dyn ProofVerifier>,
     head: BlockHeader,
     head_hash: B256,
     genesis_supply_wei: u128,
     totals: Totals,
 }
 
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("head", &self.head.number).field("head_hash", &self.head_hash).finish()
+    }
+}
+
 impl Chain {
-    /// Builds block 0 from a validated genesis.
+    /// Builds block 0 from a validated genesis, verifying proofs with the modeled verifier (real
+    /// proofs are refused until [`Self::from_genesis_with_verifier`] is given a real one).
     pub fn from_genesis(genesis: &Genesis) -> Result<Self, GenesisError> {
+        Self::from_genesis_with_verifier(genesis, Arc::new(ModeledVerifier))
+    }
+
+    /// Builds block 0 with the given proof verifier.
+    pub fn from_genesis_with_verifier(
+        genesis: &Genesis,
+        verifier: Arc<dyn ProofVerifier>,
+    ) -> Result<Self, GenesisError> {
         genesis.validate()?;
         let mut state = ChainState::new();
         for allocation in genesis.allocations() {
@@ -144,7 +179,7 @@ impl Chain {
                 .insert_genesis_account(allocation.address, allocation.balance, allocation.nonce, allocation.code)
                 .map_err(|e| GenesisError::Invalid(e.to_string()))?;
         }
-        let mut market = MarketLedger::new();
+        let market = Market::new(genesis.market.clone()).map_err(|e| GenesisError::Invalid(format!("market: {e}")))?;
         let base_fee = u64::try_from(genesis.base_fee_per_gas.wei()).expect("validated to fit u64");
         let min_base_fee = genesis
             .min_base_fee_per_gas
@@ -162,7 +197,7 @@ impl Chain {
             logs_bloom: Bloom::ZERO,
             state_root: state.state_root(),
             ledger_root: state.ledger_root(),
-            market_root: digest_to_b256(market.root()),
+            market_root: market.root(),
             prev_randao: keccak256(B256::ZERO),
         };
         let head_hash = head.hash();
@@ -176,6 +211,7 @@ impl Chain {
             },
             state,
             market,
+            verifier,
             head,
             head_hash,
             genesis_supply_wei: genesis.allocations().iter().map(|a| a.balance).sum(),
@@ -208,9 +244,38 @@ impl Chain {
         &mut self.state
     }
 
-    /// The market ledger.
-    pub fn market(&self) -> &MarketLedger {
+    /// The proving market.
+    pub fn market(&self) -> &Market {
         &self.market
+    }
+
+    /// The proof verifier.
+    pub fn verifier(&self) -> &Arc<dyn ProofVerifier> {
+        &self.verifier
+    }
+
+    /// Checks the supply identity: everything minted since genesis equals everything held or burned,
+    ///
+    /// `genesis balances + issued + shortfall minted + fees recycled
+    ///  = Σ ledger balances + Σ market balances + reward pool + fees burned + penalties burned`.
+    ///
+    /// Returns both sides on failure.
+    pub fn check_supply(&self) -> Result<(), String> {
+        let accounts = self.market.accounts();
+        if !accounts.identity_holds(self.market.balances_total().wei()) {
+            return Err(format!("market accounts do not balance: {accounts:?}"));
+        }
+        let minted = self.genesis_supply_wei + accounts.issued + accounts.shortfall_minted + accounts.fees_recycled;
+        let native: u128 = self.state.ledger().leaves().iter().map(|leaf| leaf.balance).sum();
+        let held = native as i128 + self.market.balances_total().wei() + accounts.pool as i128;
+        let burned = self.totals.fees_burned_wei as i128 + accounts.penalties_burned as i128;
+        if minted as i128 != held + burned {
+            return Err(format!(
+                "supply: minted {minted} wei but held {held} + burned {burned} = {} wei",
+                held + burned
+            ));
+        }
+        Ok(())
     }
 
     /// Balances at genesis (excluding stake), in wei.
@@ -280,10 +345,22 @@ impl Chain {
     /// If `timestamp` is not after the head's (the caller's clock is monotonic).
     pub fn build_block(&mut self, candidates: &[SignedTx], timestamp: u64, proposer: Address) -> BlockOutcome {
         assert!(timestamp > self.head.timestamp, "timestamp {timestamp} not after the head's");
-        let outcome = self
-            .execute(candidates, timestamp, proposer, Mode::Build)
+        // Market transactions go last, keeping their relative order (see the module documentation).
+        let (user, system): (Vec<usize>, Vec<usize>) =
+            (0..candidates.len()).partition(|&i| candidates[i].envelope.to() != Some(MARKET_ADDRESS));
+        let order: Vec<usize> = user.into_iter().chain(system).collect();
+        let ordered: Vec<SignedTx> = order.iter().map(|&i| candidates[i].clone()).collect();
+        let mut outcome = self
+            .execute(&ordered, timestamp, proposer, Mode::Build)
             .expect("building never fails: bad candidates are rejected, not fatal");
-        self.finish(&outcome);
+        for rejected in &mut outcome.rejected {
+            rejected.position = order[rejected.position];
+        }
+        for deferred in &mut outcome.deferred {
+            *deferred = order[*deferred];
+        }
+        outcome.deferred.sort_unstable();
+        self.finish(&mut outcome);
         outcome
     }
 
@@ -307,23 +384,36 @@ impl Chain {
             });
         }
         let mut signed = Vec::with_capacity(block.transactions.len());
+        let mut seen_system = false;
         for (index, envelope) in block.transactions.iter().enumerate() {
+            let is_system = envelope.to() == Some(MARKET_ADDRESS);
+            if seen_system && !is_system {
+                return Err(ImportError::SystemTxOrder { index });
+            }
+            seen_system |= is_system;
             let tx = SignedTx::from_envelope(envelope.clone(), self.spec.chain_id)
                 .map_err(|reason| ImportError::InvalidTx { index, reason })?;
             signed.push(tx);
         }
-        let outcome = self.execute(&signed, header.timestamp, header.proposer, Mode::Import)?;
+        let mut outcome = self.execute(&signed, header.timestamp, header.proposer, Mode::Import)?;
         if let Err(error) = compare_headers(header, &outcome.block.header) {
-            self.state.revert_block();
+            self.revert_open_block();
             return Err(error);
         }
-        self.finish(&outcome);
+        self.finish(&mut outcome);
         Ok(outcome)
     }
 
+    fn revert_open_block(&mut self) {
+        self.state.revert_block();
+        self.market.revert_block();
+    }
+
     /// Makes an executed block the head.
-    fn finish(&mut self, outcome: &BlockOutcome) {
+    fn finish(&mut self, outcome: &mut BlockOutcome) {
         self.state.commit_block();
+        self.market.commit_block();
+        outcome.market_events = self.market.take_events();
         self.state.record_block_hash(outcome.block.header.number, outcome.hash);
         self.head = outcome.block.header.clone();
         self.head_hash = outcome.hash;
@@ -361,6 +451,7 @@ impl Chain {
         cfg.chain_id = self.spec.chain_id;
 
         self.state.begin_block();
+        self.market.begin_block(number);
         let mut pre_state_root = self.head.state_root;
         let mut pre_ledger_root = self.head.ledger_root;
         let mut gas_used: u64 = 0;
@@ -379,7 +470,7 @@ impl Chain {
             };
             if let Err(reason) = self.check_against_state(tx, base_fee) {
                 if let Err(error) = fail(reason.clone()) {
-                    self.state.revert_block();
+                    self.revert_open_block();
                     return Err(error);
                 }
                 rejected.push(Rejected { position, hash: tx.hash, reason });
@@ -387,7 +478,7 @@ impl Chain {
             }
             if gas_used + tx.envelope.gas_limit() > self.spec.gas_limit {
                 if matches!(mode, Mode::Import) {
-                    self.state.revert_block();
+                    self.revert_open_block();
                     return Err(ImportError::GasLimitExceeded);
                 }
                 deferred.push(position);
@@ -395,6 +486,7 @@ impl Chain {
             }
             let to = tx.envelope.to();
             let kind = match to {
+                Some(MARKET_ADDRESS) => TxKind::System,
                 None => TxKind::ContractCreate,
                 Some(to) if self.state.has_code(&to) || !tx.envelope.input().is_empty() => TxKind::ContractCall,
                 Some(_) => TxKind::Transfer,
@@ -408,25 +500,37 @@ impl Chain {
                     .build_mainnet();
                 evm.transact(tx_env)
             };
-            let output = match result {
+            let mut output = match result {
                 Ok(output) => output,
                 Err(error) => {
                     let reason = TxRejection::Evm(error.to_string());
                     if let Err(error) = fail(reason.clone()) {
-                        self.state.revert_block();
+                        self.revert_open_block();
                         return Err(error);
                     }
                     rejected.push(Rejected { position, hash: tx.hash, reason });
                     continue;
                 }
             };
+            let mut success = output.result.is_success();
+            if kind == TxKind::System && success {
+                let value = tx.envelope.value();
+                let call = self.market.apply_call(tx.sender, tx.envelope.input(), value, self.verifier.as_ref());
+                success = call.result.is_ok();
+                // Settle value in the diff before it is committed (see the module documentation).
+                if let Some(market) = output.state.get_mut(&MARKET_ADDRESS) {
+                    market.info.balance -= value;
+                }
+                if let Some(sender) = output.state.get_mut(&tx.sender) {
+                    sender.info.balance += call.credit_sender;
+                }
+            }
             if let Err(error) = self.state.apply_evm_state(output.state) {
-                self.state.revert_block();
+                self.revert_open_block();
                 return Err(error.into());
             }
             let tx_gas = output.result.tx_gas_used();
             gas_used += tx_gas;
-            let success = output.result.is_success();
             let fee_wei = u128::from(tx_gas) * tx.envelope.effective_gas_price(Some(base_fee));
             let post_state_root = self.state.state_root();
             let post_ledger_root = self.state.ledger_root();
@@ -453,6 +557,38 @@ impl Chain {
             pre_ledger_root = post_ledger_root;
         }
 
+        // The block's jobs: user txs one by one, then the system span as one job.
+        let fees_wei: u128 = records.iter().map(|r| r.fee_wei).sum();
+        let mut jobs: Vec<NewJob> = Vec::new();
+        let mut system: Option<NewJob> = None;
+        for record in &records {
+            let pre = b256_to_digest(record.pre_ledger_root).expect("ledger roots are canonical");
+            let post = b256_to_digest(record.post_ledger_root).expect("ledger roots are canonical");
+            let commitment = tx_commitment(record.hash);
+            if record.kind == TxKind::System {
+                let span = system.get_or_insert(NewJob {
+                    kind: JobKind::System { block: number, txs: 0 },
+                    pre_root: pre,
+                    post_root: pre,
+                    commitment: tx_commitment(B256::ZERO),
+                });
+                let JobKind::System { txs, .. } = &mut span.kind else { unreachable!() };
+                span.commitment = if *txs == 0 { commitment } else { combine_commitments(span.commitment, commitment) };
+                *txs += 1;
+                span.post_root = post;
+            } else {
+                debug_assert!(system.is_none(), "user txs precede system txs");
+                jobs.push(NewJob {
+                    kind: JobKind::Tx { block: number, index: record.index },
+                    pre_root: pre,
+                    post_root: post,
+                    commitment,
+                });
+            }
+        }
+        jobs.extend(system);
+        let market_root = self.market.end_block(self.head_hash, fees_wei, &jobs);
+
         let mut logs_bloom = Bloom::ZERO;
         for r in &receipts {
             logs_bloom.accrue_bloom(&r.bloom());
@@ -470,7 +606,7 @@ impl Chain {
             logs_bloom,
             state_root: pre_state_root,
             ledger_root: pre_ledger_root,
-            market_root: digest_to_b256(self.market.root()),
+            market_root,
             prev_randao,
         };
         let hash = header.hash();
@@ -481,6 +617,7 @@ impl Chain {
             txs: records,
             rejected,
             deferred,
+            market_events: Vec::new(),
         })
     }
 }

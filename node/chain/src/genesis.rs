@@ -16,7 +16,8 @@ use std::path::Path;
 
 use alloy::primitives::{Address, Bytes};
 use serde::{Deserialize, Serialize};
-use zkcrowd_primitives::{AccountRef, FEE_BURN_ADDRESS, Zkpow, yaml};
+use zkcrowd_market::MarketParams;
+use zkcrowd_primitives::{AccountRef, FEE_BURN_ADDRESS, MARKET_ADDRESS, Zkpow, yaml};
 
 /// Total supply must stay below this (2^127 wei) so that every balance fits the ledger's `u128`
 /// limbs and signed market balances fit `i128`.
@@ -51,6 +52,9 @@ pub struct Genesis {
     pub dev_accounts: Option<DevAccounts>,
     /// The validator set with stake (locked ZKPoW, not part of any balance).
     pub validators: Vec<GenesisValidator>,
+    /// The proving market's parameters.
+    #[serde(default)]
+    pub market: MarketParams,
 }
 
 /// One funded account, optionally with code (a predeployed contract).
@@ -166,8 +170,8 @@ impl Genesis {
         let mut supply: u128 = 0;
         let mut seen = BTreeSet::new();
         for allocation in self.allocations() {
-            if allocation.address == FEE_BURN_ADDRESS {
-                return invalid(format!("{FEE_BURN_ADDRESS} is the fee burn address, not an account"));
+            if allocation.address == FEE_BURN_ADDRESS || allocation.address == MARKET_ADDRESS {
+                return invalid(format!("{} is a reserved system address, not an account", allocation.address));
             }
             if !seen.insert(allocation.address) {
                 return invalid(format!("account {} is funded twice", allocation.address));
@@ -180,7 +184,7 @@ impl Genesis {
         if supply >= SUPPLY_WEI_MAX {
             return invalid(format!("total supply {supply} wei reaches 2^127 wei"));
         }
-        Ok(())
+        self.market.validate().map_err(|e| GenesisError::Invalid(format!("market: {e}")))
     }
 
     /// Every funded account: explicit accounts first, then development accounts in index order.

@@ -40,6 +40,7 @@ fn genesis() -> Genesis {
         }],
         dev_accounts: Some(DevAccounts { count: USERS, balance: Zkpow::from_zkpow(1_000), first: 0 }),
         validators: vec![GenesisValidator { address: AccountRef::Dev(100), stake: Zkpow::from_zkpow(1) }],
+        market: Default::default(),
     }
 }
 
@@ -316,6 +317,7 @@ proptest! {
             prop_assert_eq!(ledger_total + chain.totals().fees_burned_wei, genesis_balances);
             prop_assert_eq!(chain.state().balance(&FEE_BURN_ADDRESS), U256::from(tips));
             prop_assert_eq!(chain.head().ledger_root, independent_ledger_root(&chain));
+            prop_assert_eq!(chain.check_supply(), Ok(()));
         }
     }
 }

@@ -1,20 +1,17 @@
-//! Poseidon (Goldilocks) Merkle trees that commit to the ZKPoW ledgers, built on plonky2's own
-//! field and hash so the circuits prove exactly what the chain computes.
+//! Merkle trees that commit to the ZKPoW ledgers, built on plonky2's own field and Poseidon hash so
+//! the circuits prove exactly what the chain computes.
 //!
 //! * [`AccountLedger`]: every account's (address, nonce, balance); its root is the header's
 //!   **ledger root**, and each committed tx records the root before and after it.
-//! * [`MarketLedger`]: every plugin's signed market balance (rewards in, penalties out).
-//!
-//! Both use a left-packed [`MerkleTree`]: a key gets a leaf index when first seen (Mina's design), so
-//! an update costs `depth` hashes. See `tree.rs` for the layout and `docs/layout.md` for why.
+//! * [`MerkleTree`]: the left-packed tree behind it (a key gets a leaf index when first seen, Mina's
+//!   design, so an update costs `depth` hashes), generic over its hash: [`Poseidon`] for what
+//!   circuits open, [`Sha256`] for commitments only validators recompute (the market's).
 
 mod account;
-mod market;
 mod tree;
 
 pub use account::{ACCOUNT_TREE_DEPTH, AccountLeaf, AccountLedger};
-pub use market::{MARKET_TREE_DEPTH, MarketLedger};
-pub use tree::{MerklePath, MerkleTree, TreeError};
+pub use tree::{MerklePath, MerkleTree, Poseidon, Sha256, TreeError, TreeHasher, sha256};
 
 use alloy::primitives::{Address, B256};
 use plonky2::field::goldilocks_field::GoldilocksField;

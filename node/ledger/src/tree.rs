@@ -10,16 +10,67 @@
 //! dirty path once, sharing the upper levels between leaves that were touched together (the sender
 //! and receiver of a transfer share the top of their paths).
 //!
-//! Hashing: leaves are digests produced by the caller (see [`crate::AccountLeaf`]); an inner node is
-//! `Poseidon::two_to_one(left, right)`; an empty leaf is the zero digest.
+//! Hashing is a parameter ([`TreeHasher`]): [`Poseidon`] (plonky2's, over Goldilocks) for trees a
+//! circuit must open, [`Sha256`] for commitments only validators recompute (hardware-accelerated on
+//! x86 with SHA-NI, and an EVM precompile should L1 ever need to open one). Leaves are digests
+//! produced by the caller (see [`crate::AccountLeaf`]); an inner node is `combine(left, right)`; an
+//! empty leaf is the zero digest.
+//!
+//! A tree can journal its leaves ([`MerkleTree::begin`]) so that a block that fails validation is
+//! undone exactly ([`MerkleTree::revert`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 
+use alloy::primitives::B256;
+use sha2::Digest as _;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
 
 use crate::{Digest, F};
+
+/// The hash of a tree: how two children combine and what an empty leaf is.
+pub trait TreeHasher {
+    /// A node.
+    type Digest: Copy + Eq + Debug;
+    /// The empty leaf.
+    const EMPTY: Self::Digest;
+    /// The parent of two nodes.
+    fn combine(left: Self::Digest, right: Self::Digest) -> Self::Digest;
+}
+
+/// plonky2's Poseidon over Goldilocks: `two_to_one(left, right)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Poseidon;
+
+impl TreeHasher for Poseidon {
+    type Digest = Digest;
+    const EMPTY: Digest = HashOut::<F>::ZERO;
+    fn combine(left: Digest, right: Digest) -> Digest {
+        PoseidonHash::two_to_one(left, right)
+    }
+}
+
+/// SHA-256 of the 64-byte concatenation.
+#[derive(Debug, Clone, Copy)]
+pub struct Sha256;
+
+impl TreeHasher for Sha256 {
+    type Digest = B256;
+    const EMPTY: B256 = B256::ZERO;
+    fn combine(left: B256, right: B256) -> B256 {
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(left.as_slice());
+        hasher.update(right.as_slice());
+        B256::from(<[u8; 32]>::from(hasher.finalize()))
+    }
+}
+
+/// SHA-256 of `bytes`, as 32 bytes.
+pub fn sha256(bytes: &[u8]) -> B256 {
+    B256::from(<[u8; 32]>::from(sha2::Sha256::digest(bytes)))
+}
 
 /// Why a tree operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,41 +87,55 @@ pub enum TreeError {
 
 /// The siblings from a leaf up to the root, lowest first; `index` selects left or right at each level.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MerklePath {
+pub struct MerklePath<D = Digest> {
     /// Leaf index.
     pub index: u64,
     /// `siblings[l]` is the sibling at level `l` (level 0 = leaves).
-    pub siblings: Vec<Digest>,
+    pub siblings: Vec<D>,
 }
 
-impl MerklePath {
-    /// The root this path gives for `leaf`.
+impl MerklePath<Digest> {
+    /// The root this path gives for `leaf` (Poseidon).
     pub fn root_for(&self, leaf: Digest) -> Digest {
+        self.root_with::<Poseidon>(leaf)
+    }
+}
+
+impl<D: Copy> MerklePath<D> {
+    /// The root this path gives for `leaf` under hasher `H`.
+    pub fn root_with<H: TreeHasher<Digest = D>>(&self, leaf: D) -> D {
         let mut node = leaf;
         for (level, sibling) in self.siblings.iter().enumerate() {
             node = if (self.index >> level) & 1 == 0 {
-                PoseidonHash::two_to_one(node, *sibling)
+                H::combine(node, *sibling)
             } else {
-                PoseidonHash::two_to_one(*sibling, node)
+                H::combine(*sibling, node)
             };
         }
         node
     }
 }
 
-/// A left-packed Poseidon Merkle tree of fixed depth (see the module documentation).
 #[derive(Debug, Clone)]
-pub struct MerkleTree {
-    depth: usize,
-    /// `levels[0]` are the leaves; `levels[depth]` holds the root once the tree is non-empty.
-    levels: Vec<Vec<Digest>>,
-    /// `empty[l]` is the root of an empty subtree of height `l`.
-    empty: Vec<Digest>,
-    /// Leaves changed since the last [`MerkleTree::root`].
-    dirty: BTreeSet<u64>,
+struct LeafJournal<D> {
+    len: u64,
+    old: BTreeMap<u64, D>,
 }
 
-impl MerkleTree {
+/// A left-packed Merkle tree of fixed depth (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct MerkleTree<H: TreeHasher = Poseidon> {
+    depth: usize,
+    /// `levels[0]` are the leaves; `levels[depth]` holds the root once the tree is non-empty.
+    levels: Vec<Vec<H::Digest>>,
+    /// `empty[l]` is the root of an empty subtree of height `l`.
+    empty: Vec<H::Digest>,
+    /// Leaves changed since the last [`MerkleTree::root`].
+    dirty: BTreeSet<u64>,
+    journal: Option<LeafJournal<H::Digest>>,
+}
+
+impl<H: TreeHasher> MerkleTree<H> {
     /// Deepest tree supported: indices are `u64` and level vectors are addressed by `usize`.
     pub const DEPTH_MAX: usize = 48;
 
@@ -82,12 +147,37 @@ impl MerkleTree {
         assert!(depth > 0, "a Merkle tree needs at least one level");
         assert!(depth <= Self::DEPTH_MAX, "depth {depth} above {}", Self::DEPTH_MAX);
         let mut empty = Vec::with_capacity(depth + 1);
-        empty.push(HashOut::<F>::ZERO);
+        empty.push(H::EMPTY);
         for level in 0..depth {
             let below = empty[level];
-            empty.push(PoseidonHash::two_to_one(below, below));
+            empty.push(H::combine(below, below));
         }
-        Self { depth, levels: vec![Vec::new(); depth + 1], empty, dirty: BTreeSet::new() }
+        Self { depth, levels: vec![Vec::new(); depth + 1], empty, dirty: BTreeSet::new(), journal: None }
+    }
+
+    /// Starts recording leaf changes so that [`Self::revert`] can undo them.
+    ///
+    /// # Panics
+    /// If a journal is already open.
+    pub fn begin(&mut self) {
+        assert!(self.journal.is_none(), "tree journal already open");
+        self.journal = Some(LeafJournal { len: self.len(), old: BTreeMap::new() });
+    }
+
+    /// Keeps the changes since [`Self::begin`].
+    pub fn commit(&mut self) {
+        assert!(self.journal.take().is_some(), "no tree journal open");
+    }
+
+    /// Undoes every leaf change since [`Self::begin`].
+    pub fn revert(&mut self) {
+        let journal = self.journal.take().expect("no tree journal open");
+        self.truncate(journal.len);
+        for (index, digest) in journal.old {
+            if index < journal.len {
+                self.set(index, digest);
+            }
+        }
     }
 
     /// Tree depth.
@@ -111,12 +201,12 @@ impl MerkleTree {
     }
 
     /// The root of an empty tree of this depth.
-    pub fn empty_root(&self) -> Digest {
+    pub fn empty_root(&self) -> H::Digest {
         self.empty[self.depth]
     }
 
     /// Allocates the next leaf index and sets it to `leaf`.
-    pub fn push(&mut self, leaf: Digest) -> Result<u64, TreeError> {
+    pub fn push(&mut self, leaf: H::Digest) -> Result<u64, TreeError> {
         let index = self.len();
         if index == self.capacity() {
             return Err(TreeError::Full { depth: self.depth, capacity: self.capacity() });
@@ -130,16 +220,19 @@ impl MerkleTree {
     ///
     /// # Panics
     /// If `index` was never allocated (a programmer error: callers map keys to allocated indices).
-    pub fn set(&mut self, index: u64, leaf: Digest) {
+    pub fn set(&mut self, index: u64, leaf: H::Digest) {
         let slot = &mut self.levels[0][usize::try_from(index).expect("index fits usize")];
         if *slot != leaf {
+            if let Some(journal) = &mut self.journal {
+                journal.old.entry(index).or_insert(*slot);
+            }
             *slot = leaf;
             self.dirty.insert(index);
         }
     }
 
     /// The leaf at `index`, if allocated.
-    pub fn leaf(&self, index: u64) -> Option<Digest> {
+    pub fn leaf(&self, index: u64) -> Option<H::Digest> {
         self.levels[0].get(usize::try_from(index).ok()?).copied()
     }
 
@@ -161,13 +254,13 @@ impl MerkleTree {
     }
 
     /// The current root, recomputing the paths of leaves changed since the last call.
-    pub fn root(&mut self) -> Digest {
+    pub fn root(&mut self) -> H::Digest {
         self.flush();
         self.levels[self.depth].first().copied().unwrap_or(self.empty[self.depth])
     }
 
     /// The authentication path of leaf `index` against [`Self::root`], or `None` if not allocated.
-    pub fn path(&mut self, index: u64) -> Option<MerklePath> {
+    pub fn path(&mut self, index: u64) -> Option<MerklePath<H::Digest>> {
         if index >= self.len() {
             return None;
         }
@@ -176,7 +269,7 @@ impl MerkleTree {
         Some(MerklePath { index, siblings })
     }
 
-    fn node(&self, level: usize, index: u64) -> Digest {
+    fn node(&self, level: usize, index: u64) -> H::Digest {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.levels[level].get(i).copied())
@@ -202,7 +295,7 @@ impl MerkleTree {
             for &parent in &parents {
                 let left = self.node(level, parent << 1);
                 let right = self.node(level, (parent << 1) | 1);
-                self.levels[level + 1][parent as usize] = PoseidonHash::two_to_one(left, right);
+                self.levels[level + 1][parent as usize] = H::combine(left, right);
             }
             changed = parents;
         }
@@ -234,7 +327,7 @@ mod tests {
     /// An empty tree's root is the empty subtree root, and a full tree refuses another leaf.
     #[test]
     fn empty_and_full() {
-        let mut tree = MerkleTree::new(2);
+        let mut tree = MerkleTree::<Poseidon>::new(2);
         assert_eq!(tree.root(), naive_root(2, &[]));
         for i in 0..4 {
             assert_eq!(tree.push(leaf(i)).unwrap(), i);
@@ -251,7 +344,7 @@ mod tests {
             ops in proptest::collection::vec((0u64..40, 0u64..1000, any::<bool>()), 1..60),
         ) {
             let depth = 6;
-            let mut tree = MerkleTree::new(depth);
+            let mut tree = MerkleTree::<Poseidon>::new(depth);
             let mut model: Vec<Digest> = Vec::new();
             for (slot, value, flush) in ops {
                 if (slot as usize) < model.len() {
@@ -278,7 +371,7 @@ mod tests {
         #[test]
         fn truncate_equals_naive(count in 1u64..40, keep in 0u64..40) {
             let depth = 6;
-            let mut tree = MerkleTree::new(depth);
+            let mut tree = MerkleTree::<Poseidon>::new(depth);
             let leaves: Vec<Digest> = (0..count).map(leaf).collect();
             for l in &leaves {
                 tree.push(*l).unwrap();
@@ -288,6 +381,33 @@ mod tests {
             tree.truncate(keep);
             prop_assert_eq!(tree.len(), keep);
             prop_assert_eq!(tree.root(), naive_root(depth, &leaves[..keep as usize]));
+        }
+
+        /// A journaled batch of pushes and sets is undone exactly by revert (SHA-256 tree).
+        #[test]
+        fn revert_restores_root(
+            initial in 0u64..20,
+            ops in proptest::collection::vec((0u64..30, any::<u8>()), 0..30),
+        ) {
+            let mut tree = MerkleTree::<Sha256>::new(5);
+            for i in 0..initial {
+                tree.push(B256::with_last_byte(i as u8 + 1)).unwrap();
+            }
+            let before = tree.root();
+            tree.begin();
+            for (slot, byte) in ops {
+                if slot < tree.len() {
+                    tree.set(slot, B256::repeat_byte(byte));
+                } else {
+                    tree.push(B256::repeat_byte(byte)).unwrap();
+                }
+                if byte % 3 == 0 {
+                    tree.root();
+                }
+            }
+            tree.revert();
+            prop_assert_eq!(tree.len(), initial);
+            prop_assert_eq!(tree.root(), before);
         }
     }
 }

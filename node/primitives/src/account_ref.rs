@@ -62,6 +62,19 @@ impl fmt::Display for AccountRef {
     }
 }
 
+impl schemars::JsonSchema for AccountRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AccountRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(0x[0-9a-fA-F]{40}|dev:[0-9]+)$",
+            "description": "A hex address, or dev:N for development account N."
+        })
+    }
+}
+
 impl Serialize for AccountRef {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)

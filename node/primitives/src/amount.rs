@@ -267,6 +267,36 @@ macro_rules! string_serde {
 string_serde!(Zkpow);
 string_serde!(SignedZkpow);
 
+macro_rules! string_schema {
+    ($ty:ty, $name:literal, $pattern:literal, $description:literal) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": $description,
+                    "examples": ["5 ZKPOW", "0.25 ZKPOW", "3 gwei"]
+                })
+            }
+        }
+    };
+}
+string_schema!(
+    Zkpow,
+    "Zkpow",
+    r"^\s*\+?[0-9_]*\.?[0-9_]*\s+([Zz][Kk][Pp][Oo][Ww]|[Gg][Ww][Ee][Ii]|[Ww][Ee][Ii])\s*$",
+    "A ZKPoW amount with a unit: ZKPOW (18 decimals), gwei or wei."
+);
+string_schema!(
+    SignedZkpow,
+    "SignedZkpow",
+    r"^\s*[-+]?[0-9_]*\.?[0-9_]*\s+([Zz][Kk][Pp][Oo][Ww]|[Gg][Ww][Ee][Ii]|[Ww][Ee][Ii])\s*$",
+    "A signed ZKPoW amount with a unit: ZKPOW (18 decimals), gwei or wei."
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

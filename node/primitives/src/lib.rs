@@ -17,5 +17,10 @@ use alloy::primitives::{Address, address};
 /// anyone can move), while the Ethereum state root includes it like any other account.
 pub const FEE_BURN_ADDRESS: Address = address!("0x000000000000000000000000000000000000fEe0");
 
+/// The proving market's system address: plugins register, heartbeat, go inactive, withdraw,
+/// repay and submit proofs by sending ordinary signed transactions here, ABI-encoded against the
+/// `IZkcrowdMarket` interface. No code lives at it; the chain hands such calls to the market.
+pub const MARKET_ADDRESS: Address = address!("0x0000000000000000000000000000000000005a4b");
+
 /// Block height.
 pub type BlockNumber = u64;

@@ -1,0 +1,181 @@
+//! The market through the chain: plugins and users send ordinary signed transactions; the market
+//! assigns jobs; proofs arrive by transaction; blocks become fully proven; value settles; a second
+//! validator imports every block; the supply identity holds after every block.
+
+use std::collections::BTreeMap;
+
+use alloy::consensus::TxEip1559;
+use alloy::primitives::{Address, Bytes, TxKind, U256};
+use zkcrowd_chain::tx::sign;
+use zkcrowd_chain::{
+    Chain, DevAccounts, Genesis, GenesisValidator, ImportError, SignedTx, TxKind as Kind,
+};
+use zkcrowd_market::{EventKind, JobId, MarketCall, MarketParams, ProofData, SubmittedInputs};
+use zkcrowd_primitives::{AccountRef, MARKET_ADDRESS, WEI_PER_ZKPOW, Zkpow, dev_address, dev_signer};
+
+const CHAIN_ID: u64 = 7777;
+const USERS: std::ops::Range<u64> = 0..4;
+const PLUGINS: std::ops::Range<u64> = 10..14;
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN_ID,
+        timestamp: 0,
+        gas_limit: 30_000_000,
+        base_fee_per_gas: Zkpow::from_wei(1_000_000_000),
+        min_base_fee_per_gas: None,
+        max_tx_size_bytes: 128 * 1024,
+        accounts: Vec::new(),
+        dev_accounts: Some(DevAccounts { count: 20, balance: Zkpow::from_zkpow(100), first: 0 }),
+        validators: vec![GenesisValidator { address: AccountRef::Dev(100), stake: Zkpow::from_zkpow(1) }],
+        market: MarketParams { heartbeat_window_blocks: 20, proof_deadline_blocks: 5, ..MarketParams::default() },
+    }
+}
+
+struct Nonces(BTreeMap<u64, u64>);
+impl Nonces {
+    fn next(&mut self, account: u64) -> u64 {
+        let n = self.0.entry(account).or_insert(0);
+        *n += 1;
+        *n - 1
+    }
+}
+
+fn tx(nonces: &mut Nonces, from: u64, to: Address, value: U256, input: Bytes, gas_limit: u64) -> SignedTx {
+    let envelope = sign(
+        &dev_signer(from),
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce: nonces.next(from),
+            gas_limit,
+            max_fee_per_gas: 10_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(to),
+            value,
+            access_list: Default::default(),
+            input,
+        },
+    );
+    SignedTx::from_envelope(envelope, CHAIN_ID).unwrap()
+}
+
+fn market_tx(nonces: &mut Nonces, from: u64, call: MarketCall, value: U256) -> SignedTx {
+    tx(nonces, from, MARKET_ADDRESS, value, call.encode(), 200_000)
+}
+
+/// Goal: the whole loop of the seed, in real transactions, with a follower validator agreeing on
+/// every header (market root included) and no token created or lost.
+#[test]
+fn plugins_prove_blocks_through_transactions() {
+    let mut chain = Chain::from_genesis(&genesis()).unwrap();
+    let mut follower = Chain::from_genesis(&genesis()).unwrap();
+    let mut nonces = Nonces(BTreeMap::new());
+    let mut pending_proofs: Vec<(u64, JobId)> = Vec::new();
+    let mut fully_proven = Vec::new();
+    let mut blocks_with_user_txs = Vec::new();
+    let mut accepted = 0;
+
+    for number in 1..=30u64 {
+        let mut candidates = Vec::new();
+        // Market txs first in the candidate list: the builder must move them after user txs.
+        if number == 1 {
+            for plugin in PLUGINS {
+                candidates.push(market_tx(&mut nonces, plugin, MarketCall::Register, U256::ZERO));
+            }
+        } else if number % 8 == 0 {
+            for plugin in PLUGINS {
+                candidates.push(market_tx(&mut nonces, plugin, MarketCall::Heartbeat, U256::ZERO));
+            }
+        }
+        for (plugin, job) in pending_proofs.drain(..) {
+            let statement = chain.market().job(job).expect("live job").statement(dev_address(plugin));
+            let call = MarketCall::SubmitProof {
+                job_id: job,
+                inputs: SubmittedInputs::from_statement(&statement),
+                proof: ProofData::modeled_valid(&statement),
+            };
+            candidates.push(market_tx(&mut nonces, plugin, call, U256::ZERO));
+        }
+        if number <= 12 {
+            for user in USERS {
+                let to = dev_address((user + 1) % USERS.end);
+                candidates.push(tx(&mut nonces, user, to, U256::from(1_000 + number), Bytes::new(), 21_000));
+            }
+        }
+        let outcome = chain.build_block(&candidates, number * 2, dev_address(100));
+        assert!(outcome.rejected.is_empty(), "block {number}: {:?}", outcome.rejected);
+        let kinds: Vec<Kind> = outcome.txs.iter().map(|t| t.kind).collect();
+        let first_system = kinds.iter().position(|k| *k == Kind::System).unwrap_or(kinds.len());
+        assert!(kinds[first_system..].iter().all(|k| *k == Kind::System), "system txs last: {kinds:?}");
+        if first_system > 0 {
+            blocks_with_user_txs.push(number);
+        }
+        assert!(outcome.txs.iter().all(|t| t.success), "block {number}: a market call failed: {:?}", outcome.market_events);
+
+        let imported = follower.import_block(&outcome.block).expect("follower imports");
+        assert_eq!(imported.hash, outcome.hash);
+        assert_eq!(imported.market_events, outcome.market_events);
+        chain.check_supply().unwrap();
+
+        for event in &outcome.market_events {
+            match event.kind {
+                EventKind::JobAssigned { job, plugin, .. } => {
+                    let index = PLUGINS.clone().find(|&p| dev_address(p) == plugin).expect("a plugin");
+                    pending_proofs.push((index, job));
+                }
+                EventKind::BlockFullyProven { block_number, .. } => fully_proven.push(block_number),
+                EventKind::ProofAccepted { .. } => accepted += 1,
+                _ => {}
+            }
+        }
+    }
+    for block in &blocks_with_user_txs {
+        assert!(fully_proven.contains(block), "block {block} never fully proven ({fully_proven:?})");
+    }
+    assert!(accepted > 48, "tx, system and aggregation proofs: {accepted}");
+
+    // Withdraw 1 ZKPOW: market balance down, native balance up by 1 ZKPOW minus the fee.
+    let plugin = PLUGINS.start;
+    let market_before = chain.market().plugin(&dev_address(plugin)).unwrap().balance;
+    let native_before = chain.state().balance(&dev_address(plugin));
+    let withdraw = market_tx(&mut nonces, plugin, MarketCall::Withdraw(U256::from(WEI_PER_ZKPOW)), U256::ZERO);
+    let outcome = chain.build_block(&[withdraw], 100, dev_address(100));
+    follower.import_block(&outcome.block).unwrap();
+    let fee = U256::from(outcome.txs[0].fee_wei);
+    assert_eq!(chain.state().balance(&dev_address(plugin)), native_before + U256::from(WEI_PER_ZKPOW) - fee);
+    assert_eq!(
+        chain.market().plugin(&dev_address(plugin)).unwrap().balance.wei(),
+        market_before.wei() - WEI_PER_ZKPOW as i128
+    );
+    chain.check_supply().unwrap();
+
+    // Repay 2 ZKPOW with value, and a refused call with value (refunded): only fees leave native.
+    let native_before = chain.state().balance(&dev_address(plugin));
+    let repay = market_tx(&mut nonces, plugin, MarketCall::Repay, U256::from(2 * WEI_PER_ZKPOW));
+    let refused = market_tx(&mut nonces, plugin, MarketCall::Heartbeat, U256::from(5 * WEI_PER_ZKPOW));
+    let outcome = chain.build_block(&[repay, refused], 102, dev_address(100));
+    follower.import_block(&outcome.block).unwrap();
+    assert!(outcome.txs[0].success);
+    assert!(!outcome.txs[1].success, "value on heartbeat is refused");
+    let fees = U256::from(outcome.txs[0].fee_wei + outcome.txs[1].fee_wei);
+    assert_eq!(chain.state().balance(&dev_address(plugin)), native_before - U256::from(2 * WEI_PER_ZKPOW) - fees);
+    assert_eq!(chain.state().balance(&MARKET_ADDRESS), U256::ZERO, "the market address keeps nothing");
+    assert!(chain.state().ledger().get(&MARKET_ADDRESS).is_none());
+    assert!(outcome.market_events.iter().any(|e| matches!(&e.kind,
+        EventKind::CallRejected { reason, .. } if reason.contains("only repay() accepts value"))));
+    chain.check_supply().unwrap();
+    assert_eq!(follower.head_hash(), chain.head_hash());
+}
+
+/// Goal: a proposed block with a user tx after a market tx is refused on import.
+#[test]
+fn user_tx_after_market_tx_is_refused() {
+    let mut chain = Chain::from_genesis(&genesis()).unwrap();
+    let mut follower = Chain::from_genesis(&genesis()).unwrap();
+    let mut nonces = Nonces(BTreeMap::new());
+    let register = market_tx(&mut nonces, 10, MarketCall::Register, U256::ZERO);
+    let transfer = tx(&mut nonces, 0, dev_address(1), U256::from(1), Bytes::new(), 21_000);
+    let mut block = chain.build_block(&[register, transfer], 2, dev_address(100)).block;
+    block.transactions.swap(0, 1);
+    assert_eq!(follower.import_block(&block).unwrap_err(), ImportError::SystemTxOrder { index: 1 });
+}

@@ -1,0 +1,205 @@
+//! Every state change of the market is an event. The simulator's metrics, tables and run digest
+//! are built from these, in order.
+
+use alloy::primitives::Address;
+use serde::Serialize;
+use zkcrowd_primitives::{BlockNumber, SignedZkpow, Zkpow};
+
+use crate::statement::ProofKind;
+
+/// A job's identifier: its position in creation order.
+pub type JobId = u64;
+
+/// What a job proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum JobKind {
+    /// One user transaction.
+    Tx {
+        /// Its block.
+        block: BlockNumber,
+        /// Its index in the block.
+        index: u32,
+    },
+    /// All of a block's market (system) transactions, as one span.
+    System {
+        /// Its block.
+        block: BlockNumber,
+        /// How many transactions.
+        txs: u32,
+    },
+    /// Two adjacent proven spans of one block.
+    Aggregate {
+        /// Its block.
+        block: BlockNumber,
+        /// Height in the block's tree (1 = pairs of leaves).
+        level: u8,
+        /// Left child.
+        left: JobId,
+        /// Right child.
+        right: JobId,
+    },
+}
+
+impl JobKind {
+    /// The block the job belongs to.
+    pub fn block(&self) -> BlockNumber {
+        match self {
+            Self::Tx { block, .. } | Self::System { block, .. } | Self::Aggregate { block, .. } => *block,
+        }
+    }
+}
+
+/// Why a job left its assignee without a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissReason {
+    /// The deadline passed.
+    Deadline,
+    /// The assignee went inactive holding it.
+    Abandoned,
+}
+
+/// A market event, stamped with the block it happened in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarketEvent {
+    /// Block height.
+    pub block: BlockNumber,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum EventKind {
+    /// A plugin joined.
+    Registered {
+        /// The plugin.
+        plugin: Address,
+    },
+    /// A plugin heartbeated.
+    Heartbeat {
+        /// The plugin.
+        plugin: Address,
+    },
+    /// A plugin went inactive by its own call.
+    WentInactive {
+        /// The plugin.
+        plugin: Address,
+        /// Jobs it still held (each charged as missed).
+        jobs_abandoned: u32,
+    },
+    /// Market balance moved to native.
+    Withdrawn {
+        /// The plugin.
+        plugin: Address,
+        /// How much.
+        amount: Zkpow,
+    },
+    /// Native balance moved into the market.
+    Repaid {
+        /// The plugin.
+        plugin: Address,
+        /// How much.
+        amount: Zkpow,
+    },
+    /// A market call was refused.
+    CallRejected {
+        /// The sender.
+        sender: Address,
+        /// Why.
+        reason: String,
+    },
+    /// A job was created.
+    JobCreated {
+        /// The job.
+        job: JobId,
+        /// What it proves.
+        kind: JobKind,
+    },
+    /// A job was assigned.
+    JobAssigned {
+        /// The job.
+        job: JobId,
+        /// The assignee.
+        plugin: Address,
+        /// 0 for the first assignment.
+        attempt: u32,
+        /// Last block in which its proof is accepted.
+        deadline_block: BlockNumber,
+    },
+    /// An assignee missed a job.
+    JobMissed {
+        /// The job.
+        job: JobId,
+        /// The assignee.
+        plugin: Address,
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        reason: MissReason,
+    },
+    /// A penalty was charged (and burned).
+    PenaltyCharged {
+        /// The plugin.
+        plugin: Address,
+        /// The job missed.
+        job: JobId,
+        /// How much.
+        amount: Zkpow,
+        /// The plugin's market balance afterwards.
+        balance: SignedZkpow,
+    },
+    /// A proof was accepted.
+    ProofAccepted {
+        /// The job.
+        job: JobId,
+        /// The prover.
+        prover: Address,
+        /// Real (plonky2, verified) or modeled.
+        proof: ProofKind,
+        /// Blocks from the job's creation to this proof.
+        age_blocks: u64,
+    },
+    /// A proof was rejected.
+    ProofRejected {
+        /// The job.
+        job: JobId,
+        /// The submitter.
+        submitter: Address,
+        /// Why.
+        reason: String,
+    },
+    /// A bounty was paid.
+    RewardPaid {
+        /// The prover.
+        plugin: Address,
+        /// The job.
+        job: JobId,
+        /// How much.
+        amount: Zkpow,
+    },
+    /// The reward pool was funded for this block.
+    PoolFunded {
+        /// Minted.
+        issuance: Zkpow,
+        /// From this block's fees.
+        fees: Zkpow,
+        /// Pool balance afterwards.
+        pool: Zkpow,
+    },
+    /// A reward exceeded the pool; the difference was minted.
+    ShortfallMinted {
+        /// How much.
+        amount: Zkpow,
+    },
+    /// Every transaction of a block is proven by one root proof.
+    BlockFullyProven {
+        /// The block.
+        block_number: BlockNumber,
+        /// The job whose proof covers the whole block (none for a block without transactions).
+        root_job: Option<JobId>,
+    },
+}

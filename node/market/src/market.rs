@@ -1,0 +1,1035 @@
+//! The market state machine (see the crate documentation for the rules).
+//!
+//! Jobs and queues live in persistent collections (`imbl`), so a snapshot at the start of a block
+//! costs O(1) and a block that fails validation is undone by restoring it. Plugins, scanned every
+//! block, live in a plain vector with a first-touch journal; the two commitment trees journal their
+//! leaves.
+
+use std::collections::{BTreeMap, HashMap};
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use imbl::{OrdMap, OrdSet, Vector};
+use zkcrowd_ledger::{Digest, MerkleTree, Sha256, digest_to_b256, sha256};
+use zkcrowd_primitives::{BlockNumber, SignedZkpow, Zkpow};
+
+use crate::call::{MarketCall, SubmittedInputs};
+use crate::curve::Factor;
+use crate::events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
+use crate::params::{AfterDeadline, MarketParams};
+use crate::statement::{ProofData, ProofKind, ProofVerifier, Statement, combine_commitments};
+
+/// A plugin's index in registration order.
+pub type PluginId = u32;
+
+/// Depth of the plugin tree (2^20 plugins).
+pub const PLUGIN_TREE_DEPTH: usize = 20;
+/// Depth of the job tree (2^32 jobs: one leaf per job ever created).
+pub const JOB_TREE_DEPTH: usize = 32;
+
+/// Draws before assignment falls back from rejection sampling to enumerating the candidates.
+const REDRAWS_MAX: u32 = 32;
+
+/// A registered plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plugin {
+    /// Its address (the sender of its market calls).
+    pub address: Address,
+    /// Block of registration.
+    pub registered_block: BlockNumber,
+    /// Block of the last heartbeat (registration counts as one).
+    pub last_heartbeat_block: BlockNumber,
+    /// Went inactive by its own call (until its next heartbeat).
+    pub inactive: bool,
+    /// Signed market balance.
+    pub balance: SignedZkpow,
+    /// Jobs assigned and not yet proven or missed.
+    pub held: u32,
+    /// Proofs accepted.
+    pub proofs_accepted: u64,
+    /// Jobs missed (deadline or abandoned).
+    pub jobs_missed: u64,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Waiting for an assignee.
+    Open,
+    /// Held by a plugin until `deadline_block` (inclusive).
+    Assigned {
+        /// The assignee.
+        plugin: PluginId,
+        /// Last block whose proofs count.
+        deadline_block: BlockNumber,
+    },
+    /// Done.
+    Proven {
+        /// The prover paid.
+        prover: PluginId,
+        /// Block of acceptance.
+        block: BlockNumber,
+        /// Real or modeled.
+        proof: ProofKind,
+    },
+}
+
+/// A proving job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Identifier (creation order).
+    pub id: JobId,
+    /// What it proves.
+    pub kind: JobKind,
+    /// Ledger root before the span.
+    pub pre_root: Digest,
+    /// Ledger root after the span.
+    pub post_root: Digest,
+    /// Commitment to the span's transactions.
+    pub commitment: Digest,
+    /// Block in which the job was created.
+    pub created_block: BlockNumber,
+    /// Status.
+    pub status: JobStatus,
+    /// Assignments so far.
+    pub attempts: u32,
+    /// Plugins that missed this job, never drawn for it again while others can take it.
+    pub failed_by: OrdSet<PluginId>,
+    /// The most recent one, never drawn for it again at all.
+    pub last_failed: Option<PluginId>,
+    /// Running commitment to `failed_by` in miss order: `sha256(previous ‖ plugin id)`, reset
+    /// with the set. Keeps the job's leaf O(1) however often it was missed.
+    pub failed_commitment: B256,
+    /// Position in its block's tree: (level, index).
+    pub node: (u8, u32),
+}
+
+impl Job {
+    /// The statement a proof of this job by `prover` must prove.
+    pub fn statement(&self, prover: Address) -> Statement {
+        Statement {
+            pre_root: self.pre_root,
+            post_root: self.post_root,
+            commitment: self.commitment,
+            job_id: self.id,
+            prover,
+        }
+    }
+}
+
+/// A job the chain asks for at the end of a block: the block's user transactions one by one, then
+/// its system transactions as one span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewJob {
+    /// `Tx` or `System` (aggregates are created by the market).
+    pub kind: JobKind,
+    /// Ledger root before.
+    pub pre_root: Digest,
+    /// Ledger root after.
+    pub post_root: Digest,
+    /// Commitment.
+    pub commitment: Digest,
+}
+
+/// Token flows of the market since genesis, in wei (see [`Accounts::identity_holds`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accounts {
+    /// Reward pool balance.
+    pub pool: u128,
+    /// Minted as issuance.
+    pub issued: u128,
+    /// Minted to cover rewards above the pool.
+    pub shortfall_minted: u128,
+    /// Fees moved into the pool (no longer burned).
+    pub fees_recycled: u128,
+    /// Penalties charged (burned).
+    pub penalties_burned: u128,
+    /// Rewards paid to plugins.
+    pub rewards_paid: u128,
+    /// Moved from market to native balances.
+    pub withdrawn: u128,
+    /// Moved from native into market balances.
+    pub repaid: u128,
+}
+
+impl Accounts {
+    /// The market's internal identities: the pool is what came in minus what was paid, and the sum
+    /// of plugin balances is what was paid and repaid minus what was charged and withdrawn.
+    pub fn identity_holds(&self, balances_total: i128) -> bool {
+        let pool_ok = self.issued + self.fees_recycled + self.shortfall_minted == self.pool + self.rewards_paid;
+        let flows = self.rewards_paid as i128 + self.repaid as i128
+            - self.penalties_burned as i128
+            - self.withdrawn as i128;
+        pool_ok && flows == balances_total
+    }
+}
+
+/// The state of one block's aggregation tree, kept until the block is fully proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BlockTree {
+    leaves: u32,
+    /// Proven nodes whose sibling is not yet proven: (level, index) → job.
+    waiting: OrdMap<(u8, u32), JobId>,
+    /// Every job of the block, for pruning once it is fully proven.
+    jobs: Vector<JobId>,
+}
+
+#[derive(Debug, Clone)]
+struct Data {
+    jobs: OrdMap<JobId, Job>,
+    next_job_id: JobId,
+    open: OrdSet<JobId>,
+    deadlines: OrdSet<(BlockNumber, JobId)>,
+    trees: OrdMap<BlockNumber, BlockTree>,
+    fully_proven_pending_prune: Vector<BlockNumber>,
+    accounts: Accounts,
+    adaptive_level: Factor,
+    active_count: u64,
+    block: BlockNumber,
+    dirty_plugins: OrdSet<PluginId>,
+    dirty_jobs: OrdSet<JobId>,
+}
+
+/// What a market call did, for the chain to settle native balances: the market address never
+/// keeps value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// `Err(reason)` if the call was refused (the tx's receipt then reports failure).
+    pub result: Result<(), String>,
+    /// Native wei to credit the sender: a withdrawal, or the refund of a refused call's value.
+    pub credit_sender: U256,
+}
+
+/// Plugins by id, with an address index sorted for the assignment draw.
+#[derive(Debug, Clone, Default)]
+struct Plugins {
+    list: Vec<Plugin>,
+    index: HashMap<Address, PluginId>,
+    sorted: Vec<(Address, PluginId)>,
+    /// Open during a block: the length at its start and each touched plugin's original.
+    journal: Option<(usize, BTreeMap<PluginId, Plugin>)>,
+}
+
+impl Plugins {
+    fn get_mut(&mut self, id: PluginId) -> &mut Plugin {
+        if let Some((_, originals)) = &mut self.journal {
+            originals.entry(id).or_insert_with(|| self.list[id as usize].clone());
+        }
+        &mut self.list[id as usize]
+    }
+
+    fn push(&mut self, plugin: Plugin) -> PluginId {
+        let id = PluginId::try_from(self.list.len()).expect("plugin ids fit u32");
+        let position = self.sorted.partition_point(|(a, _)| *a < plugin.address);
+        self.sorted.insert(position, (plugin.address, id));
+        self.index.insert(plugin.address, id);
+        self.list.push(plugin);
+        id
+    }
+
+    fn revert(&mut self) {
+        let (len, originals) = self.journal.take().expect("no plugin journal open");
+        for (id, plugin) in originals {
+            if (id as usize) < len {
+                self.list[id as usize] = plugin;
+            }
+        }
+        if self.list.len() > len {
+            for plugin in self.list.drain(len..) {
+                self.index.remove(&plugin.address);
+            }
+            self.sorted.retain(|(_, id)| (*id as usize) < len);
+        }
+    }
+}
+
+/// The proving market of one node.
+#[derive(Debug, Clone)]
+pub struct Market {
+    params: MarketParams,
+    plugins: Plugins,
+    data: Data,
+    snapshot: Option<Data>,
+    plugin_tree: MerkleTree<Sha256>,
+    job_tree: MerkleTree<Sha256>,
+    events: Vec<MarketEvent>,
+    root: B256,
+}
+
+impl Market {
+    /// An empty market. Fails if the parameters break a rule (named in the error).
+    pub fn new(params: MarketParams) -> Result<Self, String> {
+        params.validate()?;
+        let mut market = Self {
+            params,
+            plugins: Plugins::default(),
+            data: Data {
+                jobs: OrdMap::new(),
+                next_job_id: 0,
+                open: OrdSet::new(),
+                deadlines: OrdSet::new(),
+                trees: OrdMap::new(),
+                fully_proven_pending_prune: Vector::new(),
+                accounts: Accounts::default(),
+                adaptive_level: Factor::ONE,
+                active_count: 0,
+                block: 0,
+                dirty_plugins: OrdSet::new(),
+                dirty_jobs: OrdSet::new(),
+            },
+            snapshot: None,
+            plugin_tree: MerkleTree::new(PLUGIN_TREE_DEPTH),
+            job_tree: MerkleTree::new(JOB_TREE_DEPTH),
+            events: Vec::new(),
+            root: B256::ZERO,
+        };
+        market.root = market.compute_root();
+        Ok(market)
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    /// The parameters.
+    pub fn params(&self) -> &MarketParams {
+        &self.params
+    }
+
+    /// The market root after the last completed block.
+    pub fn root(&self) -> B256 {
+        self.root
+    }
+
+    /// The last block processed.
+    pub fn block(&self) -> BlockNumber {
+        self.data.block
+    }
+
+    /// Token flows.
+    pub fn accounts(&self) -> Accounts {
+        self.data.accounts
+    }
+
+    /// Sum of all plugin market balances.
+    pub fn balances_total(&self) -> SignedZkpow {
+        let total: i128 = self.plugins.list.iter().map(|p| p.balance.wei()).sum();
+        SignedZkpow::from_wei(total)
+    }
+
+    /// Plugins in registration order.
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.plugins.list.iter()
+    }
+
+    /// The plugin registered at `address`.
+    pub fn plugin(&self, address: &Address) -> Option<&Plugin> {
+        self.plugins.index.get(address).map(|&id| &self.plugins.list[id as usize])
+    }
+
+    /// A live job (jobs of fully proven blocks are pruned).
+    pub fn job(&self, id: JobId) -> Option<&Job> {
+        self.data.jobs.get(&id)
+    }
+
+    /// Live jobs in id order.
+    pub fn jobs(&self) -> impl Iterator<Item = &Job> {
+        self.data.jobs.values()
+    }
+
+    /// Number of jobs ever created.
+    pub fn jobs_created(&self) -> u64 {
+        self.data.next_job_id
+    }
+
+    /// Jobs waiting for an assignee.
+    pub fn open_jobs(&self) -> usize {
+        self.data.open.len()
+    }
+
+    /// Jobs assigned and not yet proven.
+    pub fn assigned_jobs(&self) -> usize {
+        self.data.deadlines.len()
+    }
+
+    /// Blocks not yet fully proven.
+    pub fn unproven_blocks(&self) -> impl Iterator<Item = BlockNumber> + '_ {
+        self.data.trees.keys().copied()
+    }
+
+    /// Active plugins at the last completed block.
+    pub fn active_count(&self) -> u64 {
+        self.data.active_count
+    }
+
+    /// The Taiko-style adaptive level (1 unless that curve is used).
+    pub fn adaptive_level(&self) -> Factor {
+        self.data.adaptive_level
+    }
+
+    /// Whether `plugin` is active at `block`: registered, not gone inactive, and heartbeated within
+    /// the window.
+    pub fn is_active(&self, plugin: &Plugin, block: BlockNumber) -> bool {
+        !plugin.inactive && plugin.last_heartbeat_block + self.params.heartbeat_window_blocks >= block
+    }
+
+    /// The bounty a proof of `job` accepted at `block` would earn now.
+    pub fn bounty(&self, job: &Job, block: BlockNumber) -> Zkpow {
+        let bounty = &self.params.bounty;
+        let base = match job.kind {
+            JobKind::Aggregate { .. } => bounty.aggregation_base.unwrap_or(bounty.base),
+            JobKind::Tx { .. } | JobKind::System { .. } => bounty.base,
+        };
+        let age = block.saturating_sub(job.created_block);
+        let factor = bounty
+            .age
+            .factor(age, self.data.adaptive_level)
+            .mul(bounty.supply.factor(self.data.active_count));
+        factor.apply(base)
+    }
+
+    /// Events of the last completed block, taken by the caller.
+    pub fn take_events(&mut self) -> Vec<MarketEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    // ---------------------------------------------------------------- block lifecycle
+
+    /// Opens block `number`: everything until [`Self::end_block`] can be undone by
+    /// [`Self::revert_block`].
+    ///
+    /// # Panics
+    /// If a block is already open or `number` does not follow the last block.
+    pub fn begin_block(&mut self, number: BlockNumber) {
+        assert!(self.snapshot.is_none(), "market block already open");
+        assert_eq!(number, self.data.block + 1, "market blocks must be consecutive");
+        self.snapshot = Some(self.data.clone());
+        self.plugins.journal = Some((self.plugins.list.len(), BTreeMap::new()));
+        self.plugin_tree.begin();
+        self.job_tree.begin();
+        self.events.clear();
+        self.data.block = number;
+    }
+
+    /// Keeps the open block.
+    pub fn commit_block(&mut self) {
+        assert!(self.snapshot.take().is_some(), "no market block open");
+        self.plugins.journal = None;
+        self.plugin_tree.commit();
+        self.job_tree.commit();
+    }
+
+    /// Undoes the open block.
+    pub fn revert_block(&mut self) {
+        self.data = self.snapshot.take().expect("no market block open");
+        self.plugins.revert();
+        self.plugin_tree.revert();
+        self.job_tree.revert();
+        self.events.clear();
+        self.root = self.compute_root();
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        self.events.push(MarketEvent { block: self.data.block, kind });
+    }
+
+    /// Applies a market call by `sender` carrying `value` wei, in the open block.
+    pub fn apply_call(
+        &mut self,
+        sender: Address,
+        input: &[u8],
+        value: U256,
+        verifier: &dyn ProofVerifier,
+    ) -> CallOutcome {
+        assert!(self.snapshot.is_some(), "market calls happen inside a block");
+        let result = MarketCall::decode(input).and_then(|call| {
+            if !value.is_zero() && call != MarketCall::Repay {
+                return Err("only repay() accepts value".into());
+            }
+            self.dispatch(sender, call, value, verifier)
+        });
+        match result {
+            Ok(credit) => CallOutcome { result: Ok(()), credit_sender: credit },
+            Err(reason) => {
+                if !reason.starts_with("proof rejected:") {
+                    self.emit(EventKind::CallRejected { sender, reason: reason.clone() });
+                }
+                CallOutcome { result: Err(reason), credit_sender: value }
+            }
+        }
+    }
+
+    fn registered(&self, sender: &Address) -> Result<PluginId, String> {
+        self.plugins.index.get(sender).copied().ok_or_else(|| format!("{sender} is not a registered plugin"))
+    }
+
+    /// A plugin whose committed fields (heartbeat, activity, balance) change.
+    fn plugin_mut(&mut self, id: PluginId) -> &mut Plugin {
+        self.data.dirty_plugins.insert(id);
+        self.plugins.get_mut(id)
+    }
+
+    /// A plugin whose derived counters (held, statistics) change: not part of its leaf.
+    fn plugin_counters_mut(&mut self, id: PluginId) -> &mut Plugin {
+        self.plugins.get_mut(id)
+    }
+
+    fn job_mut(&mut self, id: JobId) -> &mut Job {
+        self.data.dirty_jobs.insert(id);
+        self.data.jobs.get_mut(&id).expect("live job")
+    }
+
+    /// Returns the native credit for the sender.
+    fn dispatch(
+        &mut self,
+        sender: Address,
+        call: MarketCall,
+        value: U256,
+        verifier: &dyn ProofVerifier,
+    ) -> Result<U256, String> {
+        let block = self.data.block;
+        match call {
+            MarketCall::Register => {
+                if self.plugins.index.contains_key(&sender) {
+                    return Err(format!("{sender} is already registered"));
+                }
+                if self.plugins.list.len() as u64 >= 1 << PLUGIN_TREE_DEPTH {
+                    return Err("the plugin registry is full".into());
+                }
+                let id = self.plugins.push(Plugin {
+                    address: sender,
+                    registered_block: block,
+                    last_heartbeat_block: block,
+                    inactive: false,
+                    balance: SignedZkpow::ZERO,
+                    held: 0,
+                    proofs_accepted: 0,
+                    jobs_missed: 0,
+                });
+                self.data.dirty_plugins.insert(id);
+                self.emit(EventKind::Registered { plugin: sender });
+                Ok(U256::ZERO)
+            }
+            MarketCall::Heartbeat => {
+                let id = self.registered(&sender)?;
+                let plugin = self.plugin_mut(id);
+                plugin.last_heartbeat_block = block;
+                plugin.inactive = false;
+                self.emit(EventKind::Heartbeat { plugin: sender });
+                Ok(U256::ZERO)
+            }
+            MarketCall::GoInactive => {
+                let id = self.registered(&sender)?;
+                if self.plugins.list[id as usize].inactive {
+                    return Err(format!("{sender} is already inactive"));
+                }
+                let held: Vec<JobId> = self
+                    .data
+                    .jobs
+                    .values()
+                    .filter(|j| matches!(j.status, JobStatus::Assigned { plugin, .. } if plugin == id))
+                    .map(|j| j.id)
+                    .collect();
+                // Charged while still active: abandoning work is a miss like any other.
+                for job in &held {
+                    self.miss(*job, MissReason::Abandoned, true);
+                }
+                self.plugin_mut(id).inactive = true;
+                self.emit(EventKind::WentInactive {
+                    plugin: sender,
+                    jobs_abandoned: u32::try_from(held.len()).expect("held jobs fit u32"),
+                });
+                Ok(U256::ZERO)
+            }
+            MarketCall::Withdraw(amount) => {
+                let id = self.registered(&sender)?;
+                let amount = u128::try_from(amount).map_err(|_| "amount too large".to_string())?;
+                let balance = self.plugins.list[id as usize].balance;
+                if amount == 0 {
+                    return Err("withdraw needs a positive amount".into());
+                }
+                if balance.wei() < 0 || (balance.wei() as u128) < amount {
+                    return Err(format!("market balance {balance} is below {}", Zkpow::from_wei(amount)));
+                }
+                let plugin = self.plugin_mut(id);
+                plugin.balance = SignedZkpow::from_wei(balance.wei() - amount as i128);
+                self.data.accounts.withdrawn += amount;
+                self.emit(EventKind::Withdrawn { plugin: sender, amount: Zkpow::from_wei(amount) });
+                Ok(U256::from(amount))
+            }
+            MarketCall::Repay => {
+                let id = self.registered(&sender)?;
+                let amount = u128::try_from(value).map_err(|_| "value too large".to_string())?;
+                if amount == 0 {
+                    return Err("repay needs a value".into());
+                }
+                let plugin = self.plugin_mut(id);
+                plugin.balance = plugin
+                    .balance
+                    .checked_add(SignedZkpow::from_wei(amount as i128))
+                    .ok_or("market balance overflow")?;
+                self.data.accounts.repaid += amount;
+                self.emit(EventKind::Repaid { plugin: sender, amount: Zkpow::from_wei(amount) });
+                Ok(U256::ZERO)
+            }
+            MarketCall::SubmitProof { job_id, inputs, proof } => {
+                match self.submit_proof(sender, job_id, inputs, proof, verifier) {
+                    Ok(()) => Ok(U256::ZERO),
+                    Err(reason) => {
+                        self.emit(EventKind::ProofRejected { job: job_id, submitter: sender, reason: reason.clone() });
+                        Err(format!("proof rejected: {reason}"))
+                    }
+                }
+            }
+        }
+    }
+
+    fn submit_proof(
+        &mut self,
+        sender: Address,
+        job_id: JobId,
+        inputs: SubmittedInputs,
+        proof: ProofData,
+        verifier: &dyn ProofVerifier,
+    ) -> Result<(), String> {
+        let block = self.data.block;
+        let sender_id = self.registered(&sender)?;
+        let job = self.data.jobs.get(&job_id).ok_or_else(|| format!("job {job_id} is unknown or finished"))?;
+        if let JobStatus::Proven { .. } = job.status {
+            return Err(format!("job {job_id} is already proven"));
+        }
+        if inputs.job_id != job_id {
+            return Err(format!("public inputs name job {}, not {job_id}", inputs.job_id));
+        }
+        if inputs.prover != sender {
+            return Err(format!("proof is bound to prover {}, not the sender {sender}", inputs.prover));
+        }
+        let expected = SubmittedInputs::from_statement(&job.statement(sender));
+        for (name, got, want) in [
+            ("pre root", inputs.pre_root, expected.pre_root),
+            ("post root", inputs.post_root, expected.post_root),
+            ("commitment", inputs.commitment, expected.commitment),
+        ] {
+            if got != want {
+                return Err(format!("wrong {name}: {got}, the job's is {want}"));
+            }
+        }
+        let assigned_to_sender = matches!(job.status, JobStatus::Assigned { plugin, .. } if plugin == sender_id);
+        let open_to_all = self.params.after_deadline == AfterDeadline::Open
+            && job.last_failed.is_some()
+            && self.is_active(&self.plugins.list[sender_id as usize], block);
+        if !assigned_to_sender && !open_to_all {
+            return Err(if job.failed_by.contains(&sender_id) {
+                format!("late: the sender's deadline for job {job_id} has passed")
+            } else {
+                format!("the sender is not the assignee of job {job_id}")
+            });
+        }
+        let statement = job.statement(sender);
+        let kind = verifier.verify(&statement, &proof).map_err(|e| format!("invalid proof: {e}"))?;
+
+        // Accepted: release the assignment, pay, and move the block's tree forward.
+        let job = self.data.jobs.get(&job_id).expect("checked").clone();
+        match job.status {
+            JobStatus::Assigned { plugin, deadline_block } => {
+                self.data.deadlines.remove(&(deadline_block, job_id));
+                self.plugin_counters_mut(plugin).held -= 1;
+            }
+            JobStatus::Open => {
+                self.data.open.remove(&job_id);
+            }
+            JobStatus::Proven { .. } => unreachable!("checked above"),
+        }
+        let age = block - job.created_block;
+        let bounty = self.bounty(&job, block);
+        self.job_mut(job_id).status = JobStatus::Proven { prover: sender_id, block, proof: kind };
+        self.emit(EventKind::ProofAccepted { job: job_id, prover: sender, proof: kind, age_blocks: age });
+        self.pay(sender_id, job_id, bounty);
+        self.data.adaptive_level = self.params.bounty.age.next_level(self.data.adaptive_level, age);
+        self.plugin_counters_mut(sender_id).proofs_accepted += 1;
+        self.on_proven(job_id);
+        Ok(())
+    }
+
+    fn pay(&mut self, plugin: PluginId, job: JobId, amount: Zkpow) {
+        let accounts = &mut self.data.accounts;
+        let shortfall = amount.wei().saturating_sub(accounts.pool);
+        if shortfall > 0 {
+            accounts.shortfall_minted += shortfall;
+            accounts.pool += shortfall;
+        }
+        accounts.pool -= amount.wei();
+        accounts.rewards_paid += amount.wei();
+        if shortfall > 0 {
+            self.emit(EventKind::ShortfallMinted { amount: Zkpow::from_wei(shortfall) });
+        }
+        let address = self.plugins.list[plugin as usize].address;
+        let entry = self.plugin_mut(plugin);
+        entry.balance = entry.balance.checked_add(amount.to_signed()).expect("balance overflow");
+        self.emit(EventKind::RewardPaid { plugin: address, job, amount });
+    }
+
+    /// Takes a job from its assignee without a proof: charge (if the assignee is active, which the
+    /// assignment horizon guarantees at a deadline) and reopen it.
+    fn miss(&mut self, job_id: JobId, reason: MissReason, charge: bool) {
+        let job = self.data.jobs.get(&job_id).expect("live job").clone();
+        let JobStatus::Assigned { plugin, deadline_block } = job.status else {
+            unreachable!("only assigned jobs are missed");
+        };
+        self.data.deadlines.remove(&(deadline_block, job_id));
+        let block = self.data.block;
+        let address = self.plugins.list[plugin as usize].address;
+        let active = self.is_active(&self.plugins.list[plugin as usize], block);
+        {
+            let entry = self.plugin_counters_mut(plugin);
+            entry.held -= 1;
+            entry.jobs_missed += 1;
+        }
+        self.emit(EventKind::JobMissed { job: job_id, plugin: address, attempt: job.attempts - 1, reason });
+        if charge && active {
+            let penalty = self.params.penalty;
+            let entry = self.plugin_mut(plugin);
+            entry.balance = entry.balance.checked_sub(penalty.to_signed()).expect("balance underflow");
+            let balance = entry.balance;
+            self.data.accounts.penalties_burned += penalty.wei();
+            self.emit(EventKind::PenaltyCharged { plugin: address, job: job_id, amount: penalty, balance });
+        }
+        let entry = self.job_mut(job_id);
+        entry.status = JobStatus::Open;
+        entry.failed_by.insert(plugin);
+        entry.last_failed = Some(plugin);
+        entry.failed_commitment = fold_failure(entry.failed_commitment, plugin);
+        self.data.open.insert(job_id);
+    }
+
+    fn create_job(&mut self, kind: JobKind, pre_root: Digest, post_root: Digest, commitment: Digest, node: (u8, u32)) -> JobId {
+        let id = self.data.next_job_id;
+        self.data.next_job_id += 1;
+        let job = Job {
+            id,
+            kind,
+            pre_root,
+            post_root,
+            commitment,
+            created_block: self.data.block,
+            status: JobStatus::Open,
+            attempts: 0,
+            failed_by: OrdSet::new(),
+            last_failed: None,
+            failed_commitment: B256::ZERO,
+            node,
+        };
+        self.data.jobs.insert(id, job);
+        self.data.open.insert(id);
+        self.data.dirty_jobs.insert(id);
+        if let Some(tree) = self.data.trees.get_mut(&kind.block()) {
+            tree.jobs.push_back(id);
+        }
+        self.emit(EventKind::JobCreated { job: id, kind });
+        id
+    }
+
+    /// Moves the job's block tree forward: promote a lone node, aggregate a proven pair, or mark
+    /// the block fully proven at the root.
+    fn on_proven(&mut self, job_id: JobId) {
+        let job = self.data.jobs.get(&job_id).expect("live job").clone();
+        let block = job.kind.block();
+        let (mut level, mut index) = job.node;
+        let leaves = self.data.trees.get(&block).expect("tree of an unproven block").leaves;
+        loop {
+            let width = leaves.div_ceil(1 << level);
+            if width == 1 {
+                self.data.trees.get_mut(&block).expect("tree").waiting.clear();
+                self.data.fully_proven_pending_prune.push_back(block);
+                self.emit(EventKind::BlockFullyProven { block_number: block, root_job: Some(job_id) });
+                return;
+            }
+            let sibling = index ^ 1;
+            if sibling >= width {
+                // The last node of an odd level rises unchanged.
+                level += 1;
+                index /= 2;
+                continue;
+            }
+            let tree = self.data.trees.get_mut(&block).expect("tree");
+            let Some(sibling_job) = tree.waiting.remove(&(level, sibling)) else {
+                tree.waiting.insert((level, index), job_id);
+                return;
+            };
+            let (left, right) = if index < sibling { (job_id, sibling_job) } else { (sibling_job, job_id) };
+            let left_job = self.data.jobs.get(&left).expect("live").clone();
+            let right_job = self.data.jobs.get(&right).expect("live").clone();
+            assert_eq!(left_job.post_root, right_job.pre_root, "adjacent spans must chain");
+            let kind = JobKind::Aggregate { block, level: level + 1, left, right };
+            self.create_job(
+                kind,
+                left_job.pre_root,
+                right_job.post_root,
+                combine_commitments(left_job.commitment, right_job.commitment),
+                (level + 1, index / 2),
+            );
+            return;
+        }
+    }
+
+    /// Ends block `number`: creates its jobs, funds the pool, charges missed deadlines, assigns
+    /// open jobs, and computes the market root. `parent_hash` seeds the assignment draw.
+    pub fn end_block(&mut self, parent_hash: B256, fees_wei: u128, new_jobs: &[NewJob]) -> B256 {
+        assert!(self.snapshot.is_some(), "no market block open");
+        let block = self.data.block;
+
+        // 1. This block's jobs: leaves of a fresh tree.
+        let leaves = u32::try_from(new_jobs.len()).expect("jobs per block fit u32");
+        self.data.trees.insert(block, BlockTree { leaves, waiting: OrdMap::new(), jobs: Vector::new() });
+        for (i, job) in new_jobs.iter().enumerate() {
+            debug_assert_eq!(job.kind.block(), block);
+            debug_assert!(!matches!(job.kind, JobKind::Aggregate { .. }));
+            self.create_job(job.kind, job.pre_root, job.post_root, job.commitment, (0, i as u32));
+        }
+        if leaves == 0 {
+            self.data.fully_proven_pending_prune.push_back(block);
+            self.emit(EventKind::BlockFullyProven { block_number: block, root_job: None });
+        }
+
+        // 2. Funding.
+        let fees = self.params.funding.fee_share.apply(Zkpow::from_wei(fees_wei));
+        let issuance = self.params.funding.issuance_per_block;
+        let accounts = &mut self.data.accounts;
+        accounts.issued += issuance.wei();
+        accounts.fees_recycled += fees.wei();
+        accounts.pool += issuance.wei() + fees.wei();
+        let pool = Zkpow::from_wei(accounts.pool);
+        self.emit(EventKind::PoolFunded { issuance, fees, pool });
+
+        // 3. Missed deadlines (the last block in which a proof counted was `deadline_block`).
+        let expired: Vec<JobId> = self
+            .data
+            .deadlines
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= block)
+            .map(|(_, job)| *job)
+            .collect();
+        for job in expired {
+            self.miss(job, MissReason::Deadline, true);
+        }
+
+        // 4. Activity, then assignment.
+        self.data.active_count = self.plugins.list.iter().filter(|p| self.is_active(p, block)).count() as u64;
+        self.assign(parent_hash);
+
+        // 5. Commitments; then forget the jobs of fully proven blocks (their leaves stay).
+        self.flush_leaves();
+        for proven in std::mem::take(&mut self.data.fully_proven_pending_prune) {
+            if let Some(tree) = self.data.trees.remove(&proven) {
+                for job in tree.jobs {
+                    self.data.jobs.remove(&job);
+                }
+            }
+        }
+        self.root = self.compute_root();
+        self.root
+    }
+
+    /// Assigns every open job (in id order) to an eligible plugin drawn uniformly at random from the
+    /// address-sorted eligible set, excluding plugins that missed it (and any that filled up during
+    /// this assignment round). Eligible: not gone inactive, market balance at or above `debt_limit`,
+    /// fewer than `jobs_per_plugin_max` jobs, and a last heartbeat recent enough to stay active until
+    /// the job's deadline.
+    ///
+    /// The draw is rejection sampling on a hash chain: `r0 = keccak256(parent_hash ‖ job_id ‖
+    /// attempt)`, `r(i+1) = keccak256(r(i))`; candidate `r(i) mod n` (first 16 bytes, big-endian) of the
+    /// `n` eligible plugins is taken unless excluded. This is exactly uniform over the candidates and
+    /// costs O(1) draws while exclusions are few; after [`REDRAWS_MAX`] rejections the candidates are
+    /// listed and the last draw picks among them. Every validator computes the same assignment.
+    fn assign(&mut self, parent_hash: B256) {
+        let block = self.data.block;
+        let deadline = block + self.params.proof_deadline_blocks;
+        let horizon = deadline.saturating_sub(self.params.heartbeat_window_blocks);
+        let jobs_max = self.params.jobs_per_plugin_max;
+        let debt_limit = self.params.debt_limit;
+        let eligible: Vec<(Address, PluginId)> = self
+            .plugins
+            .sorted
+            .iter()
+            .filter(|(_, id)| {
+                let p = &self.plugins.list[*id as usize];
+                !p.inactive && p.last_heartbeat_block >= horizon && p.balance >= debt_limit && p.held < jobs_max
+            })
+            .copied()
+            .collect();
+        if eligible.is_empty() {
+            return;
+        }
+        let open: Vec<JobId> = self.data.open.iter().copied().collect();
+        for job_id in open {
+            let job = self.data.jobs.get(&job_id).expect("open job is live");
+            let attempt = job.attempts;
+            let failed_by = job.failed_by.clone();
+            let last_failed = job.last_failed;
+            let plugins = &self.plugins.list;
+            let excluded = |id: PluginId, strict: bool| {
+                plugins[id as usize].held >= jobs_max
+                    || Some(id) == last_failed
+                    || (strict && failed_by.contains(&id))
+            };
+            let mut pick = None;
+            let mut seed = draw_seed(parent_hash, job_id, attempt);
+            for _ in 0..REDRAWS_MAX {
+                let candidate = eligible[(seed_value(seed) % eligible.len() as u128) as usize];
+                if !excluded(candidate.1, true) {
+                    pick = Some(candidate);
+                    break;
+                }
+                seed = keccak256(seed);
+            }
+            if pick.is_none() {
+                let mut candidates: Vec<(Address, PluginId)> =
+                    eligible.iter().copied().filter(|(_, id)| !excluded(*id, true)).collect();
+                let mut reset = false;
+                if candidates.is_empty() {
+                    // Everyone eligible has missed it: start over, except the most recent.
+                    candidates = eligible.iter().copied().filter(|(_, id)| !excluded(*id, false)).collect();
+                    reset = true;
+                }
+                if let Some(&chosen) = candidates.get((seed_value(seed) % candidates.len().max(1) as u128) as usize) {
+                    pick = Some(chosen);
+                    if reset {
+                        let entry = self.job_mut(job_id);
+                        entry.failed_by = last_failed.into_iter().collect();
+                        entry.failed_commitment =
+                            last_failed.map_or(B256::ZERO, |plugin| fold_failure(B256::ZERO, plugin));
+                    }
+                }
+            }
+            let Some((address, plugin)) = pick else { continue };
+            {
+                let entry = self.job_mut(job_id);
+                entry.status = JobStatus::Assigned { plugin, deadline_block: deadline };
+                entry.attempts += 1;
+            }
+            self.data.open.remove(&job_id);
+            self.data.deadlines.insert((deadline, job_id));
+            self.plugin_counters_mut(plugin).held += 1;
+            self.emit(EventKind::JobAssigned { job: job_id, plugin: address, attempt, deadline_block: deadline });
+        }
+    }
+
+    fn flush_leaves(&mut self) {
+        for id in std::mem::take(&mut self.data.dirty_plugins) {
+            let digest = plugin_digest(&self.plugins.list[id as usize]);
+            if u64::from(id) < self.plugin_tree.len() {
+                self.plugin_tree.set(u64::from(id), digest);
+            } else {
+                let index = self.plugin_tree.push(digest).expect("registry size checked at register");
+                debug_assert_eq!(index, u64::from(id));
+            }
+        }
+        for id in std::mem::take(&mut self.data.dirty_jobs) {
+            let digest = job_digest(self.data.jobs.get(&id).expect("dirty jobs are live"));
+            if id < self.job_tree.len() {
+                self.job_tree.set(id, digest);
+            } else {
+                let index = self.job_tree.push(digest).expect("2^40 jobs");
+                debug_assert_eq!(index, id);
+            }
+        }
+    }
+
+    fn compute_root(&mut self) -> B256 {
+        let a = &self.data.accounts;
+        let mut preimage = Vec::with_capacity(64 + 8 * 16 + 40);
+        preimage.extend_from_slice(self.plugin_tree.root().as_slice());
+        preimage.extend_from_slice(self.job_tree.root().as_slice());
+        for value in [
+            a.pool, a.issued, a.shortfall_minted, a.fees_recycled, a.penalties_burned, a.rewards_paid, a.withdrawn, a.repaid,
+        ] {
+            preimage.extend_from_slice(&value.to_be_bytes());
+        }
+        preimage.extend_from_slice(&self.data.next_job_id.to_be_bytes());
+        preimage.extend_from_slice(&self.data.adaptive_level.ppm().to_be_bytes());
+        preimage.extend_from_slice(&self.data.active_count.to_be_bytes());
+        preimage.extend_from_slice(&self.data.block.to_be_bytes());
+        sha256(&preimage)
+    }
+}
+
+/// The first draw for a job: `keccak256(parent_hash ‖ job_id ‖ attempt)`.
+fn draw_seed(parent_hash: B256, job_id: JobId, attempt: u32) -> B256 {
+    let mut preimage = [0u8; 44];
+    preimage[..32].copy_from_slice(parent_hash.as_slice());
+    preimage[32..40].copy_from_slice(&job_id.to_be_bytes());
+    preimage[40..].copy_from_slice(&attempt.to_be_bytes());
+    keccak256(preimage)
+}
+
+fn seed_value(seed: B256) -> u128 {
+    u128::from_be_bytes(seed[..16].try_into().expect("16 bytes"))
+}
+
+/// The first draw for a job as a number: the first 16 bytes of
+/// `keccak256(parent_hash ‖ job_id ‖ attempt)`, big-endian.
+pub fn draw(parent_hash: B256, job_id: JobId, attempt: u32) -> u128 {
+    seed_value(draw_seed(parent_hash, job_id, attempt))
+}
+
+/// A plugin's leaf: the fields transitions depend on. `held` is derived from the job statuses and
+/// the statistics never affect a transition, so neither is committed here.
+fn plugin_digest(p: &Plugin) -> B256 {
+    let mut preimage = [0u8; 20 + 8 + 8 + 1 + 16];
+    preimage[..20].copy_from_slice(p.address.as_slice());
+    preimage[20..28].copy_from_slice(&p.registered_block.to_be_bytes());
+    preimage[28..36].copy_from_slice(&p.last_heartbeat_block.to_be_bytes());
+    preimage[36] = u8::from(p.inactive);
+    preimage[37..].copy_from_slice(&p.balance.wei().to_be_bytes());
+    sha256(&preimage)
+}
+
+fn job_digest(job: &Job) -> B256 {
+    let mut preimage = Vec::with_capacity(256);
+    preimage.extend_from_slice(&job.id.to_be_bytes());
+    match job.kind {
+        JobKind::Tx { block, index } => {
+            preimage.push(0);
+            preimage.extend_from_slice(&block.to_be_bytes());
+            preimage.extend_from_slice(&index.to_be_bytes());
+        }
+        JobKind::System { block, txs } => {
+            preimage.push(1);
+            preimage.extend_from_slice(&block.to_be_bytes());
+            preimage.extend_from_slice(&txs.to_be_bytes());
+        }
+        JobKind::Aggregate { block, level, left, right } => {
+            preimage.push(2);
+            preimage.extend_from_slice(&block.to_be_bytes());
+            preimage.push(level);
+            preimage.extend_from_slice(&left.to_be_bytes());
+            preimage.extend_from_slice(&right.to_be_bytes());
+        }
+    }
+    for digest in [job.pre_root, job.post_root, job.commitment] {
+        preimage.extend_from_slice(digest_to_b256(digest).as_slice());
+    }
+    preimage.extend_from_slice(&job.created_block.to_be_bytes());
+    match job.status {
+        JobStatus::Open => preimage.push(0),
+        JobStatus::Assigned { plugin, deadline_block } => {
+            preimage.push(1);
+            preimage.extend_from_slice(&plugin.to_be_bytes());
+            preimage.extend_from_slice(&deadline_block.to_be_bytes());
+        }
+        JobStatus::Proven { prover, block, proof } => {
+            preimage.push(2);
+            preimage.extend_from_slice(&prover.to_be_bytes());
+            preimage.extend_from_slice(&block.to_be_bytes());
+            preimage.push(u8::from(proof == ProofKind::Real));
+        }
+    }
+    preimage.extend_from_slice(&job.attempts.to_be_bytes());
+    preimage.extend_from_slice(job.failed_commitment.as_slice());
+    preimage.extend_from_slice(&job.last_failed.map_or(u32::MAX, |p| p).to_be_bytes());
+    sha256(&preimage)
+}
+
+fn fold_failure(previous: B256, plugin: PluginId) -> B256 {
+    let mut preimage = [0u8; 36];
+    preimage[..32].copy_from_slice(previous.as_slice());
+    preimage[32..].copy_from_slice(&plugin.to_be_bytes());
+    sha256(&preimage)
+}

@@ -1,0 +1,194 @@
+//! What a proof proves, and how the market checks it.
+//!
+//! A [`Statement`] is the public input of every proof: the ledger roots before and after the
+//! covered transactions, a Poseidon commitment to those transactions, the job id and the prover's
+//! address. Binding the prover's address makes a copied proof worthless to the copier; binding the
+//! job id stops a proof from being replayed on another job.
+//!
+//! Commitments are Poseidon digests so that the aggregation circuit can recompute them:
+//! a tx's commitment is `Poseidon(its hash as eight 32-bit limbs)`, a system job's folds the
+//! commitments of its txs left to right, and an aggregate's is `Poseidon(left, right)`.
+//!
+//! Verification goes through [`ProofVerifier`]. [`ModeledVerifier`] checks **modeled** proofs: a
+//! record standing for a proof the simulation did not compute, valid when it carries
+//! `keccak256("zkcrowd modeled proof v1" ‖ statement)`. Whether a plugin produces that value is
+//! decided by its behaviour model; the verdict is labelled modeled wherever it appears. Real
+//! plonky2 proofs are checked by the verifier of the proofs crate.
+
+use alloy::primitives::{Address, B256, Bytes, keccak256};
+use plonky2::field::types::Field;
+use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::plonk::config::Hasher;
+use zkcrowd_ledger::{Digest, F, address_limbs, digest_to_b256, u64_limbs};
+
+/// The public inputs a proof must bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Statement {
+    /// Ledger root before the first covered transaction.
+    pub pre_root: Digest,
+    /// Ledger root after the last covered transaction.
+    pub post_root: Digest,
+    /// Poseidon commitment to the covered transactions.
+    pub commitment: Digest,
+    /// The job.
+    pub job_id: u64,
+    /// Who proved it.
+    pub prover: Address,
+}
+
+impl Statement {
+    /// Number of field elements in [`Self::to_fields`].
+    pub const FIELDS: usize = 4 + 4 + 4 + 2 + 5;
+
+    /// The public inputs as field elements, in circuit order.
+    pub fn to_fields(&self) -> [F; Self::FIELDS] {
+        let mut out = [F::ZERO; Self::FIELDS];
+        out[0..4].copy_from_slice(&self.pre_root.elements);
+        out[4..8].copy_from_slice(&self.post_root.elements);
+        out[8..12].copy_from_slice(&self.commitment.elements);
+        out[12..14].copy_from_slice(&u64_limbs(self.job_id));
+        out[14..19].copy_from_slice(&address_limbs(self.prover));
+        out
+    }
+
+    /// A canonical byte encoding (32 + 32 + 32 + 8 + 20 bytes).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(124);
+        out.extend_from_slice(digest_to_b256(self.pre_root).as_slice());
+        out.extend_from_slice(digest_to_b256(self.post_root).as_slice());
+        out.extend_from_slice(digest_to_b256(self.commitment).as_slice());
+        out.extend_from_slice(&self.job_id.to_be_bytes());
+        out.extend_from_slice(self.prover.as_slice());
+        out
+    }
+}
+
+/// The commitment of one transaction: `Poseidon(hash as eight 32-bit limbs, big-endian)`.
+pub fn tx_commitment(tx_hash: B256) -> Digest {
+    let limbs: [F; 8] = std::array::from_fn(|i| {
+        F::from_canonical_u32(u32::from_be_bytes(tx_hash[4 * i..4 * i + 4].try_into().expect("4 bytes")))
+    });
+    PoseidonHash::hash_no_pad(&limbs)
+}
+
+/// The commitment of two adjacent spans: `Poseidon(left, right)`.
+pub fn combine_commitments(left: Digest, right: Digest) -> Digest {
+    PoseidonHash::two_to_one(left, right)
+}
+
+/// A submitted proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofData {
+    /// A modeled proof: its binding value (see the module documentation).
+    Modeled(B256),
+    /// A real proof's bytes (plonky2, verified by the proofs crate).
+    Real(Bytes),
+}
+
+impl ProofData {
+    /// Tag byte of a modeled proof in [`Self::encode`].
+    pub const MODELED: u8 = 0;
+    /// Tag byte of a real proof in [`Self::encode`].
+    pub const REAL: u8 = 1;
+
+    /// The modeled proof of `statement` that [`ModeledVerifier`] accepts.
+    pub fn modeled_valid(statement: &Statement) -> Self {
+        Self::Modeled(modeled_binding(statement))
+    }
+
+    /// Wire form: a tag byte, then the binding or the proof bytes.
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::new();
+        match self {
+            Self::Modeled(binding) => {
+                out.push(Self::MODELED);
+                out.extend_from_slice(binding.as_slice());
+            }
+            Self::Real(bytes) => {
+                out.push(Self::REAL);
+                out.extend_from_slice(bytes);
+            }
+        }
+        out.into()
+    }
+
+    /// Parses the wire form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        match bytes.split_first() {
+            Some((&Self::MODELED, rest)) if rest.len() == 32 => Ok(Self::Modeled(B256::from_slice(rest))),
+            Some((&Self::MODELED, rest)) => Err(format!("modeled proof of {} bytes, expected 32", rest.len())),
+            Some((&Self::REAL, rest)) => Ok(Self::Real(Bytes::copy_from_slice(rest))),
+            Some((tag, _)) => Err(format!("unknown proof kind {tag}")),
+            None => Err("empty proof".into()),
+        }
+    }
+
+    /// Whether this is a real proof.
+    pub fn is_real(&self) -> bool {
+        matches!(self, Self::Real(_))
+    }
+}
+
+/// `keccak256("zkcrowd modeled proof v1" ‖ statement.encode())`.
+pub fn modeled_binding(statement: &Statement) -> B256 {
+    let mut preimage = b"zkcrowd modeled proof v1".to_vec();
+    preimage.extend_from_slice(&statement.encode());
+    keccak256(preimage)
+}
+
+/// Whether a proof was real or modeled, once accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofKind {
+    /// A plonky2 proof, verified.
+    Real,
+    /// A modeled proof (simulation only).
+    Modeled,
+}
+
+/// Checks a proof against its statement. Implementations must be deterministic: every validator
+/// must reach the same verdict.
+pub trait ProofVerifier: Send + Sync {
+    /// `Ok(kind)` if `proof` proves `statement`, otherwise the reason it does not.
+    fn verify(&self, statement: &Statement, proof: &ProofData) -> Result<ProofKind, String>;
+}
+
+/// Verifies modeled proofs and refuses real ones (a chain that runs without the proofs crate).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModeledVerifier;
+
+impl ProofVerifier for ModeledVerifier {
+    fn verify(&self, statement: &Statement, proof: &ProofData) -> Result<ProofKind, String> {
+        match proof {
+            ProofData::Modeled(binding) if *binding == modeled_binding(statement) => Ok(ProofKind::Modeled),
+            ProofData::Modeled(_) => Err("modeled proof does not match the statement".into()),
+            ProofData::Real(_) => Err("no real-proof verifier is configured".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The modeled verifier accepts exactly the binding of the statement: any change of prover,
+    /// roots or job id invalidates it, and the wire form round-trips.
+    #[test]
+    fn modeled_binding_is_specific() {
+        let statement = Statement {
+            pre_root: tx_commitment(B256::repeat_byte(1)),
+            post_root: tx_commitment(B256::repeat_byte(2)),
+            commitment: tx_commitment(B256::repeat_byte(3)),
+            job_id: 9,
+            prover: Address::repeat_byte(4),
+        };
+        let proof = ProofData::modeled_valid(&statement);
+        assert_eq!(ModeledVerifier.verify(&statement, &proof), Ok(ProofKind::Modeled));
+        assert_eq!(ProofData::decode(&proof.encode()), Ok(proof.clone()));
+        let copied = Statement { prover: Address::repeat_byte(5), ..statement };
+        assert!(ModeledVerifier.verify(&copied, &proof).is_err());
+        let other_job = Statement { job_id: 10, ..statement };
+        assert!(ModeledVerifier.verify(&other_job, &proof).is_err());
+        assert!(ProofData::decode(&[7, 1]).is_err());
+    }
+}
