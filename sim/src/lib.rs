@@ -1,8 +1,9 @@
 //! The deterministic simulator and the `zkcrowd` command line: scenario schema, simulated
 //! validators, plugins and users under madsim, faults, invariants, the runner and the CLI.
 //!
-//! So far it holds the chain command (`zkcrowd chain`), the first runnable path over the node's
-//! chain core; the simulator proper lands with the simulator issue.
+//! The simulator drives the production code: validators run [`zkcrowd_node::Node`], plugins run
+//! [`zkcrowd_client::PluginClient`]; what is simulated is the network, the clock, the devices
+//! (proving time from a cost model) and the people (behaviours, sessions, load).
 
 #[cfg(not(madsim))]
 compile_error!(
@@ -10,4 +11,13 @@ compile_error!(
      A RUSTFLAGS environment variable replaces that setting: add `--cfg madsim` to it."
 );
 
+pub mod agents;
 pub mod chain_cmd;
+pub mod cli;
+pub mod cost;
+pub mod net;
+pub mod observer;
+pub mod output;
+pub mod runner;
+pub mod scenario;
+pub mod setup;

@@ -4,11 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use zkcrowd_sim::chain_cmd;
+use zkcrowd_sim::{chain_cmd, cli, scenario};
 
 /// zkcrowd: a deterministic simulation and testnet harness for a crowdsourced ZK rollup.
+///
+/// Exit statuses of `run` and `seeds`: 0 all checks held, 2 bad scenario or usage,
+/// 3 correctness violation, 4 liveness violation, 5 crash.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,6 +19,42 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a scenario under the deterministic simulator and write summary.json and tables.
+    Run {
+        /// Scenario file (YAML).
+        scenario: PathBuf,
+        /// Seed; the same scenario and seed give the same run, bit for bit.
+        #[arg(long, env = "ZKCROWD_SEED")]
+        seed: Option<u64>,
+        /// Output directory [default: target/zkcrowd/runs/NAME-seedN].
+        #[arg(long, env = "ZKCROWD_OUT")]
+        out: Option<PathBuf>,
+        /// Also write the full event log as events.jsonl.
+        #[arg(long)]
+        events: bool,
+        /// Print only the result lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run many seeds of a scenario in parallel processes and list the failing ones.
+    Seeds {
+        /// Scenario file (YAML).
+        scenario: PathBuf,
+        /// How many seeds.
+        #[arg(long, default_value_t = 10)]
+        count: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        first: u64,
+        /// Parallel processes [default: the number of CPUs].
+        #[arg(long, env = "ZKCROWD_JOBS")]
+        jobs: Option<usize>,
+        /// Output directory [default: target/zkcrowd/seeds/NAME].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
     /// Execute a file of raw transactions into blocks and print each block's roots.
     Chain {
         /// Genesis file (YAML).
@@ -47,32 +86,53 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let code = match cli.command {
+        Command::Run { scenario, seed, out, events, quiet } => {
+            cli::run(&cli::RunArgs { scenario, seed, out, events, quiet })
+        }
+        Command::Seeds { scenario, count, first, jobs, out } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            cli::seeds(&cli::SeedsArgs { scenario, count, first, jobs, out })
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("schema serializes"));
+            0
+        }
         Command::Chain { genesis, txs, block_txs, block_time_seconds } => {
             let options = chain_cmd::ChainOptions { block_txs_max: block_txs, block_time_seconds };
-            chain_cmd::run(&genesis, &txs, &options, &mut std::io::stdout().lock()).map(|summary| {
-                println!(
-                    "{} blocks, {} txs committed, {} rejected",
-                    summary.blocks, summary.txs_committed, summary.rejected
-                );
-            })
-        }
-        Command::Txgen { genesis, count, out } => chain_cmd::txgen(&genesis, count).and_then(|text| {
-            match out {
-                Some(path) => std::fs::write(&path, text)
-                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
-                None => {
-                    print!("{text}");
-                    Ok(())
+            match chain_cmd::run(&genesis, &txs, &options, &mut std::io::stdout().lock()) {
+                Ok(summary) => {
+                    println!(
+                        "{} blocks, {} txs committed, {} rejected",
+                        summary.blocks, summary.txs_committed, summary.rejected
+                    );
+                    0
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    2
                 }
             }
-        }),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
         }
-    }
+        Command::Txgen { genesis, count, out } => match chain_cmd::txgen(&genesis, count) {
+            Ok(text) => match out {
+                Some(path) => match std::fs::write(&path, text) {
+                    Ok(()) => 0,
+                    Err(error) => {
+                        eprintln!("error: cannot write {}: {error}", path.display());
+                        2
+                    }
+                },
+                None => {
+                    print!("{text}");
+                    0
+                }
+            },
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                2
+            }
+        },
+    };
+    ExitCode::from(code)
 }

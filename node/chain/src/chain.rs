@@ -37,7 +37,7 @@ use zkcrowd_primitives::{FEE_BURN_ADDRESS, MARKET_ADDRESS};
 use crate::block::{Block, BlockHeader, TxKind, TxRecord, receipt};
 use crate::genesis::{Genesis, GenesisError};
 use crate::state::ChainState;
-use crate::tx::{SignedTx, TxRejection};
+use crate::tx::{SenderCache, SignedTx, TxRejection};
 
 /// The EVM rules the chain runs.
 pub const EVM_SPEC: SpecId = SpecId::PRAGUE;
@@ -145,6 +145,8 @@ enum Mode {
 /// The chain state machine of one node.
 pub struct Chain {
     spec: ChainSpec,
+    /// The hash of the executed, uncommitted block.
+    open: Option<B256>,
     state: ChainState,
     market: Market,
     verifier: Arc<dyn ProofVerifier>,
@@ -203,6 +205,7 @@ impl Chain {
         let head_hash = head.hash();
         state.record_block_hash(0, head_hash);
         Ok(Self {
+            open: None,
             spec: ChainSpec {
                 chain_id: genesis.chain_id,
                 gas_limit: genesis.gas_limit,
@@ -344,6 +347,15 @@ impl Chain {
     /// # Panics
     /// If `timestamp` is not after the head's (the caller's clock is monotonic).
     pub fn build_block(&mut self, candidates: &[SignedTx], timestamp: u64, proposer: Address) -> BlockOutcome {
+        let mut outcome = self.build_block_open(candidates, timestamp, proposer);
+        self.commit_block(&mut outcome);
+        outcome
+    }
+
+    /// Like [`Self::build_block`], but leaves the block open: [`Self::commit_block`] makes it the
+    /// head, [`Self::revert_block`] undoes it (a proposal that consensus may not decide).
+    pub fn build_block_open(&mut self, candidates: &[SignedTx], timestamp: u64, proposer: Address) -> BlockOutcome {
+        assert!(!self.has_open_block(), "a block is already open");
         assert!(timestamp > self.head.timestamp, "timestamp {timestamp} not after the head's");
         // Market transactions go last, keeping their relative order (see the module documentation).
         let (user, system): (Vec<usize>, Vec<usize>) =
@@ -360,13 +372,22 @@ impl Chain {
             *deferred = order[*deferred];
         }
         outcome.deferred.sort_unstable();
-        self.finish(&mut outcome);
+        self.open = Some(outcome.hash);
         outcome
     }
 
     /// Re-executes a proposed block and makes it the head if every transaction is valid and the
     /// recomputed header equals the proposed one; otherwise undoes it and says why.
     pub fn import_block(&mut self, block: &Block) -> Result<BlockOutcome, ImportError> {
+        let mut outcome = self.execute_block(block, None)?;
+        self.commit_block(&mut outcome);
+        Ok(outcome)
+    }
+
+    /// Re-executes a proposed block and leaves it open if valid (see [`Self::build_block_open`]).
+    /// `senders` caches signature recovery across calls (and validators of one process).
+    pub fn execute_block(&mut self, block: &Block, senders: Option<&SenderCache>) -> Result<BlockOutcome, ImportError> {
+        assert!(!self.has_open_block(), "a block is already open");
         let header = &block.header;
         if header.number != self.head.number + 1 || header.parent_hash != self.head_hash {
             return Err(ImportError::NotChild {
@@ -391,17 +412,39 @@ impl Chain {
                 return Err(ImportError::SystemTxOrder { index });
             }
             seen_system |= is_system;
-            let tx = SignedTx::from_envelope(envelope.clone(), self.spec.chain_id)
-                .map_err(|reason| ImportError::InvalidTx { index, reason })?;
+            let tx = match senders {
+                Some(cache) => SignedTx::from_envelope_cached(envelope.clone(), self.spec.chain_id, cache),
+                None => SignedTx::from_envelope(envelope.clone(), self.spec.chain_id),
+            }
+            .map_err(|reason| ImportError::InvalidTx { index, reason })?;
             signed.push(tx);
         }
-        let mut outcome = self.execute(&signed, header.timestamp, header.proposer, Mode::Import)?;
+        let outcome = self.execute(&signed, header.timestamp, header.proposer, Mode::Import)?;
         if let Err(error) = compare_headers(header, &outcome.block.header) {
             self.revert_open_block();
             return Err(error);
         }
-        self.finish(&mut outcome);
+        self.open = Some(outcome.hash);
         Ok(outcome)
+    }
+
+    /// The hash of the open (executed, not committed) block, if any.
+    pub fn open_block(&self) -> Option<B256> {
+        self.open
+    }
+
+    /// Whether a block is open.
+    pub fn has_open_block(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Undoes the open block.
+    ///
+    /// # Panics
+    /// If no block is open.
+    pub fn revert_block(&mut self) {
+        assert!(self.open.take().is_some(), "no open block to revert");
+        self.revert_open_block();
     }
 
     fn revert_open_block(&mut self) {
@@ -409,8 +452,13 @@ impl Chain {
         self.market.revert_block();
     }
 
-    /// Makes an executed block the head.
-    fn finish(&mut self, outcome: &mut BlockOutcome) {
+    /// Makes the open block (whose outcome this is) the head, and moves the market's events of
+    /// the block into the outcome.
+    ///
+    /// # Panics
+    /// If `outcome` is not the open block.
+    pub fn commit_block(&mut self, outcome: &mut BlockOutcome) {
+        assert_eq!(self.open.take(), Some(outcome.hash), "committing a block that is not open");
         self.state.commit_block();
         self.market.commit_block();
         outcome.market_events = self.market.take_events();
@@ -557,8 +605,9 @@ impl Chain {
             pre_ledger_root = post_ledger_root;
         }
 
-        // The block's jobs: user txs one by one, then the system span as one job.
+        // The block's jobs: user txs one by one, then the system span in chunks.
         let fees_wei: u128 = records.iter().map(|r| r.fee_wei).sum();
+        let chunk_max = self.market.params().system_job_txs_max;
         let mut jobs: Vec<NewJob> = Vec::new();
         let mut system: Option<NewJob> = None;
         for record in &records {
@@ -566,18 +615,24 @@ impl Chain {
             let post = b256_to_digest(record.post_ledger_root).expect("ledger roots are canonical");
             let commitment = tx_commitment(record.hash);
             if record.kind == TxKind::System {
+                let full = matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
+                if full {
+                    jobs.extend(system.take());
+                }
                 let span = system.get_or_insert(NewJob {
                     kind: JobKind::System { block: number, txs: 0 },
                     pre_root: pre,
                     post_root: pre,
-                    commitment: tx_commitment(B256::ZERO),
+                    commitment,
                 });
                 let JobKind::System { txs, .. } = &mut span.kind else { unreachable!() };
-                span.commitment = if *txs == 0 { commitment } else { combine_commitments(span.commitment, commitment) };
+                if *txs > 0 {
+                    span.commitment = combine_commitments(span.commitment, commitment);
+                }
                 *txs += 1;
                 span.post_root = post;
             } else {
-                debug_assert!(system.is_none(), "user txs precede system txs");
+                debug_assert!(system.is_none() && jobs.iter().all(|j| !matches!(j.kind, JobKind::System { .. })), "user txs precede system txs");
                 jobs.push(NewJob {
                     kind: JobKind::Tx { block: number, index: record.index },
                     pre_root: pre,

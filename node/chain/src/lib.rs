@@ -16,4 +16,4 @@ pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, TxKind, TxRecord, receipt}
 pub use chain::{BlockOutcome, Chain, ChainSpec, EVM_SPEC, ImportError, Rejected, Totals};
 pub use genesis::{Allocation, DevAccounts, Genesis, GenesisAccount, GenesisError, GenesisValidator, SUPPLY_WEI_MAX};
 pub use state::{AccountChange, BLOCK_HASH_HISTORY, ChainState, StoredAccount};
-pub use tx::{SignedTx, TxRejection};
+pub use tx::{SenderCache, SignedTx, TxRejection};

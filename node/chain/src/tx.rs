@@ -133,6 +133,24 @@ impl SignedTx {
         Ok(Self { envelope, sender, hash, size_bytes })
     }
 
+    /// Like [`Self::from_envelope`], recovering the sender through `cache` (keyed by tx hash:
+    /// recovery is a pure function of the signed bytes, so a hit equals a fresh recovery).
+    pub fn from_envelope_cached(envelope: TxEnvelope, chain_id: u64, cache: &SenderCache) -> Result<Self, TxRejection> {
+        let hash = *envelope.tx_hash();
+        if let Some(sender) = cache.get(&hash) {
+            match envelope.chain_id() {
+                Some(id) if id == chain_id => {}
+                Some(got) => return Err(TxRejection::WrongChainId { expected: chain_id, got }),
+                None => return Err(TxRejection::MissingChainId),
+            }
+            let size_bytes = envelope.encode_2718_len();
+            return Ok(Self { envelope, sender, hash, size_bytes });
+        }
+        let tx = Self::from_envelope(envelope, chain_id)?;
+        cache.insert(hash, tx.sender);
+        Ok(tx)
+    }
+
     /// The EIP-2718 encoding.
     pub fn encoded(&self) -> Bytes {
         self.envelope.encoded_2718().into()
@@ -145,16 +163,42 @@ impl SignedTx {
     }
 }
 
-/// Signs a transaction with `signer` (development keys, the simulator's users and plugins).
-pub fn sign<T>(signer: &alloy::signers::local::PrivateKeySigner, tx: T) -> TxEnvelope
-where
-    T: alloy::consensus::SignableTransaction<alloy::signers::Signature>,
-    alloy::consensus::Signed<T>: Into<TxEnvelope>,
-{
-    use alloy::signers::SignerSync;
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("local signing cannot fail");
-    tx.into_signed(signature).into()
+/// A bounded cache of recovered senders by tx hash (first in, first out). Recovery costs ~45 µs
+/// (docs/benchmarks.md); a node meets each tx at admission and again in a block. Thread-safe, so
+/// validators simulated in one process can share one.
+#[derive(Debug)]
+pub struct SenderCache {
+    inner: std::sync::Mutex<(std::collections::HashMap<B256, Address>, std::collections::VecDeque<B256>)>,
+    capacity: usize,
 }
+
+impl SenderCache {
+    /// A cache holding at most `capacity` senders.
+    pub fn new(capacity: usize) -> Self {
+        Self { inner: std::sync::Mutex::new(Default::default()), capacity: capacity.max(1) }
+    }
+
+    /// The sender recovered for `hash`, if cached.
+    pub fn get(&self, hash: &B256) -> Option<Address> {
+        self.inner.lock().expect("sender cache lock").0.get(hash).copied()
+    }
+
+    /// Remembers a recovered sender.
+    pub fn insert(&self, hash: B256, sender: Address) {
+        let mut guard = self.inner.lock().expect("sender cache lock");
+        let (map, order) = &mut *guard;
+        if map.insert(hash, sender).is_none() {
+            order.push_back(hash);
+            while order.len() > self.capacity {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+pub use zkcrowd_primitives::sign_tx as sign;
 
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -179,3 +179,31 @@ fn user_tx_after_market_tx_is_refused() {
     block.transactions.swap(0, 1);
     assert_eq!(follower.import_block(&block).unwrap_err(), ImportError::SystemTxOrder { index: 1 });
 }
+
+/// Goal: a block built but not decided (opened, then reverted) leaves no trace in the chain or
+/// the market: executing another block at that height afterwards gives the same state as if the
+/// first had never existed.
+#[test]
+fn reverted_proposal_leaves_no_trace() {
+    let mut a = Chain::from_genesis(&genesis()).unwrap();
+    let mut b = Chain::from_genesis(&genesis()).unwrap();
+    let mut nonces = Nonces(BTreeMap::new());
+    let register = market_tx(&mut nonces, 10, MarketCall::Register, U256::ZERO);
+    let first = a.build_block(&[register], 2, dev_address(100)).block;
+    b.import_block(&first).unwrap();
+    // `a` proposes block 2, which is not decided; `b`'s block 2 is.
+    let transfer = tx(&mut nonces, 0, dev_address(1), U256::from(5), Bytes::new(), 21_000);
+    let heartbeat = market_tx(&mut nonces, 10, MarketCall::Heartbeat, U256::ZERO);
+    let accounts_before = a.market().accounts();
+    let open = a.build_block_open(&[transfer, heartbeat], 4, dev_address(100));
+    assert_ne!(a.market().accounts(), accounts_before);
+    a.revert_block();
+    assert_eq!(a.market().accounts(), accounts_before, "the market is restored");
+    let decided = b.build_block(&[], 4, dev_address(101)).block;
+    assert_ne!(decided.header.hash(), open.hash);
+    let mut outcome = a.execute_block(&decided, None).unwrap();
+    a.commit_block(&mut outcome);
+    assert_eq!(a.head_hash(), b.head_hash());
+    assert_eq!(a.market().accounts(), b.market().accounts());
+    a.check_supply().unwrap();
+}

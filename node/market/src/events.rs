@@ -21,7 +21,8 @@ pub enum JobKind {
         /// Its index in the block.
         index: u32,
     },
-    /// All of a block's market (system) transactions, as one span.
+    /// A span of consecutive market (system) transactions of a block (at most
+    /// `system_job_txs_max` of them).
     System {
         /// Its block.
         block: BlockNumber,

@@ -96,6 +96,11 @@ pub struct MarketParams {
     /// Who may prove a job after a missed deadline.
     #[serde(default)]
     pub after_deadline: AfterDeadline,
+    /// A block's market transactions are proven in spans of at most this many (each span a job):
+    /// every accepted proof is itself a market transaction of a later block, so one unbounded span
+    /// per block would grow with the market's own activity.
+    #[serde(default = "default_system_job_txs")]
+    pub system_job_txs_max: u32,
     /// Bounty curves.
     #[serde(default)]
     pub bounty: BountyParams,
@@ -104,6 +109,9 @@ pub struct MarketParams {
     pub funding: FundingParams,
 }
 
+fn default_system_job_txs() -> u32 {
+    16
+}
 fn default_heartbeat_window() -> u64 {
     150
 }
@@ -129,6 +137,7 @@ impl Default for MarketParams {
             debt_limit: default_debt_limit(),
             jobs_per_plugin_max: default_jobs_per_plugin(),
             after_deadline: AfterDeadline::default(),
+            system_job_txs_max: default_system_job_txs(),
             bounty: BountyParams::default(),
             funding: FundingParams::default(),
         }
@@ -147,6 +156,9 @@ impl MarketParams {
                  given a job if it stays active until the job's deadline",
                 self.heartbeat_window_blocks, self.proof_deadline_blocks
             ));
+        }
+        if self.system_job_txs_max == 0 {
+            return Err("system_job_txs_max must be at least 1".into());
         }
         if self.jobs_per_plugin_max == 0 {
             return Err("jobs_per_plugin_max must be at least 1".into());

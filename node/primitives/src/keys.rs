@@ -2,8 +2,10 @@
 //! genesis file can fund `dev_accounts: { count: 1000 }` and the simulator can sign for user 999
 //! without shipping key files. Never use them for anything of value: the derivation is public.
 
+use alloy::consensus::{SignableTransaction, Signed, TxEnvelope};
 use alloy::primitives::{Address, B256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::{Signature, SignerSync};
 
 /// The signer of development account `index`: its secret key is `keccak256("zkcrowd dev key" ‖ index)`.
 pub fn dev_signer(index: u64) -> PrivateKeySigner {
@@ -17,6 +19,16 @@ pub fn dev_signer(index: u64) -> PrivateKeySigner {
 /// The address of development account `index`.
 pub fn dev_address(index: u64) -> Address {
     dev_signer(index).address()
+}
+
+/// Signs a transaction with `signer` (development keys, the simulator's users and plugins).
+pub fn sign_tx<T>(signer: &PrivateKeySigner, tx: T) -> TxEnvelope
+where
+    T: SignableTransaction<Signature>,
+    Signed<T>: Into<TxEnvelope>,
+{
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("local signing cannot fail");
+    tx.into_signed(signature).into()
 }
 
 #[cfg(test)]

@@ -1,0 +1,551 @@
+//! The simulated machines: validators running [`zkcrowd_node::Node`], plugins running
+//! [`zkcrowd_client::PluginClient`] with a behaviour model, and the users' load generator.
+//!
+//! Each is a madsim node with one endpoint and one loop: receive a message, a timer or a control
+//! signal; hand it to the production state machine; carry out what it asks.
+
+use std::collections::BTreeMap;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::consensus::{Transaction, TxEip1559, TxEnvelope};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
+use alloy::signers::local::PrivateKeySigner;
+use futures::StreamExt;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::future::{Either, select};
+use madsim::net::Endpoint;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp};
+use zkcrowd_chain::TxKind as ChainTxKind;
+use zkcrowd_client::{Action, ClientConfig, Event as ClientEvent, PluginClient};
+use zkcrowd_market::{JobKind, MarketCall, ProofData, ProofKind, Statement};
+use zkcrowd_node::{Input, Node, Output};
+use zkcrowd_primitives::sign_tx;
+use zkcrowd_protocol::{ClientMessage, ClientRequest};
+
+use crate::cost::CostProfile;
+use crate::net::{self, Net, Role, Wire};
+use crate::observer::{CommitContext, Observer, Record, Sample};
+use crate::scenario::Scenario;
+use crate::setup::STORE_CONTRACT;
+
+/// What every simulated machine shares: parameters, the network, the observer, the clock.
+pub struct Ctx {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The run's seed.
+    pub seed: u64,
+    /// The network.
+    pub net: Net,
+    /// The observer.
+    pub observer: Arc<Mutex<Observer>>,
+    /// Time zero of the run.
+    pub epoch: madsim::time::Instant,
+    /// The cost model.
+    pub cost: CostProfile,
+    /// Set when the load phase is over.
+    pub load_stopped: AtomicBool,
+}
+
+impl Ctx {
+    /// Simulated milliseconds since the start.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).expect("run shorter than 500 million years")
+    }
+
+    fn validators(&self) -> u16 {
+        self.scenario.chain.validators
+    }
+
+    fn log(&self, record: Record) {
+        let now = self.now_ms();
+        self.observer.lock().expect("observer lock").log(now, record);
+    }
+}
+
+/// A per-agent generator: the run's seed, a role tag and an index, so an agent's choices do not
+/// depend on the interleaving of the others.
+pub fn agent_rng(seed: u64, tag: u64, index: u64) -> ChaCha8Rng {
+    let mut bytes = [0u8; 24];
+    bytes[..8].copy_from_slice(&seed.to_be_bytes());
+    bytes[8..16].copy_from_slice(&tag.to_be_bytes());
+    bytes[16..].copy_from_slice(&index.to_be_bytes());
+    ChaCha8Rng::from_seed(keccak256(bytes).0)
+}
+
+fn fire_after<T: Send + 'static>(sender: &UnboundedSender<T>, after_ms: u64, value: T) {
+    let sender = sender.clone();
+    madsim::task::spawn(async move {
+        madsim::time::sleep(Duration::from_millis(after_ms)).await;
+        let _ = sender.unbounded_send(value);
+    });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Validators
+
+/// Runs validator `index` until the simulation ends or the node is killed.
+pub async fn run_validator(ctx: Arc<Ctx>, index: u16, node: Arc<Mutex<Node>>, restarted: bool) {
+    let role = Role::Validator(index);
+    let endpoint = net::bind(role).await;
+    let (timers, mut timer_rx) = unbounded();
+    let start = {
+        let mut node = node.lock().expect("node lock");
+        if restarted {
+            node.restart();
+        }
+        node.handle(ctx.now_ms(), Input::Start)
+    };
+    execute_validator(&ctx, index, &endpoint, &timers, start);
+    loop {
+        let input = {
+            let received = pin!(net::recv(&endpoint));
+            match select(received, timer_rx.next()).await {
+                Either::Left((Wire::Peer { from, message }, _)) => Input::Peer { from, message },
+                Either::Left((Wire::Request { from, request }, _)) => Input::Client { from, request },
+                Either::Left((Wire::Response(_), _)) => continue,
+                Either::Right((Some(timer), _)) => Input::Timer(timer),
+                Either::Right((None, _)) => return,
+            }
+        };
+        let outputs = node.lock().expect("node lock").handle(ctx.now_ms(), input);
+        execute_validator(&ctx, index, &endpoint, &timers, outputs);
+    }
+}
+
+fn execute_validator(
+    ctx: &Arc<Ctx>,
+    index: u16,
+    endpoint: &Endpoint,
+    timers: &UnboundedSender<zkcrowd_node::Timer>,
+    outputs: Vec<Output>,
+) {
+    let now = ctx.now_ms();
+    let me = Role::Validator(index);
+    for output in outputs {
+        match output {
+            Output::ToPeer { to, message } => {
+                ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message });
+            }
+            Output::Broadcast(message) => {
+                for to in (0..ctx.validators()).filter(|v| *v != index) {
+                    ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message: message.clone() });
+                }
+            }
+            Output::ToClient { to, message } => {
+                ctx.net.send(endpoint, now, me, Role::from_client_id(to), Wire::Response(message));
+            }
+            Output::SetTimer { timer, after_ms } => fire_after(timers, after_ms, timer),
+            Output::Committed(report) => {
+                let m = report.market;
+                let context = CommitContext {
+                    sample: Sample {
+                        height: report.outcome.block.header.number,
+                        t_ms: now,
+                        active_plugins: m.active_plugins,
+                        open_jobs: m.open_jobs,
+                        assigned_jobs: m.assigned_jobs,
+                        unproven_blocks: m.unproven_blocks,
+                        pool_wei: m.pool_wei,
+                        issued_wei: m.issued_wei,
+                        fresh_bounty_wei: m.fresh_bounty_wei,
+                        mempool: m.mempool,
+                    },
+                    supply: report.supply.clone(),
+                };
+                ctx.observer.lock().expect("observer lock").on_commit(now, index, &report, context);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Plugins
+
+/// How a plugin treats its jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Proves and submits at once.
+    Honest,
+    /// Never proves.
+    Lazy,
+    /// Submits proofs that do not verify.
+    InvalidProofs,
+    /// Never proves; resubmits proofs seen in the mempool.
+    Copier,
+    /// Proves, holds the proof until the bounty rises or the deadline nears.
+    Withholder,
+}
+
+/// A signal from the scheduler.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    /// Come online.
+    Online,
+    /// Go offline.
+    Offline,
+    /// Stay online but idle (no heartbeats, no proving) for a while.
+    Idle {
+        /// Length.
+        for_ms: u64,
+    },
+}
+
+enum Internal {
+    Tick { generation: u64 },
+    ProofDone { job: u64, statement: Statement, kind: JobKind, proving_ms: u64 },
+}
+
+/// A plugin's fixed traits.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Index.
+    pub index: u32,
+    /// Key.
+    pub signer: PrivateKeySigner,
+    /// Behaviour.
+    pub behaviour: Behaviour,
+    /// Device speed.
+    pub speed: f64,
+}
+
+struct Withheld {
+    job: u64,
+    proof: ProofData,
+    created_block: u64,
+    deadline_block: u64,
+}
+
+/// Blocks before its deadline at which a withholder submits whatever the bounty.
+const WITHHOLD_MARGIN_BLOCKS: u64 = 3;
+/// Switch validator when nothing was heard for this long while transactions are pending.
+const FAILOVER_MS: u64 = 20_000;
+/// At most one copied proof per this long (a copier is a nuisance, not a flood).
+const COPY_INTERVAL_MS: u64 = 10_000;
+
+/// Runs plugin `spec.index`: offline until the scheduler says otherwise.
+pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
+    let role = Role::Client(spec.index + 1);
+    let endpoint = net::bind(role).await;
+    let mut rng = agent_rng(ctx.seed, 0x706c_7567, u64::from(spec.index));
+    let (internal, mut internal_rx) = unbounded::<Internal>();
+    let market = &ctx.scenario.market;
+    let block_ms = ctx.scenario.chain.block_time.as_millis();
+    let heartbeat_every_ms =
+        (market.heartbeat_window_blocks - market.proof_deadline_blocks) * block_ms / 2;
+    let tick_ms = (heartbeat_every_ms / 4).clamp(1_000, 15_000);
+    let base_fee = ctx.scenario.chain.base_fee.wei();
+    let mut client = PluginClient::new(
+        spec.signer.clone(),
+        ClientConfig {
+            chain_id: ctx.scenario.chain.chain_id,
+            heartbeat_every_ms,
+            resend_after_ms: 15_000,
+            max_fee_per_gas: base_fee * 10,
+            max_priority_fee_per_gas: base_fee / 10,
+            watch_proofs: spec.behaviour == Behaviour::Copier,
+        },
+    );
+    let validators = ctx.validators();
+    let mut home = (spec.index % u32::from(validators)) as u16;
+    let mut tick_generation = 0u64;
+    let mut idle_until = 0u64;
+    let mut busy_until = 0u64;
+    let mut last_heard = 0u64;
+    let mut last_copy = 0u64;
+    let mut withheld: Vec<Withheld> = Vec::new();
+    let me = spec.signer.address();
+
+    loop {
+        enum Next {
+            Control(Control),
+            Wire(Wire),
+            Internal(Internal),
+        }
+        let next = {
+            let received = pin!(net::recv(&endpoint));
+            let internal_next = internal_rx.next();
+            match select(received, select(control.next(), internal_next)).await {
+                Either::Left((wire, _)) => Next::Wire(wire),
+                Either::Right((Either::Left((Some(c), _)), _)) => Next::Control(c),
+                Either::Right((Either::Right((Some(i), _)), _)) => Next::Internal(i),
+                Either::Right(_) => return,
+            }
+        };
+        let now = ctx.now_ms();
+        let actions = match next {
+            Next::Control(Control::Online) => {
+                tick_generation += 1;
+                fire_after(&internal, tick_ms, Internal::Tick { generation: tick_generation });
+                last_heard = now;
+                client.handle(now, ClientEvent::Online)
+            }
+            Next::Control(Control::Offline) => {
+                tick_generation += 1;
+                withheld.clear();
+                busy_until = now;
+                client.handle(now, ClientEvent::Offline)
+            }
+            Next::Control(Control::Idle { for_ms }) => {
+                idle_until = now + for_ms;
+                Vec::new()
+            }
+            Next::Wire(Wire::Response(message)) => {
+                last_heard = now;
+                let mut actions = Vec::new();
+                if let ClientMessage::ProofSeen { tx } = &message {
+                    if spec.behaviour == Behaviour::Copier && client.is_online() && now >= last_copy + COPY_INTERVAL_MS {
+                        if let Some(call) = copied_call(tx, me, &mut rng) {
+                            last_copy = now;
+                            actions = client.handle(now, ClientEvent::SendCall(call));
+                        }
+                    }
+                }
+                actions.extend(client.handle(now, ClientEvent::Message(message)));
+                actions
+            }
+            Next::Wire(_) => Vec::new(),
+            Next::Internal(Internal::Tick { generation }) => {
+                if generation != tick_generation || !client.is_online() {
+                    continue;
+                }
+                fire_after(&internal, tick_ms, Internal::Tick { generation });
+                if now < idle_until {
+                    continue;
+                }
+                let mut actions = Vec::new();
+                if now > last_heard + FAILOVER_MS {
+                    home = (home + 1) % validators;
+                    last_heard = now;
+                    actions.extend(client.handle(now, ClientEvent::Reconnected));
+                }
+                // Release withheld proofs whose bounty rose enough, or whose deadline is near.
+                let head = client.head() + (now.saturating_sub(last_heard) / block_ms.max(1));
+                let factor_ppm = (ctx.scenario.plugins.withhold_until_factor * 1e6) as u64;
+                let mut keep = Vec::new();
+                for w in withheld.drain(..) {
+                    let age = head.saturating_sub(w.created_block);
+                    let bounty = market.bounty.age.factor(age, zkcrowd_market::Factor::ONE).mul(market.bounty.supply.factor(client.active_plugins()));
+                    let base = market.bounty.supply.factor(client.active_plugins());
+                    let rose = u128::from(bounty.ppm()) * 1_000_000 >= u128::from(base.ppm()) * u128::from(factor_ppm);
+                    if rose || head + WITHHOLD_MARGIN_BLOCKS >= w.deadline_block {
+                        actions.extend(client.handle(now, ClientEvent::ProofReady { job: w.job, proof: w.proof }));
+                    } else {
+                        keep.push(w);
+                    }
+                }
+                withheld = keep;
+                actions.extend(client.handle(now, ClientEvent::Tick));
+                actions
+            }
+            Next::Internal(Internal::ProofDone { job, statement, kind, proving_ms }) => {
+                if !client.is_online() || !client.held().any(|a| a.job == job) {
+                    continue;
+                }
+                let valid = spec.behaviour != Behaviour::InvalidProofs;
+                ctx.log(Record::ProofProduced { plugin: spec.index, job, proof: ProofKind::Modeled, valid, proving_ms });
+                let proof = if valid {
+                    ProofData::modeled_valid(&statement)
+                } else {
+                    // A tampered proof: the binding of another statement.
+                    ProofData::Modeled(keccak256(statement.encode()))
+                };
+                let _ = kind;
+                if spec.behaviour == Behaviour::Withholder {
+                    let assignment = client.held().find(|a| a.job == job).cloned().expect("held");
+                    withheld.push(Withheld {
+                        job,
+                        proof,
+                        created_block: assignment.created_block,
+                        deadline_block: assignment.deadline_block,
+                    });
+                    Vec::new()
+                } else {
+                    client.handle(now, ClientEvent::ProofReady { job, proof })
+                }
+            }
+        };
+        for action in actions {
+            match action {
+                Action::Send(request) => {
+                    let wire = Wire::Request { from: role.client_id(), request };
+                    ctx.net.send(&endpoint, now, role, Role::Validator(home), wire);
+                }
+                Action::Prove { assignment, statement } => {
+                    let proves = matches!(
+                        spec.behaviour,
+                        Behaviour::Honest | Behaviour::InvalidProofs | Behaviour::Withholder
+                    );
+                    if !proves || now < idle_until {
+                        continue;
+                    }
+                    let proving_ms =
+                        ctx.cost.sample_ms(&assignment.kind, spec.speed, ctx.scenario.proofs.jitter_sigma, &mut rng);
+                    // One device: proofs run one after another.
+                    let done_at = busy_until.max(now) + proving_ms;
+                    busy_until = done_at;
+                    fire_after(
+                        &internal,
+                        done_at - now,
+                        Internal::ProofDone { job: assignment.job, statement, kind: assignment.kind, proving_ms },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A copier's submission: the seen proof, either as is (bound to its prover) or rebound to the
+/// copier (then it no longer verifies).
+fn copied_call(tx: &TxEnvelope, me: Address, rng: &mut ChaCha8Rng) -> Option<MarketCall> {
+    let MarketCall::SubmitProof { job_id, mut inputs, proof } = MarketCall::decode(tx.input()).ok()? else {
+        return None;
+    };
+    if inputs.prover == me {
+        return None;
+    }
+    if rng.random_bool(0.5) {
+        inputs.prover = me;
+    }
+    Some(MarketCall::SubmitProof { job_id, inputs, proof })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Users
+
+struct PendingUserTx {
+    user: usize,
+    envelope: TxEnvelope,
+    sent_ms: u64,
+    validator: u16,
+}
+
+/// Most unconfirmed transactions per user before it waits.
+const USER_PENDING_MAX: u8 = 8;
+/// Re-send a user transaction not committed after this long, to the next validator.
+const USER_RESEND_MS: u64 = 15_000;
+/// How often the load generator checks for re-sends.
+const USER_CHECK_MS: u64 = 5_000;
+
+/// Generates the users' transactions (Poisson at `load.tx_rate`) until the load phase ends, and
+/// keeps re-sending unconfirmed ones until the run ends.
+pub async fn run_users(ctx: Arc<Ctx>, users: Vec<PrivateKeySigner>) {
+    let role = Role::Client(0);
+    let endpoint = net::bind(role).await;
+    let mut rng = agent_rng(ctx.seed, 0x7573_6572, 0);
+    let load = &ctx.scenario.load;
+    let validators = ctx.validators();
+    let rate = load.tx_rate.per_second();
+    let interarrival = (rate > 0.0).then(|| Exp::new(rate / 1_000.0).expect("positive rate"));
+    let (internal, mut internal_rx) = unbounded::<bool>();
+    let mut nonces = vec![0u64; users.len()];
+    let mut in_flight = vec![0u8; users.len()];
+    let mut pending: BTreeMap<B256, PendingUserTx> = BTreeMap::new();
+    let base_fee = ctx.scenario.chain.base_fee.wei();
+    if let Some(exp) = &interarrival {
+        fire_after(&internal, exp.sample(&mut rng).round() as u64, true);
+    }
+    fire_after(&internal, USER_CHECK_MS, false);
+    loop {
+        let next = {
+            let received = pin!(net::recv(&endpoint));
+            match select(received, internal_rx.next()).await {
+                Either::Left((wire, _)) => Either::Left(wire),
+                Either::Right((Some(send), _)) => Either::Right(send),
+                Either::Right((None, _)) => return,
+            }
+        };
+        let now = ctx.now_ms();
+        match next {
+            Either::Left(Wire::Response(message)) => match message {
+                ClientMessage::TxCommitted { hash, .. } => {
+                    if let Some(p) = pending.remove(&hash) {
+                        in_flight[p.user] -= 1;
+                    }
+                }
+                ClientMessage::TxRejected { hash, reason } => {
+                    let known = reason.contains("already known") || reason.contains("already pending");
+                    let committed = ctx.observer.lock().expect("observer lock").is_committed(&hash);
+                    if !known && !committed {
+                        if let Some(p) = pending.remove(&hash) {
+                            in_flight[p.user] -= 1;
+                        }
+                        ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
+                    }
+                }
+                _ => {}
+            },
+            Either::Left(_) => {}
+            Either::Right(true) => {
+                if ctx.load_stopped.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if let Some(exp) = &interarrival {
+                    fire_after(&internal, exp.sample(&mut rng).round().max(1.0) as u64, true);
+                }
+                // A user with room for another unconfirmed tx (a few tries, then skip this one).
+                let Some(user) = (0..4).map(|_| rng.random_range(0..users.len())).find(|u| in_flight[*u] < USER_PENDING_MAX)
+                else {
+                    continue;
+                };
+                let contract = rng.random_bool(load.mix.contract_call);
+                let (to, input, gas_limit, value, kind) = if contract {
+                    let mut input = [0u8; 64];
+                    rng.fill(&mut input[..]);
+                    (STORE_CONTRACT, Bytes::copy_from_slice(&input), 100_000, U256::ZERO, ChainTxKind::ContractCall)
+                } else {
+                    let mut other = rng.random_range(0..users.len() - 1);
+                    if other >= user {
+                        other += 1;
+                    }
+                    let value = U256::from(rng.random_range(1u64..1_000) * 1_000_000_000);
+                    (users[other].address(), Bytes::new(), 21_000, value, ChainTxKind::Transfer)
+                };
+                let envelope = sign_tx(
+                    &users[user],
+                    TxEip1559 {
+                        chain_id: ctx.scenario.chain.chain_id,
+                        nonce: nonces[user],
+                        gas_limit,
+                        max_fee_per_gas: base_fee * 100,
+                        max_priority_fee_per_gas: base_fee / 10,
+                        to: TxKind::Call(to),
+                        value,
+                        access_list: Default::default(),
+                        input,
+                    },
+                );
+                nonces[user] += 1;
+                in_flight[user] += 1;
+                let hash = *envelope.tx_hash();
+                let validator = (user % usize::from(validators)) as u16;
+                ctx.observer.lock().expect("observer lock").tx_submitted(now, hash, kind);
+                let request = ClientRequest::SubmitTx(envelope.clone());
+                ctx.net.send(&endpoint, now, role, Role::Validator(validator), Wire::Request { from: role.client_id(), request });
+                pending.insert(hash, PendingUserTx { user, envelope, sent_ms: now, validator });
+            }
+            Either::Right(false) => {
+                fire_after(&internal, USER_CHECK_MS, false);
+                let committed: Vec<B256> = {
+                    let observer = ctx.observer.lock().expect("observer lock");
+                    pending.keys().filter(|h| observer.is_committed(h)).copied().collect()
+                };
+                for hash in committed {
+                    if let Some(p) = pending.remove(&hash) {
+                        in_flight[p.user] -= 1;
+                    }
+                }
+                for p in pending.values_mut().filter(|p| now >= p.sent_ms + USER_RESEND_MS) {
+                    p.validator = (p.validator + 1) % validators;
+                    p.sent_ms = now;
+                    let request = ClientRequest::SubmitTx(p.envelope.clone());
+                    ctx.net.send(&endpoint, now, role, Role::Validator(p.validator), Wire::Request { from: role.client_id(), request });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The simulated network, on madsim endpoints.
+//!
+//! 1. Every simulated machine (validator, plugin, the users' load generator) is a madsim node with
+//!    one endpoint; messages travel as values (madsim raw payloads), not bytes.
+//! 2. A message between two validators uses the `validators` link class, any other the `clients`
+//!    class: it is delayed by `latency + uniform(0, jitter)` and lost with the class's loss
+//!    probability plus that of any active `message_loss` fault.
+//! 3. A partition drops every message crossing it. A crashed node (madsim `kill`) receives
+//!    nothing until it restarts.
+//! 4. All randomness comes from madsim's seeded generator, so a seed fixes every delay and loss.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::net::Endpoint;
+use madsim::rand::Rng;
+use zkcrowd_consensus::ValidatorIndex;
+use zkcrowd_node::PeerMessage;
+use zkcrowd_protocol::{ClientId, ClientMessage, ClientRequest};
+
+use crate::scenario::{LinkClass, LinkSet};
+
+/// The single tag of every message.
+const TAG: u64 = 1;
+/// The port every node listens on.
+const PORT: u16 = 1;
+
+/// Who a simulated machine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Validator `i`.
+    Validator(ValidatorIndex),
+    /// A client machine: the users' load generator (0) or plugin `i` (`i + 1`).
+    Client(u32),
+}
+
+impl Role {
+    /// The machine's address.
+    pub fn addr(self) -> SocketAddr {
+        let ip = match self {
+            Self::Validator(i) => Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8),
+            Self::Client(k) => Ipv4Addr::new(10, 1 + (k >> 16) as u8, (k >> 8) as u8, k as u8),
+        };
+        SocketAddr::new(IpAddr::V4(ip), PORT)
+    }
+
+    /// The client id a validator sees for this machine.
+    pub fn client_id(self) -> ClientId {
+        match self {
+            Self::Validator(i) => u64::from(i) | 1 << 40,
+            Self::Client(k) => u64::from(k),
+        }
+    }
+
+    /// The client machine with this id.
+    pub fn from_client_id(id: ClientId) -> Self {
+        Self::Client(u32::try_from(id).expect("client ids are u32"))
+    }
+}
+
+/// What travels.
+#[derive(Debug)]
+pub enum Wire {
+    /// Validator to validator.
+    Peer {
+        /// The sender.
+        from: ValidatorIndex,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// Client to validator.
+    Request {
+        /// The sender.
+        from: ClientId,
+        /// The request.
+        request: ClientRequest,
+    },
+    /// Validator to client.
+    Response(ClientMessage),
+}
+
+#[derive(Debug, Clone)]
+struct Loss {
+    rate: f64,
+    links: LinkSet,
+    until_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    losses: Vec<Loss>,
+    /// Validators cut off from everything else, until when.
+    partition: Option<(BTreeSet<ValidatorIndex>, u64)>,
+}
+
+/// The network's configuration and its current faults, shared by every node.
+#[derive(Debug, Clone)]
+pub struct Net {
+    validators: LinkClass,
+    clients: LinkClass,
+    faults: Arc<Mutex<Faults>>,
+    stats: Arc<Mutex<NetStats>>,
+}
+
+/// Message counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetStats {
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages dropped by loss.
+    pub lost: u64,
+    /// Messages dropped by a partition.
+    pub partitioned: u64,
+}
+
+impl Net {
+    /// A network with these link classes.
+    pub fn new(validators: LinkClass, clients: LinkClass) -> Self {
+        Self { validators, clients, faults: Arc::default(), stats: Arc::default() }
+    }
+
+    /// Adds message loss on `links` until `until_ms`.
+    pub fn add_loss(&self, rate: f64, links: LinkSet, until_ms: u64) {
+        self.faults.lock().expect("net lock").losses.push(Loss { rate, links, until_ms });
+    }
+
+    /// Cuts `side` off until `until_ms`.
+    pub fn partition(&self, side: BTreeSet<ValidatorIndex>, until_ms: u64) {
+        self.faults.lock().expect("net lock").partition = Some((side, until_ms));
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NetStats {
+        *self.stats.lock().expect("net lock")
+    }
+
+    /// Sends `wire` from `from` to `to` over `endpoint`, with the link's delay and loss.
+    pub fn send(&self, endpoint: &Endpoint, now_ms: u64, from: Role, to: Role, wire: Wire) {
+        let both_validators = matches!((from, to), (Role::Validator(_), Role::Validator(_)));
+        let class = if both_validators { self.validators } else { self.clients };
+        let (loss, crosses) = {
+            let faults = self.faults.lock().expect("net lock");
+            let fault_loss: f64 = faults
+                .losses
+                .iter()
+                .filter(|l| l.until_ms > now_ms)
+                .filter(|l| match l.links {
+                    LinkSet::All => true,
+                    LinkSet::Validators => both_validators,
+                    LinkSet::Clients => !both_validators,
+                })
+                .map(|l| l.rate)
+                .sum();
+            let side = |role: Role| match role {
+                Role::Validator(i) => faults.partition.as_ref().is_some_and(|(s, _)| s.contains(&i)),
+                Role::Client(_) => false,
+            };
+            let crosses = faults.partition.as_ref().is_some_and(|(_, until)| *until > now_ms) && side(from) != side(to);
+            ((class.loss + fault_loss).min(1.0), crosses)
+        };
+        let mut rng = madsim::rand::thread_rng();
+        let mut stats = self.stats.lock().expect("net lock");
+        stats.sent += 1;
+        if crosses {
+            stats.partitioned += 1;
+            return;
+        }
+        if loss > 0.0 && rng.gen_bool(loss) {
+            stats.lost += 1;
+            return;
+        }
+        drop(stats);
+        let jitter = class.jitter.as_millis();
+        let delay_ms = class.latency.as_millis() + if jitter > 0 { rng.gen_range(0..=jitter) } else { 0 };
+        let endpoint = endpoint.clone();
+        madsim::task::spawn(async move {
+            madsim::time::sleep(Duration::from_millis(delay_ms)).await;
+            // A destination that is down loses the message, like a closed socket.
+            let _ = endpoint.send_to_raw(to.addr(), TAG, Box::new(wire)).await;
+        });
+    }
+}
+
+/// Binds this machine's endpoint.
+pub async fn bind(role: Role) -> Endpoint {
+    Endpoint::bind(role.addr()).await.expect("bind the node's endpoint")
+}
+
+/// Receives the next message.
+pub async fn recv(endpoint: &Endpoint) -> Wire {
+    loop {
+        let (payload, _) = endpoint.recv_from_raw(TAG).await.expect("endpoint receive");
+        if let Ok(wire) = payload.downcast::<Wire>() {
+            return *wire;
+        }
+    }
+}

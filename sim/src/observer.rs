@@ -1,0 +1,611 @@
+//! The observer: the simulator's view from above, outside every simulated machine.
+//!
+//! 1. Validators report each block they commit. The first report of a height is the reference: its
+//!    market events and block record enter the **event log**; later reports of the height must
+//!    carry the same hash (`roots_agree`).
+//! 2. Agents report what the chain cannot know: transactions submitted, plugins coming and going,
+//!    proofs produced, faults applied.
+//! 3. Every log entry, in order, is fed to SHA-256: the run's **digest**. Madsim runs one thread
+//!    from a seed, so the same scenario and seed give the same order, entries and digest.
+//! 4. Checkers consume the same stream (see [`crate::scenario::Check`]); the tables are built from
+//!    it too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use alloy::primitives::{Address, B256};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use zkcrowd_chain::TxKind;
+use zkcrowd_market::{AfterDeadline, EventKind, JobId, JobKind, MarketEvent, MissReason, ProofKind};
+use zkcrowd_node::CommitReport;
+
+/// One entry of the event log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    /// Simulated time, milliseconds.
+    pub t_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The first commit of a height anywhere.
+    BlockCommitted {
+        /// Height.
+        height: u64,
+        /// Hash.
+        hash: B256,
+        /// Proposer.
+        proposer: Address,
+        /// Transactions.
+        txs: u32,
+        /// Gas used.
+        gas_used: u64,
+        /// Decision round.
+        round: u32,
+        /// Validator that committed first.
+        validator: u16,
+    },
+    /// A market event of a committed block.
+    Market(MarketEvent),
+    /// A user transaction was sent.
+    TxSubmitted {
+        /// Hash.
+        hash: B256,
+        /// Kind.
+        kind: TxKind,
+    },
+    /// A user transaction was refused with a reason.
+    TxRefused {
+        /// Hash.
+        hash: B256,
+        /// Why.
+        reason: String,
+    },
+    /// A plugin came online.
+    PluginOnline {
+        /// Plugin index.
+        plugin: u32,
+    },
+    /// A plugin went offline.
+    PluginOffline {
+        /// Plugin index.
+        plugin: u32,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A plugin started an idle spell.
+    PluginIdle {
+        /// Plugin index.
+        plugin: u32,
+        /// Length.
+        for_ms: u64,
+    },
+    /// A plugin finished a proof (valid or not, real or modeled).
+    ProofProduced {
+        /// Plugin index.
+        plugin: u32,
+        /// Job.
+        job: JobId,
+        /// Real or modeled.
+        proof: ProofKind,
+        /// Whether it should verify.
+        valid: bool,
+        /// Simulated proving time.
+        proving_ms: u64,
+    },
+    /// A fault started or ended.
+    Fault {
+        /// Description.
+        what: String,
+    },
+}
+
+/// A checker's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Held.
+    Ok,
+    /// Broken, with the first reason.
+    Violated(String),
+}
+
+/// Per-block facts for the tables and the liveness check.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockRow {
+    /// Height.
+    pub height: u64,
+    /// Hash.
+    pub hash: B256,
+    /// First commit, ms.
+    pub committed_ms: u64,
+    /// Transactions (all).
+    pub txs: u32,
+    /// User transactions.
+    pub user_txs: u32,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Base fee, wei.
+    pub base_fee_wei: u64,
+    /// Proposer.
+    pub proposer: Address,
+    /// Decision round.
+    pub round: u32,
+    /// When its root proof was accepted, ms.
+    pub fully_proven_ms: Option<u64>,
+}
+
+/// One assignment attempt of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRow {
+    /// Job.
+    pub job: JobId,
+    /// `tx`, `system` or `aggregate`.
+    pub kind: &'static str,
+    /// Its block.
+    pub block: u64,
+    /// Creation time, ms.
+    pub created_ms: u64,
+    /// Attempt number (0 first).
+    pub attempt: u32,
+    /// Assignee.
+    pub plugin: Address,
+    /// Assignment time, ms.
+    pub assigned_ms: u64,
+    /// `proven`, `missed`, `abandoned`, `proven_by_other` or `open`.
+    pub outcome: &'static str,
+    /// When the outcome happened, ms.
+    pub outcome_ms: Option<u64>,
+    /// Bounty paid (proven attempts), wei.
+    pub bounty_wei: Option<u128>,
+    /// Real or modeled proof (proven attempts).
+    pub proof: Option<ProofKind>,
+}
+
+/// A per-block sample of the market, from the first committer's state.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    /// Height.
+    pub height: u64,
+    /// Time, ms.
+    pub t_ms: u64,
+    /// Active plugins.
+    pub active_plugins: u64,
+    /// Jobs waiting for an assignee.
+    pub open_jobs: u64,
+    /// Jobs assigned, unproven.
+    pub assigned_jobs: u64,
+    /// Blocks not yet fully proven.
+    pub unproven_blocks: u64,
+    /// Reward pool, wei.
+    pub pool_wei: u128,
+    /// Issued so far, wei.
+    pub issued_wei: u128,
+    /// Bounty a fresh tx job would earn now, wei.
+    pub fresh_bounty_wei: u128,
+    /// Mempool of the first committer.
+    pub mempool: u64,
+}
+
+/// What the validator task hands over with a commit.
+#[derive(Debug, Clone)]
+pub struct CommitContext {
+    /// The market sample after the block.
+    pub sample: Sample,
+    /// The supply identity on this validator after the block.
+    pub supply: Result<(), String>,
+}
+
+/// The observer (see the module documentation).
+pub struct Observer {
+    hasher: Sha256,
+    entries: u64,
+    sink: Option<Box<dyn Write + Send>>,
+    heal_ms: u64,
+    liveness_bound_ms: Option<u64>,
+    after_deadline: AfterDeadline,
+    /// Per height: the reference block.
+    pub blocks: BTreeMap<u64, BlockRow>,
+    /// Every attempt.
+    pub jobs: Vec<JobRow>,
+    /// Open attempt per job: index into `jobs`.
+    attempt_of: BTreeMap<JobId, usize>,
+    job_meta: BTreeMap<JobId, (JobKind, u64)>,
+    /// Time samples.
+    pub samples: Vec<Sample>,
+    submitted: BTreeMap<B256, u64>,
+    committed: BTreeSet<B256>,
+    refused: BTreeMap<B256, String>,
+    /// Tx jobs: job → tx hash.
+    tx_jobs: BTreeMap<JobId, B256>,
+    accepted: BTreeMap<JobId, (Address, u32)>,
+    assignee: BTreeMap<JobId, Address>,
+    missed: BTreeSet<JobId>,
+    /// Market statistics.
+    pub stats: Stats,
+    /// Per plugin address.
+    pub plugin_totals: BTreeMap<Address, PluginTotals>,
+    /// Per plugin index: session bookkeeping (addresses are mapped at the end).
+    pub sessions: BTreeMap<u32, PluginTotals>,
+    roots: Verdict,
+    supply: Verdict,
+    payments: Verdict,
+    double_proofs: Verdict,
+}
+
+/// Per-plugin totals for the plugins table.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PluginTotals {
+    /// Jobs assigned.
+    pub jobs_assigned: u64,
+    /// Proofs accepted.
+    pub proofs_accepted: u64,
+    /// Jobs missed or abandoned.
+    pub jobs_missed: u64,
+    /// Rewards, wei.
+    pub income_wei: u128,
+    /// Penalties, wei.
+    pub penalties_wei: u128,
+    /// Sessions started.
+    pub sessions: u64,
+    /// Time online, ms.
+    pub online_ms: u64,
+    /// Start of the current session.
+    #[serde(skip)]
+    online_since: Option<u64>,
+}
+
+/// Counters for the summary.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stats {
+    /// User transactions committed.
+    pub user_txs_committed: u64,
+    /// Transactions of every kind committed.
+    pub txs_committed: u64,
+    /// Tx jobs whose proof was accepted.
+    pub tx_jobs_proven: u64,
+    /// Proofs accepted that were real.
+    pub proofs_real: u64,
+    /// Proofs accepted that were modeled.
+    pub proofs_modeled: u64,
+    /// Proofs rejected.
+    pub proofs_rejected: u64,
+    /// Deadlines missed.
+    pub jobs_missed: u64,
+    /// Rewards paid, wei.
+    pub rewards_wei: u128,
+    /// Penalties charged, wei.
+    pub penalties_wei: u128,
+    /// Shortfall minted, wei.
+    pub shortfall_wei: u128,
+}
+
+impl Observer {
+    /// An observer for a run whose faults end at `heal_ms`.
+    pub fn new(heal_ms: u64, liveness_bound_ms: Option<u64>, after_deadline: AfterDeadline) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            entries: 0,
+            sink: None,
+            heal_ms,
+            liveness_bound_ms,
+            after_deadline,
+            blocks: BTreeMap::new(),
+            jobs: Vec::new(),
+            attempt_of: BTreeMap::new(),
+            job_meta: BTreeMap::new(),
+            samples: Vec::new(),
+            submitted: BTreeMap::new(),
+            committed: BTreeSet::new(),
+            refused: BTreeMap::new(),
+            tx_jobs: BTreeMap::new(),
+            accepted: BTreeMap::new(),
+            assignee: BTreeMap::new(),
+            missed: BTreeSet::new(),
+            stats: Stats::default(),
+            plugin_totals: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            roots: Verdict::Ok,
+            supply: Verdict::Ok,
+            payments: Verdict::Ok,
+            double_proofs: Verdict::Ok,
+        }
+    }
+
+    /// Also writes every log entry as a JSON line to `sink`.
+    pub fn set_sink(&mut self, sink: Box<dyn Write + Send>) {
+        self.sink = Some(sink);
+    }
+
+    /// Appends to the log (and the digest).
+    pub fn log(&mut self, t_ms: u64, record: Record) {
+        match &record {
+            Record::PluginOnline { plugin } => {
+                let totals = self.sessions.entry(*plugin).or_default();
+                totals.sessions += 1;
+                totals.online_since = Some(t_ms);
+            }
+            Record::PluginOffline { plugin, .. } => {
+                let totals = self.sessions.entry(*plugin).or_default();
+                if let Some(since) = totals.online_since.take() {
+                    totals.online_ms += t_ms - since;
+                }
+            }
+            _ => {}
+        }
+        let entry = LogEntry { t_ms, record };
+        let bytes = serde_json::to_vec(&entry).expect("log entries serialize");
+        self.hasher.update((bytes.len() as u64).to_be_bytes());
+        self.hasher.update(&bytes);
+        self.entries += 1;
+        if let Some(sink) = &mut self.sink {
+            let _ = sink.write_all(&bytes).and_then(|()| sink.write_all(b"\n"));
+        }
+    }
+
+    /// The digest of the log so far.
+    pub fn digest(&self) -> B256 {
+        B256::from(<[u8; 32]>::from(self.hasher.clone().finalize()))
+    }
+
+    /// Log entries so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// A user transaction was sent.
+    pub fn tx_submitted(&mut self, t_ms: u64, hash: B256, kind: TxKind) {
+        if self.submitted.insert(hash, t_ms).is_none() {
+            self.log(t_ms, Record::TxSubmitted { hash, kind });
+        }
+    }
+
+    /// A user transaction was refused (final).
+    pub fn tx_refused(&mut self, t_ms: u64, hash: B256, reason: String) {
+        if !self.committed.contains(&hash) && !self.refused.contains_key(&hash) {
+            self.refused.insert(hash, reason.clone());
+            self.log(t_ms, Record::TxRefused { hash, reason });
+        }
+    }
+
+    /// Whether a transaction is in a committed block.
+    pub fn is_committed(&self, hash: &B256) -> bool {
+        self.committed.contains(hash)
+    }
+
+    /// A validator committed a block.
+    pub fn on_commit(&mut self, t_ms: u64, validator: u16, report: &CommitReport, context: CommitContext) {
+        let header = &report.outcome.block.header;
+        if let Err(reason) = context.supply {
+            if self.supply == Verdict::Ok {
+                self.supply = Verdict::Violated(format!("validator {validator} after block {}: {reason}", header.number));
+            }
+        }
+        if let Some(reference) = self.blocks.get(&header.number) {
+            if reference.hash != report.outcome.hash && self.roots == Verdict::Ok {
+                self.roots = Verdict::Violated(format!(
+                    "height {}: validator {validator} committed {}, the first commit was {}",
+                    header.number, report.outcome.hash, reference.hash
+                ));
+            }
+            return;
+        }
+        let outcome = &report.outcome;
+        let user_txs = outcome.txs.iter().filter(|t| t.kind != TxKind::System).count() as u32;
+        self.blocks.insert(
+            header.number,
+            BlockRow {
+                height: header.number,
+                hash: outcome.hash,
+                committed_ms: t_ms,
+                txs: outcome.txs.len() as u32,
+                user_txs,
+                gas_used: header.gas_used,
+                base_fee_wei: header.base_fee_per_gas,
+                proposer: header.proposer,
+                round: report.round,
+                fully_proven_ms: None,
+            },
+        );
+        self.log(
+            t_ms,
+            Record::BlockCommitted {
+                height: header.number,
+                hash: outcome.hash,
+                proposer: header.proposer,
+                txs: outcome.txs.len() as u32,
+                gas_used: header.gas_used,
+                round: report.round,
+                validator,
+            },
+        );
+        for record in &outcome.txs {
+            self.committed.insert(record.hash);
+            self.stats.txs_committed += 1;
+            if record.kind != TxKind::System {
+                self.stats.user_txs_committed += 1;
+            }
+        }
+        let tx_hashes: Vec<B256> = outcome.txs.iter().map(|t| t.hash).collect();
+        for event in &outcome.market_events {
+            self.on_market_event(t_ms, event, &tx_hashes);
+            self.log(t_ms, Record::Market(event.clone()));
+        }
+        self.samples.push(context.sample);
+    }
+
+    fn on_market_event(&mut self, t_ms: u64, event: &MarketEvent, tx_hashes: &[B256]) {
+        match &event.kind {
+            EventKind::JobCreated { job, kind } => {
+                self.job_meta.insert(*job, (*kind, t_ms));
+                if let JobKind::Tx { index, .. } = kind {
+                    if let Some(hash) = tx_hashes.get(*index as usize) {
+                        self.tx_jobs.insert(*job, *hash);
+                    }
+                }
+            }
+            EventKind::JobAssigned { job, plugin, attempt, .. } => {
+                self.assignee.insert(*job, *plugin);
+                self.plugin_totals.entry(*plugin).or_default().jobs_assigned += 1;
+                let (kind, created_ms) = self.job_meta.get(job).copied().unwrap_or((JobKind::Tx { block: 0, index: 0 }, t_ms));
+                self.attempt_of.insert(*job, self.jobs.len());
+                self.jobs.push(JobRow {
+                    job: *job,
+                    kind: match kind {
+                        JobKind::Tx { .. } => "tx",
+                        JobKind::System { .. } => "system",
+                        JobKind::Aggregate { .. } => "aggregate",
+                    },
+                    block: kind.block(),
+                    created_ms,
+                    attempt: *attempt,
+                    plugin: *plugin,
+                    assigned_ms: t_ms,
+                    outcome: "open",
+                    outcome_ms: None,
+                    bounty_wei: None,
+                    proof: None,
+                });
+            }
+            EventKind::JobMissed { job, reason, plugin, .. } => {
+                self.plugin_totals.entry(*plugin).or_default().jobs_missed += 1;
+                self.assignee.remove(job);
+                self.missed.insert(*job);
+                self.stats.jobs_missed += 1;
+                if let Some(row) = self.attempt_of.remove(job).map(|i| &mut self.jobs[i]) {
+                    row.outcome = match reason {
+                        MissReason::Deadline => "missed",
+                        MissReason::Abandoned => "abandoned",
+                    };
+                    row.outcome_ms = Some(t_ms);
+                }
+            }
+            EventKind::ProofAccepted { job, prover, proof, .. } => {
+                let allowed = self.assignee.get(job) == Some(prover)
+                    || (self.after_deadline == AfterDeadline::Open && self.missed.contains(job));
+                if !allowed && self.payments == Verdict::Ok {
+                    self.payments = Verdict::Violated(format!(
+                        "block {}: job {job} accepted from {prover}, assigned to {:?}",
+                        event.block,
+                        self.assignee.get(job)
+                    ));
+                }
+                let count = self.accepted.entry(*job).or_insert((*prover, 0));
+                count.1 += 1;
+                if count.1 > 1 && self.double_proofs == Verdict::Ok {
+                    self.double_proofs = Verdict::Violated(format!("job {job} proven twice"));
+                }
+                self.assignee.remove(job);
+                self.plugin_totals.entry(*prover).or_default().proofs_accepted += 1;
+                match proof {
+                    ProofKind::Real => self.stats.proofs_real += 1,
+                    ProofKind::Modeled => self.stats.proofs_modeled += 1,
+                }
+                if self.tx_jobs.contains_key(job) {
+                    self.stats.tx_jobs_proven += 1;
+                }
+                if let Some(row) = self.attempt_of.remove(job).map(|i| &mut self.jobs[i]) {
+                    row.outcome = if row.plugin == *prover { "proven" } else { "proven_by_other" };
+                    row.outcome_ms = Some(t_ms);
+                    row.proof = Some(*proof);
+                }
+            }
+            EventKind::RewardPaid { plugin, job, amount } => {
+                self.stats.rewards_wei += amount.wei();
+                self.plugin_totals.entry(*plugin).or_default().income_wei += amount.wei();
+                let paid_prover = self.accepted.get(job).map(|(p, _)| p);
+                if paid_prover != Some(plugin) && self.payments == Verdict::Ok {
+                    self.payments = Verdict::Violated(format!("job {job}: reward to {plugin}, proof from {paid_prover:?}"));
+                }
+                if let Some(row) = self.jobs.iter_mut().rev().find(|r| r.job == *job && r.outcome.starts_with("proven")) {
+                    row.bounty_wei = Some(amount.wei());
+                }
+            }
+            EventKind::PenaltyCharged { amount, plugin, .. } => {
+                self.stats.penalties_wei += amount.wei();
+                self.plugin_totals.entry(*plugin).or_default().penalties_wei += amount.wei();
+            }
+            EventKind::ShortfallMinted { amount } => self.stats.shortfall_wei += amount.wei(),
+            EventKind::ProofRejected { .. } => self.stats.proofs_rejected += 1,
+            EventKind::BlockFullyProven { block_number, .. } => {
+                if let Some(row) = self.blocks.get_mut(block_number) {
+                    row.fully_proven_ms.get_or_insert(t_ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether every block committed by `until_ms` is fully proven.
+    pub fn all_proven_until(&self, until_ms: u64) -> bool {
+        self.blocks.values().filter(|b| b.committed_ms <= until_ms).all(|b| b.fully_proven_ms.is_some())
+    }
+
+    /// Blocks committed and not yet fully proven.
+    pub fn unproven_blocks(&self) -> usize {
+        self.blocks.values().filter(|b| b.fully_proven_ms.is_none()).count()
+    }
+
+    /// The checks' verdicts at the end of a run that lasted until `end_ms`.
+    pub fn verdicts(&self, end_ms: u64) -> BTreeMap<&'static str, Verdict> {
+        let mut out = BTreeMap::new();
+        out.insert("roots_agree", self.roots.clone());
+        out.insert("token_conservation", self.supply.clone());
+        out.insert("no_payment_to_non_assignee", self.payments.clone());
+        // No lost tx: every user tx submitted is committed or refused with a reason; no job proven twice.
+        let lost: Vec<&B256> = self
+            .submitted
+            .keys()
+            .filter(|h| !self.committed.contains(*h) && !self.refused.contains_key(*h))
+            .collect();
+        let no_lost = if let Verdict::Violated(reason) = &self.double_proofs {
+            Verdict::Violated(reason.clone())
+        } else if let Some(first) = lost.first() {
+            Verdict::Violated(format!("{} submitted transactions never committed nor refused (first: {first})", lost.len()))
+        } else {
+            Verdict::Ok
+        };
+        out.insert("no_lost_tx", no_lost);
+        if let Some(bound) = self.liveness_bound_ms {
+            let mut verdict = Verdict::Ok;
+            for block in self.blocks.values() {
+                let deadline = block.committed_ms.max(self.heal_ms) + bound;
+                let late = match block.fully_proven_ms {
+                    Some(proven) => proven > deadline,
+                    None => end_ms >= deadline,
+                };
+                if late {
+                    verdict = Verdict::Violated(format!(
+                        "block {} committed at {}s not fully proven within {}s (proven at {})",
+                        block.height,
+                        block.committed_ms / 1_000,
+                        bound / 1_000,
+                        block.fully_proven_ms.map_or("never".to_string(), |p| format!("{}s", p / 1_000)),
+                    ));
+                    break;
+                }
+            }
+            out.insert("liveness", verdict);
+        }
+        out
+    }
+
+    /// Submitted user transactions.
+    pub fn submitted_count(&self) -> usize {
+        self.submitted.len()
+    }
+
+    /// Closes the sessions still open at `end_ms`.
+    pub fn close_sessions(&mut self, end_ms: u64) {
+        for totals in self.sessions.values_mut() {
+            if let Some(since) = totals.online_since.take() {
+                totals.online_ms += end_ms - since;
+            }
+        }
+    }
+}
