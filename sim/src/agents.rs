@@ -5,7 +5,6 @@
 //! signal; hand it to the production state machine; carry out what it asks.
 
 use std::collections::BTreeMap;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,6 +91,7 @@ fn fire_after<T: Send + 'static>(sender: &UnboundedSender<T>, after_ms: u64, val
 pub async fn run_validator(ctx: Arc<Ctx>, index: u16, node: Arc<Mutex<Node>>, restarted: bool) {
     let role = Role::Validator(index);
     let endpoint = net::bind(role).await;
+    let mut inbox = net::receiver(&endpoint);
     let (timers, mut timer_rx) = unbounded();
     let start = {
         let mut node = node.lock().expect("node lock");
@@ -102,15 +102,12 @@ pub async fn run_validator(ctx: Arc<Ctx>, index: u16, node: Arc<Mutex<Node>>, re
     };
     execute_validator(&ctx, index, &endpoint, &timers, start);
     loop {
-        let input = {
-            let received = pin!(net::recv(&endpoint));
-            match select(received, timer_rx.next()).await {
-                Either::Left((Wire::Peer { from, message }, _)) => Input::Peer { from, message },
-                Either::Left((Wire::Request { from, request }, _)) => Input::Client { from, request },
-                Either::Left((Wire::Response(_), _)) => continue,
-                Either::Right((Some(timer), _)) => Input::Timer(timer),
-                Either::Right((None, _)) => return,
-            }
+        let input = match select(inbox.next(), timer_rx.next()).await {
+            Either::Left((Some(Wire::Peer { from, message }), _)) => Input::Peer { from, message },
+            Either::Left((Some(Wire::Request { from, request }), _)) => Input::Client { from, request },
+            Either::Left((Some(Wire::Response(_)), _)) => continue,
+            Either::Right((Some(timer), _)) => Input::Timer(timer),
+            Either::Left((None, _)) | Either::Right((None, _)) => return,
         };
         let outputs = node.lock().expect("node lock").handle(ctx.now_ms(), input);
         execute_validator(&ctx, index, &endpoint, &timers, outputs);
@@ -231,6 +228,7 @@ const COPY_INTERVAL_MS: u64 = 10_000;
 pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
     let role = Role::Client(spec.index + 1);
     let endpoint = net::bind(role).await;
+    let mut inbox = net::receiver(&endpoint);
     let mut rng = agent_rng(ctx.seed, 0x706c_7567, u64::from(spec.index));
     let (internal, mut internal_rx) = unbounded::<Internal>();
     let market = &ctx.scenario.market;
@@ -266,15 +264,11 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
             Wire(Wire),
             Internal(Internal),
         }
-        let next = {
-            let received = pin!(net::recv(&endpoint));
-            let internal_next = internal_rx.next();
-            match select(received, select(control.next(), internal_next)).await {
-                Either::Left((wire, _)) => Next::Wire(wire),
-                Either::Right((Either::Left((Some(c), _)), _)) => Next::Control(c),
-                Either::Right((Either::Right((Some(i), _)), _)) => Next::Internal(i),
-                Either::Right(_) => return,
-            }
+        let next = match select(inbox.next(), select(control.next(), internal_rx.next())).await {
+            Either::Left((Some(wire), _)) => Next::Wire(wire),
+            Either::Right((Either::Left((Some(c), _)), _)) => Next::Control(c),
+            Either::Right((Either::Right((Some(i), _)), _)) => Next::Internal(i),
+            Either::Left((None, _)) | Either::Right(_) => return,
         };
         let now = ctx.now_ms();
         let actions = match next {
@@ -318,7 +312,9 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                     continue;
                 }
                 let mut actions = Vec::new();
-                if now > last_heard + FAILOVER_MS {
+                // Fail over only when a request is overdue and nothing was heard: an idle plugin
+                // hears nothing for long stretches, and that is fine.
+                if now > last_heard + FAILOVER_MS && client.has_overdue(now, FAILOVER_MS) {
                     home = (home + 1) % validators;
                     last_heard = now;
                     actions.extend(client.handle(now, ClientEvent::Reconnected));
@@ -436,6 +432,7 @@ const USER_CHECK_MS: u64 = 5_000;
 pub async fn run_users(ctx: Arc<Ctx>, users: Vec<PrivateKeySigner>) {
     let role = Role::Client(0);
     let endpoint = net::bind(role).await;
+    let mut inbox = net::receiver(&endpoint);
     let mut rng = agent_rng(ctx.seed, 0x7573_6572, 0);
     let load = &ctx.scenario.load;
     let validators = ctx.validators();
@@ -451,13 +448,10 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<PrivateKeySigner>) {
     }
     fire_after(&internal, USER_CHECK_MS, false);
     loop {
-        let next = {
-            let received = pin!(net::recv(&endpoint));
-            match select(received, internal_rx.next()).await {
-                Either::Left((wire, _)) => Either::Left(wire),
-                Either::Right((Some(send), _)) => Either::Right(send),
-                Either::Right((None, _)) => return,
-            }
+        let next = match select(inbox.next(), internal_rx.next()).await {
+            Either::Left((Some(wire), _)) => Either::Left(wire),
+            Either::Right((Some(send), _)) => Either::Right(send),
+            Either::Left((None, _)) | Either::Right((None, _)) => return,
         };
         let now = ctx.now_ms();
         match next {
@@ -523,7 +517,7 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<PrivateKeySigner>) {
                 in_flight[user] += 1;
                 let hash = *envelope.tx_hash();
                 let validator = (user % usize::from(validators)) as u16;
-                ctx.observer.lock().expect("observer lock").tx_submitted(now, hash, kind);
+                ctx.observer.lock().expect("observer lock").tx_submitted(now, hash, kind, user as u32, nonces[user] - 1);
                 let request = ClientRequest::SubmitTx(envelope.clone());
                 ctx.net.send(&endpoint, now, role, Role::Validator(validator), Wire::Request { from: role.client_id(), request });
                 pending.insert(hash, PendingUserTx { user, envelope, sent_ms: now, validator });

@@ -188,12 +188,30 @@ pub async fn bind(role: Role) -> Endpoint {
     Endpoint::bind(role.addr()).await.expect("bind the node's endpoint")
 }
 
-/// Receives the next message.
-pub async fn recv(endpoint: &Endpoint) -> Wire {
+/// Receives the next message. Not cancellation-safe (madsim takes the message from the mailbox,
+/// then awaits a random delay): never drop this future before it completes; use [`receiver`].
+async fn recv(endpoint: &Endpoint) -> Wire {
     loop {
         let (payload, _) = endpoint.recv_from_raw(TAG).await.expect("endpoint receive");
         if let Ok(wire) = payload.downcast::<Wire>() {
             return *wire;
         }
     }
+}
+
+/// Starts a task that receives every message of `endpoint` into a channel, so that a machine's
+/// loop can `select` over the channel (cancellation-safe) and its timers without losing messages.
+/// The task belongs to the current madsim node and dies with it.
+pub fn receiver(endpoint: &Endpoint) -> futures::channel::mpsc::UnboundedReceiver<Wire> {
+    let (sender, receiver) = futures::channel::mpsc::unbounded();
+    let endpoint = endpoint.clone();
+    madsim::task::spawn(async move {
+        loop {
+            let wire = recv(&endpoint).await;
+            if sender.unbounded_send(wire).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }

@@ -59,6 +59,10 @@ pub enum Record {
         hash: B256,
         /// Kind.
         kind: TxKind,
+        /// The user (index).
+        user: u32,
+        /// Its nonce.
+        nonce: u64,
     },
     /// A user transaction was refused with a reason.
     TxRefused {
@@ -359,9 +363,9 @@ impl Observer {
     }
 
     /// A user transaction was sent.
-    pub fn tx_submitted(&mut self, t_ms: u64, hash: B256, kind: TxKind) {
+    pub fn tx_submitted(&mut self, t_ms: u64, hash: B256, kind: TxKind, user: u32, nonce: u64) {
         if self.submitted.insert(hash, t_ms).is_none() {
-            self.log(t_ms, Record::TxSubmitted { hash, kind });
+            self.log(t_ms, Record::TxSubmitted { hash, kind, user, nonce });
         }
     }
 
@@ -565,8 +569,12 @@ impl Observer {
             .collect();
         let no_lost = if let Verdict::Violated(reason) = &self.double_proofs {
             Verdict::Violated(reason.clone())
-        } else if let Some(first) = lost.first() {
-            Verdict::Violated(format!("{} submitted transactions never committed nor refused (first: {first})", lost.len()))
+        } else if let Some(first) = lost.iter().min_by_key(|h| self.submitted[**h]) {
+            Verdict::Violated(format!(
+                "{} submitted transactions never committed nor refused (earliest: {first}, sent at {}s)",
+                lost.len(),
+                self.submitted[*first] / 1_000
+            ))
         } else {
             Verdict::Ok
         };

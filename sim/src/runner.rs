@@ -64,8 +64,8 @@ pub struct RunOutput {
     pub sim_ms: u64,
     /// Check verdicts (only the scenario's checks).
     pub verdicts: BTreeMap<&'static str, Verdict>,
-    /// Heads of the validators at the end: (height, hash).
-    pub heads: Vec<(u64, alloy::primitives::B256)>,
+    /// Heads of the validators at the end: (height, hash, consensus status).
+    pub heads: Vec<(u64, alloy::primitives::B256, String)>,
     /// Plugin facts for the tables: index → (address, behaviour, speed).
     pub plugins: Vec<(alloy::primitives::Address, Behaviour, f64)>,
     /// Network counters.
@@ -344,7 +344,7 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions) -> RunOutp
         .iter()
         .map(|node| {
             let node = node.lock().expect("node lock");
-            (node.chain().head().number, node.chain().head_hash())
+            (node.chain().head().number, node.chain().head_hash(), node.status())
         })
         .collect();
     let market_balances = {

@@ -76,6 +76,15 @@ struct Journal {
     old_ledger: BTreeMap<Address, AccountLeaf>,
 }
 
+/// Removes `key` if present. eth_trie 0.6.1's `remove` of an absent key marks the stored nodes on
+/// its path as replaced, and the light database then deletes nodes the trie still uses (a later
+/// access fails with `MissingTrieNode`); so absent keys are never removed.
+fn remove_present(trie: &mut EthTrie<MemoryDB>, key: &[u8]) {
+    if trie.get(key).expect("in-memory trie").is_some() {
+        trie.remove(key).expect("in-memory trie");
+    }
+}
+
 fn new_trie() -> EthTrie<MemoryDB> {
     // `light`: nodes that leave the trie are deleted, so memory tracks the live state, not history.
     // Keys are keccak hashes, so two distinct live nodes never share an encoding.
@@ -305,7 +314,7 @@ impl ChainState {
         if change.destroyed {
             self.accounts.remove(&address);
             self.storage_tries.remove(&address);
-            self.account_trie.remove(keccak256(address).as_slice()).expect("in-memory trie");
+            remove_present(&mut self.account_trie, keccak256(address).as_slice());
             self.update_ledger(address, 0, U256::ZERO, false)?;
             return Ok(());
         }
@@ -342,7 +351,7 @@ impl ChainState {
     fn sync_tries(&mut self, address: Address, slots: impl Iterator<Item = U256>) {
         let Some(account) = self.accounts.get(&address) else {
             self.storage_tries.remove(&address);
-            self.account_trie.remove(keccak256(address).as_slice()).expect("in-memory trie");
+            remove_present(&mut self.account_trie, keccak256(address).as_slice());
             return;
         };
         let mut slots = slots.peekable();
@@ -354,9 +363,7 @@ impl ChainState {
                     Some(value) => trie
                         .insert(hashed.as_slice(), &alloy::rlp::encode(value))
                         .expect("in-memory trie"),
-                    None => {
-                        trie.remove(hashed.as_slice()).expect("in-memory trie");
-                    }
+                    None => remove_present(trie, hashed.as_slice()),
                 }
             }
         }
@@ -446,5 +453,56 @@ impl DatabaseRef for ChainState {
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
         Ok(self.block_hashes.get(&number).copied().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_trie::root::state_root_unhashed;
+
+    /// Goal: removing accounts that do not exist (EIP-161 clears touched empty accounts, such as
+    /// the market address after every settlement) never corrupts the trie. Regression: eth_trie's
+    /// light database deleted the stored nodes on the path of an absent key while the trie still
+    /// used them, and a later update failed with `MissingTrieNode`.
+    #[test]
+    fn removing_absent_accounts_keeps_the_trie_whole() {
+        let mut state = ChainState::new();
+        let account = |i: u64| Address::from_word(keccak256(i.to_be_bytes()));
+        for i in 0..200 {
+            state.insert_genesis_account(account(i), 1_000 + u128::from(i), 0, None).unwrap();
+        }
+        state.state_root();
+        for round in 0..50u64 {
+            let absent = account(10_000 + round);
+            let mut changes = vec![AccountChange {
+                address: absent,
+                nonce: 0,
+                balance: U256::ZERO,
+                code_hash: KECCAK256_EMPTY,
+                code: None,
+                storage: Vec::new(),
+                created: false,
+                destroyed: true,
+            }];
+            for i in (round % 7..200).step_by(7) {
+                changes.push(AccountChange {
+                    address: account(i),
+                    nonce: round + 1,
+                    balance: U256::from(5_000 + round),
+                    code_hash: KECCAK256_EMPTY,
+                    code: None,
+                    storage: Vec::new(),
+                    created: false,
+                    destroyed: false,
+                });
+            }
+            state.apply_changes(changes).unwrap();
+            state.state_root();
+        }
+        let expected = state_root_unhashed(state.accounts_sorted().into_iter().map(|(address, a)| {
+            (address, TrieAccount { nonce: a.nonce, balance: a.balance, storage_root: EMPTY_ROOT_HASH, code_hash: a.code_hash })
+        }));
+        assert_eq!(state.state_root(), expected);
     }
 }

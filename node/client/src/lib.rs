@@ -156,6 +156,11 @@ impl PluginClient {
         self.held.values()
     }
 
+    /// Whether a transaction has waited for a verdict longer than `ms` (the validator may be down).
+    pub fn has_overdue(&self, now_ms: u64, ms: u64) -> bool {
+        self.pending.values().any(|p| now_ms >= p.sent_at_ms + ms)
+    }
+
     /// The head the validator last reported.
     pub fn head(&self) -> BlockNumber {
         self.head

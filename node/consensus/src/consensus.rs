@@ -280,7 +280,8 @@ impl Consensus {
                 };
                 let state = self.rounds.entry(round).or_default();
                 let record = ProposalRecord { value, valid_round, valid };
-                if state.proposals.iter().any(|existing| existing.value == value && existing.valid_round == valid_round) {
+                if state.proposals.iter().any(|existing| existing.value == value && existing.valid_round == valid_round)
+                {
                     Recorded::Duplicate
                 } else if state.proposals.is_empty() {
                     state.proposals.push(record);
@@ -296,12 +297,14 @@ impl Consensus {
                 }
             }
             Message::Prevote { value, .. } => {
-                let keep_conflicting = self.prevote_matters(round, value);
+                let conflicting = self.rounds.get(&round).is_some_and(|state| state.prevotes.conflicts(from, value));
+                let keep_conflicting = conflicting && self.prevote_matters(round, value);
                 let tally = &mut self.rounds.entry(round).or_default().prevotes;
                 tally.record(from, value, stake, keep_conflicting, VOTES_PER_VALIDATOR_PER_ROUND_MAX)
             }
             Message::Precommit { value, .. } => {
-                let keep_conflicting = self.precommit_matters(round, value);
+                let conflicting = self.rounds.get(&round).is_some_and(|state| state.precommits.conflicts(from, value));
+                let keep_conflicting = conflicting && self.precommit_matters(round, value);
                 let tally = &mut self.rounds.entry(round).or_default().precommits;
                 tally.record(from, value, stake, keep_conflicting, VOTES_PER_VALIDATOR_PER_ROUND_MAX)
             }
@@ -447,7 +450,9 @@ impl Consensus {
                 return;
             }
         }
-        panic!("more than {RULE_FIRINGS_PER_INPUT_MAX} rule firings for one input: a rule fires without changing state");
+        panic!(
+            "more than {RULE_FIRINGS_PER_INPUT_MAX} rule firings for one input: a rule fires without changing state"
+        );
     }
 
     /// Step 8 (lines 49-54): a valid proposal for v in any round r and 2f+1 precommits for v in r
@@ -509,9 +514,10 @@ impl Consensus {
             // releases the lock.
             Some(valid_round) => {
                 assert!(valid_round < self.round, "record drops proposals with vr >= r");
-                let polka = self.rounds.get(&valid_round).is_some_and(|state| {
-                    self.validators.is_quorum(state.prevotes.stake_for(Some(proposal.value)))
-                });
+                let polka = self
+                    .rounds
+                    .get(&valid_round)
+                    .is_some_and(|state| self.validators.is_quorum(state.prevotes.stake_for(Some(proposal.value))));
                 let accept = proposal.valid
                     && self.locked.is_none_or(|(locked_round, locked_value)| {
                         locked_round <= valid_round || locked_value == proposal.value

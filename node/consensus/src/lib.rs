@@ -58,7 +58,10 @@
 //! 3. After [`Output::Decide`], commit the block and send [`Input::StartHeight`]`(h + 1)`.
 //! 4. Liveness needs the paper's gossip property: every message a correct node received is
 //!    eventually received by every correct node once the network is stable. The machine never
-//!    retransmits, so the host relays and re-sends. Safety needs nothing from the network.
+//!    retransmits, so the host periodically re-sends what it sent and received at the current
+//!    height (relayed messages keep their original, signed sender), and the previous height's
+//!    messages to peers still deciding it; a peer further behind needs block sync. Safety needs
+//!    nothing from the network. (The tests' network does exactly this; see `tests/support`.)
 //! 5. There is no persistence: a validator restarted in the middle of a height must not rejoin it
 //!    with a fresh machine (it could vote twice); it starts at the next height after block sync.
 //!    A write-ahead log of own messages is future work.
@@ -72,8 +75,8 @@
 //!   [`VOTES_PER_VALIDATOR_PER_ROUND_MAX`], [`ROUND_MAX`]) are as if lost in the network.
 //! - **Equivocation.** A validator's first message of each `(round, type)` is its message; a
 //!   different one is an equivocation, counted once per slot in [`Consensus::equivocations`]. It
-//!   never counts toward "2f+1 of any kind" or the round skip (no stake counts twice), and never
-//!   enables step 2 or 3 by itself. It is kept, though, for the count of its own value when that
+//!   never counts toward "2f+1 of any kind" or the round skip (no stake counts twice). It is kept,
+//!   though, for the count of its own value when that
 //!   value can matter (nil prevotes, and values of proposals of the round or re-proposed with that
 //!   valid round): the paper counts messages per value, and without this a node that heard a
 //!   faulty validator's other vote first could never see the polka or commit that the others saw,
@@ -81,6 +84,7 @@
 //!   unaffected: the argument only counts correct validators, which never equivocate. Likewise
 //!   up to [`PROPOSALS_PER_ROUND_MAX`] conflicting proposals are kept; prevoting takes the first
 //!   one that enables a rule.
+//! - Rounds stop at [`ROUND_MAX`]: the precommit timeout no longer advances the round there.
 //! - An observer (`me = None`) runs the same rules but never sends or schedules, and still decides.
 //!
 //! # Example

@@ -77,6 +77,11 @@ impl VoteTally {
         recorded
     }
 
+    /// Whether a vote for `value` from `from` would be an equivocation: it voted, never for `value`.
+    pub(crate) fn conflicts(&self, from: ValidatorIndex, value: Option<B256>) -> bool {
+        self.votes.get(&from).is_some_and(|values| !values.contains(&value))
+    }
+
     /// Stake that voted for `value` (`None`: nil).
     pub(crate) fn stake_for(&self, value: Option<B256>) -> u64 {
         self.stake_by_value.get(&value).copied().unwrap_or(0)

@@ -161,8 +161,7 @@ mod tests {
     /// The proposer rotates through every validator as the round (or height) increases.
     #[test]
     fn proposer_rotates() {
-        let set = ValidatorSet::new((1..=4).map(|byte| (address(byte), u64::from(byte))).collect())
-            .expect("valid set");
+        let set = ValidatorSet::new((1..=4).map(|byte| (address(byte), u64::from(byte))).collect()).expect("valid set");
         let proposers: Vec<_> = (0..8).map(|round| set.proposer(1, round)).collect();
         assert_eq!(proposers, vec![1, 2, 3, 0, 1, 2, 3, 0]);
         assert_eq!(set.proposer(u64::MAX, u32::MAX), ((u64::MAX % 4 + u64::from(u32::MAX) % 4) % 4) as u16);

@@ -60,15 +60,13 @@ fn partition_stops_decisions_and_healing_restores_them() {
     let settled_ms = partition_start_ms + 1_000;
     let late: Vec<_> = network.decisions.iter().filter(|decision| decision.time_ms > settled_ms).collect();
     assert!(late.is_empty(), "decisions during the partition: {late:?}");
-    let round_at_heal =
-        nodes.iter().map(|node| network.machine(*node).expect("honest").round()).max().expect("nodes");
+    let round_at_heal = nodes.iter().map(|node| network.machine(*node).expect("honest").round()).max().expect("nodes");
     let height_at_heal = nodes.iter().map(|node| network.decided_height(*node)).max().expect("nodes");
 
     network.heal();
     let target = height_at_heal + 5;
-    let done = network.run_until(partition_end_ms + 5 * TIME_PER_HEIGHT_MS, |network| {
-        network.min_decided_height(&nodes) >= target
-    });
+    let done = network
+        .run_until(partition_end_ms + 5 * TIME_PER_HEIGHT_MS, |network| network.min_decided_height(&nodes) >= target);
     assert!(done, "after healing only height {} by {} ms", network.min_decided_height(&nodes), network.now_ms);
     // Healing lands everyone in round `round_at_heal` or the next; a round with all messages
     // delivered decides, so two rounds of slack bound every later decision.
@@ -126,4 +124,3 @@ fn runs_are_deterministic() {
     assert_eq!(run(11), first);
     assert_ne!(run(12).0, first.0);
 }
-

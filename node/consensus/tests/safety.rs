@@ -60,9 +60,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// No two honest nodes decide different values at one height, whatever the schedule; checked
-    /// at every decision by the network (see `support`), over random stakes, delays up to twice
-    /// the shortest timeout, 0-30 % loss, jittered and spurious timeouts, a shared random
-    /// validity verdict and Byzantine equivocators below a third of the stake.
+    /// at every decision by the network (see `support`), over 4-7 validators with random stakes,
+    /// delays up to the shortest timeout, 0-30 % loss, jittered and spurious timeouts, a shared
+    /// random validity verdict and Byzantine equivocators below a third of the stake.
     #[test]
     fn honest_nodes_never_decide_differently(
         seed in any::<u64>(),

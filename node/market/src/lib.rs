@@ -51,7 +51,7 @@ pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
 };
-pub use params::{AfterDeadline, BountyParams, FundingParams, MarketParams};
+pub use params::{AfterDeadline, BountyParams, FundingParams, MarketParams, TestBug};
 pub use statement::{
     ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, combine_commitments, modeled_binding,
     tx_commitment,

@@ -88,6 +88,12 @@ pub enum Timer {
     Gossip,
     /// A sync request may be repeated.
     SyncRetry,
+    /// Re-send this node's consensus messages of the height (links lose messages; Tendermint's
+    /// liveness assumes gossip eventually delivers them).
+    Rebroadcast {
+        /// The height it was set for.
+        height: Height,
+    },
 }
 
 /// Something that happened to the node.
@@ -209,7 +215,18 @@ pub struct Node {
     origins: HashMap<B256, ClientId>,
     last_commit_ms: u64,
     now_ms: u64,
+    /// Votes sent at the current height: (round, is_precommit) → value. Kept across a crash (with
+    /// the chain, on "disk"), so a restarted node never sends a second, different vote in a round
+    /// it voted in before (that would be equivocation).
+    votes_sent: BTreeMap<(Height, Round, bool), Option<B256>>,
+    /// Votes withheld by that rule.
+    votes_withheld: u64,
+    /// This node's consensus messages at the current height, for re-sending.
+    sent_at_height: Vec<Message>,
 }
+
+/// Own consensus messages kept for re-sending at one height.
+const REBROADCAST_MESSAGES_MAX: usize = 64;
 
 /// Heights beyond the next one for which proposals are buffered.
 const FUTURE_HEIGHTS_MAX: u64 = 2;
@@ -248,7 +265,36 @@ impl Node {
             origins: HashMap::new(),
             last_commit_ms: 0,
             now_ms: 0,
+            votes_sent: BTreeMap::new(),
+            votes_withheld: 0,
+            sent_at_height: Vec::new(),
         }
+    }
+
+    fn rebroadcast_ms(&self) -> u64 {
+        self.params.block_time_ms * 2 + 1_000
+    }
+
+    /// A one-line description of the node's consensus state (for run summaries and debugging).
+    pub fn status(&self) -> String {
+        format!(
+            "height {} round {} step {:?} status {:?} locked {:?} executed {} proposals {} undelivered {} sync_pending {} mempool {}",
+            self.height(),
+            self.consensus.round(),
+            self.consensus.step(),
+            self.consensus.status(),
+            self.consensus.locked().map(|(r, _)| r),
+            self.executed.is_some(),
+            self.proposals.len(),
+            self.undelivered.is_some(),
+            self.sync_pending,
+            self.mempool.len(),
+        )
+    }
+
+    /// Votes withheld because they would have contradicted a vote sent before a crash.
+    pub fn votes_withheld(&self) -> u64 {
+        self.votes_withheld
     }
 
     /// After a crash: keep the committed chain and block store, lose everything else.
@@ -301,7 +347,12 @@ impl Node {
         match input {
             Input::Start => {
                 self.last_commit_ms = now_ms;
+                self.sent_at_height.clear();
                 out.push(Output::SetTimer { timer: Timer::Gossip, after_ms: self.params.gossip_interval_ms });
+                out.push(Output::SetTimer {
+                    timer: Timer::Rebroadcast { height: self.height() },
+                    after_ms: self.rebroadcast_ms(),
+                });
                 let outputs = self.consensus.handle(ConsensusInput::StartHeight(self.height()));
                 self.run_consensus(outputs, &mut out);
             }
@@ -408,10 +459,30 @@ impl Node {
         for output in outputs {
             match output {
                 ConsensusOutput::Broadcast(message) => {
+                    let vote = match &message {
+                        Message::Prevote { height, round, value } => Some(((*height, *round, false), *value)),
+                        Message::Precommit { height, round, value } => Some(((*height, *round, true), *value)),
+                        Message::Proposal { .. } => None,
+                    };
+                    if let Some((slot, value)) = vote {
+                        match self.votes_sent.get(&slot) {
+                            Some(sent) if *sent != value => {
+                                self.votes_withheld += 1;
+                                continue;
+                            }
+                            Some(_) => {}
+                            None => {
+                                self.votes_sent.insert(slot, value);
+                            }
+                        }
+                    }
                     let block = match &message {
                         Message::Proposal { value, .. } => self.proposals.get(value).cloned().map(Box::new),
                         _ => None,
                     };
+                    if message.height() == self.height() && self.sent_at_height.len() < REBROADCAST_MESSAGES_MAX {
+                        self.sent_at_height.push(message.clone());
+                    }
                     out.push(Output::Broadcast(PeerMessage::Consensus { message, block }));
                 }
                 ConsensusOutput::BuildProposal { height, round } => {
@@ -454,10 +525,13 @@ impl Node {
     }
 
     fn start_next_height(&mut self, out: &mut Vec<Output>) {
+        let height = self.height();
+        self.votes_sent.retain(|(h, _, _), _| *h >= height);
+        self.sent_at_height.clear();
+        out.push(Output::SetTimer { timer: Timer::Rebroadcast { height }, after_ms: self.rebroadcast_ms() });
         self.proposals.clear();
         self.verdicts.clear();
         self.undelivered = None;
-        let height = self.height();
         let outputs = self.consensus.handle(ConsensusInput::StartHeight(height));
         self.run_consensus(outputs, out);
         // Replay proposals that arrived early.
@@ -681,19 +755,7 @@ impl Node {
 
     fn assignments_of(&self, plugin: Address) -> ClientMessage {
         let market = self.chain.market();
-        let jobs = market
-            .plugin(&plugin)
-            .map(|_| {
-                market
-                    .jobs()
-                    .filter(|job| {
-                        matches!(job.status, JobStatus::Assigned { plugin: id, .. }
-                            if market.plugins().nth(id as usize).is_some_and(|p| p.address == plugin))
-                    })
-                    .filter_map(|job| self.assignment(job.id))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let jobs = market.assigned_to(&plugin).into_iter().filter_map(|job| self.assignment(job.id)).collect();
         ClientMessage::Assignments {
             plugin,
             jobs,
@@ -769,6 +831,21 @@ impl Node {
                     out.push(Output::Broadcast(PeerMessage::Txs(std::mem::take(&mut self.gossip))));
                 }
                 out.push(Output::SetTimer { timer: Timer::Gossip, after_ms: self.params.gossip_interval_ms });
+            }
+            Timer::Rebroadcast { height } => {
+                if height != self.height() {
+                    return;
+                }
+                // Still undecided: send this height's proposals and votes again (duplicates are
+                // counted once), the most recent last.
+                for message in self.sent_at_height.clone() {
+                    let block = match &message {
+                        Message::Proposal { value, .. } => self.proposals.get(value).cloned().map(Box::new),
+                        _ => None,
+                    };
+                    out.push(Output::Broadcast(PeerMessage::Consensus { message, block }));
+                }
+                out.push(Output::SetTimer { timer: Timer::Rebroadcast { height }, after_ms: self.rebroadcast_ms() });
             }
             Timer::SyncRetry => {
                 self.sync_pending = false;

@@ -4,8 +4,8 @@
 //!
 //! 1. Each honest validator runs a [`Consensus`]; an optional observer (`me = None`) listens too.
 //!    Crashed validators never send or receive. Byzantine validators run no machine: whenever they
-//!    receive a message they send random, conflicting proposals and votes for that height to each
-//!    honest node separately.
+//!    receive a message they either agree with its sender (vote its value back to it alone) or
+//!    send random, conflicting proposals and votes for that height to each honest node separately.
 //! 2. A broadcast becomes one delivery per other node, each lost with `loss_percent` and delayed
 //!    by 1..=`latency_ms_max` ms, so messages reorder freely. A partition drops messages between
 //!    groups.
@@ -423,7 +423,14 @@ impl Network {
         panic!("no valid value in 1000 draws: invalid_percent {} is too high", self.config.invalid_percent);
     }
 
-    fn check_decision(&mut self, node: usize, height: Height, round: Round, value: B256, certificate: &[ValidatorIndex]) {
+    fn check_decision(
+        &mut self,
+        node: usize,
+        height: Height,
+        round: Round,
+        value: B256,
+        certificate: &[ValidatorIndex],
+    ) {
         let config = &self.config;
         let stake: u64 = certificate.iter().map(|validator| self.validators.stake(*validator)).sum();
         assert!(self.validators.is_quorum(stake), "certificate {certificate:?} is not a quorum; {config:?}");
@@ -528,6 +535,19 @@ impl Network {
         }
         let me = ValidatorIndex::try_from(node).expect("Byzantine nodes are validators");
         let height = message.height();
+        // Half the time, agree with the sender: prevote and precommit its value back to it alone.
+        // Every honest node then sees the faulty stake on its own side, the split that quorums of
+        // more than two thirds exist to survive.
+        let echoed = match message {
+            Message::Proposal { value, .. } => Some(Some(*value)),
+            Message::Prevote { value, .. } | Message::Precommit { value, .. } => Some(*value),
+        };
+        if let Some(value) = echoed.filter(|_| self.rng.percent(50)) {
+            let round = message.round();
+            self.send(me, usize::from(from), Message::Prevote { height, round, value });
+            self.send(me, usize::from(from), Message::Precommit { height, round, value });
+            return;
+        }
         for to in self.honest_nodes() {
             if !self.rng.percent(50) {
                 continue;
