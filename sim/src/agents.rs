@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use alloy::consensus::{Transaction, TxEip1559, TxEnvelope};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
-use alloy::signers::local::PrivateKeySigner;
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::future::{Either, select};
@@ -23,6 +22,7 @@ use zkcrowd_chain::TxKind as ChainTxKind;
 use zkcrowd_client::{Action, ClientConfig, Event as ClientEvent, PluginClient};
 use zkcrowd_market::{JobKind, MarketCall, ProofData, ProofKind, Statement};
 use zkcrowd_node::{Input, Node, Output};
+use zkcrowd_primitives::DevSigner;
 use zkcrowd_primitives::sign_tx;
 use zkcrowd_protocol::{ClientMessage, ClientRequest};
 
@@ -203,7 +203,7 @@ pub struct PluginSpec {
     /// Index.
     pub index: u32,
     /// Key.
-    pub signer: PrivateKeySigner,
+    pub signer: DevSigner,
     /// Behaviour.
     pub behaviour: Behaviour,
     /// Device speed.
@@ -429,7 +429,7 @@ const USER_CHECK_MS: u64 = 5_000;
 
 /// Generates the users' transactions (Poisson at `load.tx_rate`) until the load phase ends, and
 /// keeps re-sending unconfirmed ones until the run ends.
-pub async fn run_users(ctx: Arc<Ctx>, users: Vec<PrivateKeySigner>) {
+pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let role = Role::Client(0);
     let endpoint = net::bind(role).await;
     let mut inbox = net::receiver(&endpoint);

@@ -4,6 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: a simulation allocates and frees millions of small objects (EVM journals, trie
+/// nodes, messages); glibc's allocator spent a quarter of a baseline run in `malloc` (perf,
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use zkcrowd_sim::{chain_cmd, cli, scenario};
 
 /// zkcrowd: a deterministic simulation and testnet harness for a crowdsourced ZK rollup.

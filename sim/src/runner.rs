@@ -86,6 +86,9 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     runtime.block_on(simulate(scenario, seed, options))
 }
 
+/// Random draws for an offline identity before falling back to the first offline one.
+const ARRIVAL_DRAWS_MAX: usize = 64;
+
 struct PluginScheduler {
     ctx: Arc<Ctx>,
     controls: Vec<UnboundedSender<Control>>,
@@ -299,11 +302,20 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions) -> RunOutp
                     if ctx.now_ms() >= ctx.scenario.duration.as_millis() {
                         return;
                     }
-                    let offline: Vec<u32> = {
+                    // A uniformly random offline identity: draw until one is offline (the online
+                    // set is a minority or the draw stops after a bounded number of tries).
+                    let plugin = {
                         let s = scheduler.lock().expect("scheduler lock");
-                        (0..population as u32).filter(|p| !s.online.contains(p)).collect()
+                        if s.online.len() >= population {
+                            None
+                        } else {
+                            (0..ARRIVAL_DRAWS_MAX)
+                                .map(|_| rng.random_range(0..population as u32))
+                                .find(|p| !s.online.contains(p))
+                                .or_else(|| (0..population as u32).find(|p| !s.online.contains(p)))
+                        }
                     };
-                    if let Some(&plugin) = offline.get(rng.random_range(0..offline.len().max(1))) {
+                    if let Some(plugin) = plugin {
                         bring_online(&scheduler, plugin);
                     }
                 }

@@ -5,10 +5,9 @@
 //! at [`STORE_CONTRACT`] for the `contract_call` share of the load.
 
 use alloy::primitives::{Address, Bytes, address, hex};
-use alloy::signers::local::PrivateKeySigner;
 use zkcrowd_chain::{Genesis, GenesisAccount, GenesisValidator};
 use zkcrowd_consensus::ValidatorSet;
-use zkcrowd_primitives::{AccountRef, Zkpow, dev_signer};
+use zkcrowd_primitives::{DevSigner, AccountRef, Zkpow, dev_signer};
 
 use crate::scenario::Scenario;
 
@@ -28,9 +27,9 @@ pub const VALIDATOR_STAKE_ZKPOW: u128 = 100_000;
 #[derive(Debug, Clone)]
 pub struct Identities {
     /// Users, `dev:0..users`.
-    pub users: Vec<PrivateKeySigner>,
+    pub users: Vec<DevSigner>,
     /// Plugins, from `dev:PLUGIN_KEY_BASE`.
-    pub plugins: Vec<PrivateKeySigner>,
+    pub plugins: Vec<DevSigner>,
 }
 
 impl Identities {
@@ -51,7 +50,7 @@ pub fn genesis(scenario: &Scenario, identities: &Identities) -> Genesis {
         nonce: 1,
         code: Some(Bytes::from_static(&STORE_RUNTIME)),
     }];
-    let funded = |signers: &[PrivateKeySigner], balance: Zkpow| -> Vec<GenesisAccount> {
+    let funded = |signers: &[DevSigner], balance: Zkpow| -> Vec<GenesisAccount> {
         signers
             .iter()
             .map(|s| GenesisAccount { address: AccountRef::Address(s.address()), balance, nonce: 0, code: None })

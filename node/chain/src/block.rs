@@ -168,6 +168,10 @@ pub struct TxRecord {
     pub pre_ledger_root: B256,
     /// Ledger root after the tx.
     pub post_ledger_root: B256,
+    /// The four roots are those of the span of market transactions containing this one (market
+    /// transactions are proven in spans of `system_job_txs_max`, so the roots between them are
+    /// never needed and not computed). Always false for user transactions.
+    pub span_roots: bool,
 }
 
 /// Builds the typed receipt for a transaction.

@@ -500,6 +500,8 @@ impl Chain {
 
         self.state.begin_block();
         self.market.begin_block(number);
+        let span_max = self.market.params().system_job_txs_max as usize;
+        let mut span: Option<SpanStart> = None;
         let mut pre_state_root = self.head.state_root;
         let mut pre_ledger_root = self.head.ledger_root;
         let mut gas_used: u64 = 0;
@@ -580,8 +582,15 @@ impl Chain {
             let tx_gas = output.result.tx_gas_used();
             gas_used += tx_gas;
             let fee_wei = u128::from(tx_gas) * tx.envelope.effective_gas_price(Some(base_fee));
-            let post_state_root = self.state.state_root();
-            let post_ledger_root = self.state.ledger_root();
+            // Roots at job boundaries only: after every user tx, and for market txs at the end of
+            // each span of `system_job_txs_max` (the block's last, partial span is closed below).
+            let in_span = kind == TxKind::System;
+            let here = SpanStart { record: records.len(), state: pre_state_root, ledger: pre_ledger_root };
+            let start = if in_span { *span.get_or_insert(here) } else { here };
+            let span_full = in_span && records.len() + 1 - start.record == span_max;
+            let post = (!in_span || span_full).then(|| (self.state.state_root(), self.state.ledger_root()));
+            let (post_state_root, post_ledger_root) = post.unwrap_or_default();
+            let (record_pre_state, record_pre_ledger) = (start.state, start.ledger);
             records.push(TxRecord {
                 block_number: number,
                 index: u32::try_from(included.len()).expect("txs per block fit u32"),
@@ -594,15 +603,29 @@ impl Chain {
                 success,
                 gas_used: tx_gas,
                 fee_wei,
-                pre_state_root,
+                pre_state_root: record_pre_state,
                 post_state_root,
-                pre_ledger_root,
+                pre_ledger_root: record_pre_ledger,
                 post_ledger_root,
+                span_roots: in_span,
             });
             receipts.push(receipt(tx.envelope.tx_type(), success, gas_used, output.result.into_logs()));
             included.push(tx.envelope.clone());
-            pre_state_root = post_state_root;
-            pre_ledger_root = post_ledger_root;
+            if let Some(roots) = post {
+                if in_span {
+                    close_span(&mut records, start.record, roots);
+                    span = None;
+                }
+                (pre_state_root, pre_ledger_root) = roots;
+            }
+        }
+
+        // Close the last, partial span of market txs.
+        if let Some(start) = span.take() {
+            let roots = (self.state.state_root(), self.state.ledger_root());
+            close_span(&mut records, start.record, roots);
+            pre_state_root = roots.0;
+            pre_ledger_root = roots.1;
         }
 
         // The block's jobs: user txs one by one, then the system span in chunks.
@@ -674,6 +697,22 @@ impl Chain {
             deferred,
             market_events: Vec::new(),
         })
+    }
+}
+
+/// Where the current span of market transactions started: its first record and the roots before it.
+#[derive(Debug, Clone, Copy)]
+struct SpanStart {
+    record: usize,
+    state: B256,
+    ledger: B256,
+}
+
+/// Gives every record of a span (from `start`) the span's post roots.
+fn close_span(records: &mut [TxRecord], start: usize, (state, ledger): (B256, B256)) {
+    for record in &mut records[start..] {
+        record.post_state_root = state;
+        record.post_ledger_root = ledger;
     }
 }
 

@@ -207,3 +207,39 @@ fn reverted_proposal_leaves_no_trace() {
     assert_eq!(a.market().accounts(), b.market().accounts());
     a.check_supply().unwrap();
 }
+
+/// Goal: market transactions record the roots of their span (spans of `system_job_txs_max`),
+/// user transactions their own; the roots chain from the parent's to the header's, and the block's
+/// jobs are one per user tx plus one per span.
+#[test]
+fn market_txs_record_span_roots() {
+    let mut g = genesis();
+    g.market.system_job_txs_max = 3;
+    let mut chain = Chain::from_genesis(&g).unwrap();
+    let parent = chain.head().clone();
+    let mut nonces = Nonces(BTreeMap::new());
+    let mut candidates: Vec<SignedTx> =
+        PLUGINS.map(|p| market_tx(&mut nonces, p, MarketCall::Register, U256::ZERO)).collect();
+    candidates.extend(PLUGINS.map(|p| market_tx(&mut nonces, p, MarketCall::Heartbeat, U256::ZERO)));
+    candidates.push(tx(&mut nonces, 0, dev_address(1), U256::from(7), Bytes::new(), 21_000));
+    candidates.push(tx(&mut nonces, 1, dev_address(2), U256::from(8), Bytes::new(), 21_000));
+    let outcome = chain.build_block(&candidates, 2, dev_address(100));
+    let txs = &outcome.txs;
+    assert_eq!(txs.len(), 10);
+    assert!(!txs[0].span_roots && !txs[1].span_roots);
+    assert_eq!(txs[0].pre_ledger_root, parent.ledger_root);
+    assert_eq!(txs[0].post_ledger_root, txs[1].pre_ledger_root);
+    // Spans of 3, 3 and 2 market txs.
+    for span in [&txs[2..5], &txs[5..8], &txs[8..10]] {
+        assert!(span.iter().all(|t| t.span_roots));
+        assert!(span.iter().all(|t| t.pre_ledger_root == span[0].pre_ledger_root && t.post_ledger_root == span[0].post_ledger_root));
+        assert!(span.iter().all(|t| t.pre_state_root == span[0].pre_state_root && t.post_state_root == span[0].post_state_root));
+    }
+    assert_eq!(txs[1].post_ledger_root, txs[2].pre_ledger_root);
+    assert_eq!(txs[4].post_ledger_root, txs[5].pre_ledger_root);
+    assert_eq!(txs[7].post_state_root, txs[8].pre_state_root);
+    assert_eq!(txs[9].post_ledger_root, outcome.block.header.ledger_root);
+    assert_eq!(txs[9].post_state_root, outcome.block.header.state_root);
+    let created = outcome.market_events.iter().filter(|e| matches!(e.kind, EventKind::JobCreated { .. })).count();
+    assert_eq!(created, 2 + 3, "two tx jobs and three span jobs");
+}

@@ -18,9 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use alloy::consensus::{TxEip1559, TxEnvelope};
 use alloy::primitives::{Address, B256, TxKind, U256};
-use alloy::signers::local::PrivateKeySigner;
 use zkcrowd_market::{JobId, MarketCall, ProofData, Statement, SubmittedInputs};
-use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS, sign_tx as sign};
+use zkcrowd_primitives::{DevSigner, BlockNumber, MARKET_ADDRESS, sign_tx as sign};
 use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest};
 
 /// Client parameters.
@@ -101,7 +100,7 @@ struct Pending {
 /// A plugin's client.
 #[derive(Debug)]
 pub struct PluginClient {
-    signer: PrivateKeySigner,
+    signer: DevSigner,
     address: Address,
     config: ClientConfig,
     nonce: Option<u64>,
@@ -122,7 +121,7 @@ pub const MARKET_CALL_GAS: u64 = 3_000_000;
 
 impl PluginClient {
     /// A client signing with `signer`.
-    pub fn new(signer: PrivateKeySigner, config: ClientConfig) -> Self {
+    pub fn new(signer: DevSigner, config: ClientConfig) -> Self {
         let address = signer.address();
         Self {
             signer,
