@@ -23,6 +23,10 @@ pub struct RunArgs {
     pub events: bool,
     /// Print only the result lines.
     pub quiet: bool,
+    /// Also write the tables as CSV.
+    pub csv: bool,
+    /// Skip charts and `report.html`.
+    pub no_report: bool,
 }
 
 /// The reproduce line of a run.
@@ -87,10 +91,16 @@ pub fn run(args: &RunArgs) -> u8 {
             return EXIT_CRASH;
         }
     };
-    let summary = output::summary(&scenario, &args.scenario.display().to_string(), seed, &output, wall_seconds);
-    if let Err(error) = output::write(&out, &summary, &mut output) {
+    let mut summary = output::summary(&scenario, &args.scenario.display().to_string(), seed, &output, wall_seconds);
+    if let Err(error) = output::write(&out, &mut summary, &mut output, args.csv) {
         eprintln!("error: writing outputs: {error:#}");
         return EXIT_USAGE;
+    }
+    if !args.no_report {
+        match zkcrowd_reports::render_report(&out) {
+            Ok(()) => {}
+            Err(error) => eprintln!("warning: report not written: {error}"),
+        }
     }
     let code = output::exit_code(&output.verdicts);
     println!(
@@ -109,6 +119,9 @@ pub fn run(args: &RunArgs) -> u8 {
         }
     }
     println!("summary: {}", out.join("summary.json").display());
+    if !args.no_report {
+        println!("report: {}", out.join("report.html").display());
+    }
     if code != EXIT_OK {
         println!("{}", reproduce_line(&args.scenario, seed));
     }

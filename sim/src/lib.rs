@@ -21,3 +21,4 @@ pub mod output;
 pub mod runner;
 pub mod scenario;
 pub mod setup;
+pub mod sweep;

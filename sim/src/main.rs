@@ -41,7 +41,38 @@ enum Command {
         /// Print only the result lines.
         #[arg(long)]
         quiet: bool,
+        /// Also write the tables as CSV next to the Parquet files.
+        #[arg(long)]
+        csv: bool,
+        /// Do not draw charts or write report.html (sweeps use this; `zkcrowd report` adds them later).
+        #[arg(long)]
+        no_report: bool,
     },
+    /// Rebuild a run's charts and report.html from its tables and summary.json.
+    Report {
+        /// The run's output directory.
+        dir: PathBuf,
+    },
+    /// Run a parameter sweep: points × seeds in parallel processes, results in Parquet, a comparison report.
+    Sweep {
+        /// Sweep file (YAML).
+        file: PathBuf,
+        /// Output directory [default: target/zkcrowd/sweeps/NAME].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Parallel processes [default: the number of CPUs].
+        #[arg(long, env = "ZKCROWD_JOBS")]
+        jobs: Option<usize>,
+        /// Run one slice I/N of the runs (0 <= I < N); also read from JOB_COMPLETION_INDEX with
+        /// ZKCROWD_SHARDS, or SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Only merge the shards' results and write the comparison report.
+        #[arg(long)]
+        report: bool,
+    },
+    /// Print the documented schema of the run tables (Markdown).
+    TablesDoc,
     /// Run many seeds of a scenario in parallel processes and list the failing ones.
     Seeds {
         /// Scenario file (YAML).
@@ -93,8 +124,32 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run { scenario, seed, out, events, quiet } => {
-            cli::run(&cli::RunArgs { scenario, seed, out, events, quiet })
+        Command::Run { scenario, seed, out, events, quiet, csv, no_report } => {
+            cli::run(&cli::RunArgs { scenario, seed, out, events, quiet, csv, no_report })
+        }
+        Command::Report { dir } => match zkcrowd_reports::render_report(&dir) {
+            Ok(()) => {
+                println!("report: {}", dir.join("report.html").display());
+                0
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                2
+            }
+        },
+        Command::Sweep { file, out, jobs, shard, report } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            match zkcrowd_sim::sweep::run(&zkcrowd_sim::sweep::SweepArgs { file, out, jobs, shard, report_only: report }) {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    2
+                }
+            }
+        }
+        Command::TablesDoc => {
+            print!("{}", zkcrowd_reports::tables::schema_markdown());
+            0
         }
         Command::Seeds { scenario, count, first, jobs, out } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

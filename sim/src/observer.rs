@@ -236,6 +236,8 @@ pub struct Observer {
     pub plugin_totals: BTreeMap<Address, PluginTotals>,
     /// Per plugin index: session bookkeeping (addresses are mapped at the end).
     pub sessions: BTreeMap<u32, PluginTotals>,
+    /// Fault windows: (start ms, end ms, what), in scheduling order.
+    pub fault_windows: Vec<(u64, u64, String)>,
     roots: Verdict,
     supply: Verdict,
     payments: Verdict,
@@ -314,6 +316,7 @@ impl Observer {
             stats: Stats::default(),
             plugin_totals: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            fault_windows: Vec::new(),
             roots: Verdict::Ok,
             supply: Verdict::Ok,
             payments: Verdict::Ok,

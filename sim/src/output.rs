@@ -1,14 +1,12 @@
-//! What a run writes: `summary.json` and the tables (CSV: `blocks.csv`, `jobs.csv`,
-//! `plugins.csv`, `timeseries.csv`). The reports step turns the tables into Parquet and charts.
+//! What a run writes: `summary.json` (with the key figures) and the tables (Parquet, CSV on
+//! request) through the reports crate; the report (charts, `report.html`) is rendered from them.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use serde_json::{Value, json};
+use zkcrowd_reports::{BlockRow, JobRow, KeyFigures, PluginRow, RunTables, SampleRow};
 
 use crate::agents::Behaviour;
 use crate::observer::{PluginTotals, Verdict};
@@ -69,7 +67,7 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "blocks_committed": observer.blocks.len(),
         "blocks_fully_proven": observer.blocks.values().filter(|b| b.fully_proven_ms.is_some()).count(),
         "blocks_on_l1": 0,
-        "l1": "none (the L1 issue adds anvil and embedded L1s)",
+        "l1": "none",
         "proofs_real": stats.proofs_real,
         "proofs_modeled": stats.proofs_modeled,
         "proofs_rejected": stats.proofs_rejected,
@@ -82,6 +80,8 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "network": { "messages": output.net.sent, "lost": output.net.lost, "partitioned": output.net.partitioned },
         "validator_heads": output.heads.iter().map(|(h, hash, status)| json!({ "height": h, "hash": hash.to_string(), "status": status })).collect::<Vec<_>>(),
         "event_log_entries": observer.entries(),
+        "fault_windows": observer.fault_windows.iter().map(|(start, end, what)| json!({ "start_s": *start as f64 / 1_000.0, "end_s": *end as f64 / 1_000.0, "what": what })).collect::<Vec<_>>(),
+        "exit_code": exit_code(&output.verdicts),
         "checks": checks,
     })
 }
@@ -96,65 +96,112 @@ fn percentile(values: &[u64], q: f64) -> Option<u64> {
     Some(sorted[rank])
 }
 
-fn write_csv<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut writer = csv::Writer::from_writer(BufWriter::new(file));
-    for row in rows {
-        writer.serialize(row)?;
+fn ms(value: u64) -> f64 {
+    value as f64 / 1_000.0
+}
+
+fn behaviour_name(behaviour: Behaviour) -> &'static str {
+    match behaviour {
+        Behaviour::Honest => "honest",
+        Behaviour::Lazy => "lazy",
+        Behaviour::InvalidProofs => "invalid_proofs",
+        Behaviour::Copier => "copier",
+        Behaviour::Withholder => "withholder",
     }
-    writer.flush()?;
-    Ok(())
 }
 
-#[derive(Serialize)]
-struct PluginRow {
-    plugin: String,
-    index: u32,
-    behaviour: &'static str,
-    speed: f64,
-    sessions: u64,
-    online_seconds: f64,
-    jobs_assigned: u64,
-    proofs_accepted: u64,
-    jobs_missed: u64,
-    income_zkpow: f64,
-    penalties_zkpow: f64,
-    final_balance_zkpow: f64,
-}
-
-/// Writes `summary.json` and the tables into `dir`.
-pub fn write(dir: &Path, summary: &Value, output: &mut RunOutput) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("summary.json"), serde_json::to_vec_pretty(summary)?)?;
+/// The run's tables, through the reports crate (documented schema, polars DataFrames).
+pub fn tables(output: &mut RunOutput) -> Result<RunTables> {
     let observer = &mut output.observer;
     observer.close_sessions(output.sim_ms);
-    write_csv(&dir.join("blocks.csv"), observer.blocks.values())?;
-    write_csv(&dir.join("jobs.csv"), &observer.jobs)?;
-    write_csv(&dir.join("timeseries.csv"), &observer.samples)?;
-    let rows = output.plugins.iter().enumerate().map(|(index, (address, behaviour, speed))| {
-        let totals = observer.plugin_totals.get(address).copied().unwrap_or_default();
-        let sessions: PluginTotals = observer.sessions.get(&(index as u32)).copied().unwrap_or_default();
-        PluginRow {
-            plugin: address.to_string(),
-            index: index as u32,
-            behaviour: match behaviour {
-                Behaviour::Honest => "honest",
-                Behaviour::Lazy => "lazy",
-                Behaviour::InvalidProofs => "invalid_proofs",
-                Behaviour::Copier => "copier",
-                Behaviour::Withholder => "withholder",
-            },
-            speed: *speed,
-            sessions: sessions.sessions,
-            online_seconds: sessions.online_ms as f64 / 1_000.0,
-            jobs_assigned: totals.jobs_assigned,
-            proofs_accepted: totals.proofs_accepted,
-            jobs_missed: totals.jobs_missed,
-            income_zkpow: totals.income_wei as f64 / 1e18,
-            penalties_zkpow: totals.penalties_wei as f64 / 1e18,
-            final_balance_zkpow: output.market_balances.get(address).copied().unwrap_or(0) as f64 / 1e18,
-        }
-    });
-    write_csv(&dir.join("plugins.csv"), rows)?;
-    Ok(())
+    let blocks: Vec<BlockRow> = observer
+        .blocks
+        .values()
+        .map(|b| BlockRow {
+            height: b.height,
+            hash: b.hash.to_string(),
+            committed_s: ms(b.committed_ms),
+            txs: u64::from(b.txs),
+            user_txs: u64::from(b.user_txs),
+            gas_used: b.gas_used,
+            base_fee_gwei: b.base_fee_wei as f64 / 1e9,
+            proposer: b.proposer.to_string(),
+            round: u64::from(b.round),
+            fully_proven_s: b.fully_proven_ms.map(ms),
+            l1_accepted_s: None,
+            l1_gas: None,
+        })
+        .collect();
+    let jobs: Vec<JobRow> = observer
+        .jobs
+        .iter()
+        .map(|j| JobRow {
+            job: j.job,
+            kind: j.kind.to_owned(),
+            block: j.block,
+            created_s: ms(j.created_ms),
+            attempt: u64::from(j.attempt),
+            plugin: j.plugin.to_string(),
+            assigned_s: ms(j.assigned_ms),
+            outcome: j.outcome.to_owned(),
+            outcome_s: j.outcome_ms.map(ms),
+            bounty_zkpow: j.bounty_wei.map(|w| w as f64 / 1e18),
+            proof: j.proof.map(|p| match p {
+                zkcrowd_market::ProofKind::Real => "real".to_owned(),
+                zkcrowd_market::ProofKind::Modeled => "modeled".to_owned(),
+            }),
+        })
+        .collect();
+    let plugins: Vec<PluginRow> = output
+        .plugins
+        .iter()
+        .enumerate()
+        .map(|(index, (address, behaviour, speed))| {
+            let totals = observer.plugin_totals.get(address).copied().unwrap_or_default();
+            let sessions: PluginTotals = observer.sessions.get(&(index as u32)).copied().unwrap_or_default();
+            PluginRow {
+                plugin: address.to_string(),
+                index: index as u64,
+                behaviour: behaviour_name(*behaviour).to_owned(),
+                speed: *speed,
+                sessions: sessions.sessions,
+                online_s: ms(sessions.online_ms),
+                jobs_assigned: totals.jobs_assigned,
+                proofs_accepted: totals.proofs_accepted,
+                jobs_missed: totals.jobs_missed,
+                income_zkpow: totals.income_wei as f64 / 1e18,
+                penalties_zkpow: totals.penalties_wei as f64 / 1e18,
+                final_balance_zkpow: output.market_balances.get(address).copied().unwrap_or(0) as f64 / 1e18,
+            }
+        })
+        .collect();
+    let samples: Vec<SampleRow> = observer
+        .samples
+        .iter()
+        .map(|s| SampleRow {
+            height: s.height,
+            t_s: ms(s.t_ms),
+            active_plugins: s.active_plugins,
+            open_jobs: s.open_jobs,
+            assigned_jobs: s.assigned_jobs,
+            backlog_blocks: s.unproven_blocks,
+            bounty_zkpow: s.fresh_bounty_wei as f64 / 1e18,
+            pool_zkpow: s.pool_wei as f64 / 1e18,
+            issued_zkpow: s.issued_wei as f64 / 1e18,
+            mempool: s.mempool,
+        })
+        .collect();
+    RunTables::from_rows(&blocks, &jobs, &plugins, &samples).map_err(|e| anyhow::anyhow!("building tables: {e}"))
+}
+
+/// Writes the tables (Parquet, and CSV if asked), the key figures into `summary`, then
+/// `summary.json`; returns the key figures.
+pub fn write(dir: &Path, summary: &mut Value, output: &mut RunOutput, csv: bool) -> Result<KeyFigures> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tables = tables(output)?;
+    tables.write(dir, csv).map_err(|e| anyhow::anyhow!("writing tables: {e}"))?;
+    let figures = KeyFigures::from_tables(&tables).map_err(|e| anyhow::anyhow!("key figures: {e}"))?;
+    summary["key_figures"] = serde_json::to_value(&figures)?;
+    std::fs::write(dir.join("summary.json"), serde_json::to_vec_pretty(summary)?)?;
+    Ok(figures)
 }

@@ -299,7 +299,8 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions) -> RunOutp
                 loop {
                     let wait = exp.sample(&mut rng).round().max(1.0) as u64;
                     madsim::time::sleep(Duration::from_millis(wait)).await;
-                    if ctx.now_ms() >= ctx.scenario.duration.as_millis() {
+                    // Plugins keep arriving through the healed phase: users stopping does not stop them.
+                    if ctx.now_ms() >= ctx.scenario.duration.as_millis() + ctx.scenario.drain().as_millis() {
                         return;
                     }
                     // A uniformly random offline identity: draw until one is offline (the online
@@ -380,6 +381,9 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions) -> RunOutp
 
 fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId]) {
     let mut rng = agent_rng(ctx.seed, 0x6661_756c, 0);
+    let window = |start: u64, length: u64, what: String| {
+        ctx.observer.lock().expect("observer lock").fault_windows.push((start, start + length, what));
+    };
     let mut crashes: Vec<(u64, u16, SimDuration)> = Vec::new();
     for fault in &ctx.scenario.faults {
         let at = fault.at.unwrap_or_default().as_millis();
@@ -395,6 +399,7 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
             }
         }
         if let Some(partition) = fault.partition.clone() {
+            window(at, partition.duration.as_millis(), format!("partition {:?}", partition.validators));
             let ctx = ctx.clone();
             madsim::task::spawn(async move {
                 madsim::time::sleep(Duration::from_millis(at)).await;
@@ -405,6 +410,7 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
             });
         }
         if let Some(loss) = fault.message_loss {
+            window(at, loss.duration.as_millis(), format!("message loss {}", loss.rate));
             let ctx = ctx.clone();
             madsim::task::spawn(async move {
                 madsim::time::sleep(Duration::from_millis(at)).await;
@@ -414,6 +420,8 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
             });
         }
         if let Some(exodus) = fault.plugin_exodus {
+            let length = exodus.return_after.map_or(0, |r| r.as_millis());
+            window(at, length, format!("plugin exodus {}", exodus.fraction));
             let ctx = ctx.clone();
             let scheduler = scheduler.clone();
             madsim::task::spawn(async move {
@@ -442,6 +450,9 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
         }
     }
     crashes.sort();
+    for &(at, validator, restart_after) in &crashes {
+        window(at, restart_after.as_millis(), format!("validator {validator} down"));
+    }
     for (at, validator, restart_after) in crashes {
         let ctx = ctx.clone();
         let id = validators[usize::from(validator)];
