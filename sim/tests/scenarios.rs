@@ -117,16 +117,22 @@ fn schema_command() {
 #[test]
 fn shipped_scenarios_are_valid_and_documented() {
     let mut checked = 0;
-    for dir in ["scenarios", "scenarios/ci", "scenarios/tests"] {
+    for dir in ["scenarios", "scenarios/ci", "scenarios/tests", "scenarios/sweeps", "scenarios/bench"] {
         for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 assert!(text.starts_with("# "), "{} must open with a comment", path.display());
-                zkcrowd_sim::scenario::Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                // A sweep file names its base scenario; its points are validated as scenarios.
+                if text.lines().any(|line| line.starts_with("base:")) {
+                    let out = std::env::temp_dir();
+                    zkcrowd_sim::sweep::resolve(&path, &out).unwrap_or_else(|e| panic!("{e:#}"));
+                } else {
+                    zkcrowd_sim::scenario::Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                }
                 checked += 1;
             }
         }
     }
-    assert!(checked >= 8, "found only {checked} scenarios");
+    assert!(checked >= 12, "found only {checked} scenarios");
 }

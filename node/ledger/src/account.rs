@@ -43,6 +43,33 @@ impl AccountLeaf {
     }
 }
 
+/// One leaf write with the evidence a circuit needs to prove it: under the root before the write,
+/// slot `index` held `before` (`None`: the empty leaf, a new account), and `siblings` is its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafWrite {
+    /// Leaf index.
+    pub index: u64,
+    /// The account before the write; `None` when the slot was empty (an allocation).
+    pub before: Option<AccountLeaf>,
+    /// The account after the write.
+    pub after: AccountLeaf,
+    /// Siblings from the leaf up, [`ACCOUNT_TREE_DEPTH`] of them, against the root before the write.
+    pub siblings: Vec<Digest>,
+}
+
+impl LeafWrite {
+    /// The root before the write.
+    pub fn root_before(&self) -> Digest {
+        let leaf = self.before.map_or(plonky2::hash::hash_types::HashOut::ZERO, |b| b.digest());
+        MerklePath { index: self.index, siblings: self.siblings.clone() }.root_for(leaf)
+    }
+
+    /// The root after the write.
+    pub fn root_after(&self) -> Digest {
+        MerklePath { index: self.index, siblings: self.siblings.clone() }.root_for(self.after.digest())
+    }
+}
+
 /// The account ledger: a [`MerkleTree`] of [`AccountLeaf`] digests, one leaf per address, indexed in
 /// order of first appearance.
 #[derive(Debug, Clone)]
@@ -82,6 +109,23 @@ impl AccountLedger {
                 Ok(index)
             }
         }
+    }
+
+    /// Like [`Self::upsert`], and returns the write as a circuit sees it: the leaf before and
+    /// after, with its authentication path against the root before the write. Costs a root
+    /// recomputation before the write, so the chain only records writes when asked to.
+    pub fn upsert_recorded(&mut self, leaf: AccountLeaf) -> Result<LeafWrite, TreeError> {
+        let (index, before) = match self.index_of.get(&leaf.address) {
+            Some(&index) => (index, Some(self.leaves[index as usize])),
+            None => (self.tree.len(), None),
+        };
+        let path = self.tree.slot_path(index).ok_or(TreeError::Full {
+            depth: self.tree.depth(),
+            capacity: self.tree.capacity(),
+        })?;
+        let written = self.upsert(leaf)?;
+        debug_assert_eq!(written, index);
+        Ok(LeafWrite { index, before, after: leaf, siblings: path.siblings })
     }
 
     /// Drops accounts allocated at leaf index `len` and above (undoing a block's new accounts).
@@ -154,5 +198,20 @@ mod tests {
         let path = ledger.path(&Address::repeat_byte(2)).unwrap();
         assert_eq!(path.root_for(account(2, 0, 50).digest()), bumped);
         assert_eq!(ledger.index_of(&Address::repeat_byte(2)), Some(1));
+    }
+
+    /// A recorded write's path proves the root before and after it, for updates and allocations.
+    #[test]
+    fn recorded_writes_chain_roots() {
+        let mut ledger = AccountLedger::new();
+        ledger.upsert(account(1, 0, 100)).unwrap();
+        for leaf in [account(2, 0, 5), account(1, 1, 90), account(3, 0, 1), account(2, 0, 15)] {
+            let before = ledger.root();
+            let write = ledger.upsert_recorded(leaf).unwrap();
+            assert_eq!(write.root_before(), before);
+            assert_eq!(write.root_after(), ledger.root());
+            assert_eq!(write.siblings.len(), ACCOUNT_TREE_DEPTH);
+        }
+        assert_eq!(ledger.upsert_recorded(account(4, 0, 0)).unwrap().before, None, "a new account");
     }
 }

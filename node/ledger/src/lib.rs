@@ -10,7 +10,7 @@
 mod account;
 mod tree;
 
-pub use account::{ACCOUNT_TREE_DEPTH, AccountLeaf, AccountLedger};
+pub use account::{ACCOUNT_TREE_DEPTH, AccountLeaf, AccountLedger, LeafWrite};
 pub use tree::{MerklePath, MerkleTree, Poseidon, Sha256, TreeError, TreeHasher, sha256};
 
 use alloy::primitives::{Address, B256};

@@ -264,6 +264,16 @@ impl<H: TreeHasher> MerkleTree<H> {
         if index >= self.len() {
             return None;
         }
+        self.slot_path(index)
+    }
+
+    /// The authentication path of slot `index` against [`Self::root`], allocated or not (an
+    /// unallocated slot holds the empty leaf); `None` beyond the tree's capacity. This is how a
+    /// circuit proves an allocation: the slot was empty under the old root.
+    pub fn slot_path(&mut self, index: u64) -> Option<MerklePath<H::Digest>> {
+        if index >= self.capacity() {
+            return None;
+        }
         self.flush();
         let siblings = (0..self.depth).map(|level| self.node(level, (index >> level) ^ 1)).collect();
         Some(MerklePath { index, siblings })

@@ -53,6 +53,6 @@ pub use market::{
 };
 pub use params::{AfterDeadline, BountyParams, FundingParams, MarketParams, TestBug};
 pub use statement::{
-    ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, combine_commitments, modeled_binding,
-    tx_commitment,
+    CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,
+    call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment, tx_commitment,
 };

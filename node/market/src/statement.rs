@@ -5,9 +5,10 @@
 //! address. Binding the prover's address makes a copied proof worthless to the copier; binding the
 //! job id stops a proof from being replayed on another job.
 //!
-//! Commitments are Poseidon digests so that the aggregation circuit can recompute them:
-//! a tx's commitment is `Poseidon(its hash as eight 32-bit limbs)`, a system job's folds the
-//! commitments of its txs left to right, and an aggregate's is `Poseidon(left, right)`.
+//! Commitments are Poseidon digests so that circuits can recompute them. A tx's commitment binds
+//! its hash and its ledger effect ([`transfer_commitment`] for a transfer, [`call_commitment`] for
+//! a market call; [`tx_commitment`], the hash alone, for txs no circuit proves); a system job's
+//! folds the commitments of its txs left to right, and an aggregate's is `Poseidon(left, right)`.
 //!
 //! Verification goes through [`ProofVerifier`]. [`ModeledVerifier`] checks **modeled** proofs: a
 //! record standing for a proof the simulation did not compute, valid when it carries
@@ -19,7 +20,7 @@ use alloy::primitives::{Address, B256, Bytes, keccak256};
 use plonky2::field::types::Field;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
-use zkcrowd_ledger::{Digest, F, address_limbs, digest_to_b256, u64_limbs};
+use zkcrowd_ledger::{Digest, F, address_limbs, digest_to_b256, u64_limbs, u128_limbs};
 
 /// The public inputs a proof must bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,12 +64,61 @@ impl Statement {
     }
 }
 
-/// The commitment of one transaction: `Poseidon(hash as eight 32-bit limbs, big-endian)`.
+/// The commitment of a transaction no circuit proves (contract calls and creations, self-transfers):
+/// `Poseidon(hash as eight 32-bit limbs, big-endian)`. Jobs over such txs only take modeled proofs.
 pub fn tx_commitment(tx_hash: B256) -> Digest {
-    let limbs: [F; 8] = std::array::from_fn(|i| {
-        F::from_canonical_u32(u32::from_be_bytes(tx_hash[4 * i..4 * i + 4].try_into().expect("4 bytes")))
-    });
-    PoseidonHash::hash_no_pad(&limbs)
+    PoseidonHash::hash_no_pad(&hash_limbs(tx_hash))
+}
+
+/// Domain tag of [`transfer_commitment`].
+pub const TRANSFER_COMMITMENT_TAG: u64 = 1;
+/// Domain tag of [`call_commitment`].
+pub const CALL_COMMITMENT_TAG: u64 = 2;
+
+/// The commitment of a ZKPoW transfer between two distinct accounts, binding its ledger effect:
+/// `Poseidon(1 ‖ hash(8) ‖ sender(5) ‖ receiver(5) ‖ nonce(2) ‖ value(4) ‖ fee(4))`, limbs as in
+/// [`zkcrowd_ledger`]. The transfer circuit proves that the sender's leaf (nonce `nonce` → `nonce + 1`,
+/// balance − value − fee, no underflow) and the receiver's leaf (balance + value, no overflow,
+/// allocated if new) take the pre root to the post root. The chain, which executed the tx, computes
+/// this from what it executed; the circuit does not re-derive the hash from the fields.
+pub fn transfer_commitment(
+    tx_hash: B256,
+    sender: Address,
+    receiver: Address,
+    nonce: u64,
+    value_wei: u128,
+    fee_wei: u128,
+) -> Digest {
+    let mut fields = Vec::with_capacity(29);
+    fields.push(F::from_canonical_u64(TRANSFER_COMMITMENT_TAG));
+    fields.extend(hash_limbs(tx_hash));
+    fields.extend(address_limbs(sender));
+    fields.extend(address_limbs(receiver));
+    fields.extend(u64_limbs(nonce));
+    fields.extend(u128_limbs(value_wei));
+    fields.extend(u128_limbs(fee_wei));
+    PoseidonHash::hash_no_pad(&fields)
+}
+
+/// The commitment of a market call, binding its ledger effect on the sender (the only ledger leaf
+/// a market call writes): `Poseidon(2 ‖ hash(8) ‖ sender(5) ‖ nonce(2) ‖ debit(4) ‖ credit(4))`,
+/// where the sender's balance goes from `b` to `b − debit + credit` (exactly one of the two is
+/// non-zero, or both are zero) and its nonce from `nonce` to `nonce + 1`. What the market did
+/// (which proof it accepted, whom it paid) is executed by the validators, not proven.
+pub fn call_commitment(tx_hash: B256, sender: Address, nonce: u64, debit_wei: u128, credit_wei: u128) -> Digest {
+    let mut fields = Vec::with_capacity(24);
+    fields.push(F::from_canonical_u64(CALL_COMMITMENT_TAG));
+    fields.extend(hash_limbs(tx_hash));
+    fields.extend(address_limbs(sender));
+    fields.extend(u64_limbs(nonce));
+    fields.extend(u128_limbs(debit_wei));
+    fields.extend(u128_limbs(credit_wei));
+    PoseidonHash::hash_no_pad(&fields)
+}
+
+/// A 32-byte hash as eight 32-bit limbs, big-endian.
+pub fn hash_limbs(hash: B256) -> [F; 8] {
+    std::array::from_fn(|i| F::from_canonical_u32(u32::from_be_bytes(hash[4 * i..4 * i + 4].try_into().expect("4 bytes"))))
 }
 
 /// The commitment of two adjacent spans: `Poseidon(left, right)`.
