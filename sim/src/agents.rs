@@ -24,7 +24,7 @@ use zkcrowd_market::{JobKind, MarketCall, ProofData, ProofKind, Statement};
 use zkcrowd_node::{Input, Node, Output};
 use zkcrowd_primitives::DevSigner;
 use zkcrowd_primitives::sign_tx;
-use zkcrowd_protocol::{ClientMessage, ClientRequest};
+use zkcrowd_protocol::{ClientMessage, ClientRequest, TxPacket};
 
 use crate::cost::CostProfile;
 use crate::net::{self, Net, Role, Wire};
@@ -397,9 +397,16 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
 
 /// A copier's submission: the seen proof, either as is (bound to its prover) or rebound to the
 /// copier (then it no longer verifies).
-fn copied_call(tx: &TxEnvelope, me: Address, rng: &mut ChaCha8Rng) -> Option<MarketCall> {
-    let MarketCall::SubmitProof { job_id, mut inputs, proof } = MarketCall::decode(tx.input()).ok()? else {
+/// A copier's submission of a proof it saw: the same proof (a real one from the sidecar), under
+/// its own name half the time (the proof still binds the original prover, so it fails) and the
+/// original prover's the other half (the market refuses a submission bound to another prover).
+fn copied_call(tx: &TxPacket, me: Address, rng: &mut ChaCha8Rng) -> Option<MarketCall> {
+    let MarketCall::SubmitProof { job_id, mut inputs, proof } = MarketCall::decode(tx.envelope.input()).ok()? else {
         return None;
+    };
+    let proof = match (proof, &tx.sidecar) {
+        (ProofData::Sidecar, Some(bytes)) => ProofData::Real(bytes.clone()),
+        (proof, _) => proof,
     };
     if inputs.prover == me {
         return None;
@@ -518,7 +525,7 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                 let hash = *envelope.tx_hash();
                 let validator = (user % usize::from(validators)) as u16;
                 ctx.observer.lock().expect("observer lock").tx_submitted(now, hash, kind, user as u32, nonces[user] - 1);
-                let request = ClientRequest::SubmitTx(envelope.clone());
+                let request = ClientRequest::SubmitTx(envelope.clone().into());
                 ctx.net.send(&endpoint, now, role, Role::Validator(validator), Wire::Request { from: role.client_id(), request });
                 pending.insert(hash, PendingUserTx { user, envelope, sent_ms: now, validator });
             }
@@ -536,7 +543,7 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                 for p in pending.values_mut().filter(|p| now >= p.sent_ms + USER_RESEND_MS) {
                     p.validator = (p.validator + 1) % validators;
                     p.sent_ms = now;
-                    let request = ClientRequest::SubmitTx(p.envelope.clone());
+                    let request = ClientRequest::SubmitTx(p.envelope.clone().into());
                     ctx.net.send(&endpoint, now, role, Role::Validator(p.validator), Wire::Request { from: role.client_id(), request });
                 }
             }

@@ -5,15 +5,16 @@
 //! factor with median 1 and the scenario's `proofs.jitter_sigma`.
 //!
 //! Profiles:
-//! * `calibrated`: this project's transfer and aggregation circuits on the reference device.
-//!   Until `zkcrowd calibrate` measures them (the real-proofs issue), the figures are the targets
-//!   that issue sets (tx proof 1 s, 2-to-1 aggregation 1.5 s) and the profile says so
-//!   ([`CostProfile::provisional`]).
+//! * `measured`: this project's circuits (transfer, 16-call span, 2-to-1 aggregation) as
+//!   `zkcrowd calibrate` measured them on the reference device, read from
+//!   `sim/profiles/measured.json` (compiled in, so a run's inputs are the binary and the scenario).
+//!   A profile marked `provisional` holds targets, not measurements, and the run says so.
 //! * `zkevm-reference`: a full zkEVM measured on a 2-core machine: ~28.5 CPU-s STARK + ~93 CPU-s
 //!   recursion per transfer, ~21 CPU-s per aggregation.
 //!
-//! System jobs (a block's market transactions as one span) cost one tx proof per transaction in
-//! the span; contract calls cost a tx proof (modeled: the shipped circuit proves transfers only).
+//! System jobs (a block's market transactions as one span) cost one span proof under `measured`
+//! (the circuit has a fixed 16 slots) and one tx proof per transaction under `zkevm-reference`;
+//! contract calls cost a tx proof (modeled: the shipped circuits prove transfers and market calls).
 
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
@@ -28,19 +29,44 @@ pub struct CostProfile {
     pub name: CostProfileName,
     /// One transaction proof.
     pub tx_ms: f64,
+    /// One span proof (market calls); `None`: one tx proof per call.
+    pub span_ms: Option<f64>,
     /// One 2-to-1 aggregation.
     pub aggregate_ms: f64,
     /// Whether the figures are targets rather than measurements.
     pub provisional: bool,
 }
 
+/// The calibration file (`zkcrowd calibrate` writes it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Calibration {
+    /// Targets rather than measurements.
+    #[serde(default)]
+    pub provisional: bool,
+    /// Where and how it was measured.
+    #[serde(default)]
+    pub note: String,
+    /// Transfer proof, median, ms.
+    pub tx_ms: f64,
+    /// 16-slot span proof, median, ms.
+    pub span_ms: f64,
+    /// 2-to-1 aggregation proof, median, ms.
+    pub aggregate_ms: f64,
+}
+
+/// The compiled-in calibration of the `measured` profile.
+pub const MEASURED_JSON: &str = include_str!("../profiles/measured.json");
+
 impl CostProfile {
     /// The named profile.
     pub fn named(name: CostProfileName) -> Self {
         match name {
-            CostProfileName::Calibrated => Self { name, tx_ms: 1_000.0, aggregate_ms: 1_500.0, provisional: true },
+            CostProfileName::Measured => {
+                let c: Calibration = serde_json::from_str(MEASURED_JSON).expect("sim/profiles/measured.json is valid");
+                Self { name, tx_ms: c.tx_ms, span_ms: Some(c.span_ms), aggregate_ms: c.aggregate_ms, provisional: c.provisional }
+            }
             CostProfileName::ZkevmReference => {
-                Self { name, tx_ms: 121_500.0, aggregate_ms: 21_000.0, provisional: false }
+                Self { name, tx_ms: 121_500.0, span_ms: None, aggregate_ms: 21_000.0, provisional: false }
             }
         }
     }
@@ -54,7 +80,7 @@ impl CostProfile {
     pub fn reference_ms(&self, kind: &JobKind) -> f64 {
         match kind {
             JobKind::Tx { .. } => self.tx_ms,
-            JobKind::System { txs, .. } => self.tx_ms * f64::from((*txs).max(1)),
+            JobKind::System { txs, .. } => self.span_ms.unwrap_or(self.tx_ms * f64::from((*txs).max(1))),
             JobKind::Aggregate { .. } => self.aggregate_ms,
         }
     }

@@ -76,7 +76,7 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "penalties_zkpow": stats.penalties_wei as f64 / 1e18,
         "shortfall_minted_zkpow": stats.shortfall_wei as f64 / 1e18,
         "block_proving_seconds": { "p50": latency_percentile(0.5), "p95": latency_percentile(0.95), "p99": latency_percentile(0.99) },
-        "cost_profile": { "name": format!("{:?}", output.cost.name), "tx_ms": output.cost.tx_ms, "aggregate_ms": output.cost.aggregate_ms, "provisional": output.cost.provisional },
+        "cost_profile": { "name": format!("{:?}", output.cost.name), "tx_ms": output.cost.tx_ms, "span_ms": output.cost.span_ms, "aggregate_ms": output.cost.aggregate_ms, "provisional": output.cost.provisional },
         "network": { "messages": output.net.sent, "lost": output.net.lost, "partitioned": output.net.partitioned },
         "validator_heads": output.heads.iter().map(|(h, hash, status)| json!({ "height": h, "hash": hash.to_string(), "status": status })).collect::<Vec<_>>(),
         "event_log_entries": observer.entries(),

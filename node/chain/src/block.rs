@@ -8,6 +8,7 @@ use alloy::eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy::primitives::{Address, B256, Bloom, Bytes, Log, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use serde::Serialize;
+use zkcrowd_ledger::LeafWrite;
 use zkcrowd_primitives::{BlockNumber, FEE_BURN_ADDRESS};
 
 /// Length of the zkcrowd fields in `extra_data`: proposer (20) ‖ ledger root (32) ‖ market root (32).
@@ -111,13 +112,26 @@ impl BlockHeader {
     }
 }
 
-/// A block: header and transactions.
+/// A block: header, transactions and the sidecars of its proof submissions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// The header.
     pub header: BlockHeader,
     /// The transactions, in execution order.
     pub transactions: Vec<TxEnvelope>,
+    /// Real proofs carried beside transactions (see [`crate::TxPacket`]), by ascending tx index.
+    /// Not covered by the header hash: a different sidecar gives a different verdict, so a block
+    /// with a wrong one fails import on its receipts and market roots.
+    pub sidecars: Vec<Sidecar>,
+}
+
+/// The sidecar of the block's transaction `index`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sidecar {
+    /// Index of the transaction in the block.
+    pub index: u32,
+    /// The proof bytes.
+    pub bytes: Bytes,
 }
 
 /// What kind of transaction was executed; decides which circuit can prove it.
@@ -172,6 +186,13 @@ pub struct TxRecord {
     /// transactions are proven in spans of `system_job_txs_max`, so the roots between them are
     /// never needed and not computed). Always false for user transactions.
     pub span_roots: bool,
+    /// The tx's Poseidon commitment as its job binds it (see [`zkcrowd_market::transfer_commitment`],
+    /// [`zkcrowd_market::call_commitment`], [`zkcrowd_market::tx_commitment`]).
+    pub commitment: B256,
+    /// The ledger leaves the tx wrote, in order, with their Merkle paths: the witness of its
+    /// proof. Empty unless the chain records witnesses ([`crate::ChainState::set_record_witnesses`]).
+    #[serde(skip)]
+    pub ledger_writes: Vec<LeafWrite>,
 }
 
 /// Builds the typed receipt for a transaction.

@@ -28,16 +28,17 @@ use revm::primitives::hardfork::SpecId;
 use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 use std::sync::Arc;
 
-use zkcrowd_ledger::{TreeError, b256_to_digest};
+use zkcrowd_ledger::{Digest, TreeError, b256_to_digest, digest_to_b256};
 use zkcrowd_market::{
-    JobKind, Market, MarketEvent, ModeledVerifier, NewJob, ProofVerifier, combine_commitments, tx_commitment,
+    JobKind, Market, MarketEvent, ModeledVerifier, NewJob, ProofVerifier, call_commitment, combine_commitments,
+    transfer_commitment, tx_commitment,
 };
 use zkcrowd_primitives::{FEE_BURN_ADDRESS, MARKET_ADDRESS};
 
-use crate::block::{Block, BlockHeader, TxKind, TxRecord, receipt};
+use crate::block::{Block, BlockHeader, Sidecar, TxKind, TxRecord, receipt};
 use crate::genesis::{Genesis, GenesisError};
-use crate::state::ChainState;
-use crate::tx::{SenderCache, SignedTx, TxRejection};
+use crate::state::{ChainState, LedgerChange};
+use crate::tx::{SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxRejection};
 
 /// The EVM rules the chain runs.
 pub const EVM_SPEC: SpecId = SpecId::PRAGUE;
@@ -313,6 +314,14 @@ impl Chain {
     }
 
     fn check_against_state(&self, tx: &SignedTx, base_fee: u64) -> Result<(), TxRejection> {
+        if let Some(sidecar) = &tx.sidecar {
+            if tx.envelope.to() != Some(MARKET_ADDRESS) {
+                return Err(TxRejection::Sidecar("only market calls carry sidecars".into()));
+            }
+            if sidecar.len() > SIDECAR_BYTES_MAX {
+                return Err(TxRejection::Sidecar(format!("{} bytes, the limit is {SIDECAR_BYTES_MAX}", sidecar.len())));
+            }
+        }
         let expected = self.state.nonce(&tx.sender);
         let got = tx.envelope.nonce();
         if got < expected {
@@ -419,6 +428,18 @@ impl Chain {
             .map_err(|reason| ImportError::InvalidTx { index, reason })?;
             signed.push(tx);
         }
+        let mut last_index = None;
+        for sidecar in &block.sidecars {
+            let index = sidecar.index as usize;
+            let tx = signed.get_mut(index).filter(|_| last_index.is_none_or(|last| last < index)).ok_or_else(|| {
+                ImportError::InvalidTx {
+                    index,
+                    reason: TxRejection::Sidecar("sidecars must name distinct txs of the block in ascending order".into()),
+                }
+            })?;
+            tx.sidecar = Some(sidecar.bytes.clone());
+            last_index = Some(index);
+        }
         let outcome = self.execute(&signed, header.timestamp, header.proposer, Mode::Import)?;
         if let Err(error) = compare_headers(header, &outcome.block.header) {
             self.revert_open_block();
@@ -506,6 +527,7 @@ impl Chain {
         let mut pre_ledger_root = self.head.ledger_root;
         let mut gas_used: u64 = 0;
         let mut included: Vec<TxEnvelope> = Vec::new();
+        let mut sidecars: Vec<Sidecar> = Vec::new();
         let mut receipts: Vec<ReceiptEnvelope> = Vec::new();
         let mut records: Vec<TxRecord> = Vec::new();
         let mut rejected: Vec<Rejected> = Vec::new();
@@ -565,7 +587,13 @@ impl Chain {
             let mut success = output.result.is_success();
             if kind == TxKind::System && success {
                 let value = tx.envelope.value();
-                let call = self.market.apply_call(tx.sender, tx.envelope.input(), value, self.verifier.as_ref());
+                let call = self.market.apply_call_with_sidecar(
+                    tx.sender,
+                    tx.envelope.input(),
+                    value,
+                    tx.sidecar.as_ref().map(|b| b.as_ref()),
+                    self.verifier.as_ref(),
+                );
                 success = call.result.is_ok();
                 // Settle value in the diff before it is committed (see the module documentation).
                 if let Some(market) = output.state.get_mut(&MARKET_ADDRESS) {
@@ -575,6 +603,7 @@ impl Chain {
                     sender.info.balance += call.credit_sender;
                 }
             }
+            self.state.take_ledger_changes();
             if let Err(error) = self.state.apply_evm_state(output.state) {
                 self.revert_open_block();
                 return Err(error.into());
@@ -582,6 +611,9 @@ impl Chain {
             let tx_gas = output.result.tx_gas_used();
             gas_used += tx_gas;
             let fee_wei = u128::from(tx_gas) * tx.envelope.effective_gas_price(Some(base_fee));
+            let changes = self.state.take_ledger_changes();
+            let commitment = digest_to_b256(commitment_of(tx, kind, fee_wei, &changes));
+            let ledger_writes = changes.into_iter().filter_map(|c| c.write).collect();
             // Roots at job boundaries only: after every user tx, and for market txs at the end of
             // each span of `system_job_txs_max` (the block's last, partial span is closed below).
             let in_span = kind == TxKind::System;
@@ -608,8 +640,14 @@ impl Chain {
                 pre_ledger_root: record_pre_ledger,
                 post_ledger_root,
                 span_roots: in_span,
+                commitment,
+                ledger_writes,
             });
             receipts.push(receipt(tx.envelope.tx_type(), success, gas_used, output.result.into_logs()));
+            if let Some(bytes) = &tx.sidecar {
+                let index = u32::try_from(included.len()).expect("txs per block fit u32");
+                sidecars.push(Sidecar { index, bytes: bytes.clone() });
+            }
             included.push(tx.envelope.clone());
             if let Some(roots) = post {
                 if in_span {
@@ -636,7 +674,7 @@ impl Chain {
         for record in &records {
             let pre = b256_to_digest(record.pre_ledger_root).expect("ledger roots are canonical");
             let post = b256_to_digest(record.post_ledger_root).expect("ledger roots are canonical");
-            let commitment = tx_commitment(record.hash);
+            let commitment = b256_to_digest(record.commitment).expect("commitments are canonical");
             if record.kind == TxKind::System {
                 let full = matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
                 if full {
@@ -689,7 +727,7 @@ impl Chain {
         };
         let hash = header.hash();
         Ok(BlockOutcome {
-            block: Block { header, transactions: included },
+            block: Block { header, transactions: included, sidecars },
             hash,
             receipts,
             txs: records,
@@ -706,6 +744,40 @@ struct SpanStart {
     record: usize,
     state: B256,
     ledger: B256,
+}
+
+/// The commitment a tx's job binds, from what the tx did to the ledger (see
+/// [`zkcrowd_market::statement`]): a transfer of value between two accounts that wrote exactly those
+/// two leaves binds its effect ([`transfer_commitment`]); a market call that wrote exactly its
+/// sender's leaf, incrementing the nonce, binds the net debit or credit ([`call_commitment`]);
+/// anything else (contract execution, self-transfers, transfers to the burn address) binds its hash
+/// alone ([`tx_commitment`]) and is proven only by modeled proofs.
+fn commitment_of(tx: &SignedTx, kind: TxKind, fee_wei: u128, changes: &[LedgerChange]) -> Digest {
+    let (sender, nonce) = (tx.sender, tx.envelope.nonce());
+    let value = u128::try_from(tx.envelope.value()).unwrap_or(u128::MAX);
+    match (kind, changes) {
+        (TxKind::Transfer, [a, b]) if value > 0 => {
+            let receiver = tx.envelope.to().unwrap_or_default();
+            let addresses = (a.after.address, b.after.address);
+            let sender_leaf = if a.after.address == sender { a } else { b };
+            let ordered = addresses == (sender.min(receiver), sender.max(receiver)) && sender != receiver;
+            if ordered && sender_leaf.before.is_some_and(|before| before.nonce == nonce) {
+                return transfer_commitment(tx.hash, sender, receiver, nonce, value, fee_wei);
+            }
+        }
+        (TxKind::System, [change]) if change.after.address == sender => {
+            if let Some(before) = change.before.filter(|b| b.nonce == nonce && change.after.nonce == nonce + 1) {
+                let (debit, credit) = if change.after.balance <= before.balance {
+                    (before.balance - change.after.balance, 0)
+                } else {
+                    (0, change.after.balance - before.balance)
+                };
+                return call_commitment(tx.hash, sender, nonce, debit, credit);
+            }
+        }
+        _ => {}
+    }
+    tx_commitment(tx.hash)
 }
 
 /// Gives every record of a span (from `start`) the span's post roots.

@@ -12,8 +12,8 @@ mod genesis;
 mod state;
 pub mod tx;
 
-pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, TxKind, TxRecord, receipt};
+pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, Sidecar, TxKind, TxRecord, receipt};
 pub use chain::{BlockOutcome, Chain, ChainSpec, EVM_SPEC, ImportError, Rejected, Totals};
 pub use genesis::{Allocation, DevAccounts, Genesis, GenesisAccount, GenesisError, GenesisValidator, SUPPLY_WEI_MAX};
-pub use state::{AccountChange, BLOCK_HASH_HISTORY, ChainState, StoredAccount};
-pub use tx::{SenderCache, SignedTx, TxRejection};
+pub use state::{AccountChange, BLOCK_HASH_HISTORY, ChainState, LedgerChange, StoredAccount};
+pub use tx::{SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxPacket, TxRejection};

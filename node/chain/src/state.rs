@@ -22,7 +22,7 @@ use eth_trie::{EthTrie, MemoryDB, Trie};
 use revm::DatabaseRef;
 use revm::bytecode::Bytecode;
 use revm::state::{AccountInfo, EvmState};
-use zkcrowd_ledger::{AccountLeaf, AccountLedger, Digest, TreeError, digest_to_b256};
+use zkcrowd_ledger::{AccountLeaf, AccountLedger, Digest, LeafWrite, TreeError, digest_to_b256};
 use zkcrowd_primitives::FEE_BURN_ADDRESS;
 
 /// How many recent block hashes the `BLOCKHASH` opcode can see.
@@ -91,6 +91,19 @@ fn new_trie() -> EthTrie<MemoryDB> {
     EthTrie::new(Arc::new(MemoryDB::new(true)))
 }
 
+/// One ledger leaf changed by a transaction, in the order the chain wrote them (address order).
+/// Writes that leave a leaf as it was are not changes and are not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerChange {
+    /// The account before; `None` for a new account (an empty slot).
+    pub before: Option<AccountLeaf>,
+    /// The account after.
+    pub after: AccountLeaf,
+    /// The write with its Merkle path against the root before it, when witnesses are recorded
+    /// ([`ChainState::set_record_witnesses`]).
+    pub write: Option<LeafWrite>,
+}
+
 /// The full state with its Ethereum and ledger commitments (see the module documentation).
 pub struct ChainState {
     accounts: HashMap<Address, StoredAccount>,
@@ -100,6 +113,10 @@ pub struct ChainState {
     ledger: AccountLedger,
     block_hashes: BTreeMap<u64, B256>,
     journal: Option<Journal>,
+    /// Ledger changes since the last [`Self::take_ledger_changes`].
+    ledger_changes: Vec<LedgerChange>,
+    /// Whether ledger changes carry their Merkle paths (the witnesses of the proving circuits).
+    record_witnesses: bool,
 }
 
 impl std::fmt::Debug for ChainState {
@@ -125,6 +142,8 @@ impl ChainState {
             ledger: AccountLedger::new(),
             block_hashes: BTreeMap::new(),
             journal: None,
+            ledger_changes: Vec::new(),
+            record_witnesses: false,
         }
     }
 
@@ -153,6 +172,18 @@ impl ChainState {
         let mut all: Vec<_> = self.accounts.iter().map(|(a, s)| (*a, s)).collect();
         all.sort_by_key(|(a, _)| *a);
         all
+    }
+
+    /// Whether ledger changes carry their Merkle paths ([`LedgerChange::write`]). Recording costs
+    /// a path per write (the tree's pending hashing is flushed at each); nodes that serve proving
+    /// witnesses turn it on.
+    pub fn set_record_witnesses(&mut self, on: bool) {
+        self.record_witnesses = on;
+    }
+
+    /// The ledger changes since the last call, in write order.
+    pub fn take_ledger_changes(&mut self) -> Vec<LedgerChange> {
+        std::mem::take(&mut self.ledger_changes)
     }
 
     /// The account ledger (read-only).
@@ -194,6 +225,7 @@ impl ChainState {
     /// If a block is already open (a programmer error).
     pub fn begin_block(&mut self) {
         assert!(self.journal.is_none(), "a block is already open");
+        self.ledger_changes.clear();
         self.journal = Some(Journal {
             entries: Vec::new(),
             ledger_len: self.ledger.len(),
@@ -210,6 +242,7 @@ impl ChainState {
     /// Undoes every change since [`Self::begin_block`]: accounts, storage, both roots.
     pub fn revert_block(&mut self) {
         let journal = self.journal.take().expect("no block is open");
+        self.ledger_changes.clear();
         let mut touched = BTreeSet::new();
         let mut touched_slots: BTreeMap<Address, BTreeSet<U256>> = BTreeMap::new();
         for entry in journal.entries.into_iter().rev() {
@@ -394,10 +427,21 @@ impl ChainState {
         }
         // Bounded supply (genesis validation) keeps every balance below 2^127.
         let balance = u128::try_from(balance).expect("balance exceeds u128: supply bound broken");
-        if let (Some(journal), Some(old)) = (&mut self.journal, self.ledger.get(&address)) {
-            journal.old_ledger.entry(address).or_insert(*old);
+        let before = self.ledger.get(&address).copied();
+        let after = AccountLeaf { address, nonce, balance };
+        if before == Some(after) {
+            return Ok(());
         }
-        self.ledger.upsert(AccountLeaf { address, nonce, balance })?;
+        if let (Some(journal), Some(old)) = (&mut self.journal, before) {
+            journal.old_ledger.entry(address).or_insert(old);
+        }
+        let write = if self.record_witnesses {
+            Some(self.ledger.upsert_recorded(after)?)
+        } else {
+            self.ledger.upsert(after)?;
+            None
+        };
+        self.ledger_changes.push(LedgerChange { before, after, write });
         Ok(())
     }
 

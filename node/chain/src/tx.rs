@@ -10,6 +10,9 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 /// never stops block production.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxRejection {
+    /// A sidecar on a tx that cannot carry one, or above [`SIDECAR_BYTES_MAX`].
+    #[error("bad sidecar: {0}")]
+    Sidecar(String),
     /// Raw bytes above the chain's `max_tx_size_bytes`.
     #[error("oversize: {size_bytes} bytes, the limit is {max_bytes}")]
     Oversize {
@@ -94,6 +97,36 @@ pub struct SignedTx {
     pub hash: B256,
     /// Size of the EIP-2718 encoding, in bytes.
     pub size_bytes: usize,
+    /// A real proof carried beside the tx ([`TxPacket`]); not part of the tx hash.
+    pub sidecar: Option<Bytes>,
+}
+
+/// The largest sidecar accepted (a plonky2 proof of the shipped circuits is ~130 KB).
+pub const SIDECAR_BYTES_MAX: usize = 1 << 20;
+
+/// A transaction as it travels: the signed envelope and, for a proof submitted as
+/// [`zkcrowd_market::ProofData::Sidecar`], the proof bytes beside it. Like an EIP-4844 blob the
+/// sidecar is outside the tx hash (real proof bytes are not deterministic, so they must not enter
+/// hashes or the digest); the market sees it when it executes the tx and commits only the verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxPacket {
+    /// The signed transaction.
+    pub envelope: TxEnvelope,
+    /// The sidecar, if any.
+    pub sidecar: Option<Bytes>,
+}
+
+impl From<TxEnvelope> for TxPacket {
+    fn from(envelope: TxEnvelope) -> Self {
+        Self { envelope, sidecar: None }
+    }
+}
+
+impl TxPacket {
+    /// The tx hash (the sidecar is not part of it).
+    pub fn hash(&self) -> B256 {
+        *self.envelope.tx_hash()
+    }
 }
 
 impl SignedTx {
@@ -130,7 +163,7 @@ impl SignedTx {
             .map_err(|error| TxRejection::BadSignature(error.to_string()))?;
         let hash = *envelope.tx_hash();
         let size_bytes = envelope.encode_2718_len();
-        Ok(Self { envelope, sender, hash, size_bytes })
+        Ok(Self { envelope, sender, hash, size_bytes, sidecar: None })
     }
 
     /// Like [`Self::from_envelope`], recovering the sender through `cache` (keyed by tx hash:
@@ -144,11 +177,22 @@ impl SignedTx {
                 None => return Err(TxRejection::MissingChainId),
             }
             let size_bytes = envelope.encode_2718_len();
-            return Ok(Self { envelope, sender, hash, size_bytes });
+            return Ok(Self { envelope, sender, hash, size_bytes, sidecar: None });
         }
         let tx = Self::from_envelope(envelope, chain_id)?;
         cache.insert(hash, tx.sender);
         Ok(tx)
+    }
+
+    /// Attaches a sidecar.
+    pub fn with_sidecar(mut self, sidecar: Option<Bytes>) -> Self {
+        self.sidecar = sidecar;
+        self
+    }
+
+    /// The tx as it travels.
+    pub fn packet(&self) -> TxPacket {
+        TxPacket { envelope: self.envelope.clone(), sidecar: self.sidecar.clone() }
     }
 
     /// The EIP-2718 encoding.

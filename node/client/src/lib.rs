@@ -17,10 +17,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use alloy::consensus::{TxEip1559, TxEnvelope};
-use alloy::primitives::{Address, B256, TxKind, U256};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use zkcrowd_market::{JobId, MarketCall, ProofData, Statement, SubmittedInputs};
 use zkcrowd_primitives::{DevSigner, BlockNumber, MARKET_ADDRESS, sign_tx as sign};
-use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest};
+use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, TxPacket};
 
 /// Client parameters.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ pub enum Action {
 
 #[derive(Debug, Clone)]
 struct Pending {
-    envelope: TxEnvelope,
+    packet: TxPacket,
     sent_at_ms: u64,
     purpose: Purpose,
 }
@@ -109,8 +109,8 @@ pub struct PluginClient {
     last_heartbeat_ms: Option<u64>,
     held: BTreeMap<JobId, Assignment>,
     pending: BTreeMap<B256, Pending>,
-    /// Calls waiting for a nonce.
-    queue: VecDeque<(MarketCall, U256, Purpose)>,
+    /// Calls waiting for a nonce (with the sidecar of a real proof).
+    queue: VecDeque<(MarketCall, U256, Purpose, Option<Bytes>)>,
     head: BlockNumber,
     active_plugins: u64,
     now_ms: u64,
@@ -187,7 +187,7 @@ impl PluginClient {
                     // Re-send what is still pending to the new validator.
                     for pending in self.pending.values_mut() {
                         pending.sent_at_ms = now_ms;
-                        out.push(Action::Send(ClientRequest::SubmitTx(pending.envelope.clone())));
+                        out.push(Action::Send(ClientRequest::SubmitTx(pending.packet.clone())));
                     }
                 }
             }
@@ -235,7 +235,7 @@ impl PluginClient {
         }
         let due = self.last_heartbeat_ms.is_none_or(|last| self.now_ms >= last + self.config.heartbeat_every_ms);
         let heartbeat_pending = self.pending.values().any(|p| p.purpose == Purpose::Heartbeat)
-            || self.queue.iter().any(|(_, _, p)| *p == Purpose::Heartbeat);
+            || self.queue.iter().any(|(_, _, p, _)| *p == Purpose::Heartbeat);
         if self.registered && due && !heartbeat_pending {
             self.last_heartbeat_ms = Some(self.now_ms);
             self.call(MarketCall::Heartbeat, U256::ZERO, Purpose::Heartbeat, out);
@@ -249,7 +249,7 @@ impl PluginClient {
         for hash in stale {
             let pending = self.pending.get_mut(&hash).expect("listed");
             pending.sent_at_ms = self.now_ms;
-            out.push(Action::Send(ClientRequest::SubmitTx(pending.envelope.clone())));
+            out.push(Action::Send(ClientRequest::SubmitTx(pending.packet.clone())));
         }
     }
 
@@ -261,7 +261,7 @@ impl PluginClient {
                 self.nonce = Some(self.nonce.map_or(nonce, |n| n.max(nonce)));
                 self.registered |= market_balance.is_some();
                 let registering = self.pending.values().any(|p| p.purpose == Purpose::Register)
-                    || self.queue.iter().any(|(_, _, p)| *p == Purpose::Register);
+                    || self.queue.iter().any(|(_, _, p, _)| *p == Purpose::Register);
                 if self.online && !self.registered && !registering {
                     self.call(MarketCall::Register, U256::ZERO, Purpose::Register, out);
                 }
@@ -303,8 +303,9 @@ impl PluginClient {
                     if reason.contains("nonce") || reason.contains("already known") {
                         // Our count drifted (lost tx, another validator's view): resync and retry.
                         if !reason.contains("already known") {
-                            if let Some(call) = decode_call(&pending.envelope) {
-                                self.queue.push_back((call, pending.envelope_value(), pending.purpose));
+                            if let Some(call) = decode_call(&pending.packet.envelope) {
+                                let value = pending.envelope_value();
+                                self.queue.push_back((call, value, pending.purpose, pending.packet.sidecar));
                             }
                             self.nonce = None;
                             out.push(Action::Send(ClientRequest::GetAccount { address: self.address }));
@@ -321,14 +322,22 @@ impl PluginClient {
         }
     }
 
+    /// Queues a call. A real proof travels as a sidecar (its bytes are not deterministic, so they
+    /// stay out of the tx hash; see `zkcrowd_chain::TxPacket`).
     fn call(&mut self, call: MarketCall, value: U256, purpose: Purpose, out: &mut Vec<Action>) {
-        self.queue.push_back((call, value, purpose));
+        let (call, sidecar) = match call {
+            MarketCall::SubmitProof { job_id, inputs, proof: ProofData::Real(bytes) } => {
+                (MarketCall::SubmitProof { job_id, inputs, proof: ProofData::Sidecar }, Some(bytes))
+            }
+            call => (call, None),
+        };
+        self.queue.push_back((call, value, purpose, sidecar));
         self.flush_queue(out);
     }
 
     fn flush_queue(&mut self, out: &mut Vec<Action>) {
         while let Some(nonce) = self.nonce {
-            let Some((call, value, purpose)) = self.queue.pop_front() else { break };
+            let Some((call, value, purpose, sidecar)) = self.queue.pop_front() else { break };
             let envelope = sign(
                 &self.signer,
                 TxEip1559 {
@@ -344,8 +353,9 @@ impl PluginClient {
                 },
             );
             self.nonce = Some(nonce + 1);
-            self.pending.insert(*envelope.tx_hash(), Pending { envelope: envelope.clone(), sent_at_ms: self.now_ms, purpose });
-            out.push(Action::Send(ClientRequest::SubmitTx(envelope)));
+            let packet = TxPacket { envelope, sidecar };
+            self.pending.insert(packet.hash(), Pending { packet: packet.clone(), sent_at_ms: self.now_ms, purpose });
+            out.push(Action::Send(ClientRequest::SubmitTx(packet)));
         }
     }
 }
@@ -353,7 +363,7 @@ impl PluginClient {
 impl Pending {
     fn envelope_value(&self) -> U256 {
         use alloy::consensus::Transaction;
-        self.envelope.value()
+        self.packet.envelope.value()
     }
 }
 
@@ -386,7 +396,7 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Send(ClientRequest::SubmitTx(tx)) => decode_call(tx),
+                Action::Send(ClientRequest::SubmitTx(tx)) => decode_call(&tx.envelope),
                 _ => None,
             })
             .collect()
@@ -405,8 +415,8 @@ mod tests {
         assert_eq!(sent_calls(&actions), vec![MarketCall::Register]);
         let Action::Send(ClientRequest::SubmitTx(register)) = &actions[0] else { panic!() };
         use alloy::consensus::Transaction;
-        assert_eq!(register.nonce(), 3);
-        c.handle(20, Event::Message(ClientMessage::TxCommitted { hash: *register.tx_hash(), block: 2, success: true }));
+        assert_eq!(register.envelope.nonce(), 3);
+        c.handle(20, Event::Message(ClientMessage::TxCommitted { hash: register.hash(), block: 2, success: true }));
         assert!(sent_calls(&c.handle(5_000, Event::Tick)).is_empty(), "no heartbeat before it is due");
         assert_eq!(sent_calls(&c.handle(10_020, Event::Tick)), vec![MarketCall::Heartbeat]);
 
@@ -418,19 +428,23 @@ mod tests {
             commitment: Digest::default(),
             created_block: 2,
             deadline_block: 20,
+            inputs: None,
         };
         let message = ClientMessage::Assignments { plugin: address, jobs: vec![assignment.clone()], complete: false, head: 3, active_plugins: 1 };
         let actions = c.handle(10_100, Event::Message(message));
         let Action::Prove { statement, .. } = &actions[0] else { panic!("expected a prove action") };
         assert_eq!(statement.prover, address);
-        let proof = ProofData::modeled_valid(statement);
+        // A real proof goes out as a sidecar: the calldata carries only the marker.
+        let proof = ProofData::Real(Bytes::from_static(b"plonky2 proof bytes"));
         let actions = c.handle(11_000, Event::ProofReady { job: 9, proof });
         let Action::Send(ClientRequest::SubmitTx(submission)) = &actions[0] else { panic!() };
-        assert_eq!(submission.nonce(), 5, "register 3, heartbeat 4, proof 5");
+        assert_eq!(submission.envelope.nonce(), 5, "register 3, heartbeat 4, proof 5");
+        assert_eq!(submission.sidecar, Some(Bytes::from_static(b"plonky2 proof bytes")));
+        assert!(matches!(sent_calls(&actions)[..], [MarketCall::SubmitProof { proof: ProofData::Sidecar, .. }]));
 
         // A nonce refusal: resync, then the same call goes out with the validator's nonce.
         let actions = c.handle(11_100, Event::Message(ClientMessage::TxRejected {
-            hash: *submission.tx_hash(),
+            hash: submission.hash(),
             reason: "nonce too low: account nonce is 6, tx nonce is 5".into(),
         }));
         assert!(matches!(actions[0], Action::Send(ClientRequest::GetAccount { .. })));
@@ -438,6 +452,8 @@ mod tests {
         let actions = c.handle(11_200, Event::Message(account));
         let calls = sent_calls(&actions);
         assert!(matches!(calls[..], [MarketCall::SubmitProof { job_id: 9, .. }]), "{calls:?}");
+        let Action::Send(ClientRequest::SubmitTx(resent)) = &actions[0] else { panic!() };
+        assert_eq!(resent.sidecar, submission.sidecar, "the sidecar survives a re-send");
 
         // Offline drops held work and sends nothing.
         assert!(c.handle(12_000, Event::Offline).is_empty());

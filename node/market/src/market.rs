@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use imbl::{OrdMap, OrdSet, Vector};
 use zkcrowd_ledger::{Digest, MerkleTree, Sha256, digest_to_b256, sha256};
 use zkcrowd_primitives::{BlockNumber, SignedZkpow, Zkpow};
@@ -451,11 +451,31 @@ impl Market {
         value: U256,
         verifier: &dyn ProofVerifier,
     ) -> CallOutcome {
+        self.apply_call_with_sidecar(sender, input, value, None, verifier)
+    }
+
+    /// [`Self::apply_call`] for a tx with a sidecar: a proof submitted as [`ProofData::Sidecar`]
+    /// is the sidecar's bytes, verified as a real proof. A sidecar on any other call is refused.
+    pub fn apply_call_with_sidecar(
+        &mut self,
+        sender: Address,
+        input: &[u8],
+        value: U256,
+        sidecar: Option<&[u8]>,
+        verifier: &dyn ProofVerifier,
+    ) -> CallOutcome {
         assert!(self.snapshot.is_some(), "market calls happen inside a block");
         let result = MarketCall::decode(input).and_then(|call| {
             if !value.is_zero() && call != MarketCall::Repay {
                 return Err("only repay() accepts value".into());
             }
+            let call = match (call, sidecar) {
+                (MarketCall::SubmitProof { job_id, inputs, proof: ProofData::Sidecar }, Some(bytes)) => {
+                    MarketCall::SubmitProof { job_id, inputs, proof: ProofData::Real(Bytes::copy_from_slice(bytes)) }
+                }
+                (_, Some(_)) => return Err("a sidecar is only for a proof submitted as a sidecar".into()),
+                (call, None) => call,
+            };
             self.dispatch(sender, call, value, verifier)
         });
         match result {

@@ -133,6 +133,11 @@ pub enum ProofData {
     Modeled(B256),
     /// A real proof's bytes (plonky2, verified by the proofs crate).
     Real(Bytes),
+    /// A real proof carried beside the transaction, not in it: the tx names no bytes, and the
+    /// chain hands the market the tx's sidecar (see `zkcrowd_chain::TxPacket`). Real proof bytes
+    /// are not deterministic (plonky2 randomizes them), so they stay out of tx hashes and block
+    /// hashes, like EIP-4844 blobs; what enters the state is only the verdict.
+    Sidecar,
 }
 
 impl ProofData {
@@ -140,6 +145,8 @@ impl ProofData {
     pub const MODELED: u8 = 0;
     /// Tag byte of a real proof in [`Self::encode`].
     pub const REAL: u8 = 1;
+    /// Tag byte of a proof in the tx's sidecar in [`Self::encode`].
+    pub const SIDECAR: u8 = 2;
 
     /// The modeled proof of `statement` that [`ModeledVerifier`] accepts.
     pub fn modeled_valid(statement: &Statement) -> Self {
@@ -158,6 +165,7 @@ impl ProofData {
                 out.push(Self::REAL);
                 out.extend_from_slice(bytes);
             }
+            Self::Sidecar => out.push(Self::SIDECAR),
         }
         out.into()
     }
@@ -168,14 +176,16 @@ impl ProofData {
             Some((&Self::MODELED, rest)) if rest.len() == 32 => Ok(Self::Modeled(B256::from_slice(rest))),
             Some((&Self::MODELED, rest)) => Err(format!("modeled proof of {} bytes, expected 32", rest.len())),
             Some((&Self::REAL, rest)) => Ok(Self::Real(Bytes::copy_from_slice(rest))),
+            Some((&Self::SIDECAR, [])) => Ok(Self::Sidecar),
+            Some((&Self::SIDECAR, rest)) => Err(format!("sidecar marker with {} trailing bytes", rest.len())),
             Some((tag, _)) => Err(format!("unknown proof kind {tag}")),
             None => Err("empty proof".into()),
         }
     }
 
-    /// Whether this is a real proof.
+    /// Whether this is a real proof (in the tx or in its sidecar).
     pub fn is_real(&self) -> bool {
-        matches!(self, Self::Real(_))
+        matches!(self, Self::Real(_) | Self::Sidecar)
     }
 }
 
@@ -213,6 +223,7 @@ impl ProofVerifier for ModeledVerifier {
             ProofData::Modeled(binding) if *binding == modeled_binding(statement) => Ok(ProofKind::Modeled),
             ProofData::Modeled(_) => Err("modeled proof does not match the statement".into()),
             ProofData::Real(_) => Err("no real-proof verifier is configured".into()),
+            ProofData::Sidecar => Err("the proof's sidecar is missing".into()),
         }
     }
 }

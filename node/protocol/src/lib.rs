@@ -3,9 +3,11 @@
 //! The simulator passes these as values; the testnet issue maps them onto Ethereum JSON-RPC
 //! (`eth_sendRawTransaction`, `eth_getTransactionCount`, subscriptions).
 
-use alloy::consensus::TxEnvelope;
-use alloy::primitives::{Address, B256, U256};
-use zkcrowd_ledger::Digest;
+pub use zkcrowd_chain::TxPacket;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use zkcrowd_ledger::{Digest, LeafWrite};
 use zkcrowd_market::{JobId, JobKind, Statement};
 use zkcrowd_primitives::{BlockNumber, SignedZkpow};
 
@@ -15,8 +17,8 @@ pub type ClientId = u64;
 /// Client → validator.
 #[derive(Debug, Clone)]
 pub enum ClientRequest {
-    /// Submit a signed transaction.
-    SubmitTx(TxEnvelope),
+    /// Submit a signed transaction (with its proof sidecar, if any).
+    SubmitTx(TxPacket),
     /// Receive this plugin's assignments (and, with `watch_proofs`, every proof submission this
     /// validator admits).
     Subscribe {
@@ -59,6 +61,52 @@ pub struct Assignment {
     pub created_block: BlockNumber,
     /// Last block whose proofs count.
     pub deadline_block: BlockNumber,
+    /// What a real prover needs (the witness, or the children's real proofs), when the validator
+    /// serves witnesses and the job has one: `None` for jobs no shipped circuit proves (contract
+    /// calls) and for aggregates with a modeled child.
+    pub inputs: Option<Arc<JobInputs>>,
+}
+
+/// The private inputs of a job's real proof, as the validator that executed the block knows them.
+/// (In a deployment a plugin fetches these from a validator; they are public chain data.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobInputs {
+    /// A transfer: its two ledger writes in the order the chain made them (address order).
+    Transfer {
+        /// The tx hash.
+        tx_hash: B256,
+        /// Value moved, in wei.
+        value_wei: u128,
+        /// Fee burned, in wei.
+        fee_wei: u128,
+        /// Sender and receiver writes, lower address first.
+        writes: [LeafWrite; 2],
+    },
+    /// A span of market calls: one write each, the sender's.
+    Span {
+        /// The calls in order.
+        calls: Vec<CallInputs>,
+    },
+    /// An aggregate whose children were both proven by real proofs.
+    Aggregate {
+        /// The left child's accepted proof bytes.
+        left: Bytes,
+        /// The right child's accepted proof bytes.
+        right: Bytes,
+    },
+}
+
+/// One market call of a span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInputs {
+    /// The tx hash.
+    pub tx_hash: B256,
+    /// Net amount taken from the sender's balance (value and fee), in wei.
+    pub debit_wei: u128,
+    /// Net amount paid to the sender's balance (a withdrawal net of the fee), in wei.
+    pub credit_wei: u128,
+    /// The sender's write.
+    pub write: LeafWrite,
 }
 
 /// Validator → client.
@@ -113,8 +161,8 @@ pub enum ClientMessage {
     },
     /// A proof submission admitted to the mempool (to watchers).
     ProofSeen {
-        /// The transaction.
-        tx: TxEnvelope,
+        /// The transaction, with its sidecar.
+        tx: TxPacket,
     },
 }
 

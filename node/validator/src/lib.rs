@@ -5,6 +5,7 @@
 mod mempool;
 mod node;
 mod wire;
+mod witness;
 
 pub use mempool::{Mempool, MempoolError, NONCE_AHEAD_MAX};
 pub use node::{CommitReport, Input, MarketSnapshot, Node, NodeParams, Output, Timer, is_proof_submission};

@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use alloy::consensus::{Transaction, TxEnvelope};
+use alloy::consensus::Transaction;
 use alloy::primitives::{Address, B256};
-use zkcrowd_chain::{Block, BlockOutcome, Chain, SenderCache, SignedTx, TxRejection};
+use zkcrowd_chain::{Block, BlockOutcome, Chain, SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxPacket, TxRejection};
 use zkcrowd_consensus::{
     Consensus, Height, Input as ConsensusInput, Message, Output as ConsensusOutput, Round, Timeout, TimeoutParams,
     ValidatorIndex, ValidatorSet,
@@ -32,6 +32,7 @@ use crate::mempool::Mempool;
 use zkcrowd_protocol::{Assignment, ClientId, ClientMessage, ClientRequest};
 
 use crate::wire::{CommittedBlock, PeerMessage};
+use crate::witness::Witnesses;
 
 /// Parameters of a validator.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct NodeParams {
     pub sync_retry_ms: u64,
     /// Consensus timeouts.
     pub timeouts: TimeoutParams,
+    /// Record ledger witnesses and serve them with assignments ([`Assignment::inputs`]), with
+    /// the accepted real proofs aggregates need. Costs a Merkle path per ledger write.
+    pub serve_witnesses: bool,
 }
 
 impl NodeParams {
@@ -62,6 +66,7 @@ impl NodeParams {
             gossip_interval_ms: 100,
             sync_batch_max: 64,
             sync_retry_ms: 2_000,
+            serve_witnesses: false,
             timeouts: TimeoutParams {
                 propose_ms: block_time_ms + 2_000,
                 prevote_ms: 1_000,
@@ -206,11 +211,13 @@ pub struct Node {
     executed: Option<BlockOutcome>,
     /// Proposals for later heights, replayed when the height starts.
     future: BTreeMap<Height, Vec<(ValidatorIndex, Message, Box<Block>)>>,
-    gossip: Vec<TxEnvelope>,
+    gossip: Vec<TxPacket>,
     sync_pending: bool,
     /// A decision whose block this node does not have.
     undelivered: Option<(Height, Round, B256, Vec<ValidatorIndex>)>,
     subscriptions: BTreeMap<Address, ClientId>,
+    /// Inputs of real proofs for live jobs ([`NodeParams::serve_witnesses`]).
+    witnesses: Witnesses,
     watchers: BTreeSet<ClientId>,
     origins: HashMap<B256, ClientId>,
     last_commit_ms: u64,
@@ -244,6 +251,8 @@ impl Node {
     ) -> Self {
         let consensus = Consensus::new(validators.clone(), Some(me), params.timeouts.clone());
         let mempool = Mempool::new(params.mempool_max);
+        let mut chain = chain;
+        chain.state_mut().set_record_witnesses(params.serve_witnesses);
         Self {
             me,
             validators,
@@ -261,6 +270,7 @@ impl Node {
             sync_pending: false,
             undelivered: None,
             subscriptions: BTreeMap::new(),
+            witnesses: Witnesses::default(),
             watchers: BTreeSet::new(),
             origins: HashMap::new(),
             last_commit_ms: 0,
@@ -386,11 +396,15 @@ impl Node {
                 }
                 self.deliver(from, message, block, out);
             }
-            PeerMessage::Txs(envelopes) => {
-                for envelope in envelopes {
+            PeerMessage::Txs(packets) => {
+                for packet in packets {
+                    let TxPacket { envelope, sidecar } = packet;
+                    if sidecar.as_ref().is_some_and(|s| s.len() > SIDECAR_BYTES_MAX) {
+                        continue;
+                    }
                     if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders) {
                         let nonce = self.chain.state().nonce(&tx.sender);
-                        let _ = self.mempool.insert(tx, nonce);
+                        let _ = self.mempool.insert(tx.with_sidecar(sidecar), nonce);
                     }
                 }
             }
@@ -586,6 +600,10 @@ impl Node {
                 }
             }
         }
+        if self.params.serve_witnesses {
+            let span_max = self.chain.market().params().system_job_txs_max as usize;
+            self.witnesses.after_commit(&outcome, span_max);
+        }
         // Tell subscribed plugins about their new jobs.
         let mut by_plugin: BTreeMap<Address, Vec<Assignment>> = BTreeMap::new();
         for event in &outcome.market_events {
@@ -644,6 +662,7 @@ impl Node {
             commitment: job.commitment,
             created_block: job.created_block,
             deadline_block,
+            inputs: self.witnesses.inputs.get(&job.id).cloned(),
         })
     }
 
@@ -693,21 +712,22 @@ impl Node {
 
     fn on_client(&mut self, from: ClientId, request: ClientRequest, out: &mut Vec<Output>) {
         match request {
-            ClientRequest::SubmitTx(envelope) => {
-                let hash = *envelope.tx_hash();
-                let result = self.admit(envelope.clone());
+            ClientRequest::SubmitTx(packet) => {
+                let hash = packet.hash();
+                let result = self.admit(packet.clone());
                 let message = match result {
                     Ok(()) => {
                         self.origins.insert(hash, from);
-                        self.gossip.push(envelope.clone());
+                        let envelope = &packet.envelope;
                         if envelope.to() == Some(MARKET_ADDRESS) && is_proof_submission(envelope.input()) {
                             for watcher in &self.watchers {
                                 out.push(Output::ToClient {
                                     to: *watcher,
-                                    message: ClientMessage::ProofSeen { tx: envelope.clone() },
+                                    message: ClientMessage::ProofSeen { tx: packet.clone() },
                                 });
                             }
                         }
+                        self.gossip.push(packet);
                         ClientMessage::TxAccepted { hash }
                     }
                     Err(reason) => ClientMessage::TxRejected { hash, reason },
@@ -766,14 +786,25 @@ impl Node {
     }
 
     /// Mempool admission: decodes, checks what can be checked against the head state, and queues.
-    fn admit(&mut self, envelope: TxEnvelope) -> Result<(), String> {
+    fn admit(&mut self, packet: TxPacket) -> Result<(), String> {
+        let TxPacket { envelope, sidecar } = packet;
+        if let Some(sidecar) = &sidecar {
+            if envelope.to() != Some(MARKET_ADDRESS) {
+                return Err(TxRejection::Sidecar("only market calls carry sidecars".into()).to_string());
+            }
+            if sidecar.len() > SIDECAR_BYTES_MAX {
+                return Err(TxRejection::Sidecar(format!("{} bytes, the limit is {SIDECAR_BYTES_MAX}", sidecar.len()))
+                    .to_string());
+            }
+        }
         let raw_len = envelope.eip2718_encoded_length();
         if raw_len > self.chain.spec().max_tx_size_bytes {
             return Err(TxRejection::Oversize { size_bytes: raw_len, max_bytes: self.chain.spec().max_tx_size_bytes }
                 .to_string());
         }
         let tx = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .with_sidecar(sidecar);
         let spec = self.chain.spec();
         if tx.envelope.gas_limit() > spec.gas_limit {
             return Err(TxRejection::GasAboveBlockLimit { gas_limit: tx.envelope.gas_limit(), block_gas_limit: spec.gas_limit }

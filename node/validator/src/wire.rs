@@ -2,9 +2,8 @@
 //!
 //! The simulator passes these as values; a network transport serializes them.
 
-use alloy::consensus::TxEnvelope;
 use alloy::primitives::B256;
-use zkcrowd_chain::Block;
+use zkcrowd_chain::{Block, TxPacket};
 use zkcrowd_consensus::{Message, Round, ValidatorIndex};
 use zkcrowd_primitives::BlockNumber;
 
@@ -32,7 +31,7 @@ pub enum PeerMessage {
         block: Option<Box<Block>>,
     },
     /// Transactions admitted by the sender, forwarded so every proposer can include them.
-    Txs(Vec<TxEnvelope>),
+    Txs(Vec<TxPacket>),
     /// "Send me committed blocks from this height on."
     SyncRequest {
         /// First height wanted.

@@ -389,12 +389,51 @@ impl Default for Behaviours {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProofsSection {
-    /// Cost profile: `calibrated` (this project's circuits) or `zkevm-reference` (DESIGN.md §2).
+    /// Cost profile: `measured` (this project's circuits, measured by `zkcrowd calibrate`) or
+    /// `zkevm-reference` (DESIGN.md §2).
     #[serde(default)]
     pub profile: CostProfileName,
     /// Spread of proving times (sigma of a log-normal factor; 0 = exact).
     #[serde(default = "default_jitter")]
     pub jitter_sigma: f64,
+    /// Which jobs get real plonky2 proofs, verified by every validator: `all`, or
+    /// `{ sample_rate: 0.01 }` (a seeded sample of leaf jobs; an aggregate is real when both its
+    /// children were). Absent: every proof is modeled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<RealProofs>,
+}
+
+/// Which jobs are proven for real (see [`ProofsSection::real`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RealProofs {
+    /// Every job a shipped circuit can prove (transfers, market-call spans, their aggregates).
+    All,
+    /// A seeded sample of leaf jobs.
+    #[serde(untagged)]
+    Sampled {
+        /// Share of leaf jobs, in [0, 1].
+        sample_rate: f64,
+    },
+}
+
+impl RealProofs {
+    /// Whether leaf job `job` is proven for real in a run with `seed`: all jobs, or those whose
+    /// `hash(seed, job)` falls below the rate (a pure function, so every agent agrees).
+    pub fn samples(&self, seed: u64, job: u64) -> bool {
+        match *self {
+            Self::All => true,
+            Self::Sampled { sample_rate } => {
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                sha2::Digest::update(&mut hasher, b"zkcrowd real-proof sample");
+                sha2::Digest::update(&mut hasher, seed.to_be_bytes());
+                sha2::Digest::update(&mut hasher, job.to_be_bytes());
+                let digest = sha2::Digest::finalize(hasher);
+                let draw = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+                (draw as f64) < sample_rate * (u64::MAX as f64)
+            }
+        }
+    }
 }
 
 fn default_jitter() -> f64 {
@@ -403,7 +442,7 @@ fn default_jitter() -> f64 {
 
 impl Default for ProofsSection {
     fn default() -> Self {
-        Self { profile: CostProfileName::default(), jitter_sigma: default_jitter() }
+        Self { profile: CostProfileName::default(), jitter_sigma: default_jitter(), real: None }
     }
 }
 
@@ -411,9 +450,11 @@ impl Default for ProofsSection {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CostProfileName {
-    /// This project's transfer and aggregation circuits on the reference device.
+    /// This project's circuits as `zkcrowd calibrate` measured them on the reference device
+    /// (`sim/profiles/measured.json`). `calibrated` is accepted as an older name.
     #[default]
-    Calibrated,
+    #[serde(alias = "calibrated")]
+    Measured,
     /// A full zkEVM (DESIGN.md §2): ~121.5 CPU-s per transfer, ~21 CPU-s per aggregation.
     ZkevmReference,
 }
@@ -669,6 +710,9 @@ impl Scenario {
         }
         if !(self.proofs.jitter_sigma >= 0.0 && self.proofs.jitter_sigma.is_finite()) {
             return Err("proofs.jitter_sigma must be a non-negative number".into());
+        }
+        if let Some(RealProofs::Sampled { sample_rate }) = self.proofs.real {
+            fraction("proofs.real.sample_rate", sample_rate)?;
         }
         self.market.validate().map_err(|e| format!("market: {e}"))?;
         for (i, fault) in self.faults.iter().enumerate() {

@@ -1,0 +1,117 @@
+//! The inputs of real proofs, kept by a validator that serves witnesses
+//! ([`crate::NodeParams::serve_witnesses`]): for each live leaf job, the ledger writes of its
+//! transactions (recorded by the chain as it executed them); for each live aggregate whose children
+//! were both proven for real, the children's accepted proof bytes (taken from the block sidecars).
+//! Entries leave when their job is proven.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::consensus::Transaction;
+use alloy::primitives::Bytes;
+use zkcrowd_chain::{BlockOutcome, TxKind, TxRecord};
+use zkcrowd_ledger::b256_to_digest;
+use zkcrowd_market::{EventKind, JobId, JobKind, MarketCall, tx_commitment};
+use zkcrowd_primitives::BlockNumber;
+use zkcrowd_protocol::{CallInputs, JobInputs};
+
+#[derive(Debug, Default)]
+pub(crate) struct Witnesses {
+    /// Inputs of live jobs.
+    pub(crate) inputs: BTreeMap<JobId, Arc<JobInputs>>,
+    /// Accepted real proofs waiting for their parent aggregate, with the block they prove.
+    proofs: BTreeMap<JobId, (BlockNumber, Bytes)>,
+    /// The block of every unproven job.
+    job_blocks: BTreeMap<JobId, BlockNumber>,
+}
+
+/// Whether the record's commitment binds its ledger effect (not just its hash): only those txs
+/// have a circuit.
+fn proves_effect(record: &TxRecord) -> bool {
+    b256_to_digest(record.commitment) != Some(tx_commitment(record.hash))
+}
+
+fn transfer_inputs(record: &TxRecord) -> Option<JobInputs> {
+    if record.kind != TxKind::Transfer || !proves_effect(record) {
+        return None;
+    }
+    let writes: [_; 2] = record.ledger_writes.clone().try_into().ok()?;
+    Some(JobInputs::Transfer {
+        tx_hash: record.hash,
+        value_wei: u128::try_from(record.value).ok()?,
+        fee_wei: record.fee_wei,
+        writes,
+    })
+}
+
+fn span_inputs(records: &[&TxRecord]) -> Option<JobInputs> {
+    let calls = records
+        .iter()
+        .map(|record| {
+            let [write] = &record.ledger_writes[..] else { return None };
+            if !proves_effect(record) {
+                return None;
+            }
+            let before = write.before?.balance;
+            let after = write.after.balance;
+            Some(CallInputs {
+                tx_hash: record.hash,
+                debit_wei: before.saturating_sub(after),
+                credit_wei: after.saturating_sub(before),
+                write: write.clone(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(JobInputs::Span { calls })
+}
+
+impl Witnesses {
+    /// Updates the inputs after a committed block (whose records carry ledger writes).
+    pub(crate) fn after_commit(&mut self, outcome: &BlockOutcome, span_max: usize) {
+        // Real proofs this block accepted: the sidecars of successful submissions.
+        for sidecar in &outcome.block.sidecars {
+            let index = sidecar.index as usize;
+            let (Some(envelope), Some(record)) = (outcome.block.transactions.get(index), outcome.txs.get(index)) else {
+                continue;
+            };
+            if let (true, Ok(MarketCall::SubmitProof { job_id, .. })) = (record.success, MarketCall::decode(envelope.input())) {
+                if let Some(block) = self.job_blocks.get(&job_id) {
+                    self.proofs.insert(job_id, (*block, sidecar.bytes.clone()));
+                }
+            }
+        }
+        let system: Vec<&TxRecord> = outcome.txs.iter().filter(|r| r.kind == TxKind::System).collect();
+        let mut spans = system.chunks(span_max.max(1));
+        for event in &outcome.market_events {
+            match &event.kind {
+                EventKind::JobCreated { job, kind } => {
+                    self.job_blocks.insert(*job, kind.block());
+                    let inputs = match kind {
+                        JobKind::Tx { index, .. } => outcome.txs.get(*index as usize).and_then(transfer_inputs),
+                        JobKind::System { .. } => spans.next().and_then(span_inputs),
+                        JobKind::Aggregate { left, right, .. } => {
+                            let left = self.proofs.remove(left);
+                            let right = self.proofs.remove(right);
+                            match (left, right) {
+                                (Some((_, left)), Some((_, right))) => Some(JobInputs::Aggregate { left, right }),
+                                _ => None,
+                            }
+                        }
+                    };
+                    if let Some(inputs) = inputs {
+                        self.inputs.insert(*job, Arc::new(inputs));
+                    }
+                }
+                EventKind::ProofAccepted { job, .. } => {
+                    self.inputs.remove(job);
+                    self.job_blocks.remove(job);
+                }
+                EventKind::BlockFullyProven { block_number, .. } => {
+                    // The root's proof has no parent to wait for.
+                    self.proofs.retain(|_, (block, _)| block != block_number);
+                }
+                _ => {}
+            }
+        }
+    }
+}
