@@ -149,6 +149,29 @@ pub fn write(
         escape(summary["l1"].as_str().unwrap_or("none")),
     );
 
+    if let Some(kinds) = summary["real_proving"]["by_kind"].as_object().filter(|k| !k.is_empty()) {
+        page.push_str(
+            "<h2>Real proofs: measured vs modeled time</h2><table><tr><th>job kind</th><th>real proofs produced</th>\
+             <th>measured wall-clock, p50 (ms)</th><th>modeled (simulated), p50 (ms)</th></tr>",
+        );
+        for (kind, row) in kinds {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td></tr>",
+                escape(kind),
+                row["count"],
+                row["measured_ms_p50"].as_f64().unwrap_or(f64::NAN),
+                row["modeled_ms_p50"],
+            );
+        }
+        let _ = write!(
+            page,
+            "</table><p class=\"note\">Measured on the machine that ran the simulation, outside simulated time: \
+             the simulation uses the modeled time, so measurements never change the run. {} real proofs could not be produced.</p>",
+            summary["real_proving"]["failed"],
+        );
+    }
+
     page.push_str("<h2>Plugins by behaviour</h2><table><tr>");
     for column in behaviours.columns() {
         let _ = write!(page, "<th>{}</th>", escape(column.name()));

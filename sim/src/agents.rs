@@ -48,6 +48,8 @@ pub struct Ctx {
     pub cost: CostProfile,
     /// Set when the load phase is over.
     pub load_stopped: AtomicBool,
+    /// Real proving, when the scenario asks for it.
+    pub real: Option<crate::real::RealProving>,
 }
 
 impl Ctx {
@@ -343,16 +345,30 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                     continue;
                 }
                 let valid = spec.behaviour != Behaviour::InvalidProofs;
-                ctx.log(Record::ProofProduced { plugin: spec.index, job, proof: ProofKind::Modeled, valid, proving_ms });
-                let proof = if valid {
-                    ProofData::modeled_valid(&statement)
-                } else {
-                    // A tampered proof: the binding of another statement.
-                    ProofData::Modeled(keccak256(statement.encode()))
+                let assignment = client.held().find(|a| a.job == job).cloned().expect("held");
+                let real = ctx.real.as_ref().filter(|real| real.picks(&assignment));
+                let proof = match real.map(|real| real.prove(&assignment, me, valid)) {
+                    Some(Ok(produced)) => {
+                        ctx.observer.lock().expect("observer lock").measured_proof(kind, produced.measured_ms, proving_ms);
+                        ctx.log(Record::ProofProduced { plugin: spec.index, job, proof: ProofKind::Real, valid, proving_ms });
+                        ProofData::Real(produced.bytes.into())
+                    }
+                    Some(Err(error)) => {
+                        // Deterministic (the witness is): a prover bug, or inputs a circuit refuses.
+                        ctx.log(Record::RealProofFailed { plugin: spec.index, job, reason: error });
+                        continue;
+                    }
+                    None => {
+                        ctx.log(Record::ProofProduced { plugin: spec.index, job, proof: ProofKind::Modeled, valid, proving_ms });
+                        if valid {
+                            ProofData::modeled_valid(&statement)
+                        } else {
+                            // A tampered proof: the binding of another statement.
+                            ProofData::Modeled(keccak256(statement.encode()))
+                        }
+                    }
                 };
-                let _ = kind;
                 if spec.behaviour == Behaviour::Withholder {
-                    let assignment = client.held().find(|a| a.job == job).cloned().expect("held");
                     withheld.push(Withheld {
                         job,
                         proof,

@@ -12,12 +12,14 @@ compile_error!(
 );
 
 pub mod agents;
+pub mod calibrate;
 pub mod chain_cmd;
 pub mod cli;
 pub mod cost;
 pub mod net;
 pub mod observer;
 pub mod output;
+pub mod real;
 pub mod runner;
 pub mod scenario;
 pub mod setup;

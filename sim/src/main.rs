@@ -92,6 +92,16 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
+    /// Measure the real circuits (transfer, 16-call span, aggregation) on this machine and write
+    /// the `measured` cost profile. Rebuild afterwards: runs use the compiled-in profile.
+    Calibrate {
+        /// Profile file to write.
+        #[arg(long, default_value = "sim/profiles/measured.json")]
+        out: PathBuf,
+        /// Proofs of each kind (the median is kept).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Execute a file of raw transactions into blocks and print each block's roots.
     Chain {
         /// Genesis file (YAML).
@@ -127,6 +137,17 @@ fn main() -> ExitCode {
         Command::Run { scenario, seed, out, events, quiet, csv, no_report } => {
             cli::run(&cli::RunArgs { scenario, seed, out, events, quiet, csv, no_report })
         }
+        Command::Calibrate { out, runs } => match zkcrowd_sim::calibrate::run(&zkcrowd_sim::real::cache_dir(), &out, runs) {
+            Ok(c) => {
+                println!("transfer {:.0} ms, span {:.0} ms, aggregation {:.0} ms ({})", c.tx_ms, c.span_ms, c.aggregate_ms, c.note);
+                println!("profile: {} (rebuild to use it)", out.display());
+                0
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                1
+            }
+        },
         Command::Report { dir } => match zkcrowd_reports::render_report(&dir) {
             Ok(()) => {
                 println!("report: {}", dir.join("report.html").display());

@@ -103,6 +103,15 @@ pub enum Record {
         /// Simulated proving time.
         proving_ms: u64,
     },
+    /// A plugin could not produce a real proof (the circuit refused its inputs).
+    RealProofFailed {
+        /// Plugin index.
+        plugin: u32,
+        /// Job.
+        job: JobId,
+        /// Why.
+        reason: String,
+    },
     /// A fault started or ended.
     Fault {
         /// Description.
@@ -242,6 +251,9 @@ pub struct Observer {
     supply: Verdict,
     payments: Verdict,
     double_proofs: Verdict,
+    /// Real proofs produced: job kind, measured wall-clock ms, modeled (simulated) ms. Not part
+    /// of the digest: measurements differ from run to run.
+    pub measured: Vec<(JobKind, f64, u64)>,
 }
 
 /// Per-plugin totals for the plugins table.
@@ -277,6 +289,8 @@ pub struct Stats {
     pub tx_jobs_proven: u64,
     /// Proofs accepted that were real.
     pub proofs_real: u64,
+    /// Real proofs a plugin tried and could not produce.
+    pub real_proof_failures: u64,
     /// Proofs accepted that were modeled.
     pub proofs_modeled: u64,
     /// Proofs rejected.
@@ -321,12 +335,18 @@ impl Observer {
             supply: Verdict::Ok,
             payments: Verdict::Ok,
             double_proofs: Verdict::Ok,
+            measured: Vec::new(),
         }
     }
 
     /// Also writes every log entry as a JSON line to `sink`.
     pub fn set_sink(&mut self, sink: Box<dyn Write + Send>) {
         self.sink = Some(sink);
+    }
+
+    /// Records a real proof's measured time (outside the digest).
+    pub fn measured_proof(&mut self, kind: JobKind, measured_ms: f64, modeled_ms: u64) {
+        self.measured.push((kind, measured_ms, modeled_ms));
     }
 
     /// Appends to the log (and the digest).
@@ -343,6 +363,7 @@ impl Observer {
                     totals.online_ms += t_ms - since;
                 }
             }
+            Record::RealProofFailed { .. } => self.stats.real_proof_failures += 1,
             _ => {}
         }
         let entry = LogEntry { t_ms, record };

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use zkcrowd_market::JobKind;
 use zkcrowd_reports::{BlockRow, JobRow, KeyFigures, PluginRow, RunTables, SampleRow};
 
 use crate::agents::Behaviour;
-use crate::observer::{PluginTotals, Verdict};
+use crate::observer::{Observer, PluginTotals, Verdict};
 use crate::runner::RunOutput;
 use crate::scenario::Scenario;
 
@@ -76,6 +77,7 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "penalties_zkpow": stats.penalties_wei as f64 / 1e18,
         "shortfall_minted_zkpow": stats.shortfall_wei as f64 / 1e18,
         "block_proving_seconds": { "p50": latency_percentile(0.5), "p95": latency_percentile(0.95), "p99": latency_percentile(0.99) },
+        "real_proving": real_proving(scenario, observer),
         "cost_profile": { "name": format!("{:?}", output.cost.name), "tx_ms": output.cost.tx_ms, "span_ms": output.cost.span_ms, "aggregate_ms": output.cost.aggregate_ms, "provisional": output.cost.provisional },
         "network": { "messages": output.net.sent, "lost": output.net.lost, "partitioned": output.net.partitioned },
         "validator_heads": output.heads.iter().map(|(h, hash, status)| json!({ "height": h, "hash": hash.to_string(), "status": status })).collect::<Vec<_>>(),
@@ -83,6 +85,41 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "fault_windows": observer.fault_windows.iter().map(|(start, end, what)| json!({ "start_s": *start as f64 / 1_000.0, "end_s": *end as f64 / 1_000.0, "what": what })).collect::<Vec<_>>(),
         "exit_code": exit_code(&output.verdicts),
         "checks": checks,
+    })
+}
+
+/// Real proofs: the policy, how many were produced (and failed), and per job kind the median
+/// measured wall-clock time next to the median modeled time of the same proofs.
+fn real_proving(scenario: &Scenario, observer: &Observer) -> serde_json::Value {
+    let mut by_kind: BTreeMap<&str, (Vec<f64>, Vec<u64>)> = BTreeMap::new();
+    for (kind, measured_ms, modeled_ms) in &observer.measured {
+        let name = match kind {
+            JobKind::Tx { .. } => "tx",
+            JobKind::System { .. } => "span",
+            JobKind::Aggregate { .. } => "aggregate",
+        };
+        let entry = by_kind.entry(name).or_default();
+        entry.0.push(*measured_ms);
+        entry.1.push(*modeled_ms);
+    }
+    let kinds: serde_json::Map<String, serde_json::Value> = by_kind
+        .into_iter()
+        .map(|(name, (mut measured, mut modeled))| {
+            measured.sort_by(f64::total_cmp);
+            modeled.sort_unstable();
+            let value = json!({
+                "count": measured.len(),
+                "measured_ms_p50": measured[measured.len() / 2],
+                "modeled_ms_p50": modeled[modeled.len() / 2],
+            });
+            (name.to_owned(), value)
+        })
+        .collect();
+    json!({
+        "policy": scenario.proofs.real,
+        "produced": observer.measured.len(),
+        "failed": observer.stats.real_proof_failures,
+        "by_kind": kinds,
     })
 }
 

@@ -81,9 +81,15 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     let mut config = madsim::Config::default();
     // Link delays and losses are applied per class by `Net`; madsim adds almost nothing.
     config.net.send_latency = Duration::from_micros(1)..Duration::from_micros(2);
+    // Real proving needs the circuits and a thread pool, both made before the simulation starts.
+    let real = scenario.proofs.real.map(|policy| {
+        let system = crate::real::load_system(&crate::real::cache_dir())
+            .unwrap_or_else(|error| panic!("real proofs: {error:#}"));
+        crate::real::RealProving { system, policy, seed }
+    });
     let runtime = Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    runtime.block_on(simulate(scenario, seed, options))
+    runtime.block_on(simulate(scenario, seed, options, real))
 }
 
 /// Random draws for an offline identity before falling back to the first offline one.
@@ -176,7 +182,7 @@ fn by_share<T: Copy>(count: usize, classes: &[(f64, T)], rng: &mut ChaCha8Rng) -
     out
 }
 
-async fn simulate(scenario: Scenario, seed: u64, options: RunOptions) -> RunOutput {
+async fn simulate(scenario: Scenario, seed: u64, options: RunOptions, real: Option<crate::real::RealProving>) -> RunOutput {
     let handle = Handle::current();
     let identities = Identities::of(&scenario);
     let genesis = setup::genesis(&scenario, &identities);
@@ -198,16 +204,22 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions) -> RunOutp
         load_stopped: AtomicBool::new(false),
         scenario,
         seed,
+        real,
     });
     let scenario = &ctx.scenario;
 
     // Validators: the node (with its chain) outlives the madsim node across crashes.
     let senders = Arc::new(SenderCache::new(200_000));
-    let params = NodeParams::for_block_time(scenario.chain.block_time.as_millis(), scenario.chain.mempool_max);
+    let mut params = NodeParams::for_block_time(scenario.chain.block_time.as_millis(), scenario.chain.mempool_max);
+    params.serve_witnesses = ctx.real.is_some();
+    let verifier: Arc<dyn zkcrowd_market::ProofVerifier> = match &ctx.real {
+        Some(real) => Arc::new(zkcrowd_proofs::RealVerifier(real.system.clone())),
+        None => Arc::new(zkcrowd_market::ModeledVerifier),
+    };
     let mut validator_nodes: Vec<NodeId> = Vec::new();
     let mut validator_states: Vec<Arc<Mutex<Node>>> = Vec::new();
     for index in 0..scenario.chain.validators {
-        let chain = Chain::from_genesis(&genesis).expect("the scenario's genesis is valid");
+        let chain = Chain::from_genesis_with_verifier(&genesis, verifier.clone()).expect("the scenario's genesis is valid");
         let node = Arc::new(Mutex::new(Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone())));
         validator_states.push(node.clone());
         let started = Arc::new(AtomicBool::new(false));

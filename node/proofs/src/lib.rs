@@ -1,0 +1,107 @@
+//! Real plonky2 proofs of ledger-root transitions: a **transfer** circuit (one ZKPoW transfer), a
+//! **span** circuit (1..=16 market calls), and an **aggregation** circuit that folds two adjacent
+//! proofs of any of the three into one, so a block of any size and any tree shape ends in one
+//! proof under one verifier key family. [`RealVerifier`] plugs them into the market.
+//!
+//! All circuits use plonky2 1.1 with `PoseidonGoldilocksConfig`, `D = 2` and
+//! `CircuitConfig::standard_recursion_config()` (100-bit conjectured security, 28 FRI queries).
+//!
+//! # Public inputs
+//!
+//! Every proof exposes 87 field elements: first `Statement::to_fields()` (pre root 4, post root 4,
+//! commitment 4, job id as two 32-bit limbs, prover address as five), then 68 verifier-data slots
+//! (the aggregation circuit's own circuit digest and constants/sigmas cap; constant zeros in the
+//! transfer and span circuits). The job id and prover are not computed by the circuit: they are
+//! bound by plonky2's public-input hash, so a proof for one prover or job does not verify for another.
+//!
+//! # What is proven
+//!
+//! **Transfer** (public inputs as above, commitment = `transfer_commitment(tx_hash, sender,
+//! receiver, nonce, value, fee)` recomputed in-circuit from the same limbs the ledger rules use):
+//! 1. two leaf writes, the lower address first (strictly: sender ≠ receiver), the first's Merkle path
+//!    (index as 24 bits, 24 siblings) taking the pre root to a middle root, the second's taking the
+//!    middle root to the post root; before and after roots of a write come from the same siblings;
+//! 2. leaves hashed in-circuit as `Poseidon(address ‖ nonce ‖ balance)` in 32-bit limbs;
+//! 3. sender: an existing leaf; nonce `n → n + 1` (carry across its two limbs, no wrap); balance
+//!    `b → b − value − fee` with borrows and no underflow; address unchanged;
+//! 4. receiver: balance `+ value` with carries and no overflow past 2^128, nonce unchanged; or,
+//!    with the allocation flag, an empty slot (the zero digest) read as nonce 0 balance 0;
+//! 5. value > 0; every limb of every input range-checked to 32 bits.
+//!
+//! The fee leaves the sender and reaches no leaf: it is burned (the burn address is not in the ledger).
+//!
+//! **Span** (16 slots, slot 0 always active, the active flags a prefix): each active slot writes
+//! its sender's existing leaf, nonce `+1`, balance `− debit + credit` (no underflow, no overflow, at
+//! most one of the two non-zero), from the root the previous slot left; commitment
+//! `c_1`, then `combine_commitments(c, c_i)` over the active slots, with `c_i = call_commitment(..)`.
+//!
+//! **Aggregate**: two child proofs verify, each under the verifier data of the transfer circuit, the
+//! span circuit or this circuit (for the latter, the child's verifier-data inputs must equal this
+//! proof's); `left.post_root == right.pre_root`; the statement is `(left.pre, right.post,
+//! combine_commitments(left.commitment, right.commitment), job id, aggregator)`.
+//!
+//! # What is not proven
+//!
+//! No ECDSA signature, keccak or RLP is proven in-circuit. The transaction hash enters only as eight
+//! 32-bit limbs of the commitment: the circuits do not derive it from the transaction, and do not
+//! check that the sender signed it. Authorization (signature recovery), tx-hash derivation, the
+//! fee's computation from gas (the fee is a committed input whose burning is proven), EVM execution,
+//! the MPT state root and the market's own logic (which proof a call accepted, whom it paid) are
+//! checked by the executing validators, who compute the commitment from what they executed.
+//! The circuits also do not prove that an allocated receiver's address had no leaf elsewhere, nor that
+//! the allocated slot is the next free one: the statement's roots come from the chain's ledger,
+//! which allocates each address once, left to right.
+//!
+//! # Aggregation design: cyclic recursion over one shared shape
+//!
+//! Every circuit is padded to one [`plonky2::plonk::circuit_data::CommonCircuitData`] (2^13 rows),
+//! found as a fixed point (see `shape.rs`). The aggregation circuit has its own verifier data as
+//! public inputs (plonky2's `add_verifier_data_public_inputs`); for each child it selects the
+//! verifier data to verify against — the transfer or span circuit's (constants in the circuit) or
+//! its own (the public input) — and, for an aggregate child, requires the child's verifier-data
+//! inputs to equal its own. [`ProofSystem::verify`] checks that an aggregate's verifier-data inputs
+//! are the real aggregation circuit's (`check_cyclic_proof_verifier_data`); by induction every
+//! aggregate below it was verified under the real circuit, and every leaf under the real transfer
+//! or span circuit. One aggregation circuit thus covers every height and every tree shape (leaves
+//! and aggregates of different heights mixed), so the market's unbalanced trees need nothing extra.
+//!
+//! Why not per-height circuits A_1..A_H: each is another 2^13-row circuit with ~70 MB of prover data;
+//! H = 12 would mean twelve of them, and a height cap. Why no wrapper circuits around the transfer
+//! and span proofs: the leaf circuits (204 and 1,735 rows of their own; the aggregation circuit
+//! needs 7,983) are padded to the shared shape directly. A leaf proof then costs as much as an
+//! aggregation (one 2^13-row proof), which is what a wrapper proof would cost on top of a smaller
+//! leaf proof: padding saves one recursion per leaf and a circuit.
+//!
+//! # Usage
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use zkcrowd_proofs::{ProofSystem, RealVerifier};
+//!
+//! let system = Arc::new(ProofSystem::load_or_build(std::path::Path::new("target/proof-cache"))?);
+//! let verifier = RealVerifier(system.clone()); // a `zkcrowd_market::ProofVerifier`
+//! # let _ = verifier;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! Proof bytes are not deterministic (plonky2 draws OS randomness and searches its proof of work
+//! in parallel); verdicts and public inputs are.
+
+mod circuits;
+mod gadgets;
+mod shape;
+mod system;
+mod witness;
+
+pub use circuits::{NUM_PUBLIC_INPUTS, VERIFIER_DATA_FIELDS};
+pub use system::{
+    CIRCUIT_VERSION, CircuitKind, PROOF_BYTES_MAX, ProofError, ProofSystem, RealProof, RealVerifier, SystemOrigin,
+    tamper_public_input,
+};
+pub use witness::{CallWitness, SPAN_CALLS_MAX, SpanWitness, TransferWitness, WitnessError};
+
+/// The recursion configuration: Poseidon over Goldilocks.
+pub(crate) type C = plonky2::plonk::config::PoseidonGoldilocksConfig;
+
+/// Extension degree of the recursion configuration.
+pub(crate) const D: usize = 2;

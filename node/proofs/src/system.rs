@@ -1,0 +1,648 @@
+//! [`ProofSystem`]: the three circuits built (or loaded from a cache), proving and verification.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, keccak256};
+use anyhow::Context as _;
+use plonky2::field::types::{Field, Field64, PrimeField64};
+use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierOnlyCircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use plonky2::util::serialization::{Buffer, DefaultGateSerializer, DefaultGeneratorSerializer, Read, Remaining};
+use sha2::Digest as _;
+use zkcrowd_ledger::{ACCOUNT_TREE_DEPTH, Digest, F, digest_to_b256};
+use zkcrowd_market::{ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, combine_commitments};
+
+use crate::circuits::{
+    AggregateTargets, NUM_PUBLIC_INPUTS, SpanTargets, TransferTargets, define_aggregate, define_span, define_transfer,
+};
+use crate::gadgets::Builder;
+use crate::shape::{common_shape, config, pad_to};
+use crate::witness::{SPAN_CALLS_MAX, SpanWitness, TransferWitness, WitnessError};
+use crate::{C, D};
+
+/// Version of the circuits: bump it with any change to a circuit, so that caches built by older
+/// code are not loaded (the cache key also covers the leaf circuits' definitions).
+pub const CIRCUIT_VERSION: u32 = 1;
+
+/// Largest proof accepted for decoding, in bytes (real proofs are about 130 KB).
+pub const PROOF_BYTES_MAX: usize = 1 << 20;
+
+const CACHE_MAGIC: &[u8; 8] = b"ZKCPRF\0\x01";
+
+/// Which circuit proved a proof: the first byte of its encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CircuitKind {
+    /// The transfer circuit (a tx job).
+    Transfer,
+    /// The market-call span circuit (a system job).
+    Span,
+    /// The aggregation circuit.
+    Aggregate,
+}
+
+impl CircuitKind {
+    /// The identifying byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            Self::Transfer => 0,
+            Self::Span => 1,
+            Self::Aggregate => 2,
+        }
+    }
+
+    /// The kind a byte identifies.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Transfer),
+            1 => Some(Self::Span),
+            2 => Some(Self::Aggregate),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CircuitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Transfer => "transfer",
+            Self::Span => "span",
+            Self::Aggregate => "aggregate",
+        })
+    }
+}
+
+/// A real proof and the statement it proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealProof {
+    /// The statement (equal to the proof's public inputs).
+    pub statement: Statement,
+    /// [`CircuitKind::byte`], then plonky2's `ProofWithPublicInputs::to_bytes()`. Not
+    /// deterministic: plonky2 randomizes proofs.
+    pub bytes: Vec<u8>,
+}
+
+impl RealProof {
+    /// The circuit that proved it, if the first byte names one.
+    pub fn kind(&self) -> Option<CircuitKind> {
+        self.bytes.first().copied().and_then(CircuitKind::from_byte)
+    }
+}
+
+/// Why a proof could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The witness breaks a rule (found by the native check, before proving).
+    #[error("inconsistent witness: {0}")]
+    Witness(#[from] WitnessError),
+    /// A child of an aggregate does not verify against its own statement.
+    #[error("the {side} child does not verify: {reason}")]
+    Child {
+        /// `"left"` or `"right"`.
+        side: &'static str,
+        /// The verifier's reason.
+        reason: String,
+    },
+    /// The children of an aggregate do not chain (`left.post_root != right.pre_root`).
+    #[error("the children are not adjacent: the left one ends at {left_post}, the right one starts at {right_pre}")]
+    NotAdjacent {
+        /// The left child's post root.
+        left_post: B256,
+        /// The right child's pre root.
+        right_pre: B256,
+    },
+    /// The circuit refused the witness (witness generation failed, or the proof it produced does
+    /// not verify).
+    #[error("the circuit refuses the witness: {0}")]
+    Unsatisfied(String),
+}
+
+/// How a [`ProofSystem`] came to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemOrigin {
+    /// Loaded from the cache.
+    Loaded,
+    /// Built, then written to the cache; `cache_miss` says why the cache was not used.
+    Built {
+        /// Why no cached system was loaded.
+        cache_miss: String,
+    },
+}
+
+struct Circuit<T> {
+    data: CircuitData<F, C, D>,
+    targets: T,
+}
+
+/// The transfer, span and aggregation circuits, ready to prove and verify.
+///
+/// Building costs a few seconds and ~200 MB of prover data, so [`Self::load_or_build`] caches
+/// it on disk. Share one system (it is `Send + Sync`; [`RealVerifier`] holds it in an `Arc`).
+pub struct ProofSystem {
+    transfer: Circuit<TransferTargets>,
+    span: Circuit<SpanTargets>,
+    aggregate: Circuit<AggregateTargets>,
+    origin: SystemOrigin,
+}
+
+impl fmt::Debug for ProofSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProofSystem")
+            .field("degree_bits", &self.common().degree_bits())
+            .field("aggregate_digest", &self.aggregate.data.verifier_only.circuit_digest)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// Runs the prover, turning plonky2's errors and panics (some generators assert) into a reason.
+fn run_prover(
+    data: &CircuitData<F, C, D>,
+    witness: plonky2::iop::witness::PartialWitness<F>,
+) -> Result<ProofWithPublicInputs<F, C, D>, ProofError> {
+    match catch_unwind(AssertUnwindSafe(|| data.prove(witness))) {
+        Ok(Ok(proof)) => Ok(proof),
+        Ok(Err(error)) => Err(ProofError::Unsatisfied(format!("{error:#}"))),
+        Err(panic) => Err(ProofError::Unsatisfied(panic_message(panic.as_ref()))),
+    }
+}
+
+fn encode(kind: CircuitKind, proof: &ProofWithPublicInputs<F, C, D>) -> Vec<u8> {
+    let mut bytes = vec![kind.byte()];
+    bytes.extend(proof.to_bytes());
+    bytes
+}
+
+/// Reads the 19 statement inputs back into a [`Statement`]; fails on limbs that are not 32-bit.
+fn statement_from_public_inputs(inputs: &[F]) -> Result<Statement, String> {
+    if inputs.len() < Statement::FIELDS {
+        return Err(format!("{} public inputs, a statement has {}", inputs.len(), Statement::FIELDS));
+    }
+    let digest = |from: usize| Digest { elements: std::array::from_fn(|i| inputs[from + i]) };
+    let limb = |i: usize| -> Result<u32, String> {
+        u32::try_from(inputs[i].to_canonical_u64()).map_err(|_| format!("public input {i} is not a 32-bit limb"))
+    };
+    let job_id = (u64::from(limb(12)?) << 32) | u64::from(limb(13)?);
+    let mut prover = [0u8; 20];
+    for (i, chunk) in prover.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&limb(14 + i)?.to_be_bytes());
+    }
+    Ok(Statement {
+        pre_root: digest(0),
+        post_root: digest(4),
+        commitment: digest(8),
+        job_id,
+        prover: Address::from(prover),
+    })
+}
+
+/// Names of the statement's public inputs, for verdicts.
+fn input_name(index: usize) -> &'static str {
+    match index {
+        0..4 => "pre root",
+        4..8 => "post root",
+        8..12 => "commitment",
+        12..14 => "job id",
+        _ => "prover",
+    }
+}
+
+/// Verifier data as public-input fields: circuit digest, then the cap.
+fn verifier_data_fields(data: &VerifierOnlyCircuitData<C, D>) -> Vec<F> {
+    let mut fields = data.circuit_digest.elements.to_vec();
+    for digest in &data.constants_sigmas_cap.0 {
+        fields.extend(digest.elements);
+    }
+    fields
+}
+
+/// The cache key: circuit version, plonky2 version, configuration, and the transfer and span
+/// circuits' definitions (their gate counts and targets). Costs two circuit definitions, no build.
+fn cache_key() -> B256 {
+    let mut transfer = Builder::new(config());
+    let transfer_targets = define_transfer(&mut transfer);
+    let mut span = Builder::new(config());
+    let span_targets = define_span(&mut span);
+    let description = format!(
+        "zkcrowd-proofs circuits v{CIRCUIT_VERSION}; plonky2 1.1.0; depth {ACCOUNT_TREE_DEPTH}; span {SPAN_CALLS_MAX}; \
+         {:?}; transfer {} gates {transfer_targets:?}; span {} gates {span_targets:?}",
+        config(),
+        transfer.num_gates(),
+        span.num_gates(),
+    );
+    keccak256(description.as_bytes())
+}
+
+fn cache_path(cache_dir: &Path, key: B256) -> PathBuf {
+    cache_dir.join(format!("proof-system-{}.bin", alloy::hex::encode(&key[..8])))
+}
+
+/// Removes caches written by other circuit code (each is ~200 MB). Best effort: a file that
+/// cannot be removed is left.
+fn remove_stale_caches(cache_dir: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("proof-system-") && name.ends_with(".bin") && entry.path() != current {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn targets_digest<T: fmt::Debug>(targets: &T) -> B256 {
+    keccak256(format!("{targets:?}").as_bytes())
+}
+
+impl ProofSystem {
+    /// Loads the circuits from `cache_dir` if a cache for this code is there and intact, otherwise
+    /// builds them (a few seconds on two cores) and writes the cache, replacing a stale or broken one.
+    pub fn load_or_build(cache_dir: &Path) -> anyhow::Result<Self> {
+        let key = cache_key();
+        let path = cache_path(cache_dir, key);
+        let cache_miss = match std::fs::read(&path) {
+            Ok(bytes) => match Self::from_cache(&bytes, key) {
+                Ok(system) => return Ok(system),
+                Err(reason) => format!("{}: {reason}", path.display()),
+            },
+            Err(error) => format!("{}: {error}", path.display()),
+        };
+        let mut system = Self::build()?;
+        system.origin = SystemOrigin::Built { cache_miss };
+        std::fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
+        let bytes = system.to_cache(key)?;
+        // Write then rename, so that a reader never sees half a file.
+        let partial = path.with_extension(format!("partial-{}", std::process::id()));
+        std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("renaming to {}", path.display()))?;
+        remove_stale_caches(cache_dir, &path);
+        Ok(system)
+    }
+
+    /// Builds the three circuits from scratch (no cache).
+    pub fn build() -> anyhow::Result<Self> {
+        let shape = common_shape()?;
+        let mut builder = Builder::new(config());
+        let transfer_targets = define_transfer(&mut builder);
+        pad_to(&mut builder, &shape);
+        let transfer = builder.build::<C>();
+        anyhow::ensure!(transfer.common == shape, "the transfer circuit does not fit the shared shape");
+
+        let mut builder = Builder::new(config());
+        let span_targets = define_span(&mut builder);
+        pad_to(&mut builder, &shape);
+        let span = builder.build::<C>();
+        anyhow::ensure!(span.common == shape, "the span circuit does not fit the shared shape");
+
+        let mut builder = Builder::new(config());
+        let aggregate_targets = define_aggregate(&mut builder, &shape, &transfer.verifier_only, &span.verifier_only);
+        pad_to(&mut builder, &shape);
+        let aggregate = builder.build::<C>();
+        anyhow::ensure!(aggregate.common == shape, "the aggregation circuit does not fit the shared shape");
+
+        Ok(Self {
+            transfer: Circuit { data: transfer, targets: transfer_targets },
+            span: Circuit { data: span, targets: span_targets },
+            aggregate: Circuit { data: aggregate, targets: aggregate_targets },
+            origin: SystemOrigin::Built { cache_miss: "built without a cache".into() },
+        })
+    }
+
+    /// Cache file: magic ‖ key ‖ three (length ‖ `CircuitData::to_bytes`) ‖ digest of the
+    /// aggregation circuit's targets ‖ SHA-256 of everything before (hardware-accelerated: the
+    /// file is ~200 MB).
+    fn to_cache(&self, key: B256) -> anyhow::Result<Vec<u8>> {
+        let generators = DefaultGeneratorSerializer::<C, D>::default();
+        let mut out = CACHE_MAGIC.to_vec();
+        out.extend_from_slice(key.as_slice());
+        for (kind, data) in self.circuits() {
+            let bytes = data
+                .to_bytes(&DefaultGateSerializer, &generators)
+                .map_err(|error| anyhow::anyhow!("serializing the {kind} circuit: {error:?}"))?;
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        out.extend_from_slice(targets_digest(&self.aggregate.targets).as_slice());
+        let checksum: [u8; 32] = sha2::Sha256::digest(&out).into();
+        out.extend_from_slice(&checksum);
+        Ok(out)
+    }
+
+    fn from_cache(bytes: &[u8], key: B256) -> Result<Self, String> {
+        let body_len = bytes.len().checked_sub(32).ok_or("truncated cache")?;
+        let (body, checksum) = bytes.split_at(body_len);
+        if <[u8; 32]>::from(sha2::Sha256::digest(body)).as_slice() != checksum {
+            return Err("checksum mismatch (a damaged cache)".into());
+        }
+        let rest = body.strip_prefix(CACHE_MAGIC.as_slice()).ok_or("not a proof-system cache")?;
+        let (stored_key, mut rest) = rest.split_at_checked(32).ok_or("truncated cache")?;
+        if stored_key != key.as_slice() {
+            return Err("built by other circuit code".into());
+        }
+        let generators = DefaultGeneratorSerializer::<C, D>::default();
+        let mut read_circuit = |kind: &str| -> Result<CircuitData<F, C, D>, String> {
+            let (length, tail) = rest.split_at_checked(8).ok_or("truncated cache")?;
+            let length =
+                usize::try_from(u64::from_le_bytes(length.try_into().expect("8 bytes"))).map_err(|e| e.to_string())?;
+            let (data, tail) = tail.split_at_checked(length).ok_or("truncated cache")?;
+            rest = tail;
+            CircuitData::from_bytes(data, &DefaultGateSerializer, &generators)
+                .map_err(|error| format!("the {kind} circuit does not deserialize: {error:?}"))
+        };
+        let transfer = read_circuit("transfer")?;
+        let span = read_circuit("span")?;
+        let aggregate = read_circuit("aggregate")?;
+        if rest.len() != 32 {
+            return Err("unexpected cache length".into());
+        }
+        let shape = &aggregate.common;
+        if &transfer.common != shape || &span.common != shape || shape.num_public_inputs != NUM_PUBLIC_INPUTS {
+            return Err("the cached circuits do not share one shape".into());
+        }
+        // The targets are not stored: the definitions are deterministic, so defining the circuits
+        // again (without building them) gives the same targets. The key covers the leaf circuits'
+        // definitions; the aggregation circuit's targets are checked against their stored digest.
+        let mut builder = Builder::new(config());
+        let transfer_targets = define_transfer(&mut builder);
+        let mut builder = Builder::new(config());
+        let span_targets = define_span(&mut builder);
+        let mut builder = Builder::new(config());
+        let aggregate_targets = define_aggregate(&mut builder, shape, &transfer.verifier_only, &span.verifier_only);
+        if targets_digest(&aggregate_targets).as_slice() != rest {
+            return Err("the aggregation circuit's definition changed".into());
+        }
+        Ok(Self {
+            transfer: Circuit { data: transfer, targets: transfer_targets },
+            span: Circuit { data: span, targets: span_targets },
+            aggregate: Circuit { data: aggregate, targets: aggregate_targets },
+            origin: SystemOrigin::Loaded,
+        })
+    }
+
+    fn circuits(&self) -> [(CircuitKind, &CircuitData<F, C, D>); 3] {
+        [
+            (CircuitKind::Transfer, &self.transfer.data),
+            (CircuitKind::Span, &self.span.data),
+            (CircuitKind::Aggregate, &self.aggregate.data),
+        ]
+    }
+
+    fn circuit(&self, kind: CircuitKind) -> &CircuitData<F, C, D> {
+        match kind {
+            CircuitKind::Transfer => &self.transfer.data,
+            CircuitKind::Span => &self.span.data,
+            CircuitKind::Aggregate => &self.aggregate.data,
+        }
+    }
+
+    /// The shape every proof has.
+    fn common(&self) -> &CommonCircuitData<F, D> {
+        &self.aggregate.data.common
+    }
+
+    /// Whether this system was loaded or built.
+    pub fn origin(&self) -> &SystemOrigin {
+        &self.origin
+    }
+
+    /// log2 of the rows of every circuit (they share one shape).
+    pub fn degree_bits(&self) -> usize {
+        self.common().degree_bits()
+    }
+
+    /// Proves a transfer after checking the witness natively.
+    pub fn prove_transfer(
+        &self,
+        transfer: &TransferWitness,
+        job_id: u64,
+        prover: Address,
+    ) -> Result<RealProof, ProofError> {
+        let statement = transfer.statement(job_id, prover)?;
+        let proof = self.prove_transfer_unchecked(transfer, job_id, prover)?;
+        self.checked(statement, proof)
+    }
+
+    /// Runs the transfer circuit on the witness with no native check: the circuit alone decides.
+    /// For adversarial tests; the proof's statement is read from its public inputs and the proof
+    /// is returned unverified.
+    pub fn prove_transfer_unchecked(
+        &self,
+        transfer: &TransferWitness,
+        job_id: u64,
+        prover: Address,
+    ) -> Result<RealProof, ProofError> {
+        let assignment = transfer.assignment()?;
+        let witness = self
+            .transfer
+            .targets
+            .assign(transfer, &assignment, job_id, prover)
+            .map_err(|error| ProofError::Unsatisfied(format!("{error:#}")))?;
+        self.finish(CircuitKind::Transfer, witness)
+    }
+
+    /// Proves a span of market calls after checking the witness natively.
+    pub fn prove_span(&self, span: &SpanWitness, job_id: u64, prover: Address) -> Result<RealProof, ProofError> {
+        let statement = span.statement(job_id, prover)?;
+        let proof = self.prove_span_unchecked(span, job_id, prover)?;
+        self.checked(statement, proof)
+    }
+
+    /// [`Self::prove_span`] without the native check (see [`Self::prove_transfer_unchecked`]).
+    pub fn prove_span_unchecked(
+        &self,
+        span: &SpanWitness,
+        job_id: u64,
+        prover: Address,
+    ) -> Result<RealProof, ProofError> {
+        span.check_length()?;
+        let witness = self
+            .span
+            .targets
+            .assign(span, job_id, prover)
+            .map_err(|error| ProofError::Unsatisfied(format!("{error:#}")))?;
+        self.finish(CircuitKind::Span, witness)
+    }
+
+    /// Proves the aggregate of two adjacent proofs (transfer, span or aggregate, in any mix),
+    /// after verifying both and checking that they chain.
+    pub fn prove_aggregate(
+        &self,
+        left: &RealProof,
+        right: &RealProof,
+        job_id: u64,
+        prover: Address,
+    ) -> Result<RealProof, ProofError> {
+        for (side, child) in [("left", left), ("right", right)] {
+            self.verify(&child.statement, &child.bytes).map_err(|reason| ProofError::Child { side, reason })?;
+        }
+        if left.statement.post_root != right.statement.pre_root {
+            return Err(ProofError::NotAdjacent {
+                left_post: digest_to_b256(left.statement.post_root),
+                right_pre: digest_to_b256(right.statement.pre_root),
+            });
+        }
+        let statement = Statement {
+            pre_root: left.statement.pre_root,
+            post_root: right.statement.post_root,
+            commitment: combine_commitments(left.statement.commitment, right.statement.commitment),
+            job_id,
+            prover,
+        };
+        let proof = self.prove_aggregate_unchecked(left, right, job_id, prover)?;
+        self.checked(statement, proof)
+    }
+
+    /// [`Self::prove_aggregate`] without the native checks (see [`Self::prove_transfer_unchecked`]):
+    /// the children are only decoded.
+    pub fn prove_aggregate_unchecked(
+        &self,
+        left: &RealProof,
+        right: &RealProof,
+        job_id: u64,
+        prover: Address,
+    ) -> Result<RealProof, ProofError> {
+        let (left_kind, left_proof) =
+            self.decode(&left.bytes).map_err(|reason| ProofError::Child { side: "left", reason })?;
+        let (right_kind, right_proof) =
+            self.decode(&right.bytes).map_err(|reason| ProofError::Child { side: "right", reason })?;
+        let witness = self
+            .aggregate
+            .targets
+            .assign(
+                [(left_kind, &left_proof), (right_kind, &right_proof)],
+                &self.aggregate.data.verifier_only,
+                job_id,
+                prover,
+            )
+            .map_err(|error| ProofError::Unsatisfied(format!("{error:#}")))?;
+        self.finish(CircuitKind::Aggregate, witness)
+    }
+
+    fn finish(
+        &self,
+        kind: CircuitKind,
+        witness: plonky2::iop::witness::PartialWitness<F>,
+    ) -> Result<RealProof, ProofError> {
+        let proof = run_prover(self.circuit(kind), witness)?;
+        let statement = statement_from_public_inputs(&proof.public_inputs).map_err(ProofError::Unsatisfied)?;
+        Ok(RealProof { statement, bytes: encode(kind, &proof) })
+    }
+
+    /// A proof from the circuit must prove the natively computed statement and verify; anything
+    /// else is a disagreement between the native rules and the circuit.
+    fn checked(&self, statement: Statement, proof: RealProof) -> Result<RealProof, ProofError> {
+        if proof.statement != statement {
+            return Err(ProofError::Unsatisfied(format!(
+                "the circuit proved {:?}, the native rules give {statement:?}",
+                proof.statement
+            )));
+        }
+        self.verify(&statement, &proof.bytes).map_err(ProofError::Unsatisfied)?;
+        Ok(proof)
+    }
+
+    /// Decodes a proof: its circuit and plonky2 proof (no verification).
+    fn decode(&self, bytes: &[u8]) -> Result<(CircuitKind, ProofWithPublicInputs<F, C, D>), String> {
+        if bytes.len() > PROOF_BYTES_MAX {
+            return Err(format!("a proof of {} bytes, above the {PROOF_BYTES_MAX}-byte limit", bytes.len()));
+        }
+        let (&id, rest) = bytes.split_first().ok_or("an empty proof")?;
+        let kind = CircuitKind::from_byte(id).ok_or_else(|| format!("unknown circuit id {id}"))?;
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            let mut buffer = Buffer::new(rest);
+            let proof = buffer.read_proof_with_public_inputs::<F, C, D>(self.common());
+            (proof, buffer.remaining())
+        }));
+        match decoded {
+            Ok((Ok(proof), 0)) => Ok((kind, proof)),
+            Ok((Ok(_), trailing)) => Err(format!("{trailing} bytes after the proof")),
+            Ok((Err(_), _)) => Err("malformed proof bytes".into()),
+            Err(panic) => Err(format!("malformed proof bytes: {}", panic_message(panic.as_ref()))),
+        }
+    }
+
+    /// The statement a proof claims (its public inputs), without verifying it.
+    pub fn claimed_statement(&self, bytes: &[u8]) -> Result<Statement, String> {
+        let (_, proof) = self.decode(bytes)?;
+        statement_from_public_inputs(&proof.public_inputs)
+    }
+
+    /// Whether `bytes` is a proof, by one of these circuits, of exactly `statement`. The verdict is
+    /// deterministic; the reason names the first thing wrong.
+    ///
+    /// Checks, in order: the encoding; the 19 statement inputs; the verifier-data inputs (an
+    /// aggregate must claim the aggregation circuit's own verifier data, the cyclic-recursion
+    /// check; the other circuits have zeros there); the plonky2 proof under the circuit the first
+    /// byte names.
+    pub fn verify(&self, statement: &Statement, bytes: &[u8]) -> Result<(), String> {
+        match catch_unwind(AssertUnwindSafe(|| self.verify_inner(statement, bytes))) {
+            Ok(verdict) => verdict,
+            Err(panic) => Err(format!("verification failed: {}", panic_message(panic.as_ref()))),
+        }
+    }
+
+    fn verify_inner(&self, statement: &Statement, bytes: &[u8]) -> Result<(), String> {
+        let (kind, proof) = self.decode(bytes)?;
+        let inputs = &proof.public_inputs;
+        if inputs.len() != NUM_PUBLIC_INPUTS {
+            return Err(format!("{} public inputs, expected {NUM_PUBLIC_INPUTS}", inputs.len()));
+        }
+        for (i, (found, expected)) in inputs.iter().zip(statement.to_fields()).enumerate() {
+            if *found != expected {
+                return Err(format!("public input {i} ({}) is {found}, the statement has {expected}", input_name(i)));
+            }
+        }
+        let verifier_data = &inputs[Statement::FIELDS..];
+        let expected: Vec<F> = match kind {
+            CircuitKind::Aggregate => verifier_data_fields(&self.aggregate.data.verifier_only),
+            CircuitKind::Transfer | CircuitKind::Span => vec![F::ZERO; verifier_data.len()],
+        };
+        if verifier_data != expected.as_slice() {
+            return Err(format!("the {kind} proof claims verifier data other than the {kind} circuit's"));
+        }
+        self.circuit(kind).verify(proof).map_err(|error| format!("the {kind} proof does not verify: {error}"))
+    }
+}
+
+/// The market's verifier with real proofs: [`ProofData::Real`] bytes are verified by the
+/// [`ProofSystem`]; every other kind of proof goes to [`ModeledVerifier`].
+#[derive(Debug, Clone)]
+pub struct RealVerifier(pub Arc<ProofSystem>);
+
+impl ProofVerifier for RealVerifier {
+    fn verify(&self, statement: &Statement, proof: &ProofData) -> Result<ProofKind, String> {
+        match proof {
+            ProofData::Real(bytes) => self.0.verify(statement, bytes).map(|()| ProofKind::Real),
+            other => ModeledVerifier.verify(statement, other),
+        }
+    }
+}
+
+/// A copy of `bytes` (a proof of these circuits) with public input `index` changed (plus one, mod
+/// p), for adversarial tests: the result must not verify.
+///
+/// # Panics
+/// If `index` is not below [`NUM_PUBLIC_INPUTS`] or `bytes` is not a proof of these circuits
+/// (their public inputs close the encoding, after their count).
+pub fn tamper_public_input(bytes: &[u8], index: usize) -> Vec<u8> {
+    assert!(index < NUM_PUBLIC_INPUTS, "public input {index} of {NUM_PUBLIC_INPUTS}");
+    let inputs_at = bytes.len().checked_sub(8 * NUM_PUBLIC_INPUTS).expect("a proof");
+    let count = u64::from_le_bytes(bytes[inputs_at - 8..inputs_at].try_into().expect("8 bytes"));
+    assert_eq!(count, NUM_PUBLIC_INPUTS as u64, "not a proof of these circuits");
+    let at = inputs_at + 8 * index;
+    let value = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let tampered = if value + 1 >= F::ORDER { 0 } else { value + 1 };
+    let mut out = bytes.to_vec();
+    out[at..at + 8].copy_from_slice(&tampered.to_le_bytes());
+    out
+}

@@ -1,0 +1,128 @@
+//! Real proving inside a simulation (`proofs.real` in a scenario).
+//!
+//! A plugin whose job is picked for a real proof (every job under `all`; a seeded sample of leaf
+//! jobs under `sample_rate`; an aggregate whenever both its children were proven for real) proves
+//! it with the plonky2 circuits of `zkcrowd-proofs` from the inputs its validator serves
+//! ([`zkcrowd_protocol::JobInputs`]), and submits the bytes as a sidecar. Every validator verifies
+//! them.
+//!
+//! Determinism: proof bytes are random, and proving takes however long it takes, but neither
+//! reaches simulated state. The verdict depends only on the witness and the statement; the
+//! proof travels outside tx hashes; simulated proving time comes from the cost model, never from
+//! the measurement. Measured times go to the summary only (not to the digest).
+//!
+//! Threads: plonky2 proves in parallel on rayon's global pool, which [`init_thread_pool`] builds
+//! before the madsim runtime starts (madsim forbids spawning threads inside a simulation). The
+//! proving closure runs on a pool thread, so its wall-clock measurement is a real one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use anyhow::Context as _;
+use zkcrowd_market::{JobKind, Statement};
+use zkcrowd_proofs::{CallWitness, ProofSystem, RealProof, SpanWitness, TransferWitness, tamper_public_input};
+use zkcrowd_protocol::{Assignment, JobInputs};
+
+use crate::scenario::RealProofs;
+
+/// Where circuits are cached: `$ZKCROWD_CIRCUIT_CACHE`, or `target/zkcrowd/circuits`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("ZKCROWD_CIRCUIT_CACHE").map_or_else(|| PathBuf::from("target/zkcrowd/circuits"), PathBuf::from)
+}
+
+/// Builds rayon's global pool now (outside any simulation). Idempotent.
+pub fn init_thread_pool() {
+    // Fails only if the pool exists already, which is what we want.
+    let _ = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("prover-{i}")).build_global();
+}
+
+/// Loads (or builds and caches) the circuits. Call outside the simulation.
+pub fn load_system(cache: &Path) -> anyhow::Result<Arc<ProofSystem>> {
+    init_thread_pool();
+    let system = ProofSystem::load_or_build(cache)
+        .with_context(|| format!("loading the circuits (cache {})", cache.display()))?;
+    Ok(Arc::new(system))
+}
+
+/// The real-proving policy of a run.
+#[derive(Debug, Clone)]
+pub struct RealProving {
+    /// The circuits.
+    pub system: Arc<ProofSystem>,
+    /// Which jobs.
+    pub policy: RealProofs,
+    /// The run's seed (for the sample).
+    pub seed: u64,
+}
+
+/// What proving produced.
+#[derive(Debug, Clone)]
+pub struct Produced {
+    /// The proof bytes (circuit byte, then plonky2's encoding).
+    pub bytes: Vec<u8>,
+    /// Wall-clock proving time, ms (measured on a pool thread; never enters simulated state).
+    pub measured_ms: f64,
+}
+
+impl RealProving {
+    /// Whether this assignment gets a real proof: it has inputs, and it is sampled (a leaf) or its
+    /// children were real (an aggregate with inputs).
+    pub fn picks(&self, assignment: &Assignment) -> bool {
+        match (&assignment.inputs, assignment.kind) {
+            (None, _) => false,
+            (Some(_), JobKind::Aggregate { .. }) => true,
+            (Some(_), _) => self.policy.samples(self.seed, assignment.job),
+        }
+    }
+
+    /// Proves `assignment` for `prover`; `valid: false` tampers one public input afterwards (an
+    /// invalid-proof plugin: the proof must fail verification).
+    pub fn prove(&self, assignment: &Assignment, prover: Address, valid: bool) -> Result<Produced, String> {
+        let inputs = assignment.inputs.as_ref().ok_or("no inputs")?;
+        let system = &self.system;
+        let job = assignment.job;
+        // Called from outside the pool, `join` runs both closures on pool threads and blocks
+        // until they finish: the proof (and the clock reading) happen off the simulated thread.
+        let ((result, measured_ms), ()) = rayon::join(
+            || {
+                let start = std::time::Instant::now();
+                let result = prove_inputs(system, inputs, job, prover);
+                (result, start.elapsed().as_secs_f64() * 1e3)
+            },
+            || (),
+        );
+        let proof = result?;
+        let bytes = if valid { proof.bytes } else { tamper_public_input(&proof.bytes, Statement::FIELDS - 1) };
+        Ok(Produced { bytes, measured_ms })
+    }
+}
+
+fn prove_inputs(system: &ProofSystem, inputs: &JobInputs, job: u64, prover: Address) -> Result<RealProof, String> {
+    match inputs {
+        JobInputs::Transfer { tx_hash, value_wei, fee_wei, writes } => {
+            let witness = TransferWitness { tx_hash: *tx_hash, value_wei: *value_wei, fee_wei: *fee_wei, writes: writes.clone() };
+            system.prove_transfer(&witness, job, prover).map_err(|e| e.to_string())
+        }
+        JobInputs::Span { calls } => {
+            let witness = SpanWitness {
+                calls: calls
+                    .iter()
+                    .map(|c| CallWitness {
+                        tx_hash: c.tx_hash,
+                        debit_wei: c.debit_wei,
+                        credit_wei: c.credit_wei,
+                        write: c.write.clone(),
+                    })
+                    .collect(),
+            };
+            system.prove_span(&witness, job, prover).map_err(|e| e.to_string())
+        }
+        JobInputs::Aggregate { left, right } => {
+            let child = |bytes: &[u8]| -> Result<RealProof, String> {
+                Ok(RealProof { statement: system.claimed_statement(bytes)?, bytes: bytes.to_vec() })
+            };
+            system.prove_aggregate(&child(left)?, &child(right)?, job, prover).map_err(|e| e.to_string())
+        }
+    }
+}
