@@ -38,7 +38,7 @@ use zkcrowd_primitives::{FEE_BURN_ADDRESS, MARKET_ADDRESS};
 use crate::block::{Block, BlockHeader, Sidecar, TxKind, TxRecord, receipt};
 use crate::genesis::{Genesis, GenesisError};
 use crate::state::{ChainState, LedgerChange};
-use crate::tx::{SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxRejection};
+use crate::tx::{SenderCache, SignedTx, TxRejection, check_sidecar};
 
 /// The EVM rules the chain runs.
 pub const EVM_SPEC: SpecId = SpecId::PRAGUE;
@@ -314,14 +314,7 @@ impl Chain {
     }
 
     fn check_against_state(&self, tx: &SignedTx, base_fee: u64) -> Result<(), TxRejection> {
-        if let Some(sidecar) = &tx.sidecar {
-            if tx.envelope.to() != Some(MARKET_ADDRESS) {
-                return Err(TxRejection::Sidecar("only market calls carry sidecars".into()));
-            }
-            if sidecar.len() > SIDECAR_BYTES_MAX {
-                return Err(TxRejection::Sidecar(format!("{} bytes, the limit is {SIDECAR_BYTES_MAX}", sidecar.len())));
-            }
-        }
+        check_sidecar(tx.envelope.to(), tx.sidecar.as_ref())?;
         let expected = self.state.nonce(&tx.sender);
         let got = tx.envelope.nonce();
         if got < expected {

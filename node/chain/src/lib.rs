@@ -16,4 +16,4 @@ pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, Sidecar, TxKind, TxRecord,
 pub use chain::{BlockOutcome, Chain, ChainSpec, EVM_SPEC, ImportError, Rejected, Totals};
 pub use genesis::{Allocation, DevAccounts, Genesis, GenesisAccount, GenesisError, GenesisValidator, SUPPLY_WEI_MAX};
 pub use state::{AccountChange, BLOCK_HASH_HISTORY, ChainState, LedgerChange, StoredAccount};
-pub use tx::{SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxPacket, TxRejection};
+pub use tx::{SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxPacket, TxRejection, check_sidecar};

@@ -104,6 +104,18 @@ pub struct SignedTx {
 /// The largest sidecar accepted (a plonky2 proof of the shipped circuits is ~130 KB).
 pub const SIDECAR_BYTES_MAX: usize = 1 << 20;
 
+/// Checks a sidecar against its tx: only market calls carry one, of at most [`SIDECAR_BYTES_MAX`].
+pub fn check_sidecar(to: Option<Address>, sidecar: Option<&Bytes>) -> Result<(), TxRejection> {
+    let Some(sidecar) = sidecar else { return Ok(()) };
+    if to != Some(zkcrowd_primitives::MARKET_ADDRESS) {
+        return Err(TxRejection::Sidecar("only market calls carry sidecars".into()));
+    }
+    if sidecar.len() > SIDECAR_BYTES_MAX {
+        return Err(TxRejection::Sidecar(format!("{} bytes, the limit is {SIDECAR_BYTES_MAX}", sidecar.len())));
+    }
+    Ok(())
+}
+
 /// A transaction as it travels: the signed envelope and, for a proof submitted as
 /// [`zkcrowd_market::ProofData::Sidecar`], the proof bytes beside it. Like an EIP-4844 blob the
 /// sidecar is outside the tx hash (real proof bytes are not deterministic, so they must not enter

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use alloy::consensus::Transaction;
 use alloy::primitives::{Address, B256};
-use zkcrowd_chain::{Block, BlockOutcome, Chain, SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxPacket, TxRejection};
+use zkcrowd_chain::{Block, BlockOutcome, Chain, SenderCache, SignedTx, TxPacket, TxRejection, check_sidecar};
 use zkcrowd_consensus::{
     Consensus, Height, Input as ConsensusInput, Message, Output as ConsensusOutput, Round, Timeout, TimeoutParams,
     ValidatorIndex, ValidatorSet,
@@ -399,7 +399,7 @@ impl Node {
             PeerMessage::Txs(packets) => {
                 for packet in packets {
                     let TxPacket { envelope, sidecar } = packet;
-                    if sidecar.as_ref().is_some_and(|s| s.len() > SIDECAR_BYTES_MAX) {
+                    if check_sidecar(envelope.to(), sidecar.as_ref()).is_err() {
                         continue;
                     }
                     if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders) {
@@ -788,15 +788,7 @@ impl Node {
     /// Mempool admission: decodes, checks what can be checked against the head state, and queues.
     fn admit(&mut self, packet: TxPacket) -> Result<(), String> {
         let TxPacket { envelope, sidecar } = packet;
-        if let Some(sidecar) = &sidecar {
-            if envelope.to() != Some(MARKET_ADDRESS) {
-                return Err(TxRejection::Sidecar("only market calls carry sidecars".into()).to_string());
-            }
-            if sidecar.len() > SIDECAR_BYTES_MAX {
-                return Err(TxRejection::Sidecar(format!("{} bytes, the limit is {SIDECAR_BYTES_MAX}", sidecar.len()))
-                    .to_string());
-            }
-        }
+        check_sidecar(envelope.to(), sidecar.as_ref()).map_err(|e| e.to_string())?;
         let raw_len = envelope.eip2718_encoded_length();
         if raw_len > self.chain.spec().max_tx_size_bytes {
             return Err(TxRejection::Oversize { size_bytes: raw_len, max_bytes: self.chain.spec().max_tx_size_bytes }
