@@ -90,6 +90,7 @@ fn malformed_scenarios_exit_2_with_location() {
         ("unknown.yaml", "name: x\nduration: 1m\nplugins:\n  populace: 5\n", ":4:3"),
         ("duration.yaml", "name: x\nduration: 1 fortnight\n", ":2:11"),
         ("rate.yaml", "name: x\nduration: 1m\nload:\n  tx_rate: -3/s\n", ":4:12"),
+        ("real.yaml", "name: x\nduration: 1m\nproofs:\n  real: some\n", ":4:9"),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();

@@ -404,7 +404,7 @@ pub struct ProofsSection {
 }
 
 /// Which jobs are proven for real (see [`ProofsSection::real`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RealProofs {
     /// Every job a shipped circuit can prove (transfers, market-call spans, their aggregates).
@@ -415,6 +415,29 @@ pub enum RealProofs {
         /// Share of leaf jobs, in [0, 1].
         sample_rate: f64,
     },
+}
+
+impl<'de> Deserialize<'de> for RealProofs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Sampled {
+            sample_rate: f64,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Sampled(Sampled),
+        }
+        const EXPECTED: &str = "expected `all` or `{ sample_rate: FRACTION }` (e.g. `{ sample_rate: 0.01 }`)";
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Word(word)) if word == "all" => Ok(Self::All),
+            Ok(Raw::Sampled(Sampled { sample_rate })) => Ok(Self::Sampled { sample_rate }),
+            Ok(Raw::Word(word)) => Err(serde::de::Error::custom(format!("`{word}`: {EXPECTED}"))),
+            Err(_) => Err(serde::de::Error::custom(EXPECTED)),
+        }
+    }
 }
 
 impl RealProofs {
