@@ -1,0 +1,135 @@
+//! Bindings of the project's Solidity contracts and the keys that use them.
+//!
+//! The ABI is declared here with `sol!` (checked against the artifacts by the tests); the bytecode
+//! is read from forge's output (`contracts/out`, built by `scripts/setup`), so the L1 runs exactly
+//! what `forge test` tested.
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::{Address, B256, Bytes, keccak256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolInterface;
+use sha2::{Digest as _, Sha256};
+
+use crate::backend::L1Error;
+
+alloy::sol! {
+    /// `contracts/src/Rollup.sol`.
+    #[derive(Debug, PartialEq, Eq)]
+    interface IRollup {
+        /// An accepted L2 block.
+        struct BlockRecord {
+            bytes32 preRoot;
+            bytes32 postRoot;
+            bytes32 txCommitment;
+            address aggregator;
+            address agent;
+            uint64 slot;
+            uint64 acceptedAt;
+        }
+        /// An L2 block was accepted.
+        event BlockAccepted(uint64 indexed number, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator, address indexed agent, uint64 slot);
+        /// Bad deployment parameters.
+        error InvalidConfig(string what);
+        /// The sender does not own the current slot.
+        error NotSlotOwner(address sender, address owner, uint64 slot);
+        /// The block is not the next one.
+        error WrongBlockNumber(uint64 expected, uint64 got);
+        /// The pre root is not the last accepted post root.
+        error WrongPreRoot(bytes32 expected, bytes32 got);
+        /// The verifier rejected the proof.
+        error InvalidProof();
+        /// No accepted block has this number.
+        error UnknownBlock(uint64 number);
+        /// Submits the next fully proven L2 block.
+        function submitBlock(uint64 number, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator, bytes calldata proof) external;
+        /// The last accepted block and its post root.
+        function provenHead() external view returns (uint64 number, bytes32 postRoot);
+        /// An accepted block.
+        function blockAt(uint64 number) external view returns (BlockRecord memory);
+        /// The slot of the current block's timestamp.
+        function currentSlot() external view returns (uint64);
+        /// The owner of a slot.
+        function slotOwner(uint64 slot) external view returns (address);
+        /// The submission agents.
+        function agents() external view returns (address[] memory);
+        /// Timestamp of slot 0.
+        function genesisTime() external view returns (uint64);
+    }
+
+    /// `contracts/src/simulation/ModeledProofVerifier.sol` (simulation only).
+    interface IModeledProofVerifier {
+        /// Always true: marks the verifier as unfit for production.
+        function SIMULATION_ONLY() external pure returns (bool);
+        /// Whether `proof` is the modeled record of `publicInputs`.
+        function verify(bytes calldata proof, bytes32[] calldata publicInputs) external pure returns (bool);
+    }
+}
+
+/// `Rollup`'s constructor arguments, ABI-encoded after the creation code.
+pub fn rollup_constructor_args(verifier: Address, agents: &[Address], slot_seconds: u64, genesis_root: B256) -> Vec<u8> {
+    use alloy::sol_types::SolValue;
+    (verifier, agents.to_vec(), slot_seconds, genesis_root).abi_encode_params()
+}
+
+/// The modeled proof record the simulation-only verifier accepts:
+/// `keccak256(abi.encode(keccak256("zkcrowd.modeled-proof.v1"), publicInputs))`.
+pub fn modeled_proof_record(public_inputs: &[B256; 4]) -> Bytes {
+    use alloy::sol_types::SolValue;
+    let tag = keccak256("zkcrowd.modeled-proof.v1");
+    Bytes::copy_from_slice(keccak256((tag, public_inputs.to_vec()).abi_encode_params()).as_slice())
+}
+
+/// A revert's data as a readable reason: the Rollup's custom errors decoded, else `Error(string)`,
+/// else the raw bytes.
+pub fn revert_reason(data: &[u8]) -> String {
+    if let Ok(error) = IRollup::IRollupErrors::abi_decode(data) {
+        return match error {
+            IRollup::IRollupErrors::InvalidConfig(e) => format!("InvalidConfig({})", e.what),
+            IRollup::IRollupErrors::NotSlotOwner(e) => {
+                format!("NotSlotOwner(sender {}, owner {}, slot {})", e.sender, e.owner, e.slot)
+            }
+            IRollup::IRollupErrors::WrongBlockNumber(e) => format!("WrongBlockNumber(expected {}, got {})", e.expected, e.got),
+            IRollup::IRollupErrors::WrongPreRoot(e) => format!("WrongPreRoot(expected {}, got {})", e.expected, e.got),
+            IRollup::IRollupErrors::InvalidProof(_) => "InvalidProof()".to_owned(),
+            IRollup::IRollupErrors::UnknownBlock(e) => format!("UnknownBlock({})", e.number),
+        };
+    }
+    if let Some(message) = alloy::sol_types::decode_revert_reason(data) {
+        return message;
+    }
+    if data.is_empty() { "reverted without data".to_owned() } else { format!("reverted with 0x{}", alloy::hex::encode(data)) }
+}
+
+/// Where forge writes the artifacts: `$ZKCROWD_CONTRACTS_OUT`, else `contracts/out` of this checkout.
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var_os("ZKCROWD_CONTRACTS_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/out"))
+}
+
+/// The creation bytecode of `contract` (in `file`) from forge's artifacts.
+pub fn creation_code(file: &str, contract: &str) -> Result<Bytes, L1Error> {
+    let path = artifacts_dir().join(file).join(format!("{contract}.json"));
+    let missing = |why: String| L1Error::Artifact { path: path.display().to_string(), why };
+    let text = std::fs::read_to_string(&path).map_err(|e| missing(format!("{e} (run scripts/setup: it builds contracts/ with forge)")))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| missing(e.to_string()))?;
+    let hex = json["bytecode"]["object"].as_str().ok_or_else(|| missing("no bytecode.object".to_owned()))?;
+    let bytes: Bytes = hex.parse().map_err(|e| missing(format!("bytecode: {e}")))?;
+    if bytes.is_empty() {
+        return Err(missing("empty bytecode (abstract contract or interface?)".to_owned()));
+    }
+    Ok(bytes)
+}
+
+/// A deterministic L1 key: `sha256("zkcrowd.l1", role, seed, index)`, so the same seed gives the
+/// same agents, deployer, nonces and therefore tx hashes.
+pub fn l1_signer(role: &str, seed: u64, index: u64) -> PrivateKeySigner {
+    let mut hasher = Sha256::new();
+    hasher.update(b"zkcrowd.l1");
+    hasher.update(role.as_bytes());
+    hasher.update(seed.to_be_bytes());
+    hasher.update(index.to_be_bytes());
+    let key = B256::from_slice(&hasher.finalize());
+    PrivateKeySigner::from_bytes(&key).expect("a sha256 digest is a valid secp256k1 key with overwhelming probability")
+}

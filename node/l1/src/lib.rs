@@ -1,0 +1,25 @@
+//! The L1 side of zkcrowd: fully proven L2 blocks go to an Ethereum `Rollup` contract.
+//!
+//! 1. [`contract`]: bindings of `contracts/src/Rollup.sol` and the simulation-only
+//!    `ModeledProofVerifier` (ABI from `sol!`, bytecode from forge's artifacts), deterministic keys.
+//! 2. [`backend`]: one blocking interface, [`L1Backend`], over two L1s that run the same bytecode:
+//!    [`AnvilL1`] (foundry's anvil, a real process, driven through alloy's JSON-RPC provider on
+//!    its own thread) and [`EmbeddedL1`] (revm in process, for fast sweeps). Both are driven in
+//!    **lockstep**: nothing is mined until [`L1Backend::mine`] is called with the block's timestamp,
+//!    so the same calls give the same L1 state, tx hashes and gas on both.
+//! 3. [`agent`]: the slot schedule (the contract's rule, mirrored), the modeled proof record, and
+//!    a [`SubmissionAgent`](agent::SubmissionAgent) that signs `submitBlock` transactions.
+//! 4. [`deploy`]: deploys verifier and rollup and reads the proven chain back.
+
+pub mod agent;
+pub mod anvil;
+pub mod backend;
+pub mod contract;
+pub mod deploy;
+pub mod embedded;
+
+pub use agent::{ProvenBlock, Schedule, SubmissionAgent};
+pub use anvil::AnvilL1;
+pub use backend::{L1Backend, L1Block, L1Error, L1Receipt};
+pub use deploy::Deployment;
+pub use embedded::EmbeddedL1;

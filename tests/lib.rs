@@ -1,0 +1,1 @@
+//! End-to-end tests across crates (see `l1.rs`); this library is empty.
