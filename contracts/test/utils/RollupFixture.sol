@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Test} from "forge-std/Test.sol";
+import {Rollup} from "../../src/Rollup.sol";
+import {ModeledProofVerifier} from "../../src/simulation/ModeledProofVerifier.sol";
+
+/// @title RollupFixture
+/// @notice Shared setup of the Rollup unit and fuzz tests: a Rollup over the ModeledProofVerifier with
+///         three submission agents, deployed at a non-zero timestamp, and helpers building blocks.
+/// @dev Helpers that make external calls (proofOf, currentOwner) must be evaluated into locals
+///      before vm.prank / vm.expectRevert, which apply to the next external call.
+abstract contract RollupFixture is Test {
+    uint64 internal constant SLOT_SECONDS = 12;
+    uint256 internal constant DEPLOY_TIME = 1_700_000_000;
+    bytes32 internal constant GENESIS_ROOT = keccak256("zkcrowd.test.genesis-root");
+
+    ModeledProofVerifier internal verifier;
+    Rollup internal rollup;
+    address[] internal agents;
+    address internal outsider;
+
+    function setUp() public virtual {
+        agents.push(makeAddr("agent0"));
+        agents.push(makeAddr("agent1"));
+        agents.push(makeAddr("agent2"));
+        outsider = makeAddr("outsider");
+        verifier = new ModeledProofVerifier();
+        vm.warp(DEPLOY_TIME);
+        rollup = new Rollup(verifier, agents, SLOT_SECONDS, GENESIS_ROOT);
+    }
+
+    /// @notice The canonical post ledger root of block `number` (test data).
+    function postRootOf(uint64 number) internal pure returns (bytes32) {
+        return keccak256(abi.encode("post", number));
+    }
+
+    /// @notice The canonical pre ledger root of block `number`: the genesis root, then the previous post root.
+    function preRootOf(uint64 number) internal pure returns (bytes32) {
+        return number == 1 ? GENESIS_ROOT : postRootOf(number - 1);
+    }
+
+    /// @notice The canonical transaction commitment of block `number` (test data).
+    function txCommitmentOf(uint64 number) internal pure returns (bytes32) {
+        return keccak256(abi.encode("txs", number));
+    }
+
+    /// @notice The canonical aggregator of block `number` (test data).
+    function aggregatorOf(uint64 number) internal pure returns (address) {
+        return address(uint160(uint256(keccak256(abi.encode("aggregator", number)))));
+    }
+
+    /// @notice The modeled proof of a block: its 32-byte record.
+    function proofOf(bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return abi.encodePacked(verifier.recordOf(rollup.publicInputs(preRoot, postRoot, txCommitment, aggregator)));
+    }
+
+    /// @notice The modeled proof of canonical block `number`.
+    function canonicalProof(uint64 number) internal view returns (bytes memory) {
+        return proofOf(preRootOf(number), postRootOf(number), txCommitmentOf(number), aggregatorOf(number));
+    }
+
+    /// @notice The owner of the current slot.
+    function currentOwner() internal view returns (address) {
+        return rollup.slotOwner(rollup.currentSlot());
+    }
+
+    /// @notice Moves time to the first second of `slot`.
+    function warpToSlot(uint64 slot) internal {
+        vm.warp(rollup.genesisTime() + uint256(slot) * rollup.slotSeconds());
+    }
+
+    /// @notice Submits canonical block `number` from `sender` with its valid modeled proof.
+    function submitCanonicalAs(address sender, uint64 number) internal {
+        bytes memory proof = canonicalProof(number);
+        vm.prank(sender);
+        rollup.submitBlock(
+            number, preRootOf(number), postRootOf(number), txCommitmentOf(number), aggregatorOf(number), proof
+        );
+    }
+
+    /// @notice Accepts canonical blocks 1..count, block n from the owner of slot n - 1.
+    function acceptCanonicalBlocks(uint64 count) internal {
+        for (uint64 n = 1; n <= count; n++) {
+            warpToSlot(n - 1);
+            submitCanonicalAs(currentOwner(), n);
+        }
+    }
+}
