@@ -16,6 +16,7 @@ pub mod calibrate;
 pub mod chain_cmd;
 pub mod cli;
 pub mod cost;
+pub mod l1;
 pub mod net;
 pub mod observer;
 pub mod output;

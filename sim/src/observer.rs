@@ -117,6 +117,33 @@ pub enum Record {
         /// Description.
         what: String,
     },
+    /// An L1 block was mined (its hash is not logged: the embedded L1 builds no headers, and the
+    /// digest is the same on both L1s).
+    L1Block {
+        /// L1 block number.
+        number: u64,
+        /// Its timestamp, seconds.
+        timestamp: u64,
+        /// Transactions in it.
+        txs: u32,
+        /// Gas used.
+        gas_used: u64,
+        /// The Rollup's proven head after it.
+        proven_head: u64,
+    },
+    /// A submission agent's attempt to post an L2 block.
+    L1Submission {
+        /// The agent (validator index).
+        agent: u16,
+        /// The L2 block.
+        l2_block: u64,
+        /// The L1 transaction (none if it never reached the L1).
+        tx: Option<B256>,
+        /// `accepted`, `reverted: <reason>` or `not sent: <reason>`.
+        outcome: String,
+        /// Gas used on L1.
+        gas_used: u64,
+    },
 }
 
 /// A checker's verdict.
@@ -151,6 +178,16 @@ pub struct BlockRow {
     pub round: u32,
     /// When its root proof was accepted, ms.
     pub fully_proven_ms: Option<u64>,
+    /// Ledger root after the block.
+    pub ledger_root: B256,
+    /// Transactions root (the block's tx data commitment on L1).
+    pub transactions_root: B256,
+    /// The plugin whose root proof covers the block (none for a block without jobs).
+    pub aggregator: Option<Address>,
+    /// When the Rollup contract accepted it, ms.
+    pub l1_accepted_ms: Option<u64>,
+    /// L1 gas of its accepted submission.
+    pub l1_gas: Option<u64>,
 }
 
 /// One assignment attempt of a job.
@@ -254,6 +291,10 @@ pub struct Observer {
     /// Real proofs produced: job kind, measured wall-clock ms, modeled (simulated) ms. Not part
     /// of the digest: measurements differ from run to run.
     pub measured: Vec<(JobKind, f64, u64)>,
+    /// L1 submissions by outcome class (`accepted`, `reverted: WrongPreRoot`, `not sent: ...`).
+    pub l1_outcomes: BTreeMap<String, u64>,
+    /// L1 blocks mined and their total gas.
+    pub l1_blocks: (u64, u64),
 }
 
 /// Per-plugin totals for the plugins table.
@@ -336,6 +377,8 @@ impl Observer {
             payments: Verdict::Ok,
             double_proofs: Verdict::Ok,
             measured: Vec::new(),
+            l1_outcomes: BTreeMap::new(),
+            l1_blocks: (0, 0),
         }
     }
 
@@ -364,6 +407,18 @@ impl Observer {
                 }
             }
             Record::RealProofFailed { .. } => self.stats.real_proof_failures += 1,
+            Record::L1Submission { outcome, .. } => {
+                // By class: the error's name, not its arguments.
+                let class = match outcome.split_once(": ") {
+                    Some((kind, rest)) => format!("{kind}: {}", rest.split(['(', ':']).next().unwrap_or(rest).trim()),
+                    None => outcome.clone(),
+                };
+                *self.l1_outcomes.entry(class).or_default() += 1;
+            }
+            Record::L1Block { gas_used, .. } => {
+                self.l1_blocks.0 += 1;
+                self.l1_blocks.1 += gas_used;
+            }
             _ => {}
         }
         let entry = LogEntry { t_ms, record };
@@ -438,6 +493,11 @@ impl Observer {
                 proposer: header.proposer,
                 round: report.round,
                 fully_proven_ms: None,
+                ledger_root: header.ledger_root,
+                transactions_root: header.transactions_root,
+                aggregator: None,
+                l1_accepted_ms: None,
+                l1_gas: None,
             },
         );
         self.log(
@@ -560,9 +620,11 @@ impl Observer {
             }
             EventKind::ShortfallMinted { amount } => self.stats.shortfall_wei += amount.wei(),
             EventKind::ProofRejected { .. } => self.stats.proofs_rejected += 1,
-            EventKind::BlockFullyProven { block_number, .. } => {
+            EventKind::BlockFullyProven { block_number, root_job } => {
+                let aggregator = root_job.and_then(|job| self.accepted.get(&job).map(|(prover, _)| *prover));
                 if let Some(row) = self.blocks.get_mut(block_number) {
                     row.fully_proven_ms.get_or_insert(t_ms);
+                    row.aggregator = row.aggregator.or(aggregator);
                 }
             }
             _ => {}
@@ -572,6 +634,15 @@ impl Observer {
     /// Whether every block committed by `until_ms` is fully proven.
     pub fn all_proven_until(&self, until_ms: u64) -> bool {
         self.blocks.values().filter(|b| b.committed_ms <= until_ms).all(|b| b.fully_proven_ms.is_some())
+    }
+
+    /// The last block of the contiguous run of fully proven blocks from height 1 (0 if none).
+    pub fn fully_proven_head(&self) -> u64 {
+        let mut head = 0;
+        while self.blocks.get(&(head + 1)).is_some_and(|b| b.fully_proven_ms.is_some()) {
+            head += 1;
+        }
+        head
     }
 
     /// Blocks committed and not yet fully proven.

@@ -67,8 +67,8 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "txs_proven": stats.tx_jobs_proven,
         "blocks_committed": observer.blocks.len(),
         "blocks_fully_proven": observer.blocks.values().filter(|b| b.fully_proven_ms.is_some()).count(),
-        "blocks_on_l1": 0,
-        "l1": "none",
+        "blocks_on_l1": output.l1.as_ref().map_or(0, |l1| l1.proven_head),
+        "l1": l1_summary(output),
         "proofs_real": stats.proofs_real,
         "proofs_modeled": stats.proofs_modeled,
         "proofs_rejected": stats.proofs_rejected,
@@ -85,6 +85,41 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "fault_windows": observer.fault_windows.iter().map(|(start, end, what)| json!({ "start_s": *start as f64 / 1_000.0, "end_s": *end as f64 / 1_000.0, "what": what })).collect::<Vec<_>>(),
         "exit_code": exit_code(&output.verdicts),
         "checks": checks,
+    })
+}
+
+/// The L1: where the Rollup is, its proven head next to the L2's, submissions by outcome, gas per
+/// accepted block and per L2 transaction, and the time from L2 commit to L1 acceptance.
+fn l1_summary(output: &RunOutput) -> Value {
+    let Some(l1) = &output.l1 else { return json!({ "kind": "none" }) };
+    let observer = &output.observer;
+    let outcomes = &observer.l1_outcomes;
+    let (l1_blocks, l1_gas_total) = observer.l1_blocks;
+    let accepted: Vec<&crate::observer::BlockRow> = observer.blocks.values().filter(|b| b.l1_accepted_ms.is_some()).collect();
+    let mut gas: Vec<u64> = accepted.iter().filter_map(|b| b.l1_gas).collect();
+    gas.sort_unstable();
+    let user_txs: u64 = accepted.iter().map(|b| u64::from(b.user_txs)).sum();
+    let gas_sum: u64 = gas.iter().sum();
+    let latency: Vec<u64> = accepted.iter().filter_map(|b| b.l1_accepted_ms.map(|t| t - b.committed_ms)).collect();
+    let mut latency_sorted = latency.clone();
+    latency_sorted.sort_unstable();
+    let seconds = |q: f64| percentile(&latency_sorted, q).map(|ms| ms as f64 / 1_000.0);
+    json!({
+        "kind": l1.kind,
+        "verifier": "simulation-only ModeledProofVerifier (modeled proof records, not plonky2 proofs)",
+        "rollup": l1.rollup.to_string(),
+        "verifier_address": l1.verifier.to_string(),
+        "proven_head": l1.proven_head,
+        "l2_fully_proven_head": observer.fully_proven_head(),
+        "l1_head_number": l1.l1_head,
+        "l1_head_hash": l1.l1_head_hash.map(|h| h.to_string()),
+        "deploy_gas": l1.deploy_gas,
+        "gas_total": l1_gas_total,
+        "submissions": outcomes,
+        "gas_per_block": { "mean": (!gas.is_empty()).then(|| gas_sum as f64 / gas.len() as f64), "p50": percentile(&gas, 0.5), "max": gas.last() },
+        "gas_per_l2_user_tx": (user_txs > 0).then(|| gas_sum as f64 / user_txs as f64),
+        "l2_commit_to_l1_seconds": { "p50": seconds(0.5), "p95": seconds(0.95), "max": seconds(1.0) },
+        "l1_blocks_mined": l1_blocks,
     })
 }
 
@@ -165,8 +200,8 @@ pub fn tables(output: &mut RunOutput) -> Result<RunTables> {
             proposer: b.proposer.to_string(),
             round: u64::from(b.round),
             fully_proven_s: b.fully_proven_ms.map(ms),
-            l1_accepted_s: None,
-            l1_gas: None,
+            l1_accepted_s: b.l1_accepted_ms.map(ms),
+            l1_gas: b.l1_gas,
         })
         .collect();
     let jobs: Vec<JobRow> = observer

@@ -74,6 +74,8 @@ pub struct RunOutput {
     pub cost: CostProfile,
     /// Market balances at the end (first validator): address → wei.
     pub market_balances: BTreeMap<alloy::primitives::Address, i128>,
+    /// The L1 at the end, if the scenario has one.
+    pub l1: Option<crate::l1::L1Outcome>,
 }
 
 /// Runs `scenario` with `seed`. Panics inside the simulation propagate to the caller.
@@ -87,9 +89,11 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
             .unwrap_or_else(|error| panic!("real proofs: {error:#}"));
         crate::real::RealProving { system, policy, seed }
     });
+    // The L1 too: anvil is a process with a worker thread (see `crate::l1`).
+    let l1 = crate::l1::start(scenario).unwrap_or_else(|error| panic!("l1: {error}"));
     let runtime = Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
-    runtime.block_on(simulate(scenario, seed, options, real))
+    runtime.block_on(simulate(scenario, seed, options, real, l1))
 }
 
 /// Random draws for an offline identity before falling back to the first offline one.
@@ -182,7 +186,13 @@ fn by_share<T: Copy>(count: usize, classes: &[(f64, T)], rng: &mut ChaCha8Rng) -
     out
 }
 
-async fn simulate(scenario: Scenario, seed: u64, options: RunOptions, real: Option<crate::real::RealProving>) -> RunOutput {
+async fn simulate(
+    scenario: Scenario,
+    seed: u64,
+    options: RunOptions,
+    real: Option<crate::real::RealProving>,
+    l1: Option<Box<dyn zkcrowd_l1::L1Backend>>,
+) -> RunOutput {
     let handle = Handle::current();
     let identities = Identities::of(&scenario);
     let genesis = setup::genesis(&scenario, &identities);
@@ -336,7 +346,19 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions, real: Opti
         }
     }
 
-    schedule_faults(&ctx, &scheduler, &validator_nodes);
+    let downtime = schedule_faults(&ctx, &scheduler, &validator_nodes);
+
+    // The L1: the Rollup deployed over the L2 genesis root at time 0, then one L1 block per
+    // `l1.block_time`.
+    let (caught_up_sender, mut caught_up) = unbounded::<()>();
+    let l1_status = l1.map(|backend| {
+        let genesis_root = validator_states[0].lock().expect("node lock").chain().head().ledger_root;
+        let driver = crate::l1::Driver::deploy(ctx.clone(), backend, genesis_root, downtime)
+            .unwrap_or_else(|error| panic!("l1: {error}"));
+        let status = driver.status();
+        madsim::task::spawn(driver.run(caught_up_sender));
+        status
+    });
 
     // Fault phase, then the healed phase until every block of the fault phase is proven.
     let duration_ms = scenario.duration.as_millis();
@@ -355,8 +377,18 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions, real: Opti
         }
         if now >= duration_ms {
             ctx.load_stopped.store(true, Ordering::Relaxed);
-            let observer = ctx.observer.lock().expect("observer lock");
-            if observer.all_proven_until(duration_ms) || now >= end_ms {
+            let all_proven = ctx.observer.lock().expect("observer lock").all_proven_until(duration_ms);
+            if now >= end_ms {
+                break;
+            }
+            if all_proven {
+                if l1_status.is_none() {
+                    break;
+                }
+                // With an L1, the run ends at an L1 block that holds every fully proven block
+                // (a fresh signal: older ones came before this point).
+                while caught_up.try_recv().is_ok() {}
+                let _ = madsim::time::timeout(Duration::from_millis(end_ms - now), futures::StreamExt::next(&mut caught_up)).await;
                 break;
             }
         }
@@ -388,10 +420,13 @@ async fn simulate(scenario: Scenario, seed: u64, options: RunOptions, real: Opti
         std::mem::replace(&mut *guard, Observer::new(0, None, Default::default()))
     };
     let verdicts = observer.verdicts(sim_ms).into_iter().filter(|(name, _)| wanted.contains(name)).collect();
-    RunOutput { observer, sim_ms, verdicts, heads, plugins: plugin_facts, net, cost, market_balances }
+    let l1 = l1_status.map(|status| status.lock().expect("status lock").clone());
+    RunOutput { observer, sim_ms, verdicts, heads, plugins: plugin_facts, net, cost, market_balances, l1 }
 }
 
-fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId]) {
+/// Schedules the scenario's faults; returns when validators and the L1 are down.
+fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId]) -> crate::l1::Downtime {
+    let mut downtime = crate::l1::Downtime::default();
     let mut rng = agent_rng(ctx.seed, 0x6661_756c, 0);
     let window = |start: u64, length: u64, what: String| {
         ctx.observer.lock().expect("observer lock").fault_windows.push((start, start + length, what));
@@ -431,6 +466,17 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
                 ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
             });
         }
+        if let Some(outage) = fault.l1_outage {
+            let until = at + outage.duration.as_millis();
+            window(at, outage.duration.as_millis(), "L1 outage".to_owned());
+            downtime.outages.push((at, until));
+            let ctx = ctx.clone();
+            madsim::task::spawn(async move {
+                madsim::time::sleep(Duration::from_millis(at)).await;
+                let what = format!("L1 outage for {}", outage.duration);
+                ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
+            });
+        }
         if let Some(exodus) = fault.plugin_exodus {
             let length = exodus.return_after.map_or(0, |r| r.as_millis());
             window(at, length, format!("plugin exodus {}", exodus.fraction));
@@ -464,6 +510,7 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
     crashes.sort();
     for &(at, validator, restart_after) in &crashes {
         window(at, restart_after.as_millis(), format!("validator {validator} down"));
+        downtime.validators.push((validator, at, at + restart_after.as_millis()));
     }
     for (at, validator, restart_after) in crashes {
         let ctx = ctx.clone();
@@ -480,4 +527,5 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
             ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
         });
     }
+    downtime
 }

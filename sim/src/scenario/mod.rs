@@ -50,6 +50,9 @@ pub struct Scenario {
     /// How proving time is modeled.
     #[serde(default)]
     pub proofs: ProofsSection,
+    /// The L1 that fully proven blocks are posted to.
+    #[serde(default)]
+    pub l1: L1Section,
     /// Faults, each at a simulated time.
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -469,6 +472,105 @@ impl Default for ProofsSection {
     }
 }
 
+/// Which L1 the submission agents post fully proven blocks to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum L1Kind {
+    /// No L1: blocks stop at "fully proven".
+    #[default]
+    None,
+    /// The Rollup contract's bytecode in an in-process revm (fast; no block hashes).
+    Embedded,
+    /// A real anvil process (`--port 0`), driven in lockstep with the simulated clock.
+    Anvil,
+}
+
+/// What a validator's submission agent does with its slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentBehaviour {
+    /// Submits the fully proven blocks the L1 lacks, in its own slots.
+    #[default]
+    Honest,
+    /// Never submits: its slots are missed and pass to the next agent.
+    SkipSlots,
+    /// Submits in every L1 block, also in other agents' slots (reverted: `NotSlotOwner`).
+    OutOfSlot,
+    /// Submits in its slots with a corrupted pre root (reverted: `WrongPreRoot`).
+    WrongPreRoot,
+}
+
+/// One validator's agent behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentOverride {
+    /// Validator index.
+    pub validator: u16,
+    /// Its agent's behaviour.
+    pub behaviour: AgentBehaviour,
+}
+
+/// The L1: the Rollup contract and the validators' submission agents (DESIGN.md §1, steps 9-10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct L1Section {
+    /// `none`, `embedded` or `anvil`.
+    #[serde(default)]
+    pub kind: L1Kind,
+    /// Length of a submission slot; slot k belongs to validator k mod n.
+    #[serde(default = "default_l1_slot")]
+    pub slot: SimDuration,
+    /// Time between L1 blocks (each block's timestamp comes from the simulated clock).
+    #[serde(default = "default_l1_slot")]
+    pub block_time: SimDuration,
+    /// Most L2 blocks an agent submits in one L1 block.
+    #[serde(default = "default_blocks_per_submission")]
+    pub max_blocks_per_l1_block: u32,
+    /// Attempts to reach the L1 in a slot before an agent waits for its next slot.
+    #[serde(default = "default_l1_attempts")]
+    pub attempts: u32,
+    /// Wait between attempts.
+    #[serde(default = "default_l1_backoff")]
+    pub retry_backoff: SimDuration,
+    /// Agents that do not behave (the rest are honest).
+    #[serde(default)]
+    pub agents: Vec<AgentOverride>,
+}
+
+fn default_l1_slot() -> SimDuration {
+    SimDuration::from_secs(12)
+}
+fn default_blocks_per_submission() -> u32 {
+    32
+}
+fn default_l1_attempts() -> u32 {
+    3
+}
+fn default_l1_backoff() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+
+impl Default for L1Section {
+    fn default() -> Self {
+        Self {
+            kind: L1Kind::None,
+            slot: default_l1_slot(),
+            block_time: default_l1_slot(),
+            max_blocks_per_l1_block: default_blocks_per_submission(),
+            attempts: default_l1_attempts(),
+            retry_backoff: default_l1_backoff(),
+            agents: Vec::new(),
+        }
+    }
+}
+
+impl L1Section {
+    /// The behaviour of validator `index`'s agent.
+    pub fn behaviour(&self, index: u16) -> AgentBehaviour {
+        self.agents.iter().rev().find(|a| a.validator == index).map_or(AgentBehaviour::Honest, |a| a.behaviour)
+    }
+}
+
 /// A named cost profile.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -504,6 +606,18 @@ pub struct Fault {
     /// Validators crash at seeded-random times.
     #[serde(default)]
     pub random_crashes: Option<RandomCrashes>,
+    /// The L1 cannot be reached by any agent (its blocks go on, empty of submissions).
+    #[serde(default)]
+    pub l1_outage: Option<OutageFault>,
+}
+
+/// An L1 outage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutageFault {
+    /// How long it lasts.
+    #[serde(rename = "for")]
+    pub duration: SimDuration,
 }
 
 /// A validator crash.
@@ -676,6 +790,8 @@ impl Scenario {
                     at + e.return_after.map_or(0, |r| r.as_millis())
                 } else if let Some(r) = f.random_crashes {
                     r.until.unwrap_or(self.duration).as_millis() + r.restart_after.as_millis()
+                } else if let Some(o) = f.l1_outage {
+                    at + o.duration.as_millis()
                 } else {
                     at
                 };
@@ -745,12 +861,16 @@ impl Scenario {
                 fault.message_loss.is_some(),
                 fault.plugin_exodus.is_some(),
                 fault.random_crashes.is_some(),
+                fault.l1_outage.is_some(),
             ];
             let place = format!("faults[{i}]");
             if kinds.iter().filter(|k| **k).count() != 1 {
                 return Err(format!(
-                    "{place} must have exactly one of crash, partition, message_loss, plugin_exodus, random_crashes"
+                    "{place} must have exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage"
                 ));
+            }
+            if fault.l1_outage.is_some() && self.l1.kind == L1Kind::None {
+                return Err(format!("{place}.l1_outage needs an L1 (l1.kind: embedded or anvil)"));
             }
             match (fault.at, fault.random_crashes.is_some()) {
                 (None, false) => return Err(format!("{place} needs `at`")),
@@ -777,6 +897,18 @@ impl Scenario {
             if let Some(e) = fault.plugin_exodus {
                 fraction(&format!("{place}.plugin_exodus.fraction"), e.fraction)?;
             }
+        }
+        if self.l1.slot.as_millis() < 1_000 || self.l1.slot.as_millis() % 1_000 != 0 {
+            return Err(format!("l1.slot must be a whole number of seconds, at least 1s, got {}", self.l1.slot));
+        }
+        if self.l1.block_time.as_millis() < 1_000 || self.l1.block_time.as_millis() % 1_000 != 0 {
+            return Err(format!("l1.block_time must be a whole number of seconds, at least 1s, got {}", self.l1.block_time));
+        }
+        if self.l1.attempts == 0 || self.l1.max_blocks_per_l1_block == 0 {
+            return Err("l1.attempts and l1.max_blocks_per_l1_block must be at least 1".into());
+        }
+        if let Some(a) = self.l1.agents.iter().find(|a| a.validator >= self.chain.validators) {
+            return Err(format!("l1.agents: validator {} does not exist", a.validator));
         }
         let names: BTreeSet<&str> = self.checks.iter().map(Check::name).collect();
         if names.len() != self.checks.len() {

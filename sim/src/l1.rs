@@ -1,0 +1,281 @@
+//! The L1 in the simulation: the Rollup contract on anvil or in revm, and the validators'
+//! submission agents, in lockstep with the simulated clock.
+//!
+//! Every `l1.block_time` of simulated time the driver
+//! 1. finds the L2 blocks that are fully proven and not yet on L1 (contiguous from the L1's proven
+//!    head), from the observer's reference chain;
+//! 2. lets each agent act: honest agents submit in their own slots; adversarial ones skip, submit
+//!    out of slot, or submit a wrong pre root; crashed validators' agents do nothing; during an L1
+//!    outage every attempt fails and is retried `l1.attempts` times, `l1.retry_backoff` apart;
+//! 3. mines one L1 block whose timestamp is the L1 genesis plus the simulated seconds, and logs the
+//!    block and every submission's fate (accepted, or the revert reason) into the event log.
+//!
+//! Proofs on L1 are **modeled**: the deployment's verifier is the simulation-only
+//! `ModeledProofVerifier` (the on-chain plonky2 verifier is a later issue), even when the L2 proofs
+//! were real. The L1's calls block the madsim thread (anvil answers on a worker thread made before
+//! the simulation), so simulated time does not pass while the L1 works.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{Address, B256};
+use futures::channel::mpsc::UnboundedSender;
+use zkcrowd_l1::anvil::AnvilConfig;
+use zkcrowd_l1::contract::{l1_signer, revert_reason};
+use zkcrowd_l1::{AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent};
+
+use crate::agents::Ctx;
+use crate::observer::Record;
+use crate::scenario::{AgentBehaviour, L1Kind, Scenario};
+
+/// The L1's chain id (anvil's default).
+pub const L1_CHAIN_ID: u64 = 31_337;
+/// Timestamp of the L1 genesis block; the deployment block is one second later, at simulated time 0.
+pub const L1_GENESIS_TIMESTAMP: u64 = 1_700_000_000;
+
+/// Starts the scenario's L1 (none, embedded, or an anvil process). Call before the madsim runtime.
+pub fn start(scenario: &Scenario) -> Result<Option<Box<dyn L1Backend>>, L1Error> {
+    Ok(match scenario.l1.kind {
+        L1Kind::None => None,
+        L1Kind::Embedded => Some(Box::new(EmbeddedL1::new(L1_CHAIN_ID, L1_GENESIS_TIMESTAMP))),
+        L1Kind::Anvil => Some(Box::new(AnvilL1::spawn(AnvilConfig::new(L1_CHAIN_ID, L1_GENESIS_TIMESTAMP))?)),
+    })
+}
+
+/// What the L1 looked like at the end, for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct L1Outcome {
+    /// `embedded` or `anvil`.
+    pub kind: &'static str,
+    /// The Rollup's proven head (read from the contract).
+    pub proven_head: u64,
+    /// The last L1 block's number.
+    pub l1_head: u64,
+    /// The last L1 block's hash (anvil only).
+    pub l1_head_hash: Option<B256>,
+    /// Rollup and verifier addresses.
+    pub rollup: Address,
+    /// The verifier (simulation-only, modeled proofs).
+    pub verifier: Address,
+    /// Gas of the deployment block.
+    pub deploy_gas: u64,
+}
+
+/// Time windows (ms) in which something is down.
+#[derive(Debug, Clone, Default)]
+pub struct Downtime {
+    /// (validator, from, until).
+    pub validators: Vec<(u16, u64, u64)>,
+    /// (from, until) of L1 outages.
+    pub outages: Vec<(u64, u64)>,
+}
+
+impl Downtime {
+    fn validator_down(&self, validator: u16, t_ms: u64) -> bool {
+        self.validators.iter().any(|&(v, from, until)| v == validator && (from..until).contains(&t_ms))
+    }
+
+    fn outage(&self, t_ms: u64) -> bool {
+        self.outages.iter().any(|&(from, until)| (from..until).contains(&t_ms))
+    }
+}
+
+/// The L1 driver (see the module documentation).
+pub struct Driver {
+    ctx: Arc<Ctx>,
+    backend: Box<dyn L1Backend>,
+    deployment: Deployment,
+    agents: Vec<SubmissionAgent>,
+    genesis_root: B256,
+    downtime: Downtime,
+    /// The Rollup's proven head as the driver last confirmed it.
+    head: u64,
+    last_block: Option<(u64, Option<B256>)>,
+    status: Arc<Mutex<L1Outcome>>,
+}
+
+impl Driver {
+    /// Deploys the Rollup (agents = the validators, in index order) over the L2 genesis root.
+    pub fn deploy(ctx: Arc<Ctx>, mut backend: Box<dyn L1Backend>, genesis_root: B256, downtime: Downtime) -> Result<Self, L1Error> {
+        let validators = u64::from(ctx.scenario.chain.validators);
+        let agents: Vec<SubmissionAgent> =
+            (0..validators).map(|i| SubmissionAgent::new(l1_signer("agent", ctx.seed, i), backend.chain_id(), 0)).collect();
+        let addresses: Vec<Address> = agents.iter().map(SubmissionAgent::address).collect();
+        let deployment = Deployment::deploy_simulation(
+            backend.as_mut(),
+            l1_signer("deployer", ctx.seed, 0),
+            &addresses,
+            ctx.scenario.l1.slot.as_millis() / 1_000,
+            genesis_root,
+            L1_GENESIS_TIMESTAMP + 1,
+        )?;
+        let last_block = Some((deployment.block.number, deployment.block.hash));
+        let status = Arc::new(Mutex::new(L1Outcome::default()));
+        let driver = Self { ctx, backend, deployment, agents, genesis_root, downtime, head: 0, last_block, status };
+        *driver.status.lock().expect("status lock") = driver.outcome();
+        Ok(driver)
+    }
+
+    /// The L1's state, updated after every L1 block.
+    pub fn status(&self) -> Arc<Mutex<L1Outcome>> {
+        self.status.clone()
+    }
+
+    /// L1 timestamp at simulated time `t_ms`.
+    fn timestamp_at(t_ms: u64) -> u64 {
+        L1_GENESIS_TIMESTAMP + 1 + t_ms / 1_000
+    }
+
+    /// The fully proven L2 blocks after the L1's head, contiguous, at most `max`.
+    fn pending(&self, max: usize) -> Vec<ProvenBlock> {
+        let observer = self.ctx.observer.lock().expect("observer lock");
+        let mut pre_root = if self.head == 0 {
+            self.genesis_root
+        } else {
+            observer.blocks.get(&self.head).map_or(self.genesis_root, |b| b.ledger_root)
+        };
+        let mut out = Vec::new();
+        let mut number = self.head + 1;
+        while out.len() < max {
+            let Some(row) = observer.blocks.get(&number).filter(|b| b.fully_proven_ms.is_some()) else { break };
+            out.push(ProvenBlock::modeled(
+                number,
+                pre_root,
+                row.ledger_root,
+                row.transactions_root,
+                row.aggregator.unwrap_or(Address::ZERO),
+            ));
+            pre_root = row.ledger_root;
+            number += 1;
+        }
+        out
+    }
+
+    /// One L1 block: agents act, the block is mined, outcomes are logged. Returns whether the L1
+    /// holds every fully proven L2 block.
+    async fn step(&mut self) -> bool {
+        let l1 = &self.ctx.scenario.l1;
+        let now = self.ctx.now_ms();
+        let slot = self.deployment.schedule.slot_at(Self::timestamp_at(now));
+        let owner = self.deployment.schedule.owner_index(slot);
+        let pending = self.pending(l1.max_blocks_per_l1_block as usize);
+        // (tx hash → agent, L2 block) of what reached the L1's pool.
+        let mut sent: BTreeMap<B256, (u16, u64)> = BTreeMap::new();
+        if !pending.is_empty() {
+            for index in 0..self.agents.len() {
+                let agent = index as u16;
+                if self.downtime.validator_down(agent, self.ctx.now_ms()) {
+                    continue;
+                }
+                let mine = index == owner;
+                let blocks: Vec<ProvenBlock> = match l1.behaviour(agent) {
+                    AgentBehaviour::Honest if mine => pending.clone(),
+                    AgentBehaviour::OutOfSlot => if mine { pending.clone() } else { pending[..1].to_vec() },
+                    AgentBehaviour::WrongPreRoot if mine => {
+                        let b = &pending[0];
+                        let wrong = B256::from(alloy::primitives::U256::from_be_bytes(b.pre_root.0).wrapping_add(alloy::primitives::U256::from(1)));
+                        vec![ProvenBlock::modeled(b.number, wrong, b.post_root, b.tx_commitment, b.aggregator)]
+                    }
+                    _ => Vec::new(),
+                };
+                for block in blocks {
+                    let tx = self.agents[index].sign_submit(self.deployment.rollup, &block);
+                    let mut attempt = 1;
+                    let result = loop {
+                        let result = if self.downtime.outage(self.ctx.now_ms()) {
+                            Err(L1Error::Unavailable("outage (fault)".to_owned()))
+                        } else {
+                            self.backend.send(&tx)
+                        };
+                        match result {
+                            Err(L1Error::Unavailable(_)) if attempt < l1.attempts => {
+                                attempt += 1;
+                                madsim::time::sleep(l1.retry_backoff.to_std()).await;
+                            }
+                            other => break other,
+                        }
+                    };
+                    match result {
+                        Ok(hash) => {
+                            sent.insert(hash, (agent, block.number));
+                        }
+                        Err(error) => {
+                            self.agents[index].unsend();
+                            let outcome = format!("not sent: {error} (attempt {attempt} of {})", l1.attempts);
+                            self.log(Record::L1Submission { agent, l2_block: block.number, tx: None, outcome, gas_used: 0 });
+                            // Its later blocks would fail the same way; it waits for its next slot.
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let timestamp = Self::timestamp_at(self.ctx.now_ms());
+        let block = match self.backend.mine(timestamp) {
+            Ok(block) => block,
+            Err(error) => panic!("the L1 failed to mine at {timestamp}: {error}"),
+        };
+        let now = self.ctx.now_ms();
+        for receipt in &block.receipts {
+            let Some(&(agent, l2_block)) = sent.get(&receipt.tx_hash) else { continue };
+            let outcome = if receipt.success {
+                self.head = l2_block;
+                let mut observer = self.ctx.observer.lock().expect("observer lock");
+                if let Some(row) = observer.blocks.get_mut(&l2_block) {
+                    row.l1_accepted_ms = Some(now);
+                    row.l1_gas = Some(receipt.gas_used);
+                }
+                "accepted".to_owned()
+            } else {
+                format!("reverted: {}", revert_reason(&receipt.revert_data))
+            };
+            self.log(Record::L1Submission { agent, l2_block, tx: Some(receipt.tx_hash), outcome, gas_used: receipt.gas_used });
+        }
+        // Confirmation: the contract's own view of its head must be the driver's.
+        let (proven, _) = self.deployment.proven_head(self.backend.as_mut()).expect("the Rollup answers provenHead");
+        assert_eq!(proven, self.head, "the Rollup's proven head disagrees with the receipts");
+        self.last_block = Some((block.number, block.hash));
+        self.log(Record::L1Block {
+            number: block.number,
+            timestamp: block.timestamp,
+            txs: block.receipts.len() as u32,
+            gas_used: block.gas_used,
+            proven_head: self.head,
+        });
+        *self.status.lock().expect("status lock") = self.outcome();
+        self.pending(1).is_empty()
+    }
+
+    fn log(&self, record: Record) {
+        self.ctx.observer.lock().expect("observer lock").log(self.ctx.now_ms(), record);
+    }
+
+    /// Runs until the simulation ends; after the fault phase, sends on `caught_up` each time the
+    /// L1 holds every fully proven block and every block of the fault phase is fully proven.
+    pub async fn run(mut self, caught_up: UnboundedSender<()>) {
+        let block_time = self.ctx.scenario.l1.block_time.to_std();
+        let duration_ms = self.ctx.scenario.duration.as_millis();
+        loop {
+            madsim::time::sleep(block_time).await;
+            let all_on_l1 = self.step().await;
+            let done = self.ctx.now_ms() >= duration_ms
+                && all_on_l1
+                && self.ctx.observer.lock().expect("observer lock").all_proven_until(duration_ms);
+            if done {
+                let _ = caught_up.unbounded_send(());
+            }
+        }
+    }
+
+    fn outcome(&self) -> L1Outcome {
+        L1Outcome {
+            kind: self.backend.kind(),
+            proven_head: self.head,
+            l1_head: self.last_block.map_or(0, |b| b.0),
+            l1_head_hash: self.last_block.and_then(|b| b.1),
+            rollup: self.deployment.rollup,
+            verifier: self.deployment.verifier,
+            deploy_gas: self.deployment.block.gas_used,
+        }
+    }
+}
