@@ -352,7 +352,7 @@ fn l1_finality<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, finality: &[f6
             "Time to L1 finality",
             &[
                 &format!("No block reached an L1 in this run (l1: {l1})."),
-                "The L1 issue adds anvil and an embedded L1.",
+                "Set l1: { kind: embedded } or { kind: anvil } in the scenario to post fully proven blocks.",
             ],
         );
     }
@@ -383,7 +383,7 @@ fn l1_gas<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, gas: &[(f64, f64)],
             "L1 gas per block",
             &[
                 &format!("No block was submitted to an L1 in this run (l1: {l1})."),
-                "The L1 issue adds anvil and an embedded L1.",
+                "Set l1: { kind: embedded } or { kind: anvil } in the scenario to post fully proven blocks.",
             ],
         );
     }

@@ -33,6 +33,32 @@ th{background:#f5f5f5}.ok{color:#17702c;font-weight:bold}.bad{color:#b3261e;font
 figure{margin:2em 0}figcaption{color:#444;margin-top:.3em}img{max-width:100%;border:1px solid #ddd}\
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.6em 1em}";
 
+/// The L1 paragraph: proven head against the L2's, submissions by outcome, gas, and a reminder
+/// that the L1 verifier checks modeled proof records.
+fn l1_section(l1: &serde_json::Value) -> String {
+    if l1["kind"].as_str().unwrap_or("none") == "none" {
+        return String::new();
+    }
+    let submissions: Vec<String> = l1["submissions"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{} {}", escape(k), v)).collect())
+        .unwrap_or_default();
+    format!(
+        "<h2>L1</h2><p>Rollup contract on <b>{}</b>: proven head {} (the L2's last fully proven block: {}); submissions: {}. \
+         Gas per accepted block {} (mean), per L2 user transaction {}; L2 commit to L1 acceptance p50 {} s, p95 {} s. \
+         The L1 verifier is the simulation-only <code>ModeledProofVerifier</code>: it checks <b>modeled</b> proof records, \
+         not plonky2 proofs.</p>",
+        escape(l1["kind"].as_str().unwrap_or("?")),
+        l1["proven_head"],
+        l1["l2_fully_proven_head"],
+        submissions.join(", "),
+        l1["gas_per_block"]["mean"].as_f64().map_or("-".to_owned(), |g| format!("{g:.0}")),
+        l1["gas_per_l2_user_tx"].as_f64().map_or("-".to_owned(), |g| format!("{g:.0}")),
+        l1["l2_commit_to_l1_seconds"]["p50"],
+        l1["l2_commit_to_l1_seconds"]["p95"],
+    )
+}
+
 /// Writes `report.html` into `dir`.
 pub fn write(
     dir: &Path,
@@ -141,12 +167,13 @@ pub fn write(
         page,
         "<p class=\"note\">Proofs: {proofs_real} real (plonky2, verified) and {proofs_modeled} <b>modeled</b> (a record standing for a proof nobody \
          computed; its validity comes from the plugin's behaviour model). Proving times follow the <code>{}</code> cost profile \
-         (tx {} ms, aggregation {} ms on the reference device{}). L1: {}.</p>",
+         (tx {} ms, aggregation {} ms on the reference device{}). L1: {}.</p>{}",
         escape(profile["name"].as_str().unwrap_or("?")),
         profile["tx_ms"],
         profile["aggregate_ms"],
         if provisional { "; provisional targets until <code>zkcrowd calibrate</code> measures them" } else { "" },
-        escape(summary["l1"].as_str().unwrap_or("none")),
+        escape(summary["l1"]["kind"].as_str().unwrap_or("none")),
+        l1_section(&summary["l1"]),
     );
 
     if let Some(kinds) = summary["real_proving"]["by_kind"].as_object().filter(|k| !k.is_empty()) {

@@ -38,7 +38,7 @@ pub fn render_report(dir: &Path) -> Result<(), String> {
                 .collect()
         })
         .unwrap_or_default();
-    let l1 = summary["l1"].as_str().unwrap_or("none").to_owned();
+    let l1 = summary["l1"]["kind"].as_str().unwrap_or("none").to_owned();
     let charts_dir = dir.join("charts");
     std::fs::create_dir_all(&charts_dir).map_err(|e| format!("cannot create {}: {e}", charts_dir.display()))?;
     let mut charts = charts::render(&charts_dir, &tables, &faults, &l1)?;

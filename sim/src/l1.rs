@@ -92,6 +92,9 @@ pub struct Driver {
     head: u64,
     last_block: Option<(u64, Option<B256>)>,
     status: Arc<Mutex<L1Outcome>>,
+    /// Transactions in the L1's pool: hash → (agent, L2 block). A block full of gas leaves some
+    /// for the next one.
+    sent: BTreeMap<B256, (u16, u64)>,
 }
 
 impl Driver {
@@ -111,7 +114,7 @@ impl Driver {
         )?;
         let last_block = Some((deployment.block.number, deployment.block.hash));
         let status = Arc::new(Mutex::new(L1Outcome::default()));
-        let driver = Self { ctx, backend, deployment, agents, genesis_root, downtime, head: 0, last_block, status };
+        let driver = Self { ctx, backend, deployment, agents, genesis_root, downtime, head: 0, last_block, status, sent: BTreeMap::new() };
         *driver.status.lock().expect("status lock") = driver.outcome();
         Ok(driver)
     }
@@ -159,8 +162,6 @@ impl Driver {
         let slot = self.deployment.schedule.slot_at(Self::timestamp_at(now));
         let owner = self.deployment.schedule.owner_index(slot);
         let pending = self.pending(l1.max_blocks_per_l1_block as usize);
-        // (tx hash → agent, L2 block) of what reached the L1's pool.
-        let mut sent: BTreeMap<B256, (u16, u64)> = BTreeMap::new();
         if !pending.is_empty() {
             for index in 0..self.agents.len() {
                 let agent = index as u16;
@@ -197,7 +198,7 @@ impl Driver {
                     };
                     match result {
                         Ok(hash) => {
-                            sent.insert(hash, (agent, block.number));
+                            self.sent.insert(hash, (agent, block.number));
                         }
                         Err(error) => {
                             self.agents[index].unsend();
@@ -217,7 +218,7 @@ impl Driver {
         };
         let now = self.ctx.now_ms();
         for receipt in &block.receipts {
-            let Some(&(agent, l2_block)) = sent.get(&receipt.tx_hash) else { continue };
+            let Some((agent, l2_block)) = self.sent.remove(&receipt.tx_hash) else { continue };
             let outcome = if receipt.success {
                 self.head = l2_block;
                 let mut observer = self.ctx.observer.lock().expect("observer lock");

@@ -30,7 +30,7 @@ pub fn exit_code(verdicts: &BTreeMap<&'static str, Verdict>) -> u8 {
     let violated = |name: &str| matches!(verdicts.get(name), Some(Verdict::Violated(_)));
     if ["roots_agree", "token_conservation", "no_payment_to_non_assignee", "no_lost_tx"].iter().any(|n| violated(n)) {
         EXIT_CORRECTNESS
-    } else if violated("liveness") {
+    } else if violated("liveness") || violated("l1_caught_up") {
         EXIT_LIVENESS
     } else {
         EXIT_OK

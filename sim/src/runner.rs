@@ -419,8 +419,18 @@ async fn simulate(
         let mut guard = ctx.observer.lock().expect("observer lock");
         std::mem::replace(&mut *guard, Observer::new(0, None, Default::default()))
     };
-    let verdicts = observer.verdicts(sim_ms).into_iter().filter(|(name, _)| wanted.contains(name)).collect();
+    let mut verdicts: BTreeMap<&'static str, Verdict> =
+        observer.verdicts(sim_ms).into_iter().filter(|(name, _)| wanted.contains(name)).collect();
     let l1 = l1_status.map(|status| status.lock().expect("status lock").clone());
+    if let Some(l1) = l1.as_ref().filter(|_| wanted.contains("l1_caught_up")) {
+        let l2 = observer.fully_proven_head();
+        let verdict = if l1.proven_head == l2 {
+            Verdict::Ok
+        } else {
+            Verdict::Violated(format!("the L1's proven head is block {} at the end, the L2's last fully proven block is {l2}", l1.proven_head))
+        };
+        verdicts.insert("l1_caught_up", verdict);
+    }
     RunOutput { observer, sim_ms, verdicts, heads, plugins: plugin_facts, net, cost, market_balances, l1 }
 }
 

@@ -91,6 +91,7 @@ fn malformed_scenarios_exit_2_with_location() {
         ("duration.yaml", "name: x\nduration: 1 fortnight\n", ":2:11"),
         ("rate.yaml", "name: x\nduration: 1m\nload:\n  tx_rate: -3/s\n", ":4:12"),
         ("real.yaml", "name: x\nduration: 1m\nproofs:\n  real: some\n", ":4:9"),
+        ("l1.yaml", "name: x\nduration: 1m\nl1:\n  kind: mainnet\n", ":4:9"),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();

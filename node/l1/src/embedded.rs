@@ -2,7 +2,7 @@
 //! spawning a process per run costs more than the run. It builds no headers (no block hashes) and
 //! charges no fees (base fee 0); gas used per transaction is the EVM's and matches anvil's.
 
-use alloy::consensus::TxEnvelope;
+use alloy::consensus::{Transaction as _, TxEnvelope};
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_evm::FromRecoveredTx;
@@ -84,7 +84,15 @@ impl L1Backend for EmbeddedL1 {
         let (block_env, cfg) = self.env(number, timestamp);
         let mut receipts = Vec::new();
         let mut gas_used = 0;
+        let mut gas_reserved = 0;
+        let mut left = Vec::new();
         for (tx, sender) in std::mem::take(&mut self.pool) {
+            // As anvil: a transaction whose gas limit no longer fits waits for the next block.
+            if gas_reserved + tx.gas_limit() > BLOCK_GAS_LIMIT || !left.is_empty() {
+                left.push((tx, sender));
+                continue;
+            }
+            gas_reserved += tx.gas_limit();
             let tx_env = TxEnv::from_recovered_tx(&tx, sender);
             let result = {
                 let mut evm = Context::mainnet()
@@ -110,6 +118,7 @@ impl L1Backend for EmbeddedL1 {
             self.db.commit(output.state);
             receipts.push(L1Receipt { tx_hash: *tx.tx_hash(), success, gas_used: tx_gas, revert_data, created });
         }
+        self.pool = left;
         self.number = number;
         self.timestamp = timestamp;
         Ok(L1Block { number, timestamp, hash: None, gas_used, receipts })

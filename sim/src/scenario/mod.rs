@@ -716,6 +716,9 @@ pub enum Check {
         /// The bound.
         block_proven_within: SimDuration,
     },
+    /// With an L1: the run ends with the Rollup's proven head at the L2's last fully proven block
+    /// (every fully proven block reached L1). Without an L1 it is not reported.
+    L1CaughtUp,
 }
 
 impl Check {
@@ -727,6 +730,7 @@ impl Check {
             Self::NoPaymentToNonAssignee => "no_payment_to_non_assignee",
             Self::RootsAgree => "roots_agree",
             Self::Liveness { .. } => "liveness",
+            Self::L1CaughtUp => "l1_caught_up",
         }
     }
 }
@@ -738,6 +742,7 @@ fn default_checks() -> Vec<Check> {
         Check::NoPaymentToNonAssignee,
         Check::RootsAgree,
         Check::Liveness { block_proven_within: SimDuration::from_secs(600) },
+        Check::L1CaughtUp,
     ]
 }
 
@@ -904,8 +909,9 @@ impl Scenario {
         if self.l1.block_time.as_millis() < 1_000 || self.l1.block_time.as_millis() % 1_000 != 0 {
             return Err(format!("l1.block_time must be a whole number of seconds, at least 1s, got {}", self.l1.block_time));
         }
-        if self.l1.attempts == 0 || self.l1.max_blocks_per_l1_block == 0 {
-            return Err("l1.attempts and l1.max_blocks_per_l1_block must be at least 1".into());
+        if self.l1.attempts == 0 || !(1..=32).contains(&self.l1.max_blocks_per_l1_block) {
+            return Err("l1.attempts must be at least 1 and l1.max_blocks_per_l1_block between 1 and 32 \
+                        (32 submissions of 400,000 gas fill ~43% of an L1 block)".into());
         }
         if let Some(a) = self.l1.agents.iter().find(|a| a.validator >= self.chain.validators) {
             return Err(format!("l1.agents: validator {} does not exist", a.validator));
@@ -937,7 +943,7 @@ mod tests {
     fn defaults_and_errors() {
         let scenario = parse("name: tiny\nduration: 1m\n").unwrap();
         assert_eq!(scenario.chain.validators, 4);
-        assert_eq!(scenario.checks.len(), 5);
+        assert_eq!(scenario.checks.len(), 6);
         assert_eq!(scenario.drain(), SimDuration::from_secs(600));
 
         for (text, place, expected) in [

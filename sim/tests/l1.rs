@@ -1,0 +1,80 @@
+//! The L1 in the simulator, through the command line: a run with every L1 fault (outage, an agent
+//! skipping its slots, one submitting out of slot, one submitting a wrong pre root) still ends with
+//! the Rollup's proven head at the L2's last fully proven block, each rejection recorded with its
+//! revert reason; anvil and the embedded L1 give the same digest, and anvil the same L1 block hash
+//! in separate processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkcrowd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `scenario` (seed 1) into `out` and returns its summary and event log.
+fn run(scenario: &Path, out: &Path) -> (serde_json::Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_zkcrowd"))
+        .current_dir(repo())
+        .args(["run", scenario.to_str().unwrap(), "--seed", "1", "--quiet", "--out", out.to_str().unwrap()])
+        .arg("--events")
+        .output()
+        .expect("run zkcrowd");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    (summary, std::fs::read_to_string(out.join("events.jsonl")).unwrap())
+}
+
+#[test]
+fn l1_faults_are_survived_with_reasons() {
+    let dir = temp_dir("l1-faults");
+    let (summary, events) = run(&repo().join("scenarios/tests/l1-tiny.yaml"), &dir);
+    let l1 = &summary["l1"];
+    assert_eq!(l1["kind"], "embedded");
+    let head = l1["proven_head"].as_u64().unwrap();
+    assert!(head > 20, "{l1}");
+    assert_eq!(head, l1["l2_fully_proven_head"].as_u64().unwrap(), "the L1 holds every fully proven block");
+    assert_eq!(summary["blocks_on_l1"].as_u64(), Some(head));
+    let submissions = &l1["submissions"];
+    assert_eq!(submissions["accepted"].as_u64(), Some(head), "each block accepted once: {submissions}");
+    for class in ["reverted: NotSlotOwner", "reverted: WrongPreRoot", "not sent: L1 unavailable"] {
+        assert!(submissions[class].as_u64().unwrap_or(0) > 0, "{class} missing: {submissions}");
+    }
+    // Per agent: 1 skips (never appears), 2 submits out of slot, 3 only with a wrong pre root.
+    let submitted: Vec<serde_json::Value> = events
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|e| e["type"] == "l1_submission")
+        .collect();
+    let by = |agent: u64| submitted.iter().filter(move |e| e["agent"] == agent);
+    assert_eq!(by(1).count(), 0, "the skipping agent submitted");
+    assert!(by(2).any(|e| e["outcome"].as_str().unwrap().starts_with("reverted: NotSlotOwner(sender")));
+    assert!(by(3).all(|e| {
+        let outcome = e["outcome"].as_str().unwrap();
+        outcome.starts_with("reverted: WrongPreRoot(expected") || outcome.starts_with("not sent")
+    }));
+    assert!(by(0).any(|e| e["outcome"] == "accepted"));
+}
+
+#[test]
+fn anvil_and_embedded_agree_and_anvil_reproduces() {
+    let dir = temp_dir("l1-anvil");
+    let text = std::fs::read_to_string(repo().join("scenarios/tests/l1-tiny.yaml")).unwrap();
+    let anvil = dir.join("l1-anvil.yaml");
+    std::fs::write(&anvil, text.replace("kind: embedded", "kind: anvil")).unwrap();
+    let (embedded, _) = run(&repo().join("scenarios/tests/l1-tiny.yaml"), &dir.join("embedded"));
+    let (first, _) = run(&anvil, &dir.join("anvil-1"));
+    let (second, _) = run(&anvil, &dir.join("anvil-2"));
+    assert_eq!(first["l1"]["kind"], "anvil");
+    assert_eq!(first["digest"], second["digest"], "anvil runs reproduce");
+    let hash = first["l1"]["l1_head_hash"].as_str().expect("anvil has block hashes");
+    assert_eq!(Some(hash), second["l1"]["l1_head_hash"].as_str(), "same L1 head hash");
+    assert_eq!(first["digest"], embedded["digest"], "same transactions, outcomes and gas on both L1s");
+    assert_eq!(first["l1"]["proven_head"], first["l1"]["l2_fully_proven_head"]);
+}
