@@ -91,6 +91,8 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     });
     // The L1 too: anvil is a process with a worker thread (see `crate::l1`).
     let l1 = crate::l1::start(scenario).unwrap_or_else(|error| panic!("l1: {error}"));
+    // Kills anvil when the run ends or panics (the simulation's tasks, which own the L1, are leaked).
+    let _l1_stop = l1.as_ref().and_then(|l1| l1.stop_handle());
     let runtime = Runtime::with_seed_and_config(seed, config);
     let scenario = scenario.clone();
     runtime.block_on(simulate(scenario, seed, options, real, l1))

@@ -54,6 +54,8 @@ enum Request {
     Send(Bytes, Sender<Result<B256, L1Error>>),
     Mine(u64, Sender<Result<L1Block, L1Error>>),
     Call(Address, Bytes, Sender<Result<Bytes, L1Error>>),
+    /// Kill anvil and end the worker; answers once anvil is gone.
+    Stop(Sender<()>),
 }
 
 /// An anvil process driven in lockstep (see the module documentation).
@@ -93,8 +95,14 @@ impl AnvilL1 {
 
 impl Drop for AnvilL1 {
     fn drop(&mut self) {
-        // Closing the channel ends the worker, which kills anvil (AnvilInstance's Drop).
-        self.requests.take();
+        // The worker kills anvil (AnvilInstance's Drop) and ends; a stop handle may still hold
+        // the channel open, so ask explicitly.
+        if let Some(requests) = self.requests.take() {
+            let (done, gone) = channel();
+            if requests.send(Request::Stop(done)).is_ok() {
+                let _ = gone.recv();
+            }
+        }
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
@@ -125,6 +133,16 @@ impl L1Backend for AnvilL1 {
 
     fn call(&mut self, to: Address, input: Bytes) -> Result<Bytes, L1Error> {
         self.ask(|reply| Request::Call(to, input, reply))
+    }
+
+    fn stop_handle(&self) -> Option<crate::backend::StopHandle> {
+        let requests = self.requests.clone()?;
+        Some(crate::backend::StopHandle::new(move || {
+            let (done, gone) = channel();
+            if requests.send(Request::Stop(done)).is_ok() {
+                let _ = gone.recv();
+            }
+        }))
     }
 }
 
@@ -167,6 +185,11 @@ fn worker(config: AnvilConfig, inbox: Receiver<Request>, ready: Sender<Result<St
             }
             Request::Call(to, input, reply) => {
                 let _ = reply.send(runtime.block_on(rpc.call(to, input)));
+            }
+            Request::Stop(done) => {
+                drop(instance);
+                let _ = done.send(());
+                return;
             }
         }
     }

@@ -65,6 +65,33 @@ pub struct L1Block {
     pub receipts: Vec<L1Receipt>,
 }
 
+/// Stops an L1 process when dropped (or on [`StopHandle::stop`]), even if its [`L1Backend`] was
+/// leaked: a simulation's tasks are not dropped when the runtime ends, and an orphaned anvil would
+/// hold its parent's output pipes open.
+pub struct StopHandle(Option<Box<dyn FnOnce() + Send>>);
+
+impl StopHandle {
+    /// A handle that runs `stop` once.
+    pub fn new(stop: impl FnOnce() + Send + 'static) -> Self {
+        Self(Some(Box::new(stop)))
+    }
+
+    /// Stops the L1 now.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.0.take() {
+            stop();
+        }
+    }
+}
+
+impl Drop for StopHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop();
+        }
+    }
+}
+
 /// An L1 driven in lockstep.
 pub trait L1Backend: Send {
     /// `anvil` or `embedded`.
@@ -79,4 +106,8 @@ pub trait L1Backend: Send {
     fn mine(&mut self, timestamp: u64) -> Result<L1Block, L1Error>;
     /// A view call on the latest state.
     fn call(&mut self, to: Address, input: Bytes) -> Result<Bytes, L1Error>;
+    /// A handle that stops the L1's process, for L1s that have one.
+    fn stop_handle(&self) -> Option<StopHandle> {
+        None
+    }
 }

@@ -20,6 +20,6 @@ pub mod embedded;
 
 pub use agent::{ProvenBlock, Schedule, SubmissionAgent};
 pub use anvil::AnvilL1;
-pub use backend::{L1Backend, L1Block, L1Error, L1Receipt};
+pub use backend::{L1Backend, L1Block, L1Error, L1Receipt, StopHandle};
 pub use deploy::Deployment;
 pub use embedded::EmbeddedL1;
