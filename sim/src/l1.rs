@@ -15,14 +15,13 @@
 //! were real. The L1's calls block the madsim thread (anvil answers on a worker thread made before
 //! the simulation), so simulated time does not pass while the L1 works.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use futures::channel::mpsc::UnboundedSender;
 use zkcrowd_l1::anvil::AnvilConfig;
-use zkcrowd_l1::contract::{l1_signer, revert_reason};
-use zkcrowd_l1::{AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent};
+use zkcrowd_l1::contract::l1_signer;
+use zkcrowd_l1::{AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent, Submitted, Submitter};
 
 use crate::agents::Ctx;
 use crate::observer::Record;
@@ -85,16 +84,13 @@ pub struct Driver {
     ctx: Arc<Ctx>,
     backend: Box<dyn L1Backend>,
     deployment: Deployment,
-    agents: Vec<SubmissionAgent>,
+    submitters: Vec<Submitter>,
     genesis_root: B256,
     downtime: Downtime,
     /// The Rollup's proven head as the driver last confirmed it.
     head: u64,
     last_block: Option<(u64, Option<B256>)>,
     status: Arc<Mutex<L1Outcome>>,
-    /// Transactions in the L1's pool: hash → (agent, L2 block). A block full of gas leaves some
-    /// for the next one.
-    sent: BTreeMap<B256, (u16, u64)>,
 }
 
 impl Driver {
@@ -113,8 +109,17 @@ impl Driver {
             L1_GENESIS_TIMESTAMP + 1,
         )?;
         let last_block = Some((deployment.block.number, deployment.block.hash));
+        let l1 = &ctx.scenario.l1;
+        let submitters = agents
+            .into_iter()
+            .enumerate()
+            .map(|(index, agent)| {
+                let (max, attempts) = (l1.max_blocks_per_l1_block as usize, l1.attempts);
+                Submitter::new(agent, index, deployment.schedule.clone(), deployment.rollup, max, attempts)
+            })
+            .collect();
         let status = Arc::new(Mutex::new(L1Outcome::default()));
-        let driver = Self { ctx, backend, deployment, agents, genesis_root, downtime, head: 0, last_block, status, sent: BTreeMap::new() };
+        let driver = Self { ctx, backend, deployment, submitters, genesis_root, downtime, head: 0, last_block, status };
         *driver.status.lock().expect("status lock") = driver.outcome();
         Ok(driver)
     }
@@ -157,60 +162,65 @@ impl Driver {
     /// One L1 block: agents act, the block is mined, outcomes are logged. Returns whether the L1
     /// holds every fully proven L2 block.
     async fn step(&mut self) -> bool {
-        let l1 = &self.ctx.scenario.l1;
-        let now = self.ctx.now_ms();
-        let slot = self.deployment.schedule.slot_at(Self::timestamp_at(now));
-        let owner = self.deployment.schedule.owner_index(slot);
+        let ctx = self.ctx.clone();
+        let l1 = &ctx.scenario.l1;
+        let timestamp = Self::timestamp_at(ctx.now_ms());
         let pending = self.pending(l1.max_blocks_per_l1_block as usize);
-        if !pending.is_empty() {
-            for index in 0..self.agents.len() {
-                let agent = index as u16;
-                if self.downtime.validator_down(agent, self.ctx.now_ms()) {
-                    continue;
+        for index in 0..self.submitters.len() {
+            let agent = index as u16;
+            if pending.is_empty() || self.downtime.validator_down(agent, ctx.now_ms()) {
+                continue;
+            }
+            let rollup = self.deployment.rollup;
+            let submitter = &mut self.submitters[index];
+            let own_slot = submitter.owns_slot_at(timestamp);
+            let txs = match l1.behaviour(agent) {
+                AgentBehaviour::Honest => submitter.due(timestamp, &pending),
+                AgentBehaviour::SkipSlots => Vec::new(),
+                AgentBehaviour::OutOfSlot if own_slot => submitter.due(timestamp, &pending),
+                AgentBehaviour::OutOfSlot => {
+                    vec![(pending[0].number, submitter.agent_mut().sign_submit(rollup, &pending[0]))]
                 }
-                let mine = index == owner;
-                let blocks: Vec<ProvenBlock> = match l1.behaviour(agent) {
-                    AgentBehaviour::Honest if mine => pending.clone(),
-                    AgentBehaviour::OutOfSlot => if mine { pending.clone() } else { pending[..1].to_vec() },
-                    AgentBehaviour::WrongPreRoot if mine => {
-                        let b = &pending[0];
-                        let wrong = B256::from(alloy::primitives::U256::from_be_bytes(b.pre_root.0).wrapping_add(alloy::primitives::U256::from(1)));
-                        vec![ProvenBlock::modeled(b.number, wrong, b.post_root, b.tx_commitment, b.aggregator)]
-                    }
-                    _ => Vec::new(),
-                };
-                for block in blocks {
-                    let tx = self.agents[index].sign_submit(self.deployment.rollup, &block);
-                    let mut attempt = 1;
-                    let result = loop {
-                        let result = if self.downtime.outage(self.ctx.now_ms()) {
-                            Err(L1Error::Unavailable("outage (fault)".to_owned()))
-                        } else {
-                            self.backend.send(&tx)
-                        };
-                        match result {
-                            Err(L1Error::Unavailable(_)) if attempt < l1.attempts => {
-                                attempt += 1;
-                                madsim::time::sleep(l1.retry_backoff.to_std()).await;
-                            }
-                            other => break other,
-                        }
+                AgentBehaviour::WrongPreRoot if own_slot => {
+                    let b = &pending[0];
+                    let wrong = B256::from(U256::from_be_bytes(b.pre_root.0).wrapping_add(U256::from(1)));
+                    let block = ProvenBlock::modeled(b.number, wrong, b.post_root, b.tx_commitment, b.aggregator);
+                    vec![(b.number, submitter.agent_mut().sign_submit(rollup, &block))]
+                }
+                AgentBehaviour::WrongPreRoot => Vec::new(),
+            };
+            let count = txs.len();
+            for (position, (number, tx)) in txs.into_iter().enumerate() {
+                let mut attempt = 1;
+                let failure = loop {
+                    let result = if self.downtime.outage(ctx.now_ms()) {
+                        Err(L1Error::Unavailable("outage (fault)".to_owned()))
+                    } else {
+                        self.backend.send(&tx)
                     };
                     match result {
                         Ok(hash) => {
-                            self.sent.insert(hash, (agent, block.number));
+                            self.submitters[index].sent(hash, number);
+                            break None;
                         }
-                        Err(error) => {
-                            self.agents[index].unsend();
-                            let outcome = format!("not sent: {error} (attempt {attempt} of {})", l1.attempts);
-                            self.log(Record::L1Submission { agent, l2_block: block.number, tx: None, outcome, gas_used: 0 });
-                            // Its later blocks would fail the same way; it waits for its next slot.
-                            break;
+                        Err(L1Error::Unavailable(_)) if self.submitters[index].retry(attempt) => {
+                            attempt += 1;
+                            madsim::time::sleep(l1.retry_backoff.to_std()).await;
                         }
+                        Err(error) => break Some(error),
                     }
+                };
+                if let Some(error) = failure {
+                    // This and the later transactions never reached the L1: the agent waits for
+                    // its next slot.
+                    self.submitters[index].unsent(count - position);
+                    let outcome = format!("not sent: {error} (attempt {attempt} of {})", l1.attempts);
+                    self.log(Record::L1Submission { agent, l2_block: number, tx: None, outcome, gas_used: 0 });
+                    break;
                 }
             }
         }
+        // Retries may have taken simulated time: the block carries the time it is mined at.
         let timestamp = Self::timestamp_at(self.ctx.now_ms());
         let block = match self.backend.mine(timestamp) {
             Ok(block) => block,
@@ -218,19 +228,24 @@ impl Driver {
         };
         let now = self.ctx.now_ms();
         for receipt in &block.receipts {
-            let Some((agent, l2_block)) = self.sent.remove(&receipt.tx_hash) else { continue };
-            let outcome = if receipt.success {
-                self.head = l2_block;
-                let mut observer = self.ctx.observer.lock().expect("observer lock");
-                if let Some(row) = observer.blocks.get_mut(&l2_block) {
-                    row.l1_accepted_ms = Some(now);
-                    row.l1_gas = Some(receipt.gas_used);
-                }
-                "accepted".to_owned()
-            } else {
-                format!("reverted: {}", revert_reason(&receipt.revert_data))
+            let Some((agent, submitted)) =
+                self.submitters.iter_mut().enumerate().find_map(|(i, s)| s.on_receipt(receipt).map(|r| (i as u16, r)))
+            else {
+                continue;
             };
-            self.log(Record::L1Submission { agent, l2_block, tx: Some(receipt.tx_hash), outcome, gas_used: receipt.gas_used });
+            let (l2_block, gas_used, outcome) = match submitted {
+                Submitted::Accepted { block: l2_block, gas_used } => {
+                    self.head = l2_block;
+                    let mut observer = self.ctx.observer.lock().expect("observer lock");
+                    if let Some(row) = observer.blocks.get_mut(&l2_block) {
+                        row.l1_accepted_ms = Some(now);
+                        row.l1_gas = Some(gas_used);
+                    }
+                    (l2_block, gas_used, "accepted".to_owned())
+                }
+                Submitted::Reverted { block: l2_block, gas_used, reason } => (l2_block, gas_used, format!("reverted: {reason}")),
+            };
+            self.log(Record::L1Submission { agent, l2_block, tx: Some(receipt.tx_hash), outcome, gas_used });
         }
         // Confirmation: the contract's own view of its head must be the driver's.
         let (proven, _) = self.deployment.proven_head(self.backend.as_mut()).expect("the Rollup answers provenHead");

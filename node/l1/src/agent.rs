@@ -143,3 +143,110 @@ impl SubmissionAgent {
         self.nonce -= 1;
     }
 }
+
+/// How a submission ended, from its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// The Rollup accepted the block; the gas it cost.
+    Accepted {
+        /// L2 block.
+        block: u64,
+        /// L1 gas used.
+        gas_used: u64,
+    },
+    /// The Rollup reverted; the decoded reason. The block stays queued for the agent's next slot.
+    Reverted {
+        /// L2 block.
+        block: u64,
+        /// L1 gas used.
+        gas_used: u64,
+        /// The decoded revert reason.
+        reason: String,
+    },
+}
+
+/// One agent's honest submission loop, sans I/O (DESIGN.md §1, steps 9-10). The caller owns time
+/// and the L1 connection:
+/// 1. [`Submitter::due`] with the next L1 block's timestamp and the fully proven blocks the L1 lacks
+///    (contiguous from its proven head): in the agent's own slot, signed `submitBlock` transactions
+///    for those not already in flight, at most `max_per_l1_block`; outside it, nothing (waiting for
+///    the slot).
+/// 2. A send that fails is retried while [`Submitter::retry`] allows (bounded attempts); then the
+///    agent gives up until its next slot and [`Submitter::unsent`] takes back the unsent nonces.
+/// 3. [`Submitter::on_receipt`] confirms: accepted (with gas) or reverted (with the reason; the
+///    block is submitted again in a later slot).
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    agent: SubmissionAgent,
+    index: usize,
+    schedule: Schedule,
+    rollup: Address,
+    max_per_l1_block: usize,
+    attempts: u32,
+    /// Transaction hash → L2 block, sent and not yet mined.
+    in_flight: std::collections::BTreeMap<B256, u64>,
+}
+
+impl Submitter {
+    /// The loop of `agent`, which is `schedule.agents[index]`.
+    pub fn new(agent: SubmissionAgent, index: usize, schedule: Schedule, rollup: Address, max_per_l1_block: usize, attempts: u32) -> Self {
+        assert_eq!(schedule.agents.get(index), Some(&agent.address()), "the agent is the schedule's agent {index}");
+        Self { agent, index, schedule, rollup, max_per_l1_block, attempts, in_flight: Default::default() }
+    }
+
+    /// Whether the agent owns the slot of an L1 block at `timestamp`.
+    pub fn owns_slot_at(&self, timestamp: u64) -> bool {
+        self.schedule.owner_index(self.schedule.slot_at(timestamp)) == self.index
+    }
+
+    /// Transactions to send for the L1 block at `timestamp` (see the type's documentation).
+    pub fn due(&mut self, timestamp: u64, pending: &[ProvenBlock]) -> Vec<(u64, TxEnvelope)> {
+        if !self.owns_slot_at(timestamp) {
+            return Vec::new();
+        }
+        let in_flight: std::collections::BTreeSet<u64> = self.in_flight.values().copied().collect();
+        pending
+            .iter()
+            .filter(|b| !in_flight.contains(&b.number))
+            .take(self.max_per_l1_block)
+            .map(|b| (b.number, self.agent.sign_submit(self.rollup, b)))
+            .collect()
+    }
+
+    /// Records a transaction that reached the L1's pool.
+    pub fn sent(&mut self, hash: B256, block: u64) {
+        self.in_flight.insert(hash, block);
+    }
+
+    /// Whether a send that failed on attempt `attempt` (from 1) is tried again.
+    pub fn retry(&self, attempt: u32) -> bool {
+        attempt < self.attempts
+    }
+
+    /// Takes back the nonces of the last `count` signed transactions, which never reached the L1.
+    pub fn unsent(&mut self, count: usize) {
+        for _ in 0..count {
+            self.agent.unsend();
+        }
+    }
+
+    /// Confirms a mined transaction; `None` if it is not this agent's.
+    pub fn on_receipt(&mut self, receipt: &crate::L1Receipt) -> Option<Submitted> {
+        let block = self.in_flight.remove(&receipt.tx_hash)?;
+        Some(if receipt.success {
+            Submitted::Accepted { block, gas_used: receipt.gas_used }
+        } else {
+            Submitted::Reverted { block, gas_used: receipt.gas_used, reason: crate::contract::revert_reason(&receipt.revert_data) }
+        })
+    }
+
+    /// The agent's signer (adversarial simulations sign their own transactions with it).
+    pub fn agent_mut(&mut self) -> &mut SubmissionAgent {
+        &mut self.agent
+    }
+
+    /// Bounded attempts per slot.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}

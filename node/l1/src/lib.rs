@@ -7,8 +7,10 @@
 //!    its own thread) and [`EmbeddedL1`] (revm in process, for fast sweeps). Both are driven in
 //!    **lockstep**: nothing is mined until [`L1Backend::mine`] is called with the block's timestamp,
 //!    so the same calls give the same L1 state, tx hashes and gas on both.
-//! 3. [`agent`]: the slot schedule (the contract's rule, mirrored), the modeled proof record, and
-//!    a [`SubmissionAgent`](agent::SubmissionAgent) that signs `submitBlock` transactions.
+//! 3. [`agent`]: the slot schedule (the contract's rule, mirrored), the modeled proof record, the
+//!    [`SubmissionAgent`] that signs `submitBlock` transactions, and [`Submitter`], an agent's
+//!    honest loop (wait for the slot, submit, confirm, bounded retries) without I/O, so the
+//!    simulator and a validator process drive the same code.
 //! 4. [`deploy`]: deploys verifier and rollup and reads the proven chain back.
 
 pub mod agent;
@@ -18,7 +20,7 @@ pub mod contract;
 pub mod deploy;
 pub mod embedded;
 
-pub use agent::{ProvenBlock, Schedule, SubmissionAgent};
+pub use agent::{ProvenBlock, Schedule, SubmissionAgent, Submitted, Submitter};
 pub use anvil::AnvilL1;
 pub use backend::{L1Backend, L1Block, L1Error, L1Receipt, StopHandle};
 pub use deploy::Deployment;
