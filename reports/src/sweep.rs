@@ -59,6 +59,14 @@ pub struct ResultRow {
     pub plugin_income_p50_zkpow: Option<f64>,
     /// Plugins in debt, share.
     pub plugins_in_debt_share: Option<f64>,
+    /// Blocks the L1 accepted (0 without an L1).
+    pub blocks_on_l1: u64,
+    /// L2 commit to L1 acceptance p50, s.
+    pub l1_finality_p50_s: Option<f64>,
+    /// L2 commit to L1 acceptance p95, s.
+    pub l1_finality_p95_s: Option<f64>,
+    /// L1 gas per L2 user transaction.
+    pub l1_gas_per_user_tx: Option<f64>,
     /// The command that replays the run.
     pub reproduce: String,
 }
@@ -91,6 +99,10 @@ fn frame(rows: &[ResultRow]) -> PolarsResult<DataFrame> {
         c!("cost_per_proven_tx_zkpow", |r| r.cost_per_proven_tx_zkpow),
         c!("plugin_income_p50_zkpow", |r| r.plugin_income_p50_zkpow),
         c!("plugins_in_debt_share", |r| r.plugins_in_debt_share),
+        c!("blocks_on_l1", |r| r.blocks_on_l1),
+        c!("l1_finality_p50_s", |r| r.l1_finality_p50_s),
+        c!("l1_finality_p95_s", |r| r.l1_finality_p95_s),
+        c!("l1_gas_per_user_tx", |r| r.l1_gas_per_user_tx),
         c!("reproduce", |r| r.reproduce.clone()),
     ])
 }

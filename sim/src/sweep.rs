@@ -252,6 +252,10 @@ fn summary_row(point: &Resolved, index: usize, seed: u64, dir: &Path, exit: Opti
         cost_per_proven_tx_zkpow: f("cost_per_proven_tx_zkpow"),
         plugin_income_p50_zkpow: f("plugin_income_p50_zkpow"),
         plugins_in_debt_share: f("plugins_in_debt_share"),
+        blocks_on_l1: summary["blocks_on_l1"].as_u64().unwrap_or(0),
+        l1_finality_p50_s: f("l1_finality_p50_s"),
+        l1_finality_p95_s: f("l1_finality_p95_s"),
+        l1_gas_per_user_tx: summary["l1"]["gas_per_l2_user_tx"].as_f64(),
         reproduce: format!("zkcrowd run {} --seed {seed}", point.file.display()),
     })
 }
