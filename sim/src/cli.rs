@@ -43,6 +43,11 @@ pub fn run(args: &RunArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // A missing toolchain is a setup error, not a crash of the simulation.
+    if let Err(error) = crate::l1::preflight(&scenario) {
+        eprintln!("error: {}: l1: {error}", args.scenario.display());
+        return EXIT_USAGE;
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("target/zkcrowd/runs").join(format!("{}-seed{seed}", scenario.name))

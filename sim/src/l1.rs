@@ -41,6 +41,24 @@ pub fn start(scenario: &Scenario) -> Result<Option<Box<dyn L1Backend>>, L1Error>
     })
 }
 
+/// Checks, before a run, what the scenario's L1 needs: the compiled contracts and, for anvil, a
+/// runnable `anvil` (both installed by `scripts/setup`).
+pub fn preflight(scenario: &Scenario) -> Result<(), L1Error> {
+    if scenario.l1.kind == L1Kind::None {
+        return Ok(());
+    }
+    zkcrowd_l1::contract::creation_code("ModeledProofVerifier.sol", "ModeledProofVerifier")?;
+    zkcrowd_l1::contract::creation_code("Rollup.sol", "Rollup")?;
+    if scenario.l1.kind == L1Kind::Anvil {
+        let program = zkcrowd_l1::anvil::default_program();
+        let runs = std::process::Command::new(&program).arg("--version").output().is_ok_and(|o| o.status.success());
+        if !runs {
+            return Err(L1Error::Spawn(format!("{} does not run (scripts/setup installs it)", program.display())));
+        }
+    }
+    Ok(())
+}
+
 /// What the L1 looked like at the end, for the summary.
 #[derive(Debug, Clone, Default)]
 pub struct L1Outcome {

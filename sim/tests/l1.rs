@@ -78,3 +78,28 @@ fn anvil_and_embedded_agree_and_anvil_reproduces() {
     assert_eq!(first["digest"], embedded["digest"], "same transactions, outcomes and gas on both L1s");
     assert_eq!(first["l1"]["proven_head"], first["l1"]["l2_fully_proven_head"]);
 }
+
+/// A missing toolchain (contracts not built, no anvil) is a one-line setup error with exit status 2,
+/// not a crash of the simulation.
+#[test]
+fn missing_l1_toolchain_is_a_setup_error() {
+    let dir = temp_dir("l1-setup");
+    let text = std::fs::read_to_string(repo().join("scenarios/tests/l1-tiny.yaml")).unwrap();
+    let anvil = dir.join("l1-anvil.yaml");
+    std::fs::write(&anvil, text.replace("kind: embedded", "kind: anvil")).unwrap();
+    for (scenario, variable, expected) in [
+        (repo().join("scenarios/tests/l1-tiny.yaml"), "ZKCROWD_CONTRACTS_OUT", "contract artifact"),
+        (anvil, "ZKCROWD_ANVIL", "could not start anvil"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_zkcrowd"))
+            .current_dir(repo())
+            .env(variable, dir.join("nothing-here"))
+            .args(["run", scenario.to_str().unwrap(), "--quiet", "--out", dir.join("out").to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected) && stderr.contains("scripts/setup"), "{stderr}");
+    }
+}

@@ -13,7 +13,6 @@ use revm::database::{CacheDB, EmptyDB};
 use revm::database_interface::{DatabaseCommit, WrapDatabaseRef};
 use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use revm::primitives::hardfork::SpecId;
-use revm::state::AccountInfo;
 use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::backend::{L1Backend, L1Block, L1Error, L1Receipt};
@@ -66,7 +65,7 @@ impl L1Backend for EmbeddedL1 {
     fn set_balance(&mut self, address: Address, wei: U256) -> Result<(), L1Error> {
         let mut info = self.db.load_account(address).map_err(|e| L1Error::Refused(e.to_string()))?.info().unwrap_or_default();
         info.balance = wei;
-        self.db.insert_account_info(address, AccountInfo { ..info });
+        self.db.insert_account_info(address, info);
         Ok(())
     }
 
