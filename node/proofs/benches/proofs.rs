@@ -1,6 +1,7 @@
-//! Real-proof costs: one transfer proof, one 16-call span proof, one 2-to-1 aggregation, one
-//! verification; plus the one-off costs of building the circuits and of loading them from the
-//! cache, and the proof sizes (printed).
+//! Real-proof costs: one transfer proof, one 16-call span proof, a 2-to-1 aggregation of two
+//! transfers and one of two aggregates, the verification of a transfer and of an aggregate; plus
+//! the one-off costs of building the circuits and of loading them from the cache, and the proof
+//! sizes (printed).
 //!
 //! `cargo bench -p zkcrowd-proofs` (see docs/benchmarks.md, "Real proofs (plonky2)").
 
@@ -46,7 +47,12 @@ fn proofs(c: &mut Criterion) {
     );
     let cache_bytes: u64 =
         std::fs::read_dir(&cache).expect("cache").map(|f| f.expect("entry").metadata().expect("meta").len()).sum();
-    println!("cache size: {:.1} MB, {} rows per circuit", cache_bytes as f64 / 1e6, 1 << system.degree_bits());
+    println!(
+        "cache size: {:.1} MB, {} rows per leaf circuit, {} per aggregation circuit",
+        cache_bytes as f64 / 1e6,
+        1 << system.leaf_degree_bits(),
+        1 << system.aggregate_degree_bits()
+    );
 
     let mut ledger = AccountLedger::new();
     for byte in 1..=20 {
@@ -54,6 +60,8 @@ fn proofs(c: &mut Criterion) {
     }
     let first = transfer(&mut ledger, 3, 7, 1);
     let second = transfer(&mut ledger, 12, 4, 2);
+    let third = transfer(&mut ledger, 5, 9, 3);
+    let fourth = transfer(&mut ledger, 15, 2, 4);
     let calls = (0..16u8)
         .map(|i| {
             let before = *ledger.get(&address(1 + i % 20)).expect("funded");
@@ -69,11 +77,18 @@ fn proofs(c: &mut Criterion) {
     let right = system.prove_transfer(&second, 2, PROVER).expect("prove");
     let span_proof = system.prove_span(&span, 3, PROVER).expect("prove");
     let aggregate = system.prove_aggregate(&left, &right, 4, PROVER).expect("aggregate");
+    let (third, fourth) = (
+        system.prove_transfer(&third, 5, PROVER).expect("prove"),
+        system.prove_transfer(&fourth, 6, PROVER).expect("prove"),
+    );
+    let aggregate_right = system.prove_aggregate(&third, &fourth, 7, PROVER).expect("aggregate");
+    let top = system.prove_aggregate(&aggregate, &aggregate_right, 8, PROVER).expect("aggregate");
     println!(
-        "proof sizes: transfer {} B, span {} B, aggregate {} B",
+        "proof sizes: transfer {} B, span {} B, aggregate of leaves {} B, aggregate of aggregates {} B",
         left.bytes.len(),
         span_proof.bytes.len(),
-        aggregate.bytes.len()
+        aggregate.bytes.len(),
+        top.bytes.len()
     );
 
     let mut group = c.benchmark_group("real_proofs");
@@ -87,9 +102,17 @@ fn proofs(c: &mut Criterion) {
     group.bench_function("aggregate_2_to_1", |b| {
         b.iter(|| system.prove_aggregate(black_box(&left), black_box(&right), 4, PROVER).expect("aggregate"))
     });
+    group.bench_function("aggregate_2_to_1_of_aggregates", |b| {
+        b.iter(|| {
+            system.prove_aggregate(black_box(&aggregate), black_box(&aggregate_right), 8, PROVER).expect("aggregate")
+        })
+    });
     group.measurement_time(Duration::from_secs(5));
+    group.bench_function("verify_transfer", |b| {
+        b.iter(|| system.verify(black_box(&left.statement), black_box(&left.bytes)).expect("verify"))
+    });
     group.bench_function("verify_aggregate", |b| {
-        b.iter(|| system.verify(black_box(&aggregate.statement), black_box(&aggregate.bytes)).expect("verify"))
+        b.iter(|| system.verify(black_box(&top.statement), black_box(&top.bytes)).expect("verify"))
     });
     group.finish();
 }

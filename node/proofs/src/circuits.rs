@@ -1,9 +1,10 @@
-//! The three circuits: their definitions (targets and constraints) and their witness assignment.
+//! The circuits: their definitions (targets and constraints) and their witness assignment.
 //!
-//! Every circuit exposes [`NUM_PUBLIC_INPUTS`] public inputs: the 19 of `Statement::to_fields`,
-//! then 68 verifier-data slots (the aggregation circuit's own verifier data; zero constants in the
-//! transfer and span circuits). All three are padded to one [`CommonCircuitData`] (see
-//! [`crate::shape`]), which is what lets the aggregation circuit verify any of them.
+//! Two **leaf** circuits (transfer, span) share one small shape and expose the 19 public inputs of
+//! `Statement::to_fields` ([`LEAF_PUBLIC_INPUTS`]). Four **aggregation** circuits, one per kind of
+//! child pair ([`Variant`]: each child a leaf or an aggregate), share one larger shape and expose
+//! the statement and the hash of the four aggregation circuits' verifier data
+//! ([`AGGREGATE_PUBLIC_INPUTS`]); see [`crate::shape`] and the crate documentation.
 
 use alloy::primitives::Address;
 use plonky2::field::types::Field;
@@ -19,7 +20,6 @@ use crate::gadgets::{
     Builder, LeafTargets, PathTargets, StatementTargets, add_no_overflow, conditional_connect_hashes, hash, increment,
     leaf_digest, less_than, limbs, select_hash, select_limbs, sub_no_underflow, two_to_one,
 };
-use crate::system::CircuitKind;
 use crate::witness::{SPAN_CALLS_MAX, SpanWitness, TransferAssignment, TransferWitness};
 use crate::{C, D};
 
@@ -27,16 +27,12 @@ use crate::{C, D};
 /// Merkle cap (16 digests of 4 under `standard_recursion_config`, cap height 4).
 pub const VERIFIER_DATA_FIELDS: usize = 4 + 4 * 16;
 
-/// Public inputs of every circuit: the statement, then the verifier-data slots.
-pub const NUM_PUBLIC_INPUTS: usize = Statement::FIELDS + VERIFIER_DATA_FIELDS;
+/// Public inputs of a leaf (transfer or span) proof: the statement.
+pub const LEAF_PUBLIC_INPUTS: usize = Statement::FIELDS;
 
-/// Registers constant zeros up to [`NUM_PUBLIC_INPUTS`] (transfer and span circuits).
-fn pad_public_inputs(builder: &mut Builder) {
-    let zero = builder.zero();
-    while builder.num_public_inputs() < NUM_PUBLIC_INPUTS {
-        builder.register_public_input(zero);
-    }
-}
+/// Public inputs of an aggregate proof: the statement, then the four-field hash of the four
+/// aggregation circuits' verifier data (the cyclic-recursion anchor).
+pub const AGGREGATE_PUBLIC_INPUTS: usize = Statement::FIELDS + 4;
 
 // ---------------------------------------------------------------------------------------------
 // Transfer
@@ -117,7 +113,6 @@ pub(crate) fn define_transfer(builder: &mut Builder) -> TransferTargets {
     let commitment = hash(builder, &fields);
 
     let statement = StatementTargets::register(builder, pre_root, post_root, commitment);
-    pad_public_inputs(builder);
     TransferTargets { sender_first, sender, receiver, receiver_new, value, fee, tx_hash, paths, statement }
 }
 
@@ -237,7 +232,6 @@ pub(crate) fn define_span(builder: &mut Builder) -> SpanTargets {
         root.expect("slot 0"),
         commitment.expect("slot 0"),
     );
-    pad_public_inputs(builder);
     SpanTargets { slots, statement }
 }
 
@@ -286,21 +280,63 @@ impl SpanTargets {
 // ---------------------------------------------------------------------------------------------
 // Aggregation
 
-/// One child of an aggregate.
-#[derive(Debug, Clone)]
-struct ChildTargets {
-    proof: ProofWithPublicInputsTarget<D>,
-    is_aggregate: BoolTarget,
-    is_span: BoolTarget,
+/// Which aggregation circuit: whether each child is a leaf (transfer or span) proof or an
+/// aggregate. Each child slot verifies one shape, so each pair of child shapes is its own circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// The left child is a transfer or span proof.
+    pub left_leaf: bool,
+    /// The right child is a transfer or span proof.
+    pub right_leaf: bool,
 }
 
-/// The aggregation circuit's inputs.
+impl Variant {
+    /// Every variant, in [`Self::index`] order.
+    pub const ALL: [Self; 4] = [
+        Self { left_leaf: false, right_leaf: false },
+        Self { left_leaf: false, right_leaf: true },
+        Self { left_leaf: true, right_leaf: false },
+        Self { left_leaf: true, right_leaf: true },
+    ];
+
+    /// Position in [`Self::ALL`]: `2 × left_leaf + right_leaf`.
+    pub fn index(self) -> usize {
+        2 * usize::from(self.left_leaf) + usize::from(self.right_leaf)
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |leaf: bool| if leaf { "leaf" } else { "aggregate" };
+        write!(f, "({}, {})", side(self.left_leaf), side(self.right_leaf))
+    }
+}
+
+/// One child of an aggregate.
+#[derive(Debug, Clone)]
+enum ChildTargets {
+    /// A transfer or span proof.
+    Leaf { proof: ProofWithPublicInputsTarget<D>, is_span: BoolTarget },
+    /// An aggregate proof by the variant these two bits name.
+    Aggregate { proof: ProofWithPublicInputsTarget<D>, left_leaf: BoolTarget, right_leaf: BoolTarget },
+}
+
+impl ChildTargets {
+    fn proof(&self) -> &ProofWithPublicInputsTarget<D> {
+        match self {
+            Self::Leaf { proof, .. } | Self::Aggregate { proof, .. } => proof,
+        }
+    }
+}
+
+/// An aggregation circuit's inputs.
 #[derive(Debug, Clone)]
 pub(crate) struct AggregateTargets {
     children: [ChildTargets; 2],
     statement: StatementTargets,
-    /// This circuit's own verifier data, a public input (cyclic recursion).
-    verifier_data: VerifierCircuitTarget,
+    /// The four aggregation circuits' verifier data, in [`Variant::ALL`] order: witnesses whose
+    /// hash is a public input (cyclic recursion).
+    aggregates: [VerifierCircuitTarget; 4],
 }
 
 fn constant_verifier_data(builder: &mut Builder, data: &VerifierOnlyCircuitData<C, D>) -> VerifierCircuitTarget {
@@ -329,7 +365,7 @@ fn select_verifier_data(
     }
 }
 
-/// Verifier data in public-input order (`add_verifier_data_public_inputs`): digest, then cap.
+/// Verifier data as fields: digest, then cap (the order of `add_verifier_data_public_inputs`).
 fn verifier_data_fields(data: &VerifierCircuitTarget) -> Vec<Target> {
     let mut fields = data.circuit_digest.elements.to_vec();
     for digest in &data.constants_sigmas_cap.0 {
@@ -338,22 +374,36 @@ fn verifier_data_fields(data: &VerifierCircuitTarget) -> Vec<Target> {
     fields
 }
 
-/// Defines the aggregation circuit. `common` is the shape every child shares (this circuit's own,
-/// see [`crate::shape`]); `transfer` and `span` are the leaf circuits' verifier data, constants here.
+/// Defines the aggregation circuit `variant`. `leaf` is the transfer and span circuits' shape,
+/// `aggregate` the aggregation circuits' (this circuit's own, see [`crate::shape`]); `transfer`
+/// and `span` are the leaf circuits' verifier data, constants here.
 pub(crate) fn define_aggregate(
     builder: &mut Builder,
-    common: &CommonCircuitData<F, D>,
+    variant: Variant,
+    leaf: &CommonCircuitData<F, D>,
+    aggregate: &CommonCircuitData<F, D>,
     transfer: &VerifierOnlyCircuitData<C, D>,
     span: &VerifierOnlyCircuitData<C, D>,
 ) -> AggregateTargets {
-    assert_eq!(common.num_public_inputs, NUM_PUBLIC_INPUTS, "children expose the shared public inputs");
-    let children = [(); 2].map(|()| ChildTargets {
-        proof: builder.add_virtual_proof_with_pis(common),
-        is_aggregate: builder.add_virtual_bool_target_safe(),
-        is_span: builder.add_virtual_bool_target_safe(),
-    });
+    assert_eq!(leaf.num_public_inputs, LEAF_PUBLIC_INPUTS, "leaf proofs expose the statement");
+    assert_eq!(aggregate.num_public_inputs, AGGREGATE_PUBLIC_INPUTS, "aggregates expose statement and anchor");
+    let mut child = |is_leaf: bool| {
+        if is_leaf {
+            ChildTargets::Leaf {
+                proof: builder.add_virtual_proof_with_pis(leaf),
+                is_span: builder.add_virtual_bool_target_safe(),
+            }
+        } else {
+            ChildTargets::Aggregate {
+                proof: builder.add_virtual_proof_with_pis(aggregate),
+                left_leaf: builder.add_virtual_bool_target_safe(),
+                right_leaf: builder.add_virtual_bool_target_safe(),
+            }
+        }
+    };
+    let children = [child(variant.left_leaf), child(variant.right_leaf)];
     let input = |child: &ChildTargets, from: usize| HashOutTarget {
-        elements: std::array::from_fn(|i| child.proof.public_inputs[from + i]),
+        elements: std::array::from_fn(|i| child.proof().public_inputs[from + i]),
     };
     let (left_pre, left_post, left_commitment) =
         (input(&children[0], 0), input(&children[0], 4), input(&children[0], 8));
@@ -364,45 +414,79 @@ pub(crate) fn define_aggregate(
     builder.connect_hashes(left_post, right_pre);
     let commitment = two_to_one(builder, left_commitment, right_commitment);
     let statement = StatementTargets::register(builder, left_pre, right_post, commitment);
-    let verifier_data = builder.add_verifier_data_public_inputs();
-    assert_eq!(builder.num_public_inputs(), NUM_PUBLIC_INPUTS);
+
+    // The anchor: the hash of the four aggregation circuits' verifier data. The verifier checks it
+    // against the real circuits' (outside, on the top proof); inside, every aggregate child must
+    // carry the same anchor and is verified under one of these four.
+    let cap_height = aggregate.config.fri_config.cap_height;
+    let aggregates: [VerifierCircuitTarget; 4] = std::array::from_fn(|_| builder.add_virtual_verifier_data(cap_height));
+    let anchor_fields: Vec<Target> = aggregates.iter().flat_map(verifier_data_fields).collect();
+    let anchor = hash(builder, &anchor_fields);
+    builder.register_public_inputs(&anchor.elements);
+    assert_eq!(builder.num_public_inputs(), AGGREGATE_PUBLIC_INPUTS);
 
     let transfer = constant_verifier_data(builder, transfer);
     let span = constant_verifier_data(builder, span);
-    let own_fields = verifier_data_fields(&verifier_data);
     for child in &children {
-        // A child is one of three circuits: transfer, span, or this one.
-        let both = builder.mul(child.is_aggregate.target, child.is_span.target);
-        builder.assert_zero(both);
-        let leaf = select_verifier_data(builder, child.is_span, &span, &transfer);
-        let child_verifier_data = select_verifier_data(builder, child.is_aggregate, &verifier_data, &leaf);
-        // An aggregate child verified its own children with the verifier data in its public
-        // inputs: it must be ours, or a forged circuit could stand in below us.
-        for (&claimed, &own) in child.proof.public_inputs[Statement::FIELDS..].iter().zip(&own_fields) {
-            builder.conditional_assert_eq(child.is_aggregate.target, claimed, own);
+        match child {
+            ChildTargets::Leaf { proof, is_span } => {
+                let verifier_data = select_verifier_data(builder, *is_span, &span, &transfer);
+                builder.verify_proof::<C>(proof, &verifier_data, leaf);
+            }
+            ChildTargets::Aggregate { proof, left_leaf, right_leaf } => {
+                // Index 2 × left_leaf + right_leaf into [`Variant::ALL`].
+                let low = select_verifier_data(builder, *right_leaf, &aggregates[1], &aggregates[0]);
+                let high = select_verifier_data(builder, *right_leaf, &aggregates[3], &aggregates[2]);
+                let verifier_data = select_verifier_data(builder, *left_leaf, &high, &low);
+                // The child verified its own children under the anchor in its public inputs: it
+                // must be ours, or a forged circuit could stand in below us.
+                builder.connect_hashes(input(child, Statement::FIELDS), anchor);
+                builder.verify_proof::<C>(proof, &verifier_data, aggregate);
+            }
         }
-        builder.verify_proof::<C>(&child.proof, &child_verifier_data, common);
     }
-    AggregateTargets { children, statement, verifier_data }
+    AggregateTargets { children, statement, aggregates }
+}
+
+/// A child proof for [`AggregateTargets::assign`]: which circuit proved it, and the proof.
+pub(crate) enum ChildProof<'a> {
+    /// A transfer (`is_span` false) or span proof.
+    Leaf { is_span: bool, proof: &'a ProofWithPublicInputs<F, C, D> },
+    /// An aggregate by `variant`.
+    Aggregate { variant: Variant, proof: &'a ProofWithPublicInputs<F, C, D> },
 }
 
 impl AggregateTargets {
-    /// The witness of an aggregation of `children`, proven by the circuit whose verifier data is
-    /// `own` (the aggregation circuit's).
+    /// The witness of an aggregation of `children` (whose kinds must match the circuit's
+    /// variant), with `aggregates` the four aggregation circuits' verifier data.
     pub(crate) fn assign(
         &self,
-        children: [(CircuitKind, &ProofWithPublicInputs<F, C, D>); 2],
-        own: &VerifierOnlyCircuitData<C, D>,
+        children: [ChildProof<'_>; 2],
+        aggregates: &[VerifierOnlyCircuitData<C, D>; 4],
         job_id: u64,
         prover: Address,
     ) -> anyhow::Result<PartialWitness<F>> {
         let mut witness = PartialWitness::new();
-        for (targets, (kind, proof)) in self.children.iter().zip(children) {
-            witness.set_proof_with_pis_target(&targets.proof, proof)?;
-            witness.set_bool_target(targets.is_aggregate, kind == CircuitKind::Aggregate)?;
-            witness.set_bool_target(targets.is_span, kind == CircuitKind::Span)?;
+        for (targets, child) in self.children.iter().zip(children) {
+            match (targets, child) {
+                (ChildTargets::Leaf { proof: target, is_span: flag }, ChildProof::Leaf { is_span, proof }) => {
+                    witness.set_proof_with_pis_target(target, proof)?;
+                    witness.set_bool_target(*flag, is_span)?;
+                }
+                (
+                    ChildTargets::Aggregate { proof: target, left_leaf, right_leaf },
+                    ChildProof::Aggregate { variant, proof },
+                ) => {
+                    witness.set_proof_with_pis_target(target, proof)?;
+                    witness.set_bool_target(*left_leaf, variant.left_leaf)?;
+                    witness.set_bool_target(*right_leaf, variant.right_leaf)?;
+                }
+                _ => anyhow::bail!("a child of the wrong kind for this aggregation circuit"),
+            }
         }
-        witness.set_verifier_data_target(&self.verifier_data, own)?;
+        for (target, data) in self.aggregates.iter().zip(aggregates) {
+            witness.set_verifier_data_target(target, data)?;
+        }
         self.statement.set(&mut witness, job_id, prover)?;
         Ok(witness)
     }

@@ -1,18 +1,20 @@
 //! Real plonky2 proofs of ledger-root transitions: a **transfer** circuit (one ZKPoW transfer), a
-//! **span** circuit (1..=16 market calls), and an **aggregation** circuit that folds two adjacent
-//! proofs of any of the three into one, so a block of any size and any tree shape ends in one
-//! proof under one verifier key family. [`RealVerifier`] plugs them into the market.
+//! **span** circuit (1..=16 market calls), and four **aggregation** circuits (one per [`Variant`]:
+//! each child a leaf or an aggregate) that fold two adjacent proofs into one, so a block of any
+//! size and any tree shape ends in one proof under one verifier key family. [`RealVerifier`] plugs
+//! them into the market.
 //!
 //! All circuits use plonky2 1.1 with `PoseidonGoldilocksConfig`, `D = 2` and
 //! `CircuitConfig::standard_recursion_config()` (100-bit conjectured security, 28 FRI queries).
 //!
 //! # Public inputs
 //!
-//! Every proof exposes 87 field elements: first `Statement::to_fields()` (pre root 4, post root 4,
-//! commitment 4, job id as two 32-bit limbs, prover address as five), then 68 verifier-data slots
-//! (the aggregation circuit's own circuit digest and constants/sigmas cap; constant zeros in the
-//! transfer and span circuits). The job id and prover are not computed by the circuit: they are
-//! bound by plonky2's public-input hash, so a proof for one prover or job does not verify for another.
+//! Every proof starts with the 19 fields of `Statement::to_fields()` (pre root 4, post root 4,
+//! commitment 4, job id as two 32-bit limbs, prover address as five); transfer and span proofs
+//! expose only these ([`LEAF_PUBLIC_INPUTS`]). Aggregates add four: the **anchor**, a Poseidon hash
+//! of the four aggregation circuits' verifier data ([`AGGREGATE_PUBLIC_INPUTS`]). The job id and
+//! prover are not computed by the circuit: they are bound by plonky2's public-input hash, so a
+//! proof for one prover or job does not verify for another.
 //!
 //! # What is proven
 //!
@@ -35,9 +37,10 @@
 //! most one of the two non-zero), from the root the previous slot left; commitment
 //! `c_1`, then `combine_commitments(c, c_i)` over the active slots, with `c_i = call_commitment(..)`.
 //!
-//! **Aggregate**: two child proofs verify, each under the verifier data of the transfer circuit, the
-//! span circuit or this circuit (for the latter, the child's verifier-data inputs must equal this
-//! proof's); `left.post_root == right.pre_root`; the statement is `(left.pre, right.post,
+//! **Aggregate**: two child proofs verify, a leaf child under the transfer or span circuit's
+//! verifier data (constants), an aggregate child under one of the four aggregation circuits'
+//! (witnesses whose hash is this proof's anchor; the child's anchor must equal this proof's);
+//! `left.post_root == right.pre_root`; the statement is `(left.pre, right.post,
 //! combine_commitments(left.commitment, right.commitment), job id, aggregator)`.
 //!
 //! # What is not proven
@@ -52,25 +55,24 @@
 //! the allocated slot is the next free one: the statement's roots come from the chain's ledger,
 //! which allocates each address once, left to right.
 //!
-//! # Aggregation design: cyclic recursion over one shared shape
+//! # Aggregation design: small leaves, cyclic recursion among four aggregation circuits
 //!
-//! Every circuit is padded to one [`plonky2::plonk::circuit_data::CommonCircuitData`] (2^13 rows),
-//! found as a fixed point (see `shape.rs`). The aggregation circuit has its own verifier data as
-//! public inputs (plonky2's `add_verifier_data_public_inputs`); for each child it selects the
-//! verifier data to verify against — the transfer or span circuit's (constants in the circuit) or
-//! its own (the public input) — and, for an aggregate child, requires the child's verifier-data
-//! inputs to equal its own. [`ProofSystem::verify`] checks that an aggregate's verifier-data inputs
-//! are the real aggregation circuit's (`check_cyclic_proof_verifier_data`); by induction every
-//! aggregate below it was verified under the real circuit, and every leaf under the real transfer
-//! or span circuit. One aggregation circuit thus covers every height and every tree shape (leaves
-//! and aggregates of different heights mixed), so the market's unbalanced trees need nothing extra.
+//! Two shapes ([`plonky2::plonk::circuit_data::CommonCircuitData`], see `shape.rs`): the transfer
+//! and span circuits share a **leaf shape** of 2^11 rows (204 and 1,735 rows of their own), and the
+//! four aggregation circuits share an **aggregate shape** of 2^13 rows, found as a fixed point
+//! because an aggregate verifies aggregates of its own shape. A plonky2 verifier gadget verifies one
+//! shape, so each child slot is either a leaf slot or an aggregate slot, and each pair is its own
+//! circuit: (aggregate, aggregate) needs 7,997 rows, (aggregate, leaf) and (leaf, aggregate) 7,489,
+//! (leaf, leaf) 6,975. Two recursive verifications do not fit in 2^12 rows, so aggregates stay at
+//! 2^13; leaves do not need to, which makes a transfer proof about four times cheaper than an
+//! aggregate (it was one 2^13-row proof when every circuit shared one shape).
 //!
-//! Why not per-height circuits A_1..A_H: each is another 2^13-row circuit with ~70 MB of prover data;
-//! H = 12 would mean twelve of them, and a height cap. Why no wrapper circuits around the transfer
-//! and span proofs: the leaf circuits (204 and 1,735 rows of their own; the aggregation circuit
-//! needs 7,983) are padded to the shared shape directly. A leaf proof then costs as much as an
-//! aggregation (one 2^13-row proof), which is what a wrapper proof would cost on top of a smaller
-//! leaf proof: padding saves one recursion per leaf and a circuit.
+//! Cyclic recursion: an aggregate's anchor input commits to the four aggregation circuits' verifier
+//! data; in-circuit, an aggregate child is verified under the one its two variant bits select, and
+//! its anchor must equal ours. [`ProofSystem::verify`] checks the top proof's anchor against the
+//! real circuits: by induction every aggregate below was verified under a real aggregation circuit
+//! and every leaf under the real transfer or span circuit. The market's trees (a lone last node
+//! rises, so unbalanced trees mix leaves and aggregates at any height) need nothing else.
 //!
 //! # Usage
 //!
@@ -93,7 +95,7 @@ mod shape;
 mod system;
 mod witness;
 
-pub use circuits::{NUM_PUBLIC_INPUTS, VERIFIER_DATA_FIELDS};
+pub use circuits::{AGGREGATE_PUBLIC_INPUTS, LEAF_PUBLIC_INPUTS, VERIFIER_DATA_FIELDS, Variant};
 pub use system::{
     CIRCUIT_VERSION, CircuitKind, PROOF_BYTES_MAX, ProofError, ProofSystem, RealProof, RealVerifier, SystemOrigin,
     tamper_public_input,

@@ -1,14 +1,16 @@
-//! The one circuit shape ([`CommonCircuitData`]) shared by the transfer, span and aggregation
-//! circuits.
+//! The two circuit shapes ([`CommonCircuitData`]): one for the transfer and span (leaf)
+//! circuits, one for the four aggregation circuits.
 //!
-//! The aggregation circuit verifies proofs of a fixed shape, and its own proofs must have that same
-//! shape to be verified by the next aggregation up (cyclic recursion). The shape depends on what
-//! is verified, so it is found as a fixed point, the way plonky2's cyclic-recursion tests do:
-//! start from the shape of a small recursive circuit, define the aggregation circuit over it (with
-//! every gate the leaf circuits use, padded to the shape's degree), take the shape of the result,
-//! and repeat until it no longer changes. The leaf circuits are then padded to that shape.
-//! Only circuit *definitions* and mock builds are involved (no commitment), so this costs about a
-//! second.
+//! **Leaf shape**: the span circuit with the transfer circuit's gates added to its gate set; the
+//! transfer circuit is padded to it. Leaf proofs are small (2^11 rows) and cheap.
+//!
+//! **Aggregate shape**: an aggregation circuit verifies aggregates of its own shape (cyclic
+//! recursion), and the shape depends on what is verified, so it is found as a fixed point, the way
+//! plonky2's cyclic-recursion tests do: start from the shape of a small recursive circuit, define
+//! the (aggregate, aggregate) circuit over it with every gate the other variants use, padded to the
+//! shape's degree, take the shape of the result, and repeat until it no longer changes. The other
+//! three variants (which verify one or two leaf proofs, which is cheaper) are padded to it.
+//! Only circuit *definitions* and mock builds are involved (no commitment): a few seconds.
 
 use plonky2::field::types::Field;
 use plonky2::gates::gate::GateRef;
@@ -18,7 +20,7 @@ use plonky2::hash::merkle_tree::MerkleCap;
 use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, VerifierOnlyCircuitData};
 use zkcrowd_ledger::F;
 
-use crate::circuits::{NUM_PUBLIC_INPUTS, define_aggregate, define_span, define_transfer};
+use crate::circuits::{AGGREGATE_PUBLIC_INPUTS, Variant, define_aggregate, define_span, define_transfer};
 use crate::gadgets::Builder;
 use crate::{C, D};
 
@@ -54,21 +56,25 @@ fn placeholder_verifier_data(seed: u64) -> VerifierOnlyCircuitData<C, D> {
     }
 }
 
-/// The gates the transfer and span circuits use.
-fn leaf_gates() -> Vec<GateRef<F, D>> {
-    let mut gates = Vec::new();
-    let mut builder = Builder::new(config());
-    define_transfer(&mut builder);
-    gates.extend(builder.mock_build::<C>().common.gates);
-    let mut builder = Builder::new(config());
-    define_span(&mut builder);
-    gates.extend(builder.mock_build::<C>().common.gates);
-    gates
+/// The gates of a circuit being defined (a mock build of it, no commitment).
+fn gates_of(builder: Builder) -> Vec<GateRef<F, D>> {
+    builder.mock_build::<C>().common.gates
 }
 
-/// The shared shape (see the module documentation).
-pub(crate) fn common_shape() -> anyhow::Result<CommonCircuitData<F, D>> {
-    let leaf_gates = leaf_gates();
+/// The leaf shape (see the module documentation).
+pub(crate) fn leaf_shape() -> CommonCircuitData<F, D> {
+    let mut transfer = Builder::new(config());
+    define_transfer(&mut transfer);
+    let mut builder = Builder::new(config());
+    define_span(&mut builder);
+    for gate in gates_of(transfer) {
+        builder.add_gate_to_gate_set(gate);
+    }
+    builder.mock_build::<C>().common
+}
+
+/// The aggregate shape (see the module documentation), for leaves of shape `leaf`.
+pub(crate) fn aggregate_shape(leaf: &CommonCircuitData<F, D>) -> anyhow::Result<CommonCircuitData<F, D>> {
     // Seed: a circuit that verifies one proof of the empty circuit.
     let empty = Builder::new(config()).mock_build::<C>().common;
     let mut builder = Builder::new(config());
@@ -76,13 +82,20 @@ pub(crate) fn common_shape() -> anyhow::Result<CommonCircuitData<F, D>> {
     let verifier_data = builder.add_virtual_verifier_data(empty.config.fri_config.cap_height);
     builder.verify_proof::<C>(&proof, &verifier_data, &empty);
     let mut goal = builder.mock_build::<C>().common;
-    goal.num_public_inputs = NUM_PUBLIC_INPUTS;
+    goal.num_public_inputs = AGGREGATE_PUBLIC_INPUTS;
+    let (transfer, span) = (placeholder_verifier_data(1), placeholder_verifier_data(2));
 
     for _ in 0..SHAPE_ROUNDS_MAX {
+        let mut others = Vec::new();
+        for variant in &Variant::ALL[1..] {
+            let mut builder = Builder::new(config());
+            define_aggregate(&mut builder, *variant, leaf, &goal, &transfer, &span);
+            others.extend(gates_of(builder));
+        }
         let mut builder = Builder::new(config());
-        define_aggregate(&mut builder, &goal, &placeholder_verifier_data(1), &placeholder_verifier_data(2));
-        for gate in &leaf_gates {
-            builder.add_gate_to_gate_set(gate.clone());
+        define_aggregate(&mut builder, Variant::ALL[0], leaf, &goal, &transfer, &span);
+        for gate in others {
+            builder.add_gate_to_gate_set(gate);
         }
         pad_to(&mut builder, &goal);
         let next = builder.mock_build::<C>().common;
@@ -91,29 +104,44 @@ pub(crate) fn common_shape() -> anyhow::Result<CommonCircuitData<F, D>> {
         }
         goal = next;
     }
-    anyhow::bail!("the aggregation circuit's shape did not reach a fixed point in {SHAPE_ROUNDS_MAX} rounds")
+    anyhow::bail!("the aggregation circuits' shape did not reach a fixed point in {SHAPE_ROUNDS_MAX} rounds")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::circuits::LEAF_PUBLIC_INPUTS;
 
-    /// The fixed point exists, has 2^13 rows, and leaves room in it for each circuit's own
-    /// gates (printed, for the documentation).
+    /// The shapes exist, the leaf one has 2^11 rows and the aggregate one 2^13, and each leaves
+    /// room for its circuits' own gates (printed, for the documentation).
     #[test]
-    fn shape_fits_every_circuit() {
-        let shape = common_shape().unwrap();
-        assert_eq!(shape.degree_bits(), 13);
-        assert_eq!(shape.num_public_inputs, NUM_PUBLIC_INPUTS);
+    fn shapes_fit_every_circuit() {
+        let leaf = leaf_shape();
+        let aggregate = aggregate_shape(&leaf).unwrap();
+        assert_eq!(leaf.degree_bits(), 11);
+        assert_eq!(aggregate.degree_bits(), 13);
+        assert_eq!(leaf.num_public_inputs, LEAF_PUBLIC_INPUTS);
+        assert_eq!(aggregate.num_public_inputs, AGGREGATE_PUBLIC_INPUTS);
         let mut transfer = Builder::new(config());
         define_transfer(&mut transfer);
         let mut span = Builder::new(config());
         define_span(&mut span);
-        let mut aggregate = Builder::new(config());
-        define_aggregate(&mut aggregate, &shape, &placeholder_verifier_data(1), &placeholder_verifier_data(2));
-        for (name, builder) in [("transfer", &transfer), ("span", &span), ("aggregate", &aggregate)] {
-            eprintln!("{name}: {} gates before padding to {}", builder.num_gates(), 1 << shape.degree_bits());
-            assert!(builder.num_gates() < 1 << shape.degree_bits());
+        for (name, builder) in [("transfer", &transfer), ("span", &span)] {
+            eprintln!("{name}: {} gates before padding to {}", builder.num_gates(), 1 << leaf.degree_bits());
+            assert!(builder.num_gates() < 1 << leaf.degree_bits());
+        }
+        for variant in Variant::ALL {
+            let mut builder = Builder::new(config());
+            define_aggregate(
+                &mut builder,
+                variant,
+                &leaf,
+                &aggregate,
+                &placeholder_verifier_data(1),
+                &placeholder_verifier_data(2),
+            );
+            eprintln!("aggregate {variant}: {} gates before padding to {}", builder.num_gates(), 1 << 13);
+            assert!(builder.num_gates() < 1 << aggregate.degree_bits());
         }
     }
 }

@@ -1,4 +1,5 @@
-//! [`ProofSystem`]: the three circuits built (or loaded from a cache), proving and verification.
+//! [`ProofSystem`]: the six circuits (transfer, span, four aggregation variants) built or loaded
+//! from a cache, proving and verification.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -7,8 +8,11 @@ use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, keccak256};
 use anyhow::Context as _;
-use plonky2::field::types::{Field, Field64, PrimeField64};
+use plonky2::field::types::{Field64, PrimeField64};
+use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierOnlyCircuitData};
+use plonky2::plonk::config::Hasher as _;
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use plonky2::util::serialization::{Buffer, DefaultGateSerializer, DefaultGeneratorSerializer, Read, Remaining};
 use sha2::Digest as _;
@@ -16,21 +20,22 @@ use zkcrowd_ledger::{ACCOUNT_TREE_DEPTH, Digest, F, digest_to_b256};
 use zkcrowd_market::{ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, combine_commitments};
 
 use crate::circuits::{
-    AggregateTargets, NUM_PUBLIC_INPUTS, SpanTargets, TransferTargets, define_aggregate, define_span, define_transfer,
+    AGGREGATE_PUBLIC_INPUTS, AggregateTargets, ChildProof, LEAF_PUBLIC_INPUTS, SpanTargets, TransferTargets, Variant,
+    define_aggregate, define_span, define_transfer,
 };
 use crate::gadgets::Builder;
-use crate::shape::{common_shape, config, pad_to};
+use crate::shape::{aggregate_shape, config, leaf_shape, pad_to};
 use crate::witness::{SPAN_CALLS_MAX, SpanWitness, TransferWitness, WitnessError};
 use crate::{C, D};
 
 /// Version of the circuits: bump it with any change to a circuit, so that caches built by older
 /// code are not loaded (the cache key also covers the leaf circuits' definitions).
-pub const CIRCUIT_VERSION: u32 = 1;
+pub const CIRCUIT_VERSION: u32 = 2;
 
 /// Largest proof accepted for decoding, in bytes (real proofs are about 130 KB).
 pub const PROOF_BYTES_MAX: usize = 1 << 20;
 
-const CACHE_MAGIC: &[u8; 8] = b"ZKCPRF\0\x01";
+const CACHE_MAGIC: &[u8; 8] = b"ZKCPRF\0\x02";
 
 /// Which circuit proved a proof: the first byte of its encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,17 +44,17 @@ pub enum CircuitKind {
     Transfer,
     /// The market-call span circuit (a system job).
     Span,
-    /// The aggregation circuit.
-    Aggregate,
+    /// An aggregation circuit: the variant for its children's kinds.
+    Aggregate(Variant),
 }
 
 impl CircuitKind {
-    /// The identifying byte.
+    /// The identifying byte: 0 transfer, 1 span, `2 + variant index` for an aggregate.
     pub fn byte(self) -> u8 {
         match self {
             Self::Transfer => 0,
             Self::Span => 1,
-            Self::Aggregate => 2,
+            Self::Aggregate(variant) => 2 + variant.index() as u8,
         }
     }
 
@@ -58,19 +63,24 @@ impl CircuitKind {
         match byte {
             0 => Some(Self::Transfer),
             1 => Some(Self::Span),
-            2 => Some(Self::Aggregate),
+            2..=5 => Some(Self::Aggregate(Variant::ALL[usize::from(byte - 2)])),
             _ => None,
         }
+    }
+
+    /// Whether a transfer or span circuit (the leaf shape).
+    pub fn is_leaf(self) -> bool {
+        !matches!(self, Self::Aggregate(_))
     }
 }
 
 impl fmt::Display for CircuitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Transfer => "transfer",
-            Self::Span => "span",
-            Self::Aggregate => "aggregate",
-        })
+        match self {
+            Self::Transfer => f.write_str("transfer"),
+            Self::Span => f.write_str("span"),
+            Self::Aggregate(variant) => write!(f, "aggregate {variant}"),
+        }
     }
 }
 
@@ -136,22 +146,26 @@ struct Circuit<T> {
     targets: T,
 }
 
-/// The transfer, span and aggregation circuits, ready to prove and verify.
+/// The transfer, span and four aggregation circuits, ready to prove and verify.
 ///
-/// Building costs a few seconds and ~200 MB of prover data, so [`Self::load_or_build`] caches
+/// Building costs a few seconds and ~300 MB of prover data, so [`Self::load_or_build`] caches
 /// it on disk. Share one system (it is `Send + Sync`; [`RealVerifier`] holds it in an `Arc`).
 pub struct ProofSystem {
     transfer: Circuit<TransferTargets>,
     span: Circuit<SpanTargets>,
-    aggregate: Circuit<AggregateTargets>,
+    /// In [`Variant::ALL`] order.
+    aggregates: [Circuit<AggregateTargets>; 4],
+    /// The hash of the four aggregation circuits' verifier data, which every aggregate exposes.
+    anchor: HashOut<F>,
     origin: SystemOrigin,
 }
 
 impl fmt::Debug for ProofSystem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProofSystem")
-            .field("degree_bits", &self.common().degree_bits())
-            .field("aggregate_digest", &self.aggregate.data.verifier_only.circuit_digest)
+            .field("leaf_degree_bits", &self.leaf_degree_bits())
+            .field("aggregate_degree_bits", &self.aggregate_degree_bits())
+            .field("anchor", &self.anchor)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
@@ -217,13 +231,20 @@ fn input_name(index: usize) -> &'static str {
     }
 }
 
-/// Verifier data as public-input fields: circuit digest, then the cap.
+/// Verifier data as fields: circuit digest, then the cap (the circuits' order).
 fn verifier_data_fields(data: &VerifierOnlyCircuitData<C, D>) -> Vec<F> {
     let mut fields = data.circuit_digest.elements.to_vec();
     for digest in &data.constants_sigmas_cap.0 {
         fields.extend(digest.elements);
     }
     fields
+}
+
+/// The anchor every aggregate exposes: Poseidon over the four aggregation circuits' verifier data.
+fn anchor_of(aggregates: &[Circuit<AggregateTargets>; 4]) -> HashOut<F> {
+    let fields: Vec<F> =
+        aggregates.iter().flat_map(|circuit| verifier_data_fields(&circuit.data.verifier_only)).collect();
+    PoseidonHash::hash_no_pad(&fields)
 }
 
 /// The cache key: circuit version, plonky2 version, configuration, and the transfer and span
@@ -260,8 +281,9 @@ fn remove_stale_caches(cache_dir: &Path, current: &Path) {
     }
 }
 
-fn targets_digest<T: fmt::Debug>(targets: &T) -> B256 {
-    keccak256(format!("{targets:?}").as_bytes())
+fn aggregate_targets_digest<'a>(targets: impl Iterator<Item = &'a AggregateTargets>) -> B256 {
+    let described: Vec<String> = targets.map(|targets| format!("{targets:?}")).collect();
+    keccak256(described.concat().as_bytes())
 }
 
 impl ProofSystem {
@@ -289,38 +311,46 @@ impl ProofSystem {
         Ok(system)
     }
 
-    /// Builds the three circuits from scratch (no cache).
+    /// Builds the six circuits from scratch (no cache).
     pub fn build() -> anyhow::Result<Self> {
-        let shape = common_shape()?;
+        let leaf = leaf_shape();
         let mut builder = Builder::new(config());
         let transfer_targets = define_transfer(&mut builder);
-        pad_to(&mut builder, &shape);
+        pad_to(&mut builder, &leaf);
         let transfer = builder.build::<C>();
-        anyhow::ensure!(transfer.common == shape, "the transfer circuit does not fit the shared shape");
+        anyhow::ensure!(transfer.common == leaf, "the transfer circuit does not fit the leaf shape");
 
         let mut builder = Builder::new(config());
         let span_targets = define_span(&mut builder);
-        pad_to(&mut builder, &shape);
+        pad_to(&mut builder, &leaf);
         let span = builder.build::<C>();
-        anyhow::ensure!(span.common == shape, "the span circuit does not fit the shared shape");
+        anyhow::ensure!(span.common == leaf, "the span circuit does not fit the leaf shape");
 
-        let mut builder = Builder::new(config());
-        let aggregate_targets = define_aggregate(&mut builder, &shape, &transfer.verifier_only, &span.verifier_only);
-        pad_to(&mut builder, &shape);
-        let aggregate = builder.build::<C>();
-        anyhow::ensure!(aggregate.common == shape, "the aggregation circuit does not fit the shared shape");
-
+        let shape = aggregate_shape(&leaf)?;
+        let mut aggregates = Vec::with_capacity(4);
+        for variant in Variant::ALL {
+            let mut builder = Builder::new(config());
+            let targets =
+                define_aggregate(&mut builder, variant, &leaf, &shape, &transfer.verifier_only, &span.verifier_only);
+            pad_to(&mut builder, &shape);
+            let data = builder.build::<C>();
+            anyhow::ensure!(data.common == shape, "the aggregation circuit {variant} does not fit the aggregate shape");
+            aggregates.push(Circuit { data, targets });
+        }
+        let aggregates: [Circuit<AggregateTargets>; 4] =
+            aggregates.try_into().unwrap_or_else(|_| unreachable!("four variants"));
         Ok(Self {
             transfer: Circuit { data: transfer, targets: transfer_targets },
             span: Circuit { data: span, targets: span_targets },
-            aggregate: Circuit { data: aggregate, targets: aggregate_targets },
+            anchor: anchor_of(&aggregates),
+            aggregates,
             origin: SystemOrigin::Built { cache_miss: "built without a cache".into() },
         })
     }
 
-    /// Cache file: magic ‖ key ‖ three (length ‖ `CircuitData::to_bytes`) ‖ digest of the
-    /// aggregation circuit's targets ‖ SHA-256 of everything before (hardware-accelerated: the
-    /// file is ~200 MB).
+    /// Cache file: magic ‖ key ‖ six (length ‖ `CircuitData::to_bytes`) ‖ digest of the
+    /// aggregation circuits' targets ‖ SHA-256 of everything before (hardware-accelerated: the
+    /// file is ~300 MB).
     fn to_cache(&self, key: B256) -> anyhow::Result<Vec<u8>> {
         let generators = DefaultGeneratorSerializer::<C, D>::default();
         let mut out = CACHE_MAGIC.to_vec();
@@ -332,7 +362,7 @@ impl ProofSystem {
             out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             out.extend_from_slice(&bytes);
         }
-        out.extend_from_slice(targets_digest(&self.aggregate.targets).as_slice());
+        out.extend_from_slice(aggregate_targets_digest(self.aggregates.iter().map(|c| &c.targets)).as_slice());
         let checksum: [u8; 32] = sha2::Sha256::digest(&out).into();
         out.extend_from_slice(&checksum);
         Ok(out)
@@ -361,53 +391,72 @@ impl ProofSystem {
         };
         let transfer = read_circuit("transfer")?;
         let span = read_circuit("span")?;
-        let aggregate = read_circuit("aggregate")?;
+        let mut aggregates = Vec::with_capacity(4);
+        for variant in Variant::ALL {
+            aggregates.push(read_circuit(&format!("aggregate {variant}"))?);
+        }
         if rest.len() != 32 {
             return Err("unexpected cache length".into());
         }
-        let shape = &aggregate.common;
-        if &transfer.common != shape || &span.common != shape || shape.num_public_inputs != NUM_PUBLIC_INPUTS {
-            return Err("the cached circuits do not share one shape".into());
+        let (leaf, shape) = (&transfer.common, &aggregates[0].common);
+        if &span.common != leaf || leaf.num_public_inputs != LEAF_PUBLIC_INPUTS {
+            return Err("the cached leaf circuits do not share one shape".into());
+        }
+        if aggregates.iter().any(|data| &data.common != shape) || shape.num_public_inputs != AGGREGATE_PUBLIC_INPUTS {
+            return Err("the cached aggregation circuits do not share one shape".into());
         }
         // The targets are not stored: the definitions are deterministic, so defining the circuits
         // again (without building them) gives the same targets. The key covers the leaf circuits'
-        // definitions; the aggregation circuit's targets are checked against their stored digest.
+        // definitions; the aggregation circuits' targets are checked against their stored digest.
         let mut builder = Builder::new(config());
         let transfer_targets = define_transfer(&mut builder);
         let mut builder = Builder::new(config());
         let span_targets = define_span(&mut builder);
-        let mut builder = Builder::new(config());
-        let aggregate_targets = define_aggregate(&mut builder, shape, &transfer.verifier_only, &span.verifier_only);
-        if targets_digest(&aggregate_targets).as_slice() != rest {
-            return Err("the aggregation circuit's definition changed".into());
+        let aggregate_targets: Vec<AggregateTargets> = Variant::ALL
+            .iter()
+            .map(|&variant| {
+                let mut builder = Builder::new(config());
+                define_aggregate(&mut builder, variant, leaf, shape, &transfer.verifier_only, &span.verifier_only)
+            })
+            .collect();
+        if aggregate_targets_digest(aggregate_targets.iter()).as_slice() != rest {
+            return Err("the aggregation circuits' definition changed".into());
         }
+        let aggregates: [Circuit<AggregateTargets>; 4] = aggregates
+            .into_iter()
+            .zip(aggregate_targets)
+            .map(|(data, targets)| Circuit { data, targets })
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("four variants"));
         Ok(Self {
             transfer: Circuit { data: transfer, targets: transfer_targets },
             span: Circuit { data: span, targets: span_targets },
-            aggregate: Circuit { data: aggregate, targets: aggregate_targets },
+            anchor: anchor_of(&aggregates),
+            aggregates,
             origin: SystemOrigin::Loaded,
         })
     }
 
-    fn circuits(&self) -> [(CircuitKind, &CircuitData<F, C, D>); 3] {
-        [
-            (CircuitKind::Transfer, &self.transfer.data),
-            (CircuitKind::Span, &self.span.data),
-            (CircuitKind::Aggregate, &self.aggregate.data),
-        ]
+    fn circuits(&self) -> impl Iterator<Item = (CircuitKind, &CircuitData<F, C, D>)> {
+        [(CircuitKind::Transfer, &self.transfer.data), (CircuitKind::Span, &self.span.data)].into_iter().chain(
+            Variant::ALL
+                .iter()
+                .map(|&variant| (CircuitKind::Aggregate(variant), &self.aggregates[variant.index()].data)),
+        )
     }
 
     fn circuit(&self, kind: CircuitKind) -> &CircuitData<F, C, D> {
         match kind {
             CircuitKind::Transfer => &self.transfer.data,
             CircuitKind::Span => &self.span.data,
-            CircuitKind::Aggregate => &self.aggregate.data,
+            CircuitKind::Aggregate(variant) => &self.aggregates[variant.index()].data,
         }
     }
 
-    /// The shape every proof has.
-    fn common(&self) -> &CommonCircuitData<F, D> {
-        &self.aggregate.data.common
+    /// The shape of a kind's proofs.
+    fn common(&self, kind: CircuitKind) -> &CommonCircuitData<F, D> {
+        &self.circuit(kind).common
     }
 
     /// Whether this system was loaded or built.
@@ -415,9 +464,14 @@ impl ProofSystem {
         &self.origin
     }
 
-    /// log2 of the rows of every circuit (they share one shape).
-    pub fn degree_bits(&self) -> usize {
-        self.common().degree_bits()
+    /// log2 of the rows of the transfer and span circuits (they share one shape).
+    pub fn leaf_degree_bits(&self) -> usize {
+        self.transfer.data.common.degree_bits()
+    }
+
+    /// log2 of the rows of the aggregation circuits (they share one shape).
+    pub fn aggregate_degree_bits(&self) -> usize {
+        self.aggregates[0].data.common.degree_bits()
     }
 
     /// Proves a transfer after checking the witness natively.
@@ -515,17 +569,18 @@ impl ProofSystem {
             self.decode(&left.bytes).map_err(|reason| ProofError::Child { side: "left", reason })?;
         let (right_kind, right_proof) =
             self.decode(&right.bytes).map_err(|reason| ProofError::Child { side: "right", reason })?;
-        let witness = self
-            .aggregate
+        let child = |kind: CircuitKind, proof| match kind {
+            CircuitKind::Transfer => ChildProof::Leaf { is_span: false, proof },
+            CircuitKind::Span => ChildProof::Leaf { is_span: true, proof },
+            CircuitKind::Aggregate(variant) => ChildProof::Aggregate { variant, proof },
+        };
+        let variant = Variant { left_leaf: left_kind.is_leaf(), right_leaf: right_kind.is_leaf() };
+        let verifier_data = self.aggregates.each_ref().map(|circuit| circuit.data.verifier_only.clone());
+        let witness = self.aggregates[variant.index()]
             .targets
-            .assign(
-                [(left_kind, &left_proof), (right_kind, &right_proof)],
-                &self.aggregate.data.verifier_only,
-                job_id,
-                prover,
-            )
+            .assign([child(left_kind, &left_proof), child(right_kind, &right_proof)], &verifier_data, job_id, prover)
             .map_err(|error| ProofError::Unsatisfied(format!("{error:#}")))?;
-        self.finish(CircuitKind::Aggregate, witness)
+        self.finish(CircuitKind::Aggregate(variant), witness)
     }
 
     fn finish(
@@ -560,7 +615,7 @@ impl ProofSystem {
         let kind = CircuitKind::from_byte(id).ok_or_else(|| format!("unknown circuit id {id}"))?;
         let decoded = catch_unwind(AssertUnwindSafe(|| {
             let mut buffer = Buffer::new(rest);
-            let proof = buffer.read_proof_with_public_inputs::<F, C, D>(self.common());
+            let proof = buffer.read_proof_with_public_inputs::<F, C, D>(self.common(kind));
             (proof, buffer.remaining())
         }));
         match decoded {
@@ -580,10 +635,9 @@ impl ProofSystem {
     /// Whether `bytes` is a proof, by one of these circuits, of exactly `statement`. The verdict is
     /// deterministic; the reason names the first thing wrong.
     ///
-    /// Checks, in order: the encoding; the 19 statement inputs; the verifier-data inputs (an
-    /// aggregate must claim the aggregation circuit's own verifier data, the cyclic-recursion
-    /// check; the other circuits have zeros there); the plonky2 proof under the circuit the first
-    /// byte names.
+    /// Checks, in order: the encoding; the 19 statement inputs; for an aggregate, the anchor input
+    /// (it must be the hash of the real aggregation circuits' verifier data, the cyclic-recursion
+    /// check); the plonky2 proof under the circuit the first byte names.
     pub fn verify(&self, statement: &Statement, bytes: &[u8]) -> Result<(), String> {
         match catch_unwind(AssertUnwindSafe(|| self.verify_inner(statement, bytes))) {
             Ok(verdict) => verdict,
@@ -594,21 +648,17 @@ impl ProofSystem {
     fn verify_inner(&self, statement: &Statement, bytes: &[u8]) -> Result<(), String> {
         let (kind, proof) = self.decode(bytes)?;
         let inputs = &proof.public_inputs;
-        if inputs.len() != NUM_PUBLIC_INPUTS {
-            return Err(format!("{} public inputs, expected {NUM_PUBLIC_INPUTS}", inputs.len()));
+        let expected_inputs = if kind.is_leaf() { LEAF_PUBLIC_INPUTS } else { AGGREGATE_PUBLIC_INPUTS };
+        if inputs.len() != expected_inputs {
+            return Err(format!("{} public inputs, expected {expected_inputs}", inputs.len()));
         }
         for (i, (found, expected)) in inputs.iter().zip(statement.to_fields()).enumerate() {
             if *found != expected {
                 return Err(format!("public input {i} ({}) is {found}, the statement has {expected}", input_name(i)));
             }
         }
-        let verifier_data = &inputs[Statement::FIELDS..];
-        let expected: Vec<F> = match kind {
-            CircuitKind::Aggregate => verifier_data_fields(&self.aggregate.data.verifier_only),
-            CircuitKind::Transfer | CircuitKind::Span => vec![F::ZERO; verifier_data.len()],
-        };
-        if verifier_data != expected.as_slice() {
-            return Err(format!("the {kind} proof claims verifier data other than the {kind} circuit's"));
+        if !kind.is_leaf() && inputs[Statement::FIELDS..] != self.anchor.elements {
+            return Err(format!("the {kind} proof claims aggregation circuits other than these"));
         }
         self.circuit(kind).verify(proof).map_err(|error| format!("the {kind} proof does not verify: {error}"))
     }
@@ -632,13 +682,19 @@ impl ProofVerifier for RealVerifier {
 /// p), for adversarial tests: the result must not verify.
 ///
 /// # Panics
-/// If `index` is not below [`NUM_PUBLIC_INPUTS`] or `bytes` is not a proof of these circuits
-/// (their public inputs close the encoding, after their count).
+/// If `bytes` is not a proof of these circuits (their public inputs close the encoding, after
+/// their count) or `index` is not below its number of public inputs.
 pub fn tamper_public_input(bytes: &[u8], index: usize) -> Vec<u8> {
-    assert!(index < NUM_PUBLIC_INPUTS, "public input {index} of {NUM_PUBLIC_INPUTS}");
-    let inputs_at = bytes.len().checked_sub(8 * NUM_PUBLIC_INPUTS).expect("a proof");
-    let count = u64::from_le_bytes(bytes[inputs_at - 8..inputs_at].try_into().expect("8 bytes"));
-    assert_eq!(count, NUM_PUBLIC_INPUTS as u64, "not a proof of these circuits");
+    let count_at = |inputs: usize| bytes.len().checked_sub(8 * inputs + 8);
+    let (inputs, inputs_at) = [LEAF_PUBLIC_INPUTS, AGGREGATE_PUBLIC_INPUTS]
+        .into_iter()
+        .find_map(|inputs| {
+            let at = count_at(inputs)?;
+            let count = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+            (count == inputs as u64).then_some((inputs, at + 8))
+        })
+        .expect("a proof of these circuits");
+    assert!(index < inputs, "public input {index} of {inputs}");
     let at = inputs_at + 8 * index;
     let value = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let tampered = if value + 1 >= F::ORDER { 0 } else { value + 1 };

@@ -15,8 +15,8 @@ use zkcrowd_market::{
     ProofData, ProofKind, ProofVerifier, Statement, call_commitment, combine_commitments, transfer_commitment,
 };
 use zkcrowd_proofs::{
-    CallWitness, CircuitKind, NUM_PUBLIC_INPUTS, ProofError, ProofSystem, RealProof, RealVerifier, SpanWitness,
-    SystemOrigin, TransferWitness, WitnessError, tamper_public_input,
+    AGGREGATE_PUBLIC_INPUTS, CallWitness, CircuitKind, LEAF_PUBLIC_INPUTS, ProofError, ProofSystem, RealProof,
+    RealVerifier, SpanWitness, SystemOrigin, TransferWitness, Variant, WitnessError, tamper_public_input,
 };
 
 const BALANCE: u128 = 1_000_000_000_000_000_000_000;
@@ -175,15 +175,22 @@ fn wrong_post_root() {
     assert!(verdict.contains("does not verify"), "{verdict}");
 }
 
-/// Every public input is bound: changing any one of them breaks the proof.
+/// Every public input is bound: changing any one of them breaks the proof, a leaf's statement
+/// inputs and an aggregate's statement and anchor inputs alike.
 #[test]
 fn every_public_input_is_bound() {
     let system = system();
     let (_, proof) = existing_transfer();
-    for index in [0, 7, 11, 12, 13, 14, 18, 19, NUM_PUBLIC_INPUTS - 1] {
-        let tampered = tamper_public_input(&proof.bytes, index);
-        let claimed = system.claimed_statement(&tampered).unwrap_or(proof.statement);
-        assert!(system.verify(&claimed, &tampered).is_err(), "public input {index}");
+    let block = block();
+    let pair = system.prove_aggregate(&block.proofs[0], &block.proofs[1], 50, PROVER).unwrap();
+    let leaf_inputs = [0, 7, 11, 12, 13, 14, LEAF_PUBLIC_INPUTS - 1];
+    let aggregate_inputs = [0, 12, 18, 19, AGGREGATE_PUBLIC_INPUTS - 1];
+    for (proof, indices) in [(proof, &leaf_inputs[..]), (&pair, &aggregate_inputs[..])] {
+        for &index in indices {
+            let tampered = tamper_public_input(&proof.bytes, index);
+            let claimed = system.claimed_statement(&tampered).unwrap_or(proof.statement);
+            assert!(system.verify(&claimed, &tampered).is_err(), "public input {index}");
+        }
     }
 }
 
@@ -351,7 +358,7 @@ fn block_of_sixteen_aggregates_to_one_proof() {
         commitments = commitments.chunks(2).map(|pair| combine_commitments(pair[0], pair[1])).collect();
     }
     let root = fold(block.proofs.clone());
-    assert_eq!(root.kind(), Some(CircuitKind::Aggregate));
+    assert_eq!(root.kind(), Some(CircuitKind::Aggregate(Variant { left_leaf: false, right_leaf: false })));
     assert_eq!(root.statement.pre_root, block.pre_root);
     assert_eq!(root.statement.post_root, block.post_root);
     assert_eq!(root.statement.commitment, commitments[0]);
@@ -360,7 +367,7 @@ fn block_of_sixteen_aggregates_to_one_proof() {
 }
 
 /// A caterpillar tree over the block, (((t1, t2), t3), ...), t16): height 15, every aggregate
-/// taking an aggregate and a transfer, all under the same aggregation circuit.
+/// above the first taking an aggregate and a transfer (the (aggregate, leaf) circuit).
 #[test]
 fn caterpillar_of_height_fifteen() {
     let block = block();
@@ -377,7 +384,7 @@ fn caterpillar_of_height_fifteen() {
 }
 
 /// An unbalanced tree ((t1, t2), s), a span beside an aggregate, also verifies; so does the mirror
-/// image (t1, (t2, s)): any shape works under the one aggregation circuit.
+/// image (t1, (t2, s)) under the (leaf, aggregate) circuit: any tree shape works.
 #[test]
 fn unbalanced_tree() {
     let system = system();
@@ -420,12 +427,21 @@ fn non_adjacent_children() {
 fn wrong_circuit_id() {
     let system = system();
     let (_, proof) = existing_transfer();
-    for id in [CircuitKind::Span, CircuitKind::Aggregate] {
+    let aggregates = Variant::ALL.map(CircuitKind::Aggregate);
+    for id in [CircuitKind::Span].iter().chain(&aggregates) {
         let mut bytes = proof.bytes.clone();
         bytes[0] = id.byte();
         assert!(system.verify(&proof.statement, &bytes).is_err(), "presented as {id}");
     }
+    // An aggregate presented as another variant's.
     let block = block();
+    let pair = system.prove_aggregate(&block.proofs[0], &block.proofs[1], 50, PROVER).unwrap();
+    assert_eq!(pair.kind(), Some(CircuitKind::Aggregate(Variant { left_leaf: true, right_leaf: true })));
+    for id in &aggregates[..3] {
+        let mut bytes = pair.bytes.clone();
+        bytes[0] = id.byte();
+        assert!(system.verify(&pair.statement, &bytes).is_err(), "presented as {id}");
+    }
     let mut as_span = block.proofs[1].clone();
     as_span.bytes[0] = CircuitKind::Span.byte();
     assert!(matches!(system.prove_aggregate(&block.proofs[0], &as_span, 9, PROVER), Err(ProofError::Child { .. })));
