@@ -62,7 +62,7 @@ fn real_proof_bytes_do_not_reach_the_digest() {
 /// Goal (slow, run by hand: `cargo test --release -p zkcrowd-sim --test real_proofs -- --ignored`):
 /// the baseline with 1% of leaf jobs proven for real keeps one digest across two processes.
 #[test]
-#[ignore = "about 15 minutes on 2 cores in release"]
+#[ignore = "about 8 minutes on 2 cores in release"]
 fn sampled_baseline_is_deterministic() {
     let text = std::fs::read_to_string(repo().join("scenarios/baseline.yaml")).unwrap();
     let text = text.replace("proofs: { profile: measured }", "proofs: { profile: measured, real: { sample_rate: 0.01 } }");
