@@ -702,3 +702,109 @@ pub fn tamper_public_input(bytes: &[u8], index: usize) -> Vec<u8> {
     out[at..at + 8].copy_from_slice(&tampered.to_le_bytes());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use plonky2::field::types::Field;
+    use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+    use zkcrowd_ledger::{AccountLeaf, AccountLedger};
+
+    use super::*;
+
+    /// The cyclic-recursion anchor is enforced in-circuit: a forged "aggregate" (a circuit of the
+    /// aggregate shape that checks nothing and claims the real anchor) makes valid plonky2 proofs of
+    /// any statement, but the verifier refuses them under every variant id, and no real aggregation
+    /// circuit accepts one as a child.
+    #[test]
+    fn forged_aggregate_is_refused() {
+        let system = ProofSystem::build().unwrap();
+        let prover = Address::repeat_byte(0xaa);
+        let mut ledger = AccountLedger::new();
+        for byte in 1..=2 {
+            ledger.upsert(AccountLeaf { address: Address::with_last_byte(byte), nonce: 0, balance: 1 << 60 }).unwrap();
+        }
+        let (sender, receiver) =
+            (*ledger.get(&Address::with_last_byte(1)).unwrap(), *ledger.get(&Address::with_last_byte(2)).unwrap());
+        let first =
+            ledger.upsert_recorded(AccountLeaf { nonce: 1, balance: sender.balance - 22_000, ..sender }).unwrap();
+        let second = ledger.upsert_recorded(AccountLeaf { balance: receiver.balance + 1_000, ..receiver }).unwrap();
+        let witness = TransferWitness {
+            tx_hash: B256::repeat_byte(1),
+            value_wei: 1_000,
+            fee_wei: 21_000,
+            writes: [first, second],
+        };
+        let leaf = system.prove_transfer(&witness, 1, prover).unwrap();
+
+        let shape = system.common(CircuitKind::Aggregate(Variant::ALL[0])).clone();
+        let mut builder = Builder::new(config());
+        let inputs = builder.add_virtual_targets(AGGREGATE_PUBLIC_INPUTS);
+        builder.register_public_inputs(&inputs);
+        // The real circuits keep their constants in random-access gates' spare slots (the shape has
+        // no constant gate): give the forgery a few of those too.
+        let index = builder.add_virtual_target();
+        for _ in 0..4 {
+            builder.random_access(index, inputs[..16].to_vec());
+        }
+        pad_to(&mut builder, &shape);
+        let forged = builder.build::<C>();
+        assert_eq!(forged.common, shape, "the forgery has the aggregate shape");
+        // A lie: from the transfer's post root to a root of the forger's choosing.
+        let claim = Statement {
+            pre_root: leaf.statement.post_root,
+            post_root: Digest { elements: [F::from_canonical_u64(7); 4] },
+            commitment: Digest { elements: [F::from_canonical_u64(9); 4] },
+            job_id: 2,
+            prover,
+        };
+        let mut values = claim.to_fields().to_vec();
+        values.extend(system.anchor.elements);
+        let mut inputs_witness = PartialWitness::new();
+        inputs_witness.set_target_arr(&inputs, &values).unwrap();
+        inputs_witness.set_target(index, F::ZERO).unwrap();
+        let proof = forged.prove(inputs_witness).unwrap();
+        forged.verify(proof.clone()).unwrap();
+
+        for variant in Variant::ALL {
+            let child = RealProof { statement: claim, bytes: encode(CircuitKind::Aggregate(variant), &proof) };
+            let verdict = system.verify(&claim, &child.bytes).unwrap_err();
+            assert!(verdict.contains("does not verify"), "{verdict}");
+            match system.prove_aggregate_unchecked(&leaf, &child, 3, prover) {
+                Err(ProofError::Unsatisfied(_)) => {}
+                Err(other) => panic!("unexpected error {other}"),
+                Ok(aggregate) => assert!(
+                    system.verify(&aggregate.statement, &aggregate.bytes).is_err(),
+                    "an aggregate over a forged {variant} child verified"
+                ),
+            }
+        }
+
+        // The anchor is what ties the witnessed verifier data to the real circuits: a prover who
+        // slips the forgery's verifier data in among the four (its child claiming the matching
+        // anchor) gets a valid proof of the real (leaf, aggregate) circuit, which the verifier
+        // refuses for its anchor.
+        let mut fake = system.aggregates.each_ref().map(|circuit| circuit.data.verifier_only.clone());
+        fake[0] = forged.verifier_only.clone();
+        let fake_anchor = PoseidonHash::hash_no_pad(&fake.iter().flat_map(verifier_data_fields).collect::<Vec<_>>());
+        let mut values = claim.to_fields().to_vec();
+        values.extend(fake_anchor.elements);
+        let mut inputs_witness = PartialWitness::new();
+        inputs_witness.set_target_arr(&inputs, &values).unwrap();
+        inputs_witness.set_target(index, F::ZERO).unwrap();
+        let forged_child = forged.prove(inputs_witness).unwrap();
+        let (_, leaf_proof) = system.decode(&leaf.bytes).unwrap();
+        let variant = Variant { left_leaf: true, right_leaf: false };
+        let circuit = &system.aggregates[variant.index()];
+        let children = [
+            ChildProof::Leaf { is_span: false, proof: &leaf_proof },
+            ChildProof::Aggregate { variant: Variant::ALL[0], proof: &forged_child },
+        ];
+        let witness = circuit.targets.assign(children, &fake, 4, prover).unwrap();
+        let aggregate = run_prover(&circuit.data, witness).unwrap();
+        circuit.data.verify(aggregate.clone()).unwrap();
+        let statement = statement_from_public_inputs(&aggregate.public_inputs).unwrap();
+        assert_eq!(statement.post_root, claim.post_root, "the lie reached the aggregate");
+        let verdict = system.verify(&statement, &encode(CircuitKind::Aggregate(variant), &aggregate)).unwrap_err();
+        assert!(verdict.contains("aggregation circuits other than these"), "{verdict}");
+    }
+}
