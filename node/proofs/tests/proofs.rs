@@ -1,9 +1,10 @@
 //! Real proofs end to end: honest transfers, spans and aggregation trees prove and verify; every
 //! tampering is refused by the circuit (proving fails) or by the verifier; the cache reloads.
 //!
-//! One [`ProofSystem`] is built per run of this binary (into a fresh cache directory under cargo's
-//! target tmp dir, so the build path is exercised every time) and shared by all tests. A proof costs
-//! about two seconds on two cores, so fixtures that several tests use are proven once.
+//! One [`ProofSystem`] is loaded (or built, when the cache under cargo's target tmp dir is missing
+//! or stale) per test process and shared by its tests; `cache_reload` always builds. A leaf proof
+//! costs about half a second and an aggregate about two on two cores, so fixtures that several
+//! tests use are proven once per process.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
