@@ -132,7 +132,13 @@ fn execute_validator(
             }
             Output::Broadcast(message) => {
                 for to in (0..ctx.validators()).filter(|v| *v != index) {
-                    ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message: message.clone() });
+                    ctx.net.send(
+                        endpoint,
+                        now,
+                        me,
+                        Role::Validator(to),
+                        Wire::Peer { from: index, message: message.clone() },
+                    );
                 }
             }
             Output::ToClient { to, message } => {
@@ -235,8 +241,7 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
     let (internal, mut internal_rx) = unbounded::<Internal>();
     let market = &ctx.scenario.market;
     let block_ms = ctx.scenario.chain.block_time.as_millis();
-    let heartbeat_every_ms =
-        (market.heartbeat_window_blocks - market.proof_deadline_blocks) * block_ms / 2;
+    let heartbeat_every_ms = (market.heartbeat_window_blocks - market.proof_deadline_blocks) * block_ms / 2;
     let tick_ms = (heartbeat_every_ms / 4).clamp(1_000, 15_000);
     let base_fee = ctx.scenario.chain.base_fee.wei();
     let mut client = PluginClient::new(
@@ -294,7 +299,8 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                 last_heard = now;
                 let mut actions = Vec::new();
                 if let ClientMessage::ProofSeen { tx } = &message {
-                    if spec.behaviour == Behaviour::Copier && client.is_online() && now >= last_copy + COPY_INTERVAL_MS {
+                    if spec.behaviour == Behaviour::Copier && client.is_online() && now >= last_copy + COPY_INTERVAL_MS
+                    {
                         if let Some(call) = copied_call(tx, me, &mut rng) {
                             last_copy = now;
                             actions = client.handle(now, ClientEvent::SendCall(call));
@@ -327,7 +333,11 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                 let mut keep = Vec::new();
                 for w in withheld.drain(..) {
                     let age = head.saturating_sub(w.created_block);
-                    let bounty = market.bounty.age.factor(age, zkcrowd_market::Factor::ONE).mul(market.bounty.supply.factor(client.active_plugins()));
+                    let bounty = market
+                        .bounty
+                        .age
+                        .factor(age, zkcrowd_market::Factor::ONE)
+                        .mul(market.bounty.supply.factor(client.active_plugins()));
                     let base = market.bounty.supply.factor(client.active_plugins());
                     let rose = u128::from(bounty.ppm()) * 1_000_000 >= u128::from(base.ppm()) * u128::from(factor_ppm);
                     if rose || head + WITHHOLD_MARGIN_BLOCKS >= w.deadline_block {
@@ -349,8 +359,18 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                 let real = ctx.real.as_ref().filter(|real| real.picks(&assignment));
                 let proof = match real.map(|real| real.prove(&assignment, me, valid)) {
                     Some(Ok(produced)) => {
-                        ctx.observer.lock().expect("observer lock").measured_proof(kind, produced.measured_ms, proving_ms);
-                        ctx.log(Record::ProofProduced { plugin: spec.index, job, proof: ProofKind::Real, valid, proving_ms });
+                        ctx.observer.lock().expect("observer lock").measured_proof(
+                            kind,
+                            produced.measured_ms,
+                            proving_ms,
+                        );
+                        ctx.log(Record::ProofProduced {
+                            plugin: spec.index,
+                            job,
+                            proof: ProofKind::Real,
+                            valid,
+                            proving_ms,
+                        });
                         ProofData::Real(produced.bytes.into())
                     }
                     Some(Err(error)) => {
@@ -359,7 +379,13 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                         continue;
                     }
                     None => {
-                        ctx.log(Record::ProofProduced { plugin: spec.index, job, proof: ProofKind::Modeled, valid, proving_ms });
+                        ctx.log(Record::ProofProduced {
+                            plugin: spec.index,
+                            job,
+                            proof: ProofKind::Modeled,
+                            valid,
+                            proving_ms,
+                        });
                         if valid {
                             ProofData::modeled_valid(&statement)
                         } else {
@@ -388,10 +414,8 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                     ctx.net.send(&endpoint, now, role, Role::Validator(home), wire);
                 }
                 Action::Prove { assignment, statement } => {
-                    let proves = matches!(
-                        spec.behaviour,
-                        Behaviour::Honest | Behaviour::InvalidProofs | Behaviour::Withholder
-                    );
+                    let proves =
+                        matches!(spec.behaviour, Behaviour::Honest | Behaviour::InvalidProofs | Behaviour::Withholder);
                     if !proves || now < idle_until {
                         continue;
                     }
@@ -505,7 +529,8 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     fire_after(&internal, exp.sample(&mut rng).round().max(1.0) as u64, true);
                 }
                 // A user with room for another unconfirmed tx (a few tries, then skip this one).
-                let Some(user) = (0..4).map(|_| rng.random_range(0..users.len())).find(|u| in_flight[*u] < USER_PENDING_MAX)
+                let Some(user) =
+                    (0..4).map(|_| rng.random_range(0..users.len())).find(|u| in_flight[*u] < USER_PENDING_MAX)
                 else {
                     continue;
                 };
@@ -540,9 +565,21 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                 in_flight[user] += 1;
                 let hash = *envelope.tx_hash();
                 let validator = (user % usize::from(validators)) as u16;
-                ctx.observer.lock().expect("observer lock").tx_submitted(now, hash, kind, user as u32, nonces[user] - 1);
+                ctx.observer.lock().expect("observer lock").tx_submitted(
+                    now,
+                    hash,
+                    kind,
+                    user as u32,
+                    nonces[user] - 1,
+                );
                 let request = ClientRequest::SubmitTx(envelope.clone().into());
-                ctx.net.send(&endpoint, now, role, Role::Validator(validator), Wire::Request { from: role.client_id(), request });
+                ctx.net.send(
+                    &endpoint,
+                    now,
+                    role,
+                    Role::Validator(validator),
+                    Wire::Request { from: role.client_id(), request },
+                );
                 pending.insert(hash, PendingUserTx { user, envelope, sent_ms: now, validator });
             }
             Either::Right(false) => {
@@ -560,7 +597,13 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     p.validator = (p.validator + 1) % validators;
                     p.sent_ms = now;
                     let request = ClientRequest::SubmitTx(p.envelope.clone().into());
-                    ctx.net.send(&endpoint, now, role, Role::Validator(p.validator), Wire::Request { from: role.client_id(), request });
+                    ctx.net.send(
+                        &endpoint,
+                        now,
+                        role,
+                        Role::Validator(p.validator),
+                        Wire::Request { from: role.client_id(), request },
+                    );
                 }
             }
         }

@@ -39,7 +39,8 @@ pub fn measure(system: &ProofSystem, runs: usize) -> Result<Calibration> {
     let transfer = |ledger: &mut AccountLedger, from: u8, to: u8| -> Result<TransferWitness> {
         let sender = *ledger.get(&Address::repeat_byte(from)).context("sender")?;
         let receiver = *ledger.get(&Address::repeat_byte(to)).context("receiver")?;
-        let first = ledger.upsert_recorded(AccountLeaf { nonce: sender.nonce + 1, balance: sender.balance - 121, ..sender })?;
+        let first =
+            ledger.upsert_recorded(AccountLeaf { nonce: sender.nonce + 1, balance: sender.balance - 121, ..sender })?;
         let second = ledger.upsert_recorded(AccountLeaf { balance: receiver.balance + 100, ..receiver })?;
         Ok(TransferWitness { tx_hash: B256::repeat_byte(from), value_wei: 100, fee_wei: 21, writes: [first, second] })
     };
@@ -48,7 +49,8 @@ pub fn measure(system: &ProofSystem, runs: usize) -> Result<Calibration> {
     let calls = (0..SPAN_CALLS_MAX as u8)
         .map(|i| {
             let leaf = *ledger.get(&Address::repeat_byte(10 + i)).context("caller")?;
-            let write = ledger.upsert_recorded(AccountLeaf { nonce: leaf.nonce + 1, balance: leaf.balance - 50, ..leaf })?;
+            let write =
+                ledger.upsert_recorded(AccountLeaf { nonce: leaf.nonce + 1, balance: leaf.balance - 50, ..leaf })?;
             Ok(CallWitness { tx_hash: B256::repeat_byte(100 + i), debit_wei: 50, credit_wei: 0, write })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -58,7 +60,8 @@ pub fn measure(system: &ProofSystem, runs: usize) -> Result<Calibration> {
     let right: RealProof = system.prove_transfer(&t2, 2, prover)?;
     let (span_ms, _) = median_ms(runs, || Ok(system.prove_span(&span, 3, prover)?))?;
     let (aggregate_ms, aggregate) = median_ms(runs, || Ok(system.prove_aggregate(&left, &right, 4, prover)?))?;
-    let (verify_ms, ()) = median_ms(runs, || system.verify(&aggregate.statement, &aggregate.bytes).map_err(anyhow::Error::msg))?;
+    let (verify_ms, ()) =
+        median_ms(runs, || system.verify(&aggregate.statement, &aggregate.bytes).map_err(anyhow::Error::msg))?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Calibration {
         provisional: false,

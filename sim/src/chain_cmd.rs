@@ -41,8 +41,7 @@ pub struct ChainSummary {
 pub fn run(genesis_path: &Path, txs_path: &Path, options: &ChainOptions, out: &mut dyn Write) -> Result<ChainSummary> {
     let genesis = Genesis::from_file(genesis_path)?;
     let mut chain = Chain::from_genesis(&genesis)?;
-    let text = std::fs::read_to_string(txs_path)
-        .with_context(|| format!("cannot read {}", txs_path.display()))?;
+    let text = std::fs::read_to_string(txs_path).with_context(|| format!("cannot read {}", txs_path.display()))?;
     let mut summary = ChainSummary::default();
     let head = chain.head().clone();
     writeln!(
@@ -95,13 +94,7 @@ pub fn run(genesis_path: &Path, txs_path: &Path, options: &ChainOptions, out: &m
         for rejected in &outcome.rejected {
             summary.rejected += 1;
             let line_number = batch[rejected.position].0;
-            writeln!(
-                out,
-                "  rejected {}:{line_number} ({}): {}",
-                txs_path.display(),
-                rejected.hash,
-                rejected.reason
-            )?;
+            writeln!(out, "  rejected {}:{line_number} ({}): {}", txs_path.display(), rejected.hash, rejected.reason)?;
         }
         // Deferred txs (out of gas) go first into the next block, in their original order. An
         // empty block always has room for a valid tx (larger ones are rejected), so this ends.
@@ -117,9 +110,7 @@ pub fn run(genesis_path: &Path, txs_path: &Path, options: &ChainOptions, out: &m
 /// in the format `zkcrowd chain` reads. Deterministic: the same genesis and count give the same file.
 pub fn txgen(genesis_path: &Path, count: u64) -> Result<String> {
     let genesis = Genesis::from_file(genesis_path)?;
-    let dev = genesis
-        .dev_accounts
-        .context("txgen signs with development keys: the genesis needs `dev_accounts`")?;
+    let dev = genesis.dev_accounts.context("txgen signs with development keys: the genesis needs `dev_accounts`")?;
     anyhow::ensure!(dev.count >= 2, "txgen needs at least two development accounts");
     let mut nonces = vec![0u64; dev.count as usize];
     let mut text = String::new();

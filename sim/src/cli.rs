@@ -49,9 +49,10 @@ pub fn run(args: &RunArgs) -> u8 {
         return EXIT_USAGE;
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("target/zkcrowd/runs").join(format!("{}-seed{seed}", scenario.name))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/zkcrowd/runs").join(format!("{}-seed{seed}", scenario.name)));
     if !args.quiet {
         println!("zkcrowd run {} --seed {seed}", args.scenario.display());
         println!("seed: {seed}");
@@ -184,10 +185,7 @@ pub fn seeds(args: &SeedsArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/zkcrowd/seeds").join(&scenario.name));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("target/zkcrowd/seeds").join(&scenario.name));
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(error) => {

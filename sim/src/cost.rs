@@ -63,7 +63,13 @@ impl CostProfile {
         match name {
             CostProfileName::Measured => {
                 let c: Calibration = serde_json::from_str(MEASURED_JSON).expect("sim/profiles/measured.json is valid");
-                Self { name, tx_ms: c.tx_ms, span_ms: Some(c.span_ms), aggregate_ms: c.aggregate_ms, provisional: c.provisional }
+                Self {
+                    name,
+                    tx_ms: c.tx_ms,
+                    span_ms: Some(c.span_ms),
+                    aggregate_ms: c.aggregate_ms,
+                    provisional: c.provisional,
+                }
             }
             CostProfileName::ZkevmReference => {
                 Self { name, tx_ms: 121_500.0, span_ms: None, aggregate_ms: 21_000.0, provisional: false }

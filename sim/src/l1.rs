@@ -21,7 +21,9 @@ use alloy::primitives::{Address, B256, U256};
 use futures::channel::mpsc::UnboundedSender;
 use zkcrowd_l1::anvil::AnvilConfig;
 use zkcrowd_l1::contract::l1_signer;
-use zkcrowd_l1::{AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent, Submitted, Submitter};
+use zkcrowd_l1::{
+    AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent, Submitted, Submitter,
+};
 
 use crate::agents::Ctx;
 use crate::observer::Record;
@@ -113,10 +115,16 @@ pub struct Driver {
 
 impl Driver {
     /// Deploys the Rollup (agents = the validators, in index order) over the L2 genesis root.
-    pub fn deploy(ctx: Arc<Ctx>, mut backend: Box<dyn L1Backend>, genesis_root: B256, downtime: Downtime) -> Result<Self, L1Error> {
+    pub fn deploy(
+        ctx: Arc<Ctx>,
+        mut backend: Box<dyn L1Backend>,
+        genesis_root: B256,
+        downtime: Downtime,
+    ) -> Result<Self, L1Error> {
         let validators = u64::from(ctx.scenario.chain.validators);
-        let agents: Vec<SubmissionAgent> =
-            (0..validators).map(|i| SubmissionAgent::new(l1_signer("agent", ctx.seed, i), backend.chain_id(), 0)).collect();
+        let agents: Vec<SubmissionAgent> = (0..validators)
+            .map(|i| SubmissionAgent::new(l1_signer("agent", ctx.seed, i), backend.chain_id(), 0))
+            .collect();
         let addresses: Vec<Address> = agents.iter().map(SubmissionAgent::address).collect();
         let deployment = Deployment::deploy_simulation(
             backend.as_mut(),
@@ -261,7 +269,9 @@ impl Driver {
                     }
                     (l2_block, gas_used, "accepted".to_owned())
                 }
-                Submitted::Reverted { block: l2_block, gas_used, reason } => (l2_block, gas_used, format!("reverted: {reason}")),
+                Submitted::Reverted { block: l2_block, gas_used, reason } => {
+                    (l2_block, gas_used, format!("reverted: {reason}"))
+                }
             };
             self.log(Record::L1Submission { agent, l2_block, tx: Some(receipt.tx_hash), outcome, gas_used });
         }

@@ -137,17 +137,22 @@ fn main() -> ExitCode {
         Command::Run { scenario, seed, out, events, quiet, csv, no_report } => {
             cli::run(&cli::RunArgs { scenario, seed, out, events, quiet, csv, no_report })
         }
-        Command::Calibrate { out, runs } => match zkcrowd_sim::calibrate::run(&zkcrowd_sim::real::cache_dir(), &out, runs) {
-            Ok(c) => {
-                println!("transfer {:.0} ms, span {:.0} ms, aggregation {:.0} ms ({})", c.tx_ms, c.span_ms, c.aggregate_ms, c.note);
-                println!("profile: {} (rebuild to use it)", out.display());
-                0
+        Command::Calibrate { out, runs } => {
+            match zkcrowd_sim::calibrate::run(&zkcrowd_sim::real::cache_dir(), &out, runs) {
+                Ok(c) => {
+                    println!(
+                        "transfer {:.0} ms, span {:.0} ms, aggregation {:.0} ms ({})",
+                        c.tx_ms, c.span_ms, c.aggregate_ms, c.note
+                    );
+                    println!("profile: {} (rebuild to use it)", out.display());
+                    0
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    1
+                }
             }
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                1
-            }
-        },
+        }
         Command::Report { dir } => match zkcrowd_reports::render_report(&dir) {
             Ok(()) => {
                 println!("report: {}", dir.join("report.html").display());
@@ -160,7 +165,13 @@ fn main() -> ExitCode {
         },
         Command::Sweep { file, out, jobs, shard, report } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            match zkcrowd_sim::sweep::run(&zkcrowd_sim::sweep::SweepArgs { file, out, jobs, shard, report_only: report }) {
+            match zkcrowd_sim::sweep::run(&zkcrowd_sim::sweep::SweepArgs {
+                file,
+                out,
+                jobs,
+                shard,
+                report_only: report,
+            }) {
                 Ok(code) => code,
                 Err(error) => {
                     eprintln!("error: {error:#}");

@@ -466,7 +466,8 @@ impl Observer {
         let header = &report.outcome.block.header;
         if let Err(reason) = context.supply {
             if self.supply == Verdict::Ok {
-                self.supply = Verdict::Violated(format!("validator {validator} after block {}: {reason}", header.number));
+                self.supply =
+                    Verdict::Violated(format!("validator {validator} after block {}: {reason}", header.number));
             }
         }
         if let Some(reference) = self.blocks.get(&header.number) {
@@ -540,7 +541,8 @@ impl Observer {
             EventKind::JobAssigned { job, plugin, attempt, .. } => {
                 self.assignee.insert(*job, *plugin);
                 self.plugin_totals.entry(*plugin).or_default().jobs_assigned += 1;
-                let (kind, created_ms) = self.job_meta.get(job).copied().unwrap_or((JobKind::Tx { block: 0, index: 0 }, t_ms));
+                let (kind, created_ms) =
+                    self.job_meta.get(job).copied().unwrap_or((JobKind::Tx { block: 0, index: 0 }, t_ms));
                 self.attempt_of.insert(*job, self.jobs.len());
                 self.jobs.push(JobRow {
                     job: *job,
@@ -608,9 +610,11 @@ impl Observer {
                 self.plugin_totals.entry(*plugin).or_default().income_wei += amount.wei();
                 let paid_prover = self.accepted.get(job).map(|(p, _)| p);
                 if paid_prover != Some(plugin) && self.payments == Verdict::Ok {
-                    self.payments = Verdict::Violated(format!("job {job}: reward to {plugin}, proof from {paid_prover:?}"));
+                    self.payments =
+                        Verdict::Violated(format!("job {job}: reward to {plugin}, proof from {paid_prover:?}"));
                 }
-                if let Some(row) = self.jobs.iter_mut().rev().find(|r| r.job == *job && r.outcome.starts_with("proven")) {
+                if let Some(row) = self.jobs.iter_mut().rev().find(|r| r.job == *job && r.outcome.starts_with("proven"))
+                {
                     row.bounty_wei = Some(amount.wei());
                 }
             }
@@ -657,11 +661,8 @@ impl Observer {
         out.insert("token_conservation", self.supply.clone());
         out.insert("no_payment_to_non_assignee", self.payments.clone());
         // No lost tx: every user tx submitted is committed or refused with a reason; no job proven twice.
-        let lost: Vec<&B256> = self
-            .submitted
-            .keys()
-            .filter(|h| !self.committed.contains(*h) && !self.refused.contains_key(*h))
-            .collect();
+        let lost: Vec<&B256> =
+            self.submitted.keys().filter(|h| !self.committed.contains(*h) && !self.refused.contains_key(*h)).collect();
         let no_lost = if let Verdict::Violated(reason) = &self.double_proofs {
             Verdict::Violated(reason.clone())
         } else if let Some(first) = lost.iter().min_by_key(|h| self.submitted[**h]) {

@@ -52,7 +52,8 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
             (name.to_string(), Value::String(text))
         })
         .collect();
-    let proven: Vec<u64> = observer.blocks.values().filter_map(|b| b.fully_proven_ms.map(|p| p - b.committed_ms)).collect();
+    let proven: Vec<u64> =
+        observer.blocks.values().filter_map(|b| b.fully_proven_ms.map(|p| p - b.committed_ms)).collect();
     let latency_percentile = |q: f64| percentile(&proven, q).map(|ms| ms as f64 / 1_000.0);
     json!({
         "scenario": scenario.name,
@@ -95,7 +96,8 @@ fn l1_summary(output: &RunOutput) -> Value {
     let observer = &output.observer;
     let outcomes = &observer.l1_outcomes;
     let (l1_blocks, l1_gas_total) = observer.l1_blocks;
-    let accepted: Vec<&crate::observer::BlockRow> = observer.blocks.values().filter(|b| b.l1_accepted_ms.is_some()).collect();
+    let accepted: Vec<&crate::observer::BlockRow> =
+        observer.blocks.values().filter(|b| b.l1_accepted_ms.is_some()).collect();
     let mut gas: Vec<u64> = accepted.iter().filter_map(|b| b.l1_gas).collect();
     gas.sort_unstable();
     let user_txs: u64 = accepted.iter().map(|b| u64::from(b.user_txs)).sum();

@@ -101,7 +101,8 @@ impl RealProving {
 fn prove_inputs(system: &ProofSystem, inputs: &JobInputs, job: u64, prover: Address) -> Result<RealProof, String> {
     match inputs {
         JobInputs::Transfer { tx_hash, value_wei, fee_wei, writes } => {
-            let witness = TransferWitness { tx_hash: *tx_hash, value_wei: *value_wei, fee_wei: *fee_wei, writes: writes.clone() };
+            let witness =
+                TransferWitness { tx_hash: *tx_hash, value_wei: *value_wei, fee_wei: *fee_wei, writes: writes.clone() };
             system.prove_transfer(&witness, job, prover).map_err(|e| e.to_string())
         }
         JobInputs::Span { calls } => {

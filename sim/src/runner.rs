@@ -154,7 +154,11 @@ fn bring_online(scheduler: &Scheduler, plugin: u32) {
             if s.generation[plugin as usize] == generation && s.online.contains(&plugin) {
                 let for_ms = s.ctx.scenario.plugins.idle.duration.as_millis();
                 let _ = s.controls[plugin as usize].unbounded_send(Control::Idle { for_ms });
-                s.ctx.observer.lock().expect("observer lock").log(s.ctx.now_ms(), Record::PluginIdle { plugin, for_ms });
+                s.ctx
+                    .observer
+                    .lock()
+                    .expect("observer lock")
+                    .log(s.ctx.now_ms(), Record::PluginIdle { plugin, for_ms });
             }
         });
     }
@@ -200,11 +204,8 @@ async fn simulate(
     let genesis = setup::genesis(&scenario, &identities);
     let validator_set = setup::validator_set(&genesis);
     let heal_ms = scenario.heal_time().as_millis();
-    let mut observer = Observer::new(
-        heal_ms,
-        scenario.liveness_bound().map(|b| b.as_millis()),
-        scenario.market.after_deadline,
-    );
+    let mut observer =
+        Observer::new(heal_ms, scenario.liveness_bound().map(|b| b.as_millis()), scenario.market.after_deadline);
     if let Some(sink) = options.events {
         observer.set_sink(sink);
     }
@@ -231,8 +232,10 @@ async fn simulate(
     let mut validator_nodes: Vec<NodeId> = Vec::new();
     let mut validator_states: Vec<Arc<Mutex<Node>>> = Vec::new();
     for index in 0..scenario.chain.validators {
-        let chain = Chain::from_genesis_with_verifier(&genesis, verifier.clone()).expect("the scenario's genesis is valid");
-        let node = Arc::new(Mutex::new(Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone())));
+        let chain =
+            Chain::from_genesis_with_verifier(&genesis, verifier.clone()).expect("the scenario's genesis is valid");
+        let node =
+            Arc::new(Mutex::new(Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone())));
         validator_states.push(node.clone());
         let started = Arc::new(AtomicBool::new(false));
         let ctx_for_node = ctx.clone();
@@ -273,7 +276,8 @@ async fn simulate(
         ],
         &mut rng,
     );
-    let device_classes: Vec<(f64, usize)> = scenario.plugins.devices.iter().enumerate().map(|(i, d)| (d.share, i)).collect();
+    let device_classes: Vec<(f64, usize)> =
+        scenario.plugins.devices.iter().enumerate().map(|(i, d)| (d.share, i)).collect();
     let devices = by_share(population, &device_classes, &mut rng);
     let mut controls = Vec::with_capacity(population);
     let mut plugin_facts = Vec::with_capacity(population);
@@ -390,7 +394,11 @@ async fn simulate(
                 // With an L1, the run ends at an L1 block that holds every fully proven block
                 // (a fresh signal: older ones came before this point).
                 while caught_up.try_recv().is_ok() {}
-                let _ = madsim::time::timeout(Duration::from_millis(end_ms - now), futures::StreamExt::next(&mut caught_up)).await;
+                let _ = madsim::time::timeout(
+                    Duration::from_millis(end_ms - now),
+                    futures::StreamExt::next(&mut caught_up),
+                )
+                .await;
                 break;
             }
         }
@@ -429,7 +437,10 @@ async fn simulate(
         let verdict = if l1.proven_head == l2 {
             Verdict::Ok
         } else {
-            Verdict::Violated(format!("the L1's proven head is block {} at the end, the L2's last fully proven block is {l2}", l1.proven_head))
+            Verdict::Violated(format!(
+                "the L1's proven head is block {} at the end, the L2's last fully proven block is {l2}",
+                l1.proven_head
+            ))
         };
         verdicts.insert("l1_caught_up", verdict);
     }

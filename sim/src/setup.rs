@@ -7,7 +7,7 @@
 use alloy::primitives::{Address, Bytes, address, hex};
 use zkcrowd_chain::{Genesis, GenesisAccount, GenesisValidator};
 use zkcrowd_consensus::ValidatorSet;
-use zkcrowd_primitives::{DevSigner, AccountRef, Zkpow, dev_signer};
+use zkcrowd_primitives::{AccountRef, DevSigner, Zkpow, dev_signer};
 
 use crate::scenario::Scenario;
 
@@ -82,7 +82,9 @@ pub fn validator_set(genesis: &Genesis) -> ValidatorSet {
     let validators = genesis
         .validators
         .iter()
-        .map(|v| (v.address.address(), u64::try_from(v.stake.wei() / 1_000_000_000_000_000_000).expect("stake fits u64")))
+        .map(|v| {
+            (v.address.address(), u64::try_from(v.stake.wei() / 1_000_000_000_000_000_000).expect("stake fits u64"))
+        })
         .collect();
     ValidatorSet::new(validators).expect("a valid validator set")
 }

@@ -160,8 +160,8 @@ pub fn resolve(path: &Path, out: &Path) -> Result<(SweepFile, Vec<Resolved>, Vec
             set_path(&mut value, &key, v).with_context(|| format!("{}: point `{name}`: {key}", path.display()))?;
         }
         set_path(&mut value, "name", Value::String(format!("{}/{name}", sweep.name)))?;
-        let scenario: Scenario = serde_json::from_value(value)
-            .map_err(|e| anyhow::anyhow!("{}: point `{name}`: {e}", path.display()))?;
+        let scenario: Scenario =
+            serde_json::from_value(value).map_err(|e| anyhow::anyhow!("{}: point `{name}`: {e}", path.display()))?;
         scenario.validate().map_err(|e| anyhow::anyhow!("{}: point `{name}`: {e}", path.display()))?;
         let overrides = serde_json::to_string(&assignment.iter().cloned().collect::<BTreeMap<_, _>>())?;
         let file = out.join("points").join(&name).join("scenario.yaml");
@@ -192,12 +192,14 @@ pub fn shard_from(arg: Option<&str>) -> Result<(u64, u64)> {
         return parse(i, n, "--shard");
     }
     if let Ok(i) = std::env::var("JOB_COMPLETION_INDEX") {
-        let n = std::env::var("ZKCROWD_SHARDS").context("JOB_COMPLETION_INDEX is set: set ZKCROWD_SHARDS to the Job's completions")?;
+        let n = std::env::var("ZKCROWD_SHARDS")
+            .context("JOB_COMPLETION_INDEX is set: set ZKCROWD_SHARDS to the Job's completions")?;
         return parse(&i, &n, "JOB_COMPLETION_INDEX");
     }
     if let Ok(id) = std::env::var("SLURM_ARRAY_TASK_ID") {
         let min: u64 = std::env::var("SLURM_ARRAY_TASK_MIN").ok().and_then(|m| m.parse().ok()).unwrap_or(0);
-        let n = std::env::var("SLURM_ARRAY_TASK_COUNT").context("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+        let n = std::env::var("SLURM_ARRAY_TASK_COUNT")
+            .context("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
         let id: u64 = id.parse().context("SLURM_ARRAY_TASK_ID is not a number")?;
         return parse(&(id.saturating_sub(min)).to_string(), &n, "SLURM_ARRAY_TASK_ID");
     }
@@ -335,9 +337,14 @@ pub fn run(args: &SweepArgs) -> Result<u8> {
         }
         let shard_dir = out.join("shards");
         std::fs::create_dir_all(&shard_dir)?;
-        write_shard(&shard_dir.join(format!("results-{shard}-of-{shards}.parquet")), &rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+        write_shard(&shard_dir.join(format!("results-{shard}-of-{shards}.parquet")), &rows)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         if shards > 1 {
-            println!("shard {shard}/{shards}: {} runs; merge with `zkcrowd sweep {} --report`", rows.len(), args.file.display());
+            println!(
+                "shard {shard}/{shards}: {} runs; merge with `zkcrowd sweep {} --report`",
+                rows.len(),
+                args.file.display()
+            );
             return Ok(0);
         }
     }

@@ -14,7 +14,15 @@ fn repo() -> PathBuf {
 fn chain_command_reports_blocks_and_rejections() {
     let output = Command::new(env!("CARGO_BIN_EXE_zkcrowd"))
         .current_dir(repo())
-        .args(["chain", "--genesis", "scenarios/chain/genesis.yaml", "--txs", "scenarios/chain/transfers.txt", "--block-txs", "5"])
+        .args([
+            "chain",
+            "--genesis",
+            "scenarios/chain/genesis.yaml",
+            "--txs",
+            "scenarios/chain/transfers.txt",
+            "--block-txs",
+            "5",
+        ])
         .output()
         .expect("run zkcrowd");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -22,7 +30,10 @@ fn chain_command_reports_blocks_and_rejections() {
     let blocks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("block ") && !l.starts_with("block 0")).collect();
     assert_eq!(blocks.len(), 3, "{stdout}");
     for line in &blocks {
-        assert!(line.contains(" txs, gas ") && line.contains("state_root 0x") && line.contains("ledger_root 0x"), "{line}");
+        assert!(
+            line.contains(" txs, gas ") && line.contains("state_root 0x") && line.contains("ledger_root 0x"),
+            "{line}"
+        );
     }
     assert!(stdout.contains("transfers.txt:9: malformed"), "{stdout}");
     assert!(stdout.contains("transfers.txt:17 (0x") && stdout.contains("nonce too low"), "{stdout}");

@@ -62,12 +62,18 @@ fn l1_faults_are_survived_with_reasons() {
     assert!(by(0).any(|e| e["outcome"] == "accepted"));
 }
 
-#[test]
-fn anvil_and_embedded_agree_and_anvil_reproduces() {
-    let dir = temp_dir("l1-anvil");
+/// `scenarios/tests/l1-tiny.yaml` on anvil instead of the embedded L1, written into `dir`.
+fn anvil_variant(dir: &std::path::Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo().join("scenarios/tests/l1-tiny.yaml")).unwrap();
     let anvil = dir.join("l1-anvil.yaml");
     std::fs::write(&anvil, text.replace("kind: embedded", "kind: anvil")).unwrap();
+    anvil
+}
+
+#[test]
+fn anvil_and_embedded_agree_and_anvil_reproduces() {
+    let dir = temp_dir("l1-anvil");
+    let anvil = anvil_variant(&dir);
     let (embedded, _) = run(&repo().join("scenarios/tests/l1-tiny.yaml"), &dir.join("embedded"));
     let (first, _) = run(&anvil, &dir.join("anvil-1"));
     let (second, _) = run(&anvil, &dir.join("anvil-2"));
@@ -84,9 +90,7 @@ fn anvil_and_embedded_agree_and_anvil_reproduces() {
 #[test]
 fn missing_l1_toolchain_is_a_setup_error() {
     let dir = temp_dir("l1-setup");
-    let text = std::fs::read_to_string(repo().join("scenarios/tests/l1-tiny.yaml")).unwrap();
-    let anvil = dir.join("l1-anvil.yaml");
-    std::fs::write(&anvil, text.replace("kind: embedded", "kind: anvil")).unwrap();
+    let anvil = anvil_variant(&dir);
     for (scenario, variable, expected) in [
         (repo().join("scenarios/tests/l1-tiny.yaml"), "ZKCROWD_CONTRACTS_OUT", "contract artifact"),
         (anvil, "ZKCROWD_ANVIL", "could not start anvil"),

@@ -65,7 +65,8 @@ fn real_proof_bytes_do_not_reach_the_digest() {
 #[ignore = "about 8 minutes on 2 cores in release"]
 fn sampled_baseline_is_deterministic() {
     let text = std::fs::read_to_string(repo().join("scenarios/baseline.yaml")).unwrap();
-    let text = text.replace("proofs: { profile: measured }", "proofs: { profile: measured, real: { sample_rate: 0.01 } }");
+    let text =
+        text.replace("proofs: { profile: measured }", "proofs: { profile: measured, real: { sample_rate: 0.01 } }");
     assert!(text.contains("sample_rate"));
     let scenario = std::env::temp_dir().join(format!("zkcrowd-baseline-sampled-{}.yaml", std::process::id()));
     std::fs::write(&scenario, text).unwrap();

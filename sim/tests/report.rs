@@ -64,7 +64,8 @@ fn open_in_chromium(page: &Path) -> (u32, u32, Vec<String>) {
 #[test]
 fn report_opens_in_chromium_with_every_chart() {
     let dir = temp_dir("run");
-    let output = zkcrowd(&["run", "scenarios/tests/tiny.yaml", "--seed", "2", "--quiet", "--out", dir.to_str().unwrap()]);
+    let output =
+        zkcrowd(&["run", "scenarios/tests/tiny.yaml", "--seed", "2", "--quiet", "--out", dir.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     let page = dir.join("report.html");
     let (charts, loaded, errors) = open_in_chromium(&page);
@@ -101,8 +102,17 @@ fn report_opens_in_chromium_with_every_chart() {
 #[test]
 fn tables_load_with_the_documented_schema() {
     let dir = temp_dir("tables");
-    let output =
-        zkcrowd(&["run", "scenarios/tests/tiny.yaml", "--seed", "4", "--quiet", "--csv", "--no-report", "--out", dir.to_str().unwrap()]);
+    let output = zkcrowd(&[
+        "run",
+        "scenarios/tests/tiny.yaml",
+        "--seed",
+        "4",
+        "--quiet",
+        "--csv",
+        "--no-report",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     assert!(output.status.success());
     let tables = RunTables::read(&dir).expect("documented schema");
     assert!(tables.blocks.height() > 10);
@@ -124,5 +134,8 @@ fn tables_load_with_the_documented_schema() {
 fn table_reference_is_current() {
     let generated = zkcrowd_reports::tables::schema_markdown();
     let committed = std::fs::read_to_string(repo().join("docs/tables.md")).unwrap_or_default();
-    assert!(committed.starts_with(&generated), "docs/tables.md is stale: run `zkcrowd tables-doc > docs/tables.md` and keep the appendix");
+    assert!(
+        committed.starts_with(&generated),
+        "docs/tables.md is stale: run `zkcrowd tables-doc > docs/tables.md` and keep the appendix"
+    );
 }

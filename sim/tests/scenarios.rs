@@ -37,7 +37,16 @@ fn twenty_seeds_twice_give_the_same_digests() {
     let first = temp_dir("det-a");
     let second = temp_dir("det-b");
     for dir in [&first, &second] {
-        let output = zkcrowd(&["seeds", "scenarios/tests/tiny.yaml", "--count", "20", "--jobs", "2", "--out", dir.to_str().unwrap()]);
+        let output = zkcrowd(&[
+            "seeds",
+            "scenarios/tests/tiny.yaml",
+            "--count",
+            "20",
+            "--jobs",
+            "2",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}");
         assert!(stdout.contains("20 of 20 seeds passed"), "{stdout}");
@@ -55,7 +64,15 @@ fn twenty_seeds_twice_give_the_same_digests() {
 fn unmeetable_liveness_exits_4_and_reproduces() {
     let dir = temp_dir("liveness");
     let out = dir.join("run");
-    let output = zkcrowd(&["run", "scenarios/tests/unmeetable-liveness.yaml", "--seed", "3", "--quiet", "--out", out.to_str().unwrap()]);
+    let output = zkcrowd(&[
+        "run",
+        "scenarios/tests/unmeetable-liveness.yaml",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(4), "{}", String::from_utf8_lossy(&output.stdout));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().find(|l| l.starts_with("reproduce: ")).expect("a reproduce line");
@@ -74,7 +91,8 @@ fn unmeetable_liveness_exits_4_and_reproduces() {
 #[test]
 fn market_bug_exits_3() {
     let dir = temp_dir("bug");
-    let output = zkcrowd(&["run", "scenarios/tests/market-bug.yaml", "--seed", "1", "--quiet", "--out", dir.to_str().unwrap()]);
+    let output =
+        zkcrowd(&["run", "scenarios/tests/market-bug.yaml", "--seed", "1", "--quiet", "--out", dir.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("no_payment_to_non_assignee: VIOLATED"), "{stdout}");

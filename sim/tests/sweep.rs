@@ -30,8 +30,14 @@ fn results(dir: &std::path::Path) -> DataFrame {
 #[test]
 fn sharded_equals_unsharded_and_resume_skips() {
     let whole = temp_dir("whole");
-    let output = zkcrowd(&["sweep", "scenarios/tests/sweep-small.yaml", "--jobs", "2", "--out", whole.to_str().unwrap()]);
-    assert!(output.status.success(), "{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let output =
+        zkcrowd(&["sweep", "scenarios/tests/sweep-small.yaml", "--jobs", "2", "--out", whole.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let unsharded = results(&whole);
     assert_eq!(unsharded.height(), 4, "2 points x 2 seeds");
     assert!(whole.join("sweep-report.html").is_file());

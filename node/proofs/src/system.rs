@@ -757,13 +757,18 @@ mod tests {
             job_id: 2,
             prover,
         };
-        let mut values = claim.to_fields().to_vec();
-        values.extend(system.anchor.elements);
-        let mut inputs_witness = PartialWitness::new();
-        inputs_witness.set_target_arr(&inputs, &values).unwrap();
-        inputs_witness.set_target(index, F::ZERO).unwrap();
-        let proof = forged.prove(inputs_witness).unwrap();
-        forged.verify(proof.clone()).unwrap();
+        // A valid proof of the forgery: `claim` and `anchor` as its public inputs.
+        let prove_forged = |anchor: HashOut<F>| {
+            let mut values = claim.to_fields().to_vec();
+            values.extend(anchor.elements);
+            let mut witness = PartialWitness::new();
+            witness.set_target_arr(&inputs, &values).unwrap();
+            witness.set_target(index, F::ZERO).unwrap();
+            let proof = forged.prove(witness).unwrap();
+            forged.verify(proof.clone()).unwrap();
+            proof
+        };
+        let proof = prove_forged(system.anchor);
 
         for variant in Variant::ALL {
             let child = RealProof { statement: claim, bytes: encode(CircuitKind::Aggregate(variant), &proof) };
@@ -786,12 +791,7 @@ mod tests {
         let mut fake = system.aggregates.each_ref().map(|circuit| circuit.data.verifier_only.clone());
         fake[0] = forged.verifier_only.clone();
         let fake_anchor = PoseidonHash::hash_no_pad(&fake.iter().flat_map(verifier_data_fields).collect::<Vec<_>>());
-        let mut values = claim.to_fields().to_vec();
-        values.extend(fake_anchor.elements);
-        let mut inputs_witness = PartialWitness::new();
-        inputs_witness.set_target_arr(&inputs, &values).unwrap();
-        inputs_witness.set_target(index, F::ZERO).unwrap();
-        let forged_child = forged.prove(inputs_witness).unwrap();
+        let forged_child = prove_forged(fake_anchor);
         let (_, leaf_proof) = system.decode(&leaf.bytes).unwrap();
         let variant = Variant { left_leaf: true, right_leaf: false };
         let circuit = &system.aggregates[variant.index()];

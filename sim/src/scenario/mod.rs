@@ -822,7 +822,10 @@ impl Scenario {
             return Err("chain.block_time must be at least 100ms".into());
         }
         let mix = self.load.mix;
-        if mix.transfer < 0.0 || mix.contract_call < 0.0 || (share_sum(&[mix.transfer, mix.contract_call]) - 1.0).abs() > 1e-9 {
+        if mix.transfer < 0.0
+            || mix.contract_call < 0.0
+            || (share_sum(&[mix.transfer, mix.contract_call]) - 1.0).abs() > 1e-9
+        {
             return Err("load.mix shares must be non-negative and sum to 1".into());
         }
         if self.load.users < 2 {
@@ -849,7 +852,8 @@ impl Scenario {
                 return Err("plugins.session.sigma must be a non-negative number".into());
             }
         }
-        for (name, link) in [("network.validators", self.network.validators), ("network.clients", self.network.clients)] {
+        for (name, link) in [("network.validators", self.network.validators), ("network.clients", self.network.clients)]
+        {
             fraction(&format!("{name}.loss"), link.loss)?;
         }
         if !(self.proofs.jitter_sigma >= 0.0 && self.proofs.jitter_sigma.is_finite()) {
@@ -907,11 +911,15 @@ impl Scenario {
             return Err(format!("l1.slot must be a whole number of seconds, at least 1s, got {}", self.l1.slot));
         }
         if self.l1.block_time.as_millis() < 1_000 || self.l1.block_time.as_millis() % 1_000 != 0 {
-            return Err(format!("l1.block_time must be a whole number of seconds, at least 1s, got {}", self.l1.block_time));
+            return Err(format!(
+                "l1.block_time must be a whole number of seconds, at least 1s, got {}",
+                self.l1.block_time
+            ));
         }
         if self.l1.attempts == 0 || !(1..=32).contains(&self.l1.max_blocks_per_l1_block) {
             return Err("l1.attempts must be at least 1 and l1.max_blocks_per_l1_block between 1 and 32 \
-                        (32 submissions of 400,000 gas fill ~43% of an L1 block)".into());
+                        (32 submissions of 400,000 gas fill ~43% of an L1 block)"
+                .into());
         }
         if let Some(a) = self.l1.agents.iter().find(|a| a.validator >= self.chain.validators) {
             return Err(format!("l1.agents: validator {} does not exist", a.validator));
@@ -957,8 +965,9 @@ mod tests {
             assert!(error.contains(expected), "{error}");
             assert_eq!(error.lines().count(), 1, "{error}");
         }
-        let error = parse("name: x\nduration: 1m\nfaults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n")
-            .unwrap_err();
+        let error =
+            parse("name: x\nduration: 1m\nfaults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n")
+                .unwrap_err();
         assert!(error.contains("faults[0].at 2m is not within the duration 1m"), "{error}");
         let error = parse("name: x\nduration: 1m\nplugins: { behaviours: { honest: 0.5 } }\n").unwrap_err();
         assert!(error.contains("sum to 1"), "{error}");
@@ -968,7 +977,9 @@ mod tests {
     #[test]
     fn schema_covers_sections() {
         let schema = json_schema().to_string();
-        for key in ["chain", "network", "load", "plugins", "market", "proofs", "faults", "checks", "additionalProperties"] {
+        for key in
+            ["chain", "network", "load", "plugins", "market", "proofs", "faults", "checks", "additionalProperties"]
+        {
             assert!(schema.contains(key), "schema lacks {key}");
         }
     }
