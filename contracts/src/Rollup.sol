@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {IVerifier} from "./IVerifier.sol";
 
 /// @title Rollup
-/// @notice zkcrowd's L1 contract: the chain of fully proven L2 blocks (DESIGN.md §1, steps 9-10).
+/// @notice zkcrowd's L1 contract: the chain of fully proven L2 blocks (docs/protocol.md §1, steps 9-10).
 /// @dev A block is accepted only
 ///      1. from the submission agent that owns the current time slot: slot = (now - genesisTime) /
 ///         slotSeconds, owner = agents[slot % agents.length] (a missed slot passes to the next agent);

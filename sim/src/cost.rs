@@ -1,4 +1,4 @@
-//! The proving-time cost model (DESIGN.md §2): how long a job takes on a plugin's device, in
+//! The proving-time cost model (docs/protocol.md §2): how long a job takes on a plugin's device, in
 //! simulated time.
 //!
 //! `time = profile time for the job kind / device speed × jitter`, where jitter is a log-normal

@@ -6,7 +6,7 @@ import {IVerifier} from "../IVerifier.sol";
 /// @title ModeledProofVerifier — SIMULATION ONLY
 /// @notice Accepts the *modeled proof record* of a block: 32 bytes equal to
 ///         keccak256(abi.encode(MODELED_PROOF_TAG, publicInputs)). It proves nothing: a modeled proof
-///         stands for a proof whose cost and validity the simulator models (DESIGN.md §2). It exists so
+///         stands for a proof whose cost and validity the simulator models (docs/protocol.md §2). It exists so
 ///         that scenarios with modeled proofs can run the real Rollup contract on anvil.
 /// @dev Never deploy it outside a simulation: script/Deploy.s.sol refuses any verifier answering
 ///      SIMULATION_ONLY() with true. The real plonky2 verifier replaces it for fully real scenarios.

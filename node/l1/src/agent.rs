@@ -165,7 +165,7 @@ pub enum Submitted {
     },
 }
 
-/// One agent's honest submission loop, sans I/O (DESIGN.md §1, steps 9-10). The caller owns time
+/// One agent's honest submission loop, sans I/O (docs/protocol.md §1, steps 9-10). The caller owns time
 /// and the L1 connection:
 /// 1. [`Submitter::due`] with the next L1 block's timestamp and the fully proven blocks the L1 lacks
 ///    (contiguous from its proven head): in the agent's own slot, signed `submitBlock` transactions

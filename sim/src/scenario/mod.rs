@@ -393,7 +393,7 @@ impl Default for Behaviours {
 #[serde(deny_unknown_fields)]
 pub struct ProofsSection {
     /// Cost profile: `measured` (this project's circuits, measured by `zkcrowd calibrate`) or
-    /// `zkevm-reference` (DESIGN.md §2).
+    /// `zkevm-reference` (docs/protocol.md §2).
     #[serde(default)]
     pub profile: CostProfileName,
     /// Spread of proving times (sigma of a log-normal factor; 0 = exact).
@@ -510,7 +510,7 @@ pub struct AgentOverride {
     pub behaviour: AgentBehaviour,
 }
 
-/// The L1: the Rollup contract and the validators' submission agents (DESIGN.md §1, steps 9-10).
+/// The L1: the Rollup contract and the validators' submission agents (docs/protocol.md §1, steps 9-10).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct L1Section {
@@ -580,7 +580,7 @@ pub enum CostProfileName {
     #[default]
     #[serde(alias = "calibrated")]
     Measured,
-    /// A full zkEVM (DESIGN.md §2): ~121.5 CPU-s per transfer, ~21 CPU-s per aggregation.
+    /// A full zkEVM (docs/protocol.md §2): ~121.5 CPU-s per transfer, ~21 CPU-s per aggregation.
     ZkevmReference,
 }
 
