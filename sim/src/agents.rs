@@ -28,7 +28,7 @@ use zkcrowd_protocol::{ClientMessage, ClientRequest, TxPacket};
 
 use crate::cost::CostProfile;
 use crate::net::{self, Net, Role, Wire};
-use crate::observer::{CommitContext, Observer, Record, Sample};
+use crate::observer::{CommitContext, Observer, Record, Sample, SupplyTotals};
 use crate::scenario::Scenario;
 use crate::setup::STORE_CONTRACT;
 
@@ -161,6 +161,11 @@ fn execute_validator(
                         mempool: m.mempool,
                     },
                     supply: report.supply.clone(),
+                    totals: SupplyTotals {
+                        native_wei: i128::try_from(m.native_total_wei).unwrap_or(i128::MAX),
+                        market_wei: m.market_balances_wei,
+                        pool_wei: i128::try_from(m.pool_wei).unwrap_or(i128::MAX),
+                    },
                 };
                 ctx.observer.lock().expect("observer lock").on_commit(now, index, &report, context);
             }
@@ -231,6 +236,8 @@ const WITHHOLD_MARGIN_BLOCKS: u64 = 3;
 const FAILOVER_MS: u64 = 20_000;
 /// At most one copied proof per this long (a copier is a nuisance, not a flood).
 const COPY_INTERVAL_MS: u64 = 10_000;
+/// Sabotage `stop_proving`: no plugin starts a proof after this simulated time.
+const STOP_PROVING_AFTER_MS: u64 = 20_000;
 
 /// Runs plugin `spec.index`: offline until the scheduler says otherwise.
 pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
@@ -416,7 +423,9 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                 Action::Prove { assignment, statement } => {
                     let proves =
                         matches!(spec.behaviour, Behaviour::Honest | Behaviour::InvalidProofs | Behaviour::Withholder);
-                    if !proves || now < idle_until {
+                    let sabotaged = now >= STOP_PROVING_AFTER_MS
+                        && ctx.scenario.sabotage.contains(&crate::scenario::Sabotage::StopProving);
+                    if !proves || now < idle_until || sabotaged {
                         continue;
                     }
                     let proving_ms =

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::output::{self, EXIT_CRASH, EXIT_OK, EXIT_USAGE};
+use crate::output::{self, EXIT_CORRECTNESS, EXIT_CRASH, EXIT_OK, EXIT_USAGE};
 use crate::runner::{self, Progress, RunOptions};
 use crate::scenario::Scenario;
 
@@ -173,6 +173,8 @@ pub struct SeedsArgs {
     pub jobs: usize,
     /// Output directory (one subdirectory per seed).
     pub out: Option<PathBuf>,
+    /// Run every seed twice, in separate processes, and require the same digest.
+    pub twice: bool,
 }
 
 /// Runs seeds `first..first+count` in parallel child processes; returns the exit status (0 if all
@@ -193,25 +195,28 @@ pub fn seeds(args: &SeedsArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let seeds: Vec<u64> = (args.first..args.first + args.count).collect();
+    // One task per (seed, pass); the second pass of `--twice` writes beside the first.
+    let passes: u8 = if args.twice { 2 } else { 1 };
+    let dir_of =
+        |seed: u64, pass: u8| out.join(if pass == 0 { format!("seed-{seed}") } else { format!("seed-{seed}-again") });
+    let mut queue = (args.first..args.first + args.count).flat_map(|seed| (0..passes).map(move |pass| (seed, pass)));
+    let mut finished: std::collections::BTreeMap<u64, Vec<(u8, String)>> = std::collections::BTreeMap::new();
     let mut results: Vec<(u64, u8, String)> = Vec::new();
-    let mut queue = seeds.iter().copied();
-    let mut running: Vec<(u64, std::process::Child)> = Vec::new();
+    let mut running: Vec<(u64, u8, std::process::Child)> = Vec::new();
     let jobs = args.jobs.max(1);
     loop {
         while running.len() < jobs {
-            let Some(seed) = queue.next() else { break };
-            let dir = out.join(format!("seed-{seed}"));
+            let Some((seed, pass)) = queue.next() else { break };
             let child = Command::new(&exe)
                 .arg("run")
                 .arg(&args.scenario)
-                .args(["--seed", &seed.to_string(), "--quiet", "--out"])
-                .arg(&dir)
+                .args(["--seed", &seed.to_string(), "--quiet", "--no-report", "--out"])
+                .arg(dir_of(seed, pass))
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn();
             match child {
-                Ok(child) => running.push((seed, child)),
+                Ok(child) => running.push((seed, pass, child)),
                 Err(error) => {
                     eprintln!("error: cannot start a run: {error}");
                     return EXIT_USAGE;
@@ -221,18 +226,33 @@ pub fn seeds(args: &SeedsArgs) -> u8 {
         if running.is_empty() {
             break;
         }
-        let (seed, mut child) = running.remove(0);
+        let (seed, pass, mut child) = running.remove(0);
         let status = child.wait().map(|s| s.code().unwrap_or(i32::from(EXIT_CRASH))).unwrap_or(i32::from(EXIT_CRASH));
-        let summary_path = out.join(format!("seed-{seed}")).join("summary.json");
-        let digest = std::fs::read(&summary_path)
+        let digest = std::fs::read(dir_of(seed, pass).join("summary.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
             .and_then(|v| v["digest"].as_str().map(str::to_owned))
             .unwrap_or_else(|| "-".into());
-        let code = u8::try_from(status).unwrap_or(EXIT_CRASH);
-        println!("seed {seed}: {} digest {digest}", if code == EXIT_OK { "ok" } else { "FAILED" });
+        let runs = finished.entry(seed).or_default();
+        runs.push((u8::try_from(status).unwrap_or(EXIT_CRASH), digest));
+        if runs.len() < usize::from(passes) {
+            continue;
+        }
+        let runs = finished.remove(&seed).expect("present");
+        let (code, digest) = runs[0].clone();
+        let same = runs.iter().all(|(c, d)| *c == code && *d == digest);
+        let code = if same { code } else { EXIT_CORRECTNESS };
+        if !same {
+            let seen: Vec<String> = runs.iter().map(|(c, d)| format!("exit {c} digest {d}")).collect();
+            println!("seed {seed}: NONDETERMINISTIC: {}", seen.join(" vs "));
+        } else if args.twice {
+            println!("seed {seed}: {} digest {digest} (twice)", if code == EXIT_OK { "ok" } else { "FAILED" });
+        } else {
+            println!("seed {seed}: {} digest {digest}", if code == EXIT_OK { "ok" } else { "FAILED" });
+        }
         results.push((seed, code, digest));
     }
+    results.sort();
     let failed: Vec<&(u64, u8, String)> = results.iter().filter(|(_, code, _)| *code != EXIT_OK).collect();
     println!("{} of {} seeds passed", results.len() - failed.len(), results.len());
     for (seed, code, _) in &failed {

@@ -2,12 +2,12 @@
 //! submission agents, in lockstep with the simulated clock.
 //!
 //! Every `l1.block_time` of simulated time the driver
-//! 1. finds the L2 blocks that are fully proven and not yet on L1 (contiguous from the L1's proven
-//!    head), from the observer's reference chain;
-//! 2. lets each agent act: honest agents submit in their own slots; adversarial ones skip, submit
+//! 1. lets each agent act on what its own validator's chain says is fully proven and not yet on
+//!    L1 (contiguous from the L1's proven head, [`zkcrowd_node::Node::proven_blocks`]; the
+//!    observer is not asked): honest agents submit in their own slots; adversarial ones skip, submit
 //!    out of slot, or submit a wrong pre root; crashed validators' agents do nothing; during an L1
 //!    outage every attempt fails and is retried `l1.attempts` times, `l1.retry_backoff` apart;
-//! 3. mines one L1 block whose timestamp is the L1 genesis plus the simulated seconds, and logs the
+//! 2. mines one L1 block whose timestamp is the L1 genesis plus the simulated seconds, and logs the
 //!    block and every submission's fate (accepted, or the revert reason) into the event log.
 //!
 //! Proofs on L1 are **modeled**: the deployment's verifier is the simulation-only
@@ -24,6 +24,8 @@ use zkcrowd_l1::contract::l1_signer;
 use zkcrowd_l1::{
     AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent, Submitted, Submitter,
 };
+
+use zkcrowd_node::Node;
 
 use crate::agents::Ctx;
 use crate::observer::Record;
@@ -105,8 +107,9 @@ pub struct Driver {
     backend: Box<dyn L1Backend>,
     deployment: Deployment,
     submitters: Vec<Submitter>,
-    genesis_root: B256,
     downtime: Downtime,
+    /// The validators, whose agents read their chains.
+    nodes: Vec<Arc<Mutex<Node>>>,
     /// The Rollup's proven head as the driver last confirmed it.
     head: u64,
     last_block: Option<(u64, Option<B256>)>,
@@ -114,13 +117,15 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Deploys the Rollup (agents = the validators, in index order) over the L2 genesis root.
+    /// Deploys the Rollup (agents = the validators `nodes`, in index order) over the L2 genesis
+    /// root.
     pub fn deploy(
         ctx: Arc<Ctx>,
         mut backend: Box<dyn L1Backend>,
-        genesis_root: B256,
+        nodes: Vec<Arc<Mutex<Node>>>,
         downtime: Downtime,
     ) -> Result<Self, L1Error> {
+        let genesis_root = nodes[0].lock().expect("node lock").chain().head().ledger_root;
         let validators = u64::from(ctx.scenario.chain.validators);
         let agents: Vec<SubmissionAgent> = (0..validators)
             .map(|i| SubmissionAgent::new(l1_signer("agent", ctx.seed, i), backend.chain_id(), 0))
@@ -145,7 +150,7 @@ impl Driver {
             })
             .collect();
         let status = Arc::new(Mutex::new(L1Outcome::default()));
-        let driver = Self { ctx, backend, deployment, submitters, genesis_root, downtime, head: 0, last_block, status };
+        let driver = Self { ctx, backend, deployment, submitters, downtime, nodes, head: 0, last_block, status };
         *driver.status.lock().expect("status lock") = driver.outcome();
         Ok(driver)
     }
@@ -160,29 +165,27 @@ impl Driver {
         L1_GENESIS_TIMESTAMP + 1 + t_ms / 1_000
     }
 
-    /// The fully proven L2 blocks after the L1's head, contiguous, at most `max`.
-    fn pending(&self, max: usize) -> Vec<ProvenBlock> {
-        let observer = self.ctx.observer.lock().expect("observer lock");
-        let mut pre_root = if self.head == 0 {
-            self.genesis_root
-        } else {
-            observer.blocks.get(&self.head).map_or(self.genesis_root, |b| b.ledger_root)
-        };
-        let mut out = Vec::new();
-        let mut number = self.head + 1;
-        while out.len() < max {
-            let Some(row) = observer.blocks.get(&number).filter(|b| b.fully_proven_ms.is_some()) else { break };
-            out.push(ProvenBlock::modeled(
-                number,
-                pre_root,
-                row.ledger_root,
-                row.transactions_root,
-                row.aggregator.unwrap_or(Address::ZERO),
-            ));
-            pre_root = row.ledger_root;
-            number += 1;
-        }
-        out
+    /// The fully proven L2 blocks after the L1's head, contiguous, at most `max`, as validator
+    /// `agent`'s own chain has them.
+    fn pending(&self, agent: usize, max: usize) -> Vec<ProvenBlock> {
+        let node = self.nodes[agent].lock().expect("node lock");
+        node.proven_blocks(self.head, max)
+            .into_iter()
+            .map(|b| {
+                ProvenBlock::modeled(
+                    b.number,
+                    b.pre_root,
+                    b.post_root,
+                    b.transactions_root,
+                    b.aggregator.unwrap_or(Address::ZERO),
+                )
+            })
+            .collect()
+    }
+
+    /// The highest fully proven head among the validators' chains.
+    pub fn l2_proven_head(nodes: &[Arc<Mutex<Node>>]) -> u64 {
+        nodes.iter().map(|n| n.lock().expect("node lock").fully_proven_head()).max().unwrap_or(0)
     }
 
     /// One L1 block: agents act, the block is mined, outcomes are logged. Returns whether the L1
@@ -191,10 +194,11 @@ impl Driver {
         let ctx = self.ctx.clone();
         let l1 = &ctx.scenario.l1;
         let timestamp = Self::timestamp_at(ctx.now_ms());
-        let pending = self.pending(l1.max_blocks_per_l1_block as usize);
         for index in 0..self.submitters.len() {
             let agent = index as u16;
-            if pending.is_empty() || self.downtime.validator_down(agent, ctx.now_ms()) {
+            let pending = self.pending(index, l1.max_blocks_per_l1_block as usize);
+            let muted = ctx.scenario.sabotage.contains(&crate::scenario::Sabotage::MuteL1Agents);
+            if pending.is_empty() || muted || self.downtime.validator_down(agent, ctx.now_ms()) {
                 continue;
             }
             let rollup = self.deployment.rollup;
@@ -287,7 +291,7 @@ impl Driver {
             proven_head: self.head,
         });
         *self.status.lock().expect("status lock") = self.outcome();
-        self.pending(1).is_empty()
+        self.head >= Self::l2_proven_head(&self.nodes)
     }
 
     fn log(&self, record: Record) {

@@ -89,6 +89,10 @@ enum Command {
         /// Output directory [default: target/zkcrowd/seeds/NAME].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Run every seed twice in separate processes and fail (status 3) unless both runs give
+        /// the same digest and exit status: a determinism check.
+        #[arg(long)]
+        twice: bool,
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
@@ -183,9 +187,9 @@ fn main() -> ExitCode {
             print!("{}", zkcrowd_reports::tables::schema_markdown());
             0
         }
-        Command::Seeds { scenario, count, first, jobs, out } => {
+        Command::Seeds { scenario, count, first, jobs, out, twice } => {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            cli::seeds(&cli::SeedsArgs { scenario, count, first, jobs, out })
+            cli::seeds(&cli::SeedsArgs { scenario, count, first, jobs, out, twice })
         }
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("schema serializes"));

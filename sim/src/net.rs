@@ -92,7 +92,9 @@ struct Loss {
 struct Faults {
     losses: Vec<Loss>,
     /// Validators cut off from everything else, until when.
-    partition: Option<(BTreeSet<ValidatorIndex>, u64)>,
+    /// Active and past partitions: each cuts its side off from everyone else until its end, and
+    /// overlapping ones all apply (a message is dropped if any active one separates its ends).
+    partitions: Vec<(BTreeSet<ValidatorIndex>, u64)>,
 }
 
 /// The network's configuration and its current faults, shared by every node.
@@ -126,9 +128,12 @@ impl Net {
         self.faults.lock().expect("net lock").losses.push(Loss { rate, links, until_ms });
     }
 
-    /// Cuts `side` off until `until_ms`.
-    pub fn partition(&self, side: BTreeSet<ValidatorIndex>, until_ms: u64) {
-        self.faults.lock().expect("net lock").partition = Some((side, until_ms));
+    /// Cuts `side` off from everyone else from `now_ms` until `until_ms`.
+    pub fn partition(&self, side: BTreeSet<ValidatorIndex>, now_ms: u64, until_ms: u64) {
+        let mut faults = self.faults.lock().expect("net lock");
+        // Expired partitions are dropped here, so the list holds at most the overlapping ones.
+        faults.partitions.retain(|(_, until)| *until > now_ms);
+        faults.partitions.push((side, until_ms));
     }
 
     /// Counters so far.
@@ -153,11 +158,12 @@ impl Net {
                 })
                 .map(|l| l.rate)
                 .sum();
-            let side = |role: Role| match role {
-                Role::Validator(i) => faults.partition.as_ref().is_some_and(|(s, _)| s.contains(&i)),
+            let inside = |role: Role, side: &BTreeSet<ValidatorIndex>| match role {
+                Role::Validator(i) => side.contains(&i),
                 Role::Client(_) => false,
             };
-            let crosses = faults.partition.as_ref().is_some_and(|(_, until)| *until > now_ms) && side(from) != side(to);
+            let crosses =
+                faults.partitions.iter().any(|(side, until)| *until > now_ms && inside(from, side) != inside(to, side));
             ((class.loss + fault_loss).min(1.0), crosses)
         };
         let mut rng = madsim::rand::thread_rng();

@@ -1,8 +1,10 @@
 //! The observer: the simulator's view from above, outside every simulated machine.
 //!
-//! 1. Validators report each block they commit. The first report of a height is the reference: its
-//!    market events and block record enter the **event log**; later reports of the height must
-//!    carry the same hash (`roots_agree`).
+//! 1. Validators report each block they commit. A block enters the **reference chain** once f+1
+//!    validators (f = ⌊(n−1)/3⌋, equal stake) have committed it, so at least one correct validator
+//!    did: its market events and block record then enter the **event log**. Every other report of
+//!    the height must carry the same hash (`roots_agree`), whoever committed first; a validator
+//!    that forked itself off (a bug, or a Byzantine one) cannot make its block the reference.
 //! 2. Agents report what the chain cannot know: transactions submitted, plugins coming and going,
 //!    proofs produced, faults applied.
 //! 3. Every log entry, in order, is fed to SHA-256: the run's **digest**. Madsim runs one thread
@@ -19,6 +21,7 @@ use sha2::{Digest as _, Sha256};
 use zkcrowd_chain::TxKind;
 use zkcrowd_market::{AfterDeadline, EventKind, JobId, JobKind, MarketEvent, MissReason, ProofKind};
 use zkcrowd_node::CommitReport;
+use zkcrowd_primitives::FEE_BURN_ADDRESS;
 
 /// One entry of the event log.
 #[derive(Debug, Clone, Serialize)]
@@ -247,12 +250,89 @@ pub struct Sample {
 pub struct CommitContext {
     /// The market sample after the block.
     pub sample: Sample,
-    /// The supply identity on this validator after the block.
+    /// The supply identity on this validator after the block (the node's own check).
     pub supply: Result<(), String>,
+    /// Where the tokens are on this validator after the block, measured from its state.
+    pub totals: SupplyTotals,
+}
+
+/// Where the tokens are, in wei: native balances in the ledger, plugins' market balances, the
+/// reward pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SupplyTotals {
+    /// Native balances of every ledger account.
+    pub native_wei: i128,
+    /// Plugins' market balances (signed).
+    pub market_wei: i128,
+    /// The reward pool.
+    pub pool_wei: i128,
+}
+
+impl SupplyTotals {
+    /// Applies one committed transaction's native effect that no market event reports: its fee
+    /// leaves the ledger (all fees are burned at the fee burn address, which the ledger leaves
+    /// out), and so does value sent to that address.
+    fn apply_tx(&mut self, fee_wei: u128, burned_value_wei: u128) {
+        self.native_wei -= fee_wei as i128 + burned_value_wei as i128;
+    }
+
+    /// Applies one market event's token flow.
+    fn apply_event(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::Withdrawn { amount, .. } => {
+                self.market_wei -= amount.wei() as i128;
+                self.native_wei += amount.wei() as i128;
+            }
+            EventKind::Repaid { amount, .. } => {
+                self.native_wei -= amount.wei() as i128;
+                self.market_wei += amount.wei() as i128;
+            }
+            EventKind::RewardPaid { amount, .. } => {
+                self.pool_wei -= amount.wei() as i128;
+                self.market_wei += amount.wei() as i128;
+            }
+            EventKind::PenaltyCharged { amount, .. } => self.market_wei -= amount.wei() as i128,
+            EventKind::PoolFunded { issuance, fees, .. } => {
+                self.pool_wei += issuance.wei() as i128 + fees.wei() as i128
+            }
+            EventKind::ShortfallMinted { amount } => self.pool_wei += amount.wei() as i128,
+            _ => {}
+        }
+    }
+}
+
+/// A height's commits seen before one block reached the reference quorum.
+struct Candidate {
+    hash: B256,
+    validators: Vec<u16>,
+    first_ms: u64,
+    report: Box<CommitReport>,
+    context: CommitContext,
+}
+
+/// What the observer needs to know about a run.
+#[derive(Debug, Clone, Copy)]
+pub struct ObserverConfig {
+    /// When the last fault is over, ms.
+    pub heal_ms: u64,
+    /// The liveness bound, if checked.
+    pub liveness_bound_ms: Option<u64>,
+    /// Who may prove after a missed deadline.
+    pub after_deadline: AfterDeadline,
+    /// Validators (equal stake).
+    pub validators: u16,
+    /// Native balances at genesis, wei.
+    pub genesis_native_wei: u128,
 }
 
 /// The observer (see the module documentation).
 pub struct Observer {
+    /// Token totals by the observer's own bookkeeping from the event stream.
+    expected: SupplyTotals,
+    /// Commits of one block needed for it to enter the reference chain (f + 1).
+    reference_quorum: usize,
+    /// Heights not yet in the reference chain: the distinct blocks committed so far.
+    candidates: BTreeMap<u64, Vec<Candidate>>,
     hasher: Sha256,
     entries: u64,
     sink: Option<Box<dyn Write + Send>>,
@@ -347,9 +427,14 @@ pub struct Stats {
 }
 
 impl Observer {
-    /// An observer for a run whose faults end at `heal_ms`.
-    pub fn new(heal_ms: u64, liveness_bound_ms: Option<u64>, after_deadline: AfterDeadline) -> Self {
+    /// An observer for a run.
+    pub fn new(config: ObserverConfig) -> Self {
+        let ObserverConfig { heal_ms, liveness_bound_ms, after_deadline, validators, genesis_native_wei } = config;
+        let faulty_max = usize::from(validators.max(1) - 1) / 3;
         Self {
+            expected: SupplyTotals { native_wei: genesis_native_wei as i128, market_wei: 0, pool_wei: 0 },
+            reference_quorum: faulty_max + 1,
+            candidates: BTreeMap::new(),
             hasher: Sha256::new(),
             entries: 0,
             sink: None,
@@ -464,21 +549,61 @@ impl Observer {
     /// A validator committed a block.
     pub fn on_commit(&mut self, t_ms: u64, validator: u16, report: &CommitReport, context: CommitContext) {
         let header = &report.outcome.block.header;
-        if let Err(reason) = context.supply {
+        let (height, hash) = (header.number, report.outcome.hash);
+        if let Err(reason) = &context.supply {
             if self.supply == Verdict::Ok {
-                self.supply =
-                    Verdict::Violated(format!("validator {validator} after block {}: {reason}", header.number));
+                self.supply = Verdict::Violated(format!("validator {validator} after block {height}: {reason}"));
             }
         }
-        if let Some(reference) = self.blocks.get(&header.number) {
-            if reference.hash != report.outcome.hash && self.roots == Verdict::Ok {
-                self.roots = Verdict::Violated(format!(
-                    "height {}: validator {validator} committed {}, the first commit was {}",
-                    header.number, report.outcome.hash, reference.hash
-                ));
+        if let Some(reference) = self.blocks.get(&height) {
+            if reference.hash != hash {
+                self.fork(height, validator, hash, reference.hash);
             }
             return;
         }
+        // Not yet in the reference chain: count this commit towards its block.
+        let candidates = self.candidates.entry(height).or_default();
+        let position = match candidates.iter().position(|c| c.hash == hash) {
+            Some(position) => {
+                candidates[position].validators.push(validator);
+                position
+            }
+            None => {
+                candidates.push(Candidate {
+                    hash,
+                    validators: vec![validator],
+                    first_ms: t_ms,
+                    report: Box::new(report.clone()),
+                    context,
+                });
+                candidates.len() - 1
+            }
+        };
+        if let Some(other) = candidates.iter().find(|c| c.hash != hash).map(|c| c.hash) {
+            self.fork(height, validator, hash, other);
+        }
+        let candidates = self.candidates.get_mut(&height).expect("inserted above");
+        if candidates[position].validators.len() < self.reference_quorum {
+            return;
+        }
+        let chosen = candidates.swap_remove(position);
+        // Commits of other blocks at this height (already reported as a fork) are dropped.
+        self.candidates.remove(&height);
+        debug_assert!(chosen.first_ms <= t_ms, "commits arrive in time order");
+        self.enter_reference(t_ms, chosen.validators[0], &chosen.report, chosen.context);
+    }
+
+    fn fork(&mut self, height: u64, validator: u16, hash: B256, other: B256) {
+        if self.roots == Verdict::Ok {
+            self.roots = Verdict::Violated(format!(
+                "height {height}: validator {validator} committed {hash}, another committed {other}"
+            ));
+        }
+    }
+
+    /// The block of `report` is in the reference chain from `t_ms` (its f+1-th commit).
+    fn enter_reference(&mut self, t_ms: u64, validator: u16, report: &CommitReport, context: CommitContext) {
+        let header = &report.outcome.block.header;
         let outcome = &report.outcome;
         let user_txs = outcome.txs.iter().filter(|t| t.kind != TxKind::System).count() as u32;
         self.blocks.insert(
@@ -514,6 +639,12 @@ impl Observer {
             },
         );
         for record in &outcome.txs {
+            let burned_value = if record.success && record.to == Some(FEE_BURN_ADDRESS) {
+                u128::try_from(record.value).unwrap_or(u128::MAX)
+            } else {
+                0
+            };
+            self.expected.apply_tx(record.fee_wei, burned_value);
             self.committed.insert(record.hash);
             self.stats.txs_committed += 1;
             if record.kind != TxKind::System {
@@ -522,8 +653,25 @@ impl Observer {
         }
         let tx_hashes: Vec<B256> = outcome.txs.iter().map(|t| t.hash).collect();
         for event in &outcome.market_events {
+            self.expected.apply_event(&event.kind);
             self.on_market_event(t_ms, event, &tx_hashes);
             self.log(t_ms, Record::Market(event.clone()));
+        }
+        // Token conservation, recomputed: the flows in the event stream must account for every
+        // wei the committing validator's state holds.
+        if context.totals != self.expected && self.supply == Verdict::Ok {
+            let (held, expected) = (context.totals, self.expected);
+            self.supply = Verdict::Violated(format!(
+                "after block {} on validator {validator}, the state holds native {} market {} pool {} wei, the \
+                 event stream accounts for native {} market {} pool {} wei",
+                header.number,
+                held.native_wei,
+                held.market_wei,
+                held.pool_wei,
+                expected.native_wei,
+                expected.market_wei,
+                expected.pool_wei
+            ));
         }
         self.samples.push(context.sample);
     }

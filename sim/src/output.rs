@@ -12,29 +12,29 @@ use zkcrowd_reports::{BlockRow, JobRow, KeyFigures, PluginRow, RunTables, Sample
 use crate::agents::Behaviour;
 use crate::observer::{Observer, PluginTotals, Verdict};
 use crate::runner::RunOutput;
-use crate::scenario::Scenario;
+use crate::scenario::{Checker, FailureClass, Scenario};
 
 /// Exit status of a run whose checks all held.
 pub const EXIT_OK: u8 = 0;
 /// Exit status for a scenario or usage error.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status when a correctness check failed (roots, conservation, payments, lost txs).
+/// Exit status when a correctness check failed (see [`Checker::class`]).
 pub const EXIT_CORRECTNESS: u8 = 3;
-/// Exit status when only the liveness check failed.
+/// Exit status when only liveness checks failed (see [`Checker::class`]).
 pub const EXIT_LIVENESS: u8 = 4;
 /// Exit status when the simulation crashed (a panic in node or simulator code).
 pub const EXIT_CRASH: u8 = 5;
 
-/// The exit status for a run's verdicts.
+/// The exit status for a run's verdicts: from the failure class each violated checker declares;
+/// correctness outranks liveness. A verdict under a name no checker declares counts as a
+/// correctness failure (it cannot pass unnoticed).
 pub fn exit_code(verdicts: &BTreeMap<&'static str, Verdict>) -> u8 {
-    let violated = |name: &str| matches!(verdicts.get(name), Some(Verdict::Violated(_)));
-    if ["roots_agree", "token_conservation", "no_payment_to_non_assignee", "no_lost_tx"].iter().any(|n| violated(n)) {
-        EXIT_CORRECTNESS
-    } else if violated("liveness") || violated("l1_caught_up") {
-        EXIT_LIVENESS
-    } else {
-        EXIT_OK
-    }
+    verdicts
+        .iter()
+        .filter(|(_, verdict)| matches!(verdict, Verdict::Violated(_)))
+        .map(|(name, _)| Checker::from_name(name).map_or(FailureClass::Correctness, Checker::class))
+        .min()
+        .map_or(EXIT_OK, FailureClass::exit_code)
 }
 
 /// The summary object.

@@ -28,7 +28,7 @@ use zkcrowd_node::{Node, NodeParams};
 use crate::agents::{self, Behaviour, Control, Ctx, PluginSpec, agent_rng};
 use crate::cost::CostProfile;
 use crate::net::{Net, Role};
-use crate::observer::{Observer, Record, Verdict};
+use crate::observer::{Observer, ObserverConfig, Record, Verdict};
 use crate::scenario::{Arrivals, Scenario, Session, SimDuration};
 use crate::setup::{self, Identities};
 
@@ -204,8 +204,15 @@ async fn simulate(
     let genesis = setup::genesis(&scenario, &identities);
     let validator_set = setup::validator_set(&genesis);
     let heal_ms = scenario.heal_time().as_millis();
-    let mut observer =
-        Observer::new(heal_ms, scenario.liveness_bound().map(|b| b.as_millis()), scenario.market.after_deadline);
+    // As the chain counts it (`Chain::genesis_supply_wei`): every allocation's balance.
+    let genesis_native_wei: u128 = genesis.allocations().iter().map(|a| a.balance).sum();
+    let mut observer = Observer::new(ObserverConfig {
+        heal_ms,
+        liveness_bound_ms: scenario.liveness_bound().map(|b| b.as_millis()),
+        after_deadline: scenario.market.after_deadline,
+        validators: scenario.chain.validators,
+        genesis_native_wei,
+    });
     if let Some(sink) = options.events {
         observer.set_sink(sink);
     }
@@ -234,8 +241,16 @@ async fn simulate(
     for index in 0..scenario.chain.validators {
         let chain =
             Chain::from_genesis_with_verifier(&genesis, verifier.clone()).expect("the scenario's genesis is valid");
-        let node =
-            Arc::new(Mutex::new(Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone())));
+        #[cfg_attr(not(feature = "test-bugs"), allow(unused_mut, reason = "sabotage needs `test-bugs`"))]
+        let mut node = Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone());
+        #[cfg(feature = "test-bugs")]
+        for bug in scenario.sabotage.iter().filter_map(|s| s.test_bug()) {
+            // One rogue validator is enough for a fork; the other bugs are everyone's.
+            if bug != zkcrowd_primitives::TestBug::CommitOwnProposal || index == 0 {
+                node.set_test_bug(bug);
+            }
+        }
+        let node = Arc::new(Mutex::new(node));
         validator_states.push(node.clone());
         let started = Arc::new(AtomicBool::new(false));
         let ctx_for_node = ctx.clone();
@@ -358,8 +373,7 @@ async fn simulate(
     // `l1.block_time`.
     let (caught_up_sender, mut caught_up) = unbounded::<()>();
     let l1_status = l1.map(|backend| {
-        let genesis_root = validator_states[0].lock().expect("node lock").chain().head().ledger_root;
-        let driver = crate::l1::Driver::deploy(ctx.clone(), backend, genesis_root, downtime)
+        let driver = crate::l1::Driver::deploy(ctx.clone(), backend, validator_states.clone(), downtime)
             .unwrap_or_else(|error| panic!("l1: {error}"));
         let status = driver.status();
         madsim::task::spawn(driver.run(caught_up_sender));
@@ -427,24 +441,50 @@ async fn simulate(
     }
     let observer = {
         let mut guard = ctx.observer.lock().expect("observer lock");
-        std::mem::replace(&mut *guard, Observer::new(0, None, Default::default()))
+        std::mem::replace(
+            &mut *guard,
+            Observer::new(ObserverConfig {
+                heal_ms: 0,
+                liveness_bound_ms: None,
+                after_deadline: Default::default(),
+                validators: 1,
+                genesis_native_wei: 0,
+            }),
+        )
     };
     let mut verdicts: BTreeMap<&'static str, Verdict> =
         observer.verdicts(sim_ms).into_iter().filter(|(name, _)| wanted.contains(name)).collect();
     let l1 = l1_status.map(|status| status.lock().expect("status lock").clone());
     if let Some(l1) = l1.as_ref().filter(|_| wanted.contains("l1_caught_up")) {
-        let l2 = observer.fully_proven_head();
+        // The Rollup contract's head against the validators' own chains.
+        let l2 = crate::l1::Driver::l2_proven_head(&validator_states);
         let verdict = if l1.proven_head == l2 {
             Verdict::Ok
         } else {
             Verdict::Violated(format!(
-                "the L1's proven head is block {} at the end, the L2's last fully proven block is {l2}",
+                "the Rollup's proven head is block {} at the end, the validators' chains are fully proven to \
+                 block {l2}",
                 l1.proven_head
             ))
         };
         verdicts.insert("l1_caught_up", verdict);
     }
     RunOutput { observer, sim_ms, verdicts, heads, plugins: plugin_facts, net, cost, market_balances, l1 }
+}
+
+/// Per validator, the union of its crash windows `(validator, from_ms, until_ms)`: overlapping or
+/// touching windows merge into one, sorted by validator then start.
+pub fn merge_downtime(crashes: &[(u16, u64, u64)]) -> Vec<(u16, u64, u64)> {
+    let mut sorted = crashes.to_vec();
+    sorted.sort_unstable();
+    let mut merged: Vec<(u16, u64, u64)> = Vec::with_capacity(sorted.len());
+    for (validator, from, until) in sorted {
+        match merged.last_mut() {
+            Some(last) if last.0 == validator && from <= last.2 => last.2 = last.2.max(until),
+            _ => merged.push((validator, from, until)),
+        }
+    }
+    merged
 }
 
 /// Schedules the scenario's faults; returns when validators and the L1 are down.
@@ -454,18 +494,18 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
     let window = |start: u64, length: u64, what: String| {
         ctx.observer.lock().expect("observer lock").fault_windows.push((start, start + length, what));
     };
-    let mut crashes: Vec<(u64, u16, SimDuration)> = Vec::new();
+    let mut crashes: Vec<(u16, u64, u64)> = Vec::new();
     for fault in &ctx.scenario.faults {
         let at = fault.at.unwrap_or_default().as_millis();
         if let Some(crash) = fault.crash {
-            crashes.push((at, crash.validator, crash.restart_after));
+            crashes.push((crash.validator, at, at + crash.restart_after.as_millis()));
         }
         if let Some(random) = fault.random_crashes {
             let until = random.until.unwrap_or(ctx.scenario.duration).as_millis().max(random.from.as_millis() + 1);
             for _ in 0..random.count {
                 let at = rng.random_range(random.from.as_millis()..until);
                 let validator = rng.random_range(0..ctx.scenario.chain.validators);
-                crashes.push((at, validator, random.restart_after));
+                crashes.push((validator, at, at + random.restart_after.as_millis()));
             }
         }
         if let Some(partition) = fault.partition.clone() {
@@ -474,7 +514,7 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
             madsim::task::spawn(async move {
                 madsim::time::sleep(Duration::from_millis(at)).await;
                 let until = ctx.now_ms() + partition.duration.as_millis();
-                ctx.net.partition(partition.validators.iter().copied().collect(), until);
+                ctx.net.partition(partition.validators.iter().copied().collect(), ctx.now_ms(), until);
                 let what = format!("partition {:?} for {}", partition.validators, partition.duration);
                 ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
             });
@@ -530,21 +570,21 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
             });
         }
     }
-    crashes.sort();
-    for &(at, validator, restart_after) in &crashes {
-        window(at, restart_after.as_millis(), format!("validator {validator} down"));
-        downtime.validators.push((validator, at, at + restart_after.as_millis()));
-    }
-    for (at, validator, restart_after) in crashes {
+    // Overlapping crashes of one validator are one longer outage: a crash while down extends the
+    // downtime to the later restart (never a second kill or restart of the same node).
+    for (validator, from, until) in merge_downtime(&crashes) {
+        let length = until - from;
+        window(from, length, format!("validator {validator} down"));
+        downtime.validators.push((validator, from, until));
         let ctx = ctx.clone();
         let id = validators[usize::from(validator)];
         madsim::task::spawn(async move {
-            madsim::time::sleep(Duration::from_millis(at)).await;
+            madsim::time::sleep(Duration::from_millis(from)).await;
             let handle = Handle::current();
             handle.kill(id);
-            let what = format!("validator {validator} crashed for {restart_after}");
+            let what = format!("validator {validator} crashed for {}", SimDuration::from_millis(length));
             ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
-            madsim::time::sleep(restart_after.to_std()).await;
+            madsim::time::sleep(Duration::from_millis(length)).await;
             handle.restart(id);
             let what = format!("validator {validator} restarted");
             ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });

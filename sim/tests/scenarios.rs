@@ -86,19 +86,6 @@ fn unmeetable_liveness_exits_4_and_reproduces() {
     assert_eq!(digest(&String::from_utf8_lossy(&again.stdout)), digest(&stdout));
 }
 
-/// Goal: a deliberate market bug (paying non-assignees) is caught by its checker: exit status 3
-/// (correctness) with a reproduce line.
-#[test]
-fn market_bug_exits_3() {
-    let dir = temp_dir("bug");
-    let output =
-        zkcrowd(&["run", "scenarios/tests/market-bug.yaml", "--seed", "1", "--quiet", "--out", dir.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(3), "{stdout}");
-    assert!(stdout.contains("no_payment_to_non_assignee: VIOLATED"), "{stdout}");
-    assert!(stdout.contains("reproduce: zkcrowd run scenarios/tests/market-bug.yaml --seed 1"), "{stdout}");
-}
-
 /// Goal: malformed scenarios (unknown key, bad duration, negative rate) are one-line errors with
 /// file:line:column and exit status 2.
 #[test]

@@ -155,6 +155,9 @@ pub struct Chain {
     head_hash: B256,
     genesis_supply_wei: u128,
     totals: Totals,
+    /// Deliberate bugs switched on by a test host ([`Chain::set_test_bug`]).
+    #[cfg(feature = "test-bugs")]
+    test_bugs: Vec<zkcrowd_primitives::TestBug>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -184,9 +187,8 @@ impl Chain {
         }
         let market = Market::new(genesis.market.clone()).map_err(|e| GenesisError::Invalid(format!("market: {e}")))?;
         let base_fee = u64::try_from(genesis.base_fee_per_gas.wei()).expect("validated to fit u64");
-        let min_base_fee = genesis
-            .min_base_fee_per_gas
-            .map_or(base_fee, |m| u64::try_from(m.wei()).unwrap_or(u64::MAX));
+        let min_base_fee =
+            genesis.min_base_fee_per_gas.map_or(base_fee, |m| u64::try_from(m.wei()).unwrap_or(u64::MAX));
         let head = BlockHeader {
             parent_hash: B256::ZERO,
             number: 0,
@@ -220,6 +222,8 @@ impl Chain {
             head_hash,
             genesis_supply_wei: genesis.allocations().iter().map(|a| a.balance).sum(),
             totals: Totals::default(),
+            #[cfg(feature = "test-bugs")]
+            test_bugs: Vec::new(),
         })
     }
 
@@ -246,6 +250,14 @@ impl Chain {
     /// The state, for ledger paths and roots.
     pub fn state_mut(&mut self) -> &mut ChainState {
         &mut self.state
+    }
+
+    /// **Test only**: switches on a deliberate bug (see [`zkcrowd_primitives::TestBug`]); market
+    /// bugs are passed on to the market.
+    #[cfg(feature = "test-bugs")]
+    pub fn set_test_bug(&mut self, bug: zkcrowd_primitives::TestBug) {
+        self.test_bugs.push(bug);
+        self.market.set_test_bug(bug);
     }
 
     /// The proving market.
@@ -427,7 +439,9 @@ impl Chain {
             let tx = signed.get_mut(index).filter(|_| last_index.is_none_or(|last| last < index)).ok_or_else(|| {
                 ImportError::InvalidTx {
                     index,
-                    reason: TxRejection::Sidecar("sidecars must name distinct txs of the block in ascending order".into()),
+                    reason: TxRejection::Sidecar(
+                        "sidecars must name distinct txs of the block in ascending order".into(),
+                    ),
                 }
             })?;
             tx.sidecar = Some(sidecar.bytes.clone());
@@ -503,10 +517,7 @@ impl Chain {
             basefee: base_fee,
             difficulty: U256::ZERO,
             prevrandao: Some(prev_randao),
-            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-                0,
-                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
-            )),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)),
             slot_num: 0,
         };
         let mut cfg = CfgEnv::new_with_spec(EVM_SPEC);
@@ -659,6 +670,29 @@ impl Chain {
             pre_ledger_root = roots.1;
         }
 
+        #[cfg(feature = "test-bugs")]
+        if self.test_bugs.contains(&zkcrowd_primitives::TestBug::MintOnCommit) {
+            // One ZKPoW from nowhere at the end of the block, on every validator alike.
+            let address = Address::repeat_byte(0xb6);
+            let change = crate::state::AccountChange {
+                address,
+                nonce: self.state.nonce(&address),
+                balance: self.state.balance(&address) + U256::from(zkcrowd_primitives::WEI_PER_ZKPOW),
+                code_hash: revm::primitives::KECCAK_EMPTY,
+                code: None,
+                storage: Vec::new(),
+                created: false,
+                destroyed: false,
+            };
+            if let Err(error) = self.state.apply_changes(vec![change]) {
+                self.revert_open_block();
+                return Err(error.into());
+            }
+            let _ = self.state.take_ledger_changes();
+            pre_state_root = self.state.state_root();
+            pre_ledger_root = self.state.ledger_root();
+        }
+
         // The block's jobs: user txs one by one, then the system span in chunks.
         let fees_wei: u128 = records.iter().map(|r| r.fee_wei).sum();
         let chunk_max = self.market.params().system_job_txs_max;
@@ -669,7 +703,8 @@ impl Chain {
             let post = b256_to_digest(record.post_ledger_root).expect("ledger roots are canonical");
             let commitment = b256_to_digest(record.commitment).expect("commitments are canonical");
             if record.kind == TxKind::System {
-                let full = matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
+                let full =
+                    matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
                 if full {
                     jobs.extend(system.take());
                 }
@@ -686,7 +721,10 @@ impl Chain {
                 *txs += 1;
                 span.post_root = post;
             } else {
-                debug_assert!(system.is_none() && jobs.iter().all(|j| !matches!(j.kind, JobKind::System { .. })), "user txs precede system txs");
+                debug_assert!(
+                    system.is_none() && jobs.iter().all(|j| !matches!(j.kind, JobKind::System { .. })),
+                    "user txs precede system txs"
+                );
                 jobs.push(NewJob {
                     kind: JobKind::Tx { block: number, index: record.index },
                     pre_root: pre,
@@ -795,8 +833,20 @@ fn compare_headers(proposed: &BlockHeader, computed: &BlockHeader) -> Result<(),
         )*};
     }
     check!(
-        parent_hash, number, timestamp, proposer, gas_limit, gas_used, base_fee_per_gas,
-        transactions_root, receipts_root, logs_bloom, state_root, ledger_root, market_root, prev_randao
+        parent_hash,
+        number,
+        timestamp,
+        proposer,
+        gas_limit,
+        gas_used,
+        base_fee_per_gas,
+        transactions_root,
+        receipts_root,
+        logs_bloom,
+        state_root,
+        ledger_root,
+        market_root,
+        prev_randao
     );
     Ok(())
 }

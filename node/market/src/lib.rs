@@ -51,7 +51,7 @@ pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
 };
-pub use params::{AfterDeadline, BountyParams, FundingParams, MarketParams, TestBug};
+pub use params::{AfterDeadline, BountyParams, FundingParams, MarketParams};
 pub use statement::{
     CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,
     call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment, tx_commitment,

@@ -156,9 +156,8 @@ impl Accounts {
     /// of plugin balances is what was paid and repaid minus what was charged and withdrawn.
     pub fn identity_holds(&self, balances_total: i128) -> bool {
         let pool_ok = self.issued + self.fees_recycled + self.shortfall_minted == self.pool + self.rewards_paid;
-        let flows = self.rewards_paid as i128 + self.repaid as i128
-            - self.penalties_burned as i128
-            - self.withdrawn as i128;
+        let flows =
+            self.rewards_paid as i128 + self.repaid as i128 - self.penalties_burned as i128 - self.withdrawn as i128;
         pool_ok && flows == balances_total
     }
 }
@@ -253,6 +252,9 @@ pub struct Market {
     job_tree: MerkleTree<Sha256>,
     events: Vec<MarketEvent>,
     root: B256,
+    /// Deliberate bugs switched on by a test host ([`Market::set_test_bug`]).
+    #[cfg(feature = "test-bugs")]
+    test_bugs: Vec<zkcrowd_primitives::TestBug>,
 }
 
 impl Market {
@@ -281,12 +283,20 @@ impl Market {
             job_tree: MerkleTree::new(JOB_TREE_DEPTH),
             events: Vec::new(),
             root: B256::ZERO,
+            #[cfg(feature = "test-bugs")]
+            test_bugs: Vec::new(),
         };
         market.root = market.compute_root();
         Ok(market)
     }
 
     // ---------------------------------------------------------------- queries
+
+    /// **Test only**: switches on a deliberate bug (see [`zkcrowd_primitives::TestBug`]).
+    #[cfg(feature = "test-bugs")]
+    pub fn set_test_bug(&mut self, bug: zkcrowd_primitives::TestBug) {
+        self.test_bugs.push(bug);
+    }
 
     /// The parameters.
     pub fn params(&self) -> &MarketParams {
@@ -391,10 +401,7 @@ impl Market {
             JobKind::Tx { .. } | JobKind::System { .. } => bounty.base,
         };
         let age = block.saturating_sub(job.created_block);
-        let factor = bounty
-            .age
-            .factor(age, self.data.adaptive_level)
-            .mul(bounty.supply.factor(self.data.active_count));
+        let factor = bounty.age.factor(age, self.data.adaptive_level).mul(bounty.supply.factor(self.data.active_count));
         factor.apply(base)
     }
 
@@ -648,7 +655,10 @@ impl Market {
         let open_to_all = self.params.after_deadline == AfterDeadline::Open
             && job.last_failed.is_some()
             && self.is_active(&self.plugins.list[sender_id as usize], block);
-        let bug = self.params.test_bug == Some(crate::params::TestBug::PayAnySubmitter);
+        #[cfg(feature = "test-bugs")]
+        let bug = self.test_bugs.contains(&zkcrowd_primitives::TestBug::PayAnySubmitter);
+        #[cfg(not(feature = "test-bugs"))]
+        let bug = false;
         if !assigned_to_sender && !open_to_all && !bug {
             return Err(if job.failed_by.contains(&sender_id) {
                 format!("late: the sender's deadline for job {job_id} has passed")
@@ -733,7 +743,14 @@ impl Market {
         self.data.open.insert(job_id);
     }
 
-    fn create_job(&mut self, kind: JobKind, pre_root: Digest, post_root: Digest, commitment: Digest, node: (u8, u32)) -> JobId {
+    fn create_job(
+        &mut self,
+        kind: JobKind,
+        pre_root: Digest,
+        post_root: Digest,
+        commitment: Digest,
+        node: (u8, u32),
+    ) -> JobId {
         let id = self.data.next_job_id;
         self.data.next_job_id += 1;
         let job = Job {
@@ -833,13 +850,8 @@ impl Market {
         self.emit(EventKind::PoolFunded { issuance, fees, pool });
 
         // 3. Missed deadlines (the last block in which a proof counted was `deadline_block`).
-        let expired: Vec<JobId> = self
-            .data
-            .deadlines
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= block)
-            .map(|(_, job)| *job)
-            .collect();
+        let expired: Vec<JobId> =
+            self.data.deadlines.iter().take_while(|(deadline, _)| *deadline <= block).map(|(_, job)| *job).collect();
         for job in expired {
             self.miss(job, MissReason::Deadline, true);
         }
@@ -899,9 +911,7 @@ impl Market {
             let last_failed = job.last_failed;
             let plugins = &self.plugins.list;
             let excluded = |id: PluginId, strict: bool| {
-                plugins[id as usize].held >= jobs_max
-                    || Some(id) == last_failed
-                    || (strict && failed_by.contains(&id))
+                plugins[id as usize].held >= jobs_max || Some(id) == last_failed || (strict && failed_by.contains(&id))
             };
             let mut pick = None;
             let mut seed = draw_seed(parent_hash, job_id, attempt);
@@ -972,7 +982,14 @@ impl Market {
         preimage.extend_from_slice(self.plugin_tree.root().as_slice());
         preimage.extend_from_slice(self.job_tree.root().as_slice());
         for value in [
-            a.pool, a.issued, a.shortfall_minted, a.fees_recycled, a.penalties_burned, a.rewards_paid, a.withdrawn, a.repaid,
+            a.pool,
+            a.issued,
+            a.shortfall_minted,
+            a.fees_recycled,
+            a.penalties_burned,
+            a.rewards_paid,
+            a.withdrawn,
+            a.repaid,
         ] {
             preimage.extend_from_slice(&value.to_be_bytes());
         }

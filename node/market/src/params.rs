@@ -19,15 +19,6 @@ pub enum AfterDeadline {
     Open,
 }
 
-/// A deliberate market bug, for tests of the simulator's checkers only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TestBug {
-    /// Accept (and pay) valid proofs from plugins that are not the job's assignee, such as late
-    /// proofs of a previous assignee.
-    PayAnySubmitter,
-}
-
 /// How a job's bounty is computed: `base × age.factor(age) × supply.factor(active)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -116,10 +107,6 @@ pub struct MarketParams {
     /// Reward funding.
     #[serde(default)]
     pub funding: FundingParams,
-    /// **Test only**: break a market rule on purpose so that the simulator's checkers can be seen
-    /// to catch it (`scenarios/tests/market-bug.yaml`). Never set it for a study.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_bug: Option<TestBug>,
 }
 
 fn default_system_job_txs() -> u32 {
@@ -153,7 +140,6 @@ impl Default for MarketParams {
             system_job_txs_max: default_system_job_txs(),
             bounty: BountyParams::default(),
             funding: FundingParams::default(),
-            test_bug: None,
         }
     }
 }

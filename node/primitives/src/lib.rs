@@ -4,10 +4,14 @@
 mod account_ref;
 mod amount;
 mod keys;
+#[cfg(feature = "test-bugs")]
+mod test_bugs;
 pub mod yaml;
+#[cfg(feature = "test-bugs")]
+pub use test_bugs::TestBug;
 
-pub use amount::{AMOUNT_FORM, AmountError, SignedZkpow, WEI_PER_GWEI, WEI_PER_ZKPOW, Zkpow};
 pub use account_ref::{AccountRef, AccountRefError};
+pub use amount::{AMOUNT_FORM, AmountError, SignedZkpow, WEI_PER_GWEI, WEI_PER_ZKPOW, Zkpow};
 pub use keys::{DevSigner, dev_address, dev_signer, sign_tx};
 
 use alloy::primitives::{Address, address};

@@ -4,9 +4,11 @@
 
 mod mempool;
 mod node;
+mod proven;
 mod wire;
 mod witness;
 
 pub use mempool::{Mempool, MempoolError, NONCE_AHEAD_MAX};
 pub use node::{CommitReport, Input, MarketSnapshot, Node, NodeParams, Output, Timer, is_proof_submission};
+pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord};
 pub use wire::{CommittedBlock, PeerMessage};

@@ -26,9 +26,10 @@ use zkcrowd_consensus::{
     ValidatorIndex, ValidatorSet,
 };
 use zkcrowd_market::{EventKind, IZkcrowdMarket, JobStatus};
-use zkcrowd_primitives::MARKET_ADDRESS;
+use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS};
 
 use crate::mempool::Mempool;
+use crate::proven::{ProvenBlocks, ProvenRecord};
 use zkcrowd_protocol::{Assignment, ClientId, ClientMessage, ClientRequest};
 
 use crate::wire::{CommittedBlock, PeerMessage};
@@ -174,6 +175,10 @@ pub struct MarketSnapshot {
     pub fresh_bounty_wei: u128,
     /// Pending transactions.
     pub mempool: u64,
+    /// Sum of native balances in the ledger, wei (every account but the fee burn address).
+    pub native_total_wei: u128,
+    /// Sum of the plugins' market balances (signed), wei.
+    pub market_balances_wei: i128,
 }
 
 /// A committed block as the node saw it.
@@ -228,8 +233,15 @@ pub struct Node {
     votes_sent: BTreeMap<(Height, Round, bool), Option<B256>>,
     /// Votes withheld by that rule.
     votes_withheld: u64,
+    /// Fully proven blocks of this node's chain, for its L1 submission agent (kept across a crash:
+    /// derived from the committed chain).
+    proven: ProvenBlocks,
     /// This node's consensus messages at the current height, for re-sending.
     sent_at_height: Vec<Message>,
+    /// Deliberate bugs switched on by a test host ([`Node::set_test_bug`]), and whether the
+    /// one-shot `CommitOwnProposal` has fired.
+    #[cfg(feature = "test-bugs")]
+    test_bugs: (Vec<zkcrowd_primitives::TestBug>, bool),
 }
 
 /// Own consensus messages kept for re-sending at one height.
@@ -253,7 +265,9 @@ impl Node {
         let mempool = Mempool::new(params.mempool_max);
         let mut chain = chain;
         chain.state_mut().set_record_witnesses(params.serve_witnesses);
+        let proven = ProvenBlocks::new(chain.head().number, chain.head().ledger_root);
         Self {
+            proven,
             me,
             validators,
             params,
@@ -278,7 +292,22 @@ impl Node {
             votes_sent: BTreeMap::new(),
             votes_withheld: 0,
             sent_at_height: Vec::new(),
+            #[cfg(feature = "test-bugs")]
+            test_bugs: (Vec::new(), false),
         }
+    }
+
+    /// **Test only**: switches on a deliberate bug (see [`zkcrowd_primitives::TestBug`]); chain
+    /// and market bugs are passed on.
+    #[cfg(feature = "test-bugs")]
+    pub fn set_test_bug(&mut self, bug: zkcrowd_primitives::TestBug) {
+        self.test_bugs.0.push(bug);
+        self.chain.set_test_bug(bug);
+    }
+
+    #[cfg(feature = "test-bugs")]
+    fn has_test_bug(&self, bug: zkcrowd_primitives::TestBug) -> bool {
+        self.test_bugs.0.contains(&bug)
     }
 
     fn rebroadcast_ms(&self) -> u64 {
@@ -339,6 +368,17 @@ impl Node {
     /// Committed blocks, height 1 first.
     pub fn blocks(&self) -> &[CommittedBlock] {
         &self.store
+    }
+
+    /// Fully proven blocks of this node's chain after `after`, contiguous, at most `max`: what its
+    /// L1 submission agent posts.
+    pub fn proven_blocks(&self, after: BlockNumber, max: usize) -> Vec<ProvenRecord> {
+        self.proven.after(after, max)
+    }
+
+    /// The last block of the contiguous run of fully proven blocks on this node's chain.
+    pub fn fully_proven_head(&self) -> BlockNumber {
+        self.proven.head()
     }
 
     /// Pending transactions.
@@ -402,7 +442,8 @@ impl Node {
                     if check_sidecar(envelope.to(), sidecar.as_ref()).is_err() {
                         continue;
                     }
-                    if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders) {
+                    if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)
+                    {
                         let nonce = self.chain.state().nonce(&tx.sender);
                         let _ = self.mempool.insert(tx.with_sidecar(sidecar), nonce);
                     }
@@ -514,7 +555,14 @@ impl Node {
         }
     }
 
-    fn on_decide(&mut self, height: Height, round: Round, value: B256, certificate: Vec<ValidatorIndex>, out: &mut Vec<Output>) {
+    fn on_decide(
+        &mut self,
+        height: Height,
+        round: Round,
+        value: B256,
+        certificate: Vec<ValidatorIndex>,
+        out: &mut Vec<Output>,
+    ) {
         debug_assert_eq!(height, self.height());
         let executed_matches = self.executed.as_ref().is_some_and(|o| o.hash == value);
         if !executed_matches {
@@ -600,6 +648,7 @@ impl Node {
                 }
             }
         }
+        self.proven.after_commit(&outcome);
         if self.params.serve_witnesses {
             let span_max = self.chain.market().params().system_job_txs_max as usize;
             self.witnesses.after_commit(&outcome, span_max);
@@ -620,7 +669,13 @@ impl Node {
             let to = self.subscriptions[&plugin];
             out.push(Output::ToClient {
                 to,
-                message: ClientMessage::Assignments { plugin, jobs, complete: false, head: number, active_plugins: active },
+                message: ClientMessage::Assignments {
+                    plugin,
+                    jobs,
+                    complete: false,
+                    head: number,
+                    active_plugins: active,
+                },
             });
         }
         let market = self.snapshot();
@@ -646,6 +701,8 @@ impl Node {
             issued_wei: accounts.issued,
             fresh_bounty_wei: fresh.wei(),
             mempool: self.mempool.len() as u64,
+            native_total_wei: self.chain.state().ledger().leaves().iter().map(|leaf| leaf.balance).sum(),
+            market_balances_wei: market.balances_total().wei(),
         }
     }
 
@@ -714,6 +771,14 @@ impl Node {
         match request {
             ClientRequest::SubmitTx(packet) => {
                 let hash = packet.hash();
+                #[cfg(feature = "test-bugs")]
+                if self.has_test_bug(zkcrowd_primitives::TestBug::DropAcceptedTxs)
+                    && packet.envelope.to() != Some(MARKET_ADDRESS)
+                    && hash[31] % 4 == 0
+                {
+                    out.push(Output::ToClient { to: from, message: ClientMessage::TxAccepted { hash } });
+                    return;
+                }
                 let result = self.admit(packet.clone());
                 let message = match result {
                     Ok(()) => {
@@ -799,8 +864,11 @@ impl Node {
             .with_sidecar(sidecar);
         let spec = self.chain.spec();
         if tx.envelope.gas_limit() > spec.gas_limit {
-            return Err(TxRejection::GasAboveBlockLimit { gas_limit: tx.envelope.gas_limit(), block_gas_limit: spec.gas_limit }
-                .to_string());
+            return Err(TxRejection::GasAboveBlockLimit {
+                gas_limit: tx.envelope.gas_limit(),
+                block_gas_limit: spec.gas_limit,
+            }
+            .to_string());
         }
         let base_fee = self.chain.next_base_fee();
         if tx.envelope.max_fee_per_gas() < u128::from(base_fee) {
@@ -838,7 +906,10 @@ impl Node {
                     if let Some(client) = self.origins.remove(&rejected.hash) {
                         out.push(Output::ToClient {
                             to: client,
-                            message: ClientMessage::TxRejected { hash: rejected.hash, reason: rejected.reason.to_string() },
+                            message: ClientMessage::TxRejected {
+                                hash: rejected.hash,
+                                reason: rejected.reason.to_string(),
+                            },
                         });
                     }
                 }
@@ -846,6 +917,12 @@ impl Node {
                 self.proposals.insert(value, outcome.block.clone());
                 self.verdicts.insert(value, true);
                 self.executed = Some(outcome);
+                #[cfg(feature = "test-bugs")]
+                if self.has_test_bug(zkcrowd_primitives::TestBug::CommitOwnProposal) && !self.test_bugs.1 {
+                    self.test_bugs.1 = true;
+                    self.on_decide(height, round, value, vec![self.me], out);
+                    return;
+                }
                 let outputs = self.consensus.handle(ConsensusInput::ProposalBuilt { height, round, value });
                 self.run_consensus(outputs, out);
             }

@@ -59,6 +59,133 @@ pub struct Scenario {
     /// Which checks to run (all by default).
     #[serde(default = "default_checks")]
     pub checks: Vec<Check>,
+    /// **Test only**: deliberate breakage that makes one checker fire (see [`Sabotage`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sabotage: Vec<Sabotage>,
+}
+
+/// **Test only**: something broken on purpose so that a checker can be seen to catch it
+/// (`sim/tests/checkers.rs` runs one small scenario per checker). Node bugs exist only in a build
+/// with the `test-bugs` cargo feature (the tests enable it); other builds refuse them at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sabotage {
+    /// `no_lost_tx` — node bug: every validator acknowledges some user transactions and forgets
+    /// them, re-sends included.
+    DropAcceptedTxs,
+    /// `token_conservation` — node bug: every block mints one ZKPoW from nowhere, on every
+    /// validator alike.
+    MintOnCommit,
+    /// `no_payment_to_non_assignee` — node bug: the market pays a valid proof from any plugin.
+    PayAnySubmitter,
+    /// `roots_agree` — node bug: validator 0 commits its own first proposal without consensus.
+    CommitOwnProposal,
+    /// `liveness` — simulator: every plugin stops proving after the first 20 simulated seconds
+    /// (it stays online and keeps its jobs until their deadlines).
+    StopProving,
+    /// `l1_caught_up` — simulator: no submission agent ever submits.
+    MuteL1Agents,
+}
+
+impl Sabotage {
+    /// The node bug behind this sabotage, if it is one.
+    pub fn is_node_bug(self) -> bool {
+        matches!(self, Self::DropAcceptedTxs | Self::MintOnCommit | Self::PayAnySubmitter | Self::CommitOwnProposal)
+    }
+
+    /// The checker this sabotage is meant to trip.
+    pub fn target(self) -> Checker {
+        match self {
+            Self::DropAcceptedTxs => Checker::NoLostTx,
+            Self::MintOnCommit => Checker::TokenConservation,
+            Self::PayAnySubmitter => Checker::NoPaymentToNonAssignee,
+            Self::CommitOwnProposal => Checker::RootsAgree,
+            Self::StopProving => Checker::Liveness,
+            Self::MuteL1Agents => Checker::L1CaughtUp,
+        }
+    }
+
+    /// The node's bug for this sabotage (`test-bugs` builds only).
+    #[cfg(feature = "test-bugs")]
+    pub fn test_bug(self) -> Option<zkcrowd_primitives::TestBug> {
+        use zkcrowd_primitives::TestBug;
+        match self {
+            Self::DropAcceptedTxs => Some(TestBug::DropAcceptedTxs),
+            Self::MintOnCommit => Some(TestBug::MintOnCommit),
+            Self::PayAnySubmitter => Some(TestBug::PayAnySubmitter),
+            Self::CommitOwnProposal => Some(TestBug::CommitOwnProposal),
+            Self::StopProving | Self::MuteL1Agents => None,
+        }
+    }
+}
+
+/// The checkers. Each declares its name and its failure class, from which the process's exit
+/// status follows ([`Checker::class`], [`FailureClass::exit_code`]): a checker cannot be added
+/// without saying what its violation means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::EnumIter)]
+pub enum Checker {
+    /// See [`Check::NoLostTx`].
+    NoLostTx,
+    /// See [`Check::TokenConservation`].
+    TokenConservation,
+    /// See [`Check::NoPaymentToNonAssignee`].
+    NoPaymentToNonAssignee,
+    /// See [`Check::RootsAgree`].
+    RootsAgree,
+    /// See [`Check::Liveness`].
+    Liveness,
+    /// See [`Check::L1CaughtUp`].
+    L1CaughtUp,
+}
+
+/// What a violated checker means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureClass {
+    /// Something wrong happened: a fork, tokens created or lost, a payment to the wrong plugin, a
+    /// transaction lost.
+    Correctness,
+    /// Something right did not happen in time.
+    Liveness,
+}
+
+impl FailureClass {
+    /// The process exit status of a run with a violation of this class (correctness outranks
+    /// liveness when both occur).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Correctness => 3,
+            Self::Liveness => 4,
+        }
+    }
+}
+
+impl Checker {
+    /// The name used in `summary.json` and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoLostTx => "no_lost_tx",
+            Self::TokenConservation => "token_conservation",
+            Self::NoPaymentToNonAssignee => "no_payment_to_non_assignee",
+            Self::RootsAgree => "roots_agree",
+            Self::Liveness => "liveness",
+            Self::L1CaughtUp => "l1_caught_up",
+        }
+    }
+
+    /// What its violation means.
+    pub fn class(self) -> FailureClass {
+        match self {
+            Self::NoLostTx | Self::TokenConservation | Self::NoPaymentToNonAssignee | Self::RootsAgree => {
+                FailureClass::Correctness
+            }
+            Self::Liveness | Self::L1CaughtUp => FailureClass::Liveness,
+        }
+    }
+
+    /// The checker named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        <Self as strum::IntoEnumIterator>::iter().find(|c| c.name() == name)
+    }
 }
 
 fn default_seed() -> u64 {
@@ -724,13 +851,18 @@ pub enum Check {
 impl Check {
     /// The check's name in `summary.json`.
     pub fn name(&self) -> &'static str {
+        self.checker().name()
+    }
+
+    /// Its checker.
+    pub fn checker(&self) -> Checker {
         match self {
-            Self::NoLostTx => "no_lost_tx",
-            Self::TokenConservation => "token_conservation",
-            Self::NoPaymentToNonAssignee => "no_payment_to_non_assignee",
-            Self::RootsAgree => "roots_agree",
-            Self::Liveness { .. } => "liveness",
-            Self::L1CaughtUp => "l1_caught_up",
+            Self::NoLostTx => Checker::NoLostTx,
+            Self::TokenConservation => Checker::TokenConservation,
+            Self::NoPaymentToNonAssignee => Checker::NoPaymentToNonAssignee,
+            Self::RootsAgree => Checker::RootsAgree,
+            Self::Liveness { .. } => Checker::Liveness,
+            Self::L1CaughtUp => Checker::L1CaughtUp,
         }
     }
 }
@@ -923,6 +1055,17 @@ impl Scenario {
         }
         if let Some(a) = self.l1.agents.iter().find(|a| a.validator >= self.chain.validators) {
             return Err(format!("l1.agents: validator {} does not exist", a.validator));
+        }
+        if let Some(node_bug) = self.sabotage.iter().find(|s| s.is_node_bug()) {
+            if !cfg!(feature = "test-bugs") {
+                return Err(format!(
+                    "sabotage {node_bug:?} is a deliberate node bug, built only with the `test-bugs` cargo feature \
+                     (tests only)"
+                ));
+            }
+        }
+        if self.sabotage.contains(&Sabotage::MuteL1Agents) && self.l1.kind == L1Kind::None {
+            return Err("sabotage mute_l1_agents needs an L1 (l1.kind: embedded or anvil)".into());
         }
         let names: BTreeSet<&str> = self.checks.iter().map(Check::name).collect();
         if names.len() != self.checks.len() {
