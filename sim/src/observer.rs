@@ -115,6 +115,16 @@ pub enum Record {
         /// Why.
         reason: String,
     },
+    /// A validator crashed with transactions in its mempool: they are gone from it, and their
+    /// senders must re-send them (user transactions among them are followed by `no_lost_tx`).
+    TxsDroppedByCrash {
+        /// The validator.
+        validator: u16,
+        /// How many transactions.
+        txs: u32,
+        /// How many of them are user transactions.
+        user_txs: u32,
+    },
     /// A fault started or ended.
     Fault {
         /// Description.
@@ -349,6 +359,8 @@ pub struct Observer {
     /// Time samples.
     pub samples: Vec<Sample>,
     submitted: BTreeMap<B256, u64>,
+    /// User transactions that were in a crashed validator's mempool.
+    dropped_by_crash: BTreeSet<B256>,
     committed: BTreeSet<B256>,
     refused: BTreeMap<B256, String>,
     /// Tx jobs: job → tx hash.
@@ -447,6 +459,7 @@ impl Observer {
             job_meta: BTreeMap::new(),
             samples: Vec::new(),
             submitted: BTreeMap::new(),
+            dropped_by_crash: BTreeSet::new(),
             committed: BTreeSet::new(),
             refused: BTreeMap::new(),
             tx_jobs: BTreeMap::new(),
@@ -531,6 +544,26 @@ impl Observer {
         if self.submitted.insert(hash, t_ms).is_none() {
             self.log(t_ms, Record::TxSubmitted { hash, kind, user, nonce });
         }
+    }
+
+    /// Validator `validator` crashed with `hashes` in its mempool.
+    pub fn crash_dropped(&mut self, t_ms: u64, validator: u16, hashes: &[B256]) {
+        let mut user_txs = 0u32;
+        for hash in hashes {
+            if self.submitted.contains_key(hash) && !self.committed.contains(hash) {
+                user_txs += 1;
+                self.dropped_by_crash.insert(*hash);
+            }
+        }
+        let txs = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
+        self.log(t_ms, Record::TxsDroppedByCrash { validator, txs, user_txs });
+    }
+
+    /// User transactions a crash dropped from a mempool, and how many of them were committed in the
+    /// end (after their senders re-sent them).
+    pub fn dropped_by_crash(&self) -> (u64, u64) {
+        let committed = self.dropped_by_crash.iter().filter(|h| self.committed.contains(*h)).count();
+        (self.dropped_by_crash.len() as u64, committed as u64)
     }
 
     /// A user transaction was refused (final).
@@ -814,8 +847,11 @@ impl Observer {
         let no_lost = if let Verdict::Violated(reason) = &self.double_proofs {
             Verdict::Violated(reason.clone())
         } else if let Some(first) = lost.iter().min_by_key(|h| self.submitted[**h]) {
+            let after_crash = lost.iter().filter(|h| self.dropped_by_crash.contains(**h)).count();
             Verdict::Violated(format!(
-                "{} submitted transactions never committed nor refused (earliest: {first}, sent at {}s)",
+                "{} submitted transactions never committed nor refused although their senders kept \
+                 re-sending them ({after_crash} of them had been dropped by a validator crash; earliest: {first}, \
+                 sent at {}s)",
                 lost.len(),
                 self.submitted[*first] / 1_000
             ))

@@ -367,7 +367,7 @@ async fn simulate(
         }
     }
 
-    let downtime = schedule_faults(&ctx, &scheduler, &validator_nodes);
+    let downtime = schedule_faults(&ctx, &scheduler, &validator_nodes, &validator_states);
 
     // The L1: the Rollup deployed over the L2 genesis root at time 0, then one L1 block per
     // `l1.block_time`.
@@ -488,7 +488,12 @@ pub fn merge_downtime(crashes: &[(u16, u64, u64)]) -> Vec<(u16, u64, u64)> {
 }
 
 /// Schedules the scenario's faults; returns when validators and the L1 are down.
-fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId]) -> crate::l1::Downtime {
+fn schedule_faults(
+    ctx: &Arc<Ctx>,
+    scheduler: &Scheduler,
+    validators: &[NodeId],
+    nodes: &[Arc<Mutex<Node>>],
+) -> crate::l1::Downtime {
     let mut downtime = crate::l1::Downtime::default();
     let mut rng = agent_rng(ctx.seed, 0x6661_756c, 0);
     let window = |start: u64, length: u64, what: String| {
@@ -578,9 +583,13 @@ fn schedule_faults(ctx: &Arc<Ctx>, scheduler: &Scheduler, validators: &[NodeId])
         downtime.validators.push((validator, from, until));
         let ctx = ctx.clone();
         let id = validators[usize::from(validator)];
+        let node = nodes[usize::from(validator)].clone();
         madsim::task::spawn(async move {
             madsim::time::sleep(Duration::from_millis(from)).await;
             let handle = Handle::current();
+            // What the crash takes with the node's memory: its mempool (senders must re-send).
+            let dropped = node.lock().expect("node lock").pending_hashes();
+            ctx.observer.lock().expect("observer lock").crash_dropped(ctx.now_ms(), validator, &dropped);
             handle.kill(id);
             let what = format!("validator {validator} crashed for {}", SimDuration::from_millis(length));
             ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });

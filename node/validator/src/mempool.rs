@@ -74,6 +74,11 @@ impl Mempool {
         self.entries.is_empty()
     }
 
+    /// Hashes of every pending transaction, by sender then nonce (a deterministic order).
+    pub fn hashes(&self) -> Vec<B256> {
+        self.by_sender.values().flat_map(|queue| queue.values().copied()).collect()
+    }
+
     /// Whether `hash` is pending.
     pub fn contains(&self, hash: &B256) -> bool {
         self.entries.contains_key(hash)

@@ -381,6 +381,11 @@ impl Node {
         self.proven.head()
     }
 
+    /// Hashes of the pending transactions (what a crash would drop), by sender then nonce.
+    pub fn pending_hashes(&self) -> Vec<B256> {
+        self.mempool.hashes()
+    }
+
     /// Pending transactions.
     pub fn mempool_len(&self) -> usize {
         self.mempool.len()
