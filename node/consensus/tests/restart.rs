@@ -71,7 +71,7 @@ fn run_schedule(seed: u64, mode: Restart) -> ScheduleRun {
     config.loss_percent = draws.below(6);
     config.timeout_jitter = draws.percent(50);
     config.gossip_interval_ms = Some(1_000);
-    config.record_violations = mode == Restart::Amnesia;
+    config.record_violations = mode != Restart::Wal;
     let mut network = Network::new(config);
 
     // Phase 1: the outsider is cut off; crash each locker the moment it locks.
@@ -118,7 +118,7 @@ fn run_schedule(seed: u64, mode: Restart) -> ScheduleRun {
         }
     }
     network.run_until(network.now_ms + REJOIN_MS, |_| false);
-    if mode == Restart::Amnesia {
+    if mode != Restart::Wal {
         return ScheduleRun { network, set_up, decided, healed: false };
     }
 
@@ -143,18 +143,16 @@ fn other_proposals(network: &Network, value: B256, round: Round) -> usize {
         .count()
 }
 
-/// The demonstration that the write-ahead log is needed: restarting locked validators with a
-/// fresh machine ("amnesia", what `Node::restart` did) forks the chain. Method: the targeted
-/// schedule over [`SCHEDULE_SEEDS`] seeds, counting the seeds where two honest nodes decide
-/// differently at height 1 (and honest validators equivocate, sending a second vote in a round).
-#[test]
-fn amnesia_restarts_of_locked_validators_fork() {
-    let mut set_up = 0;
-    let mut forked = 0;
-    let mut equivocated = 0;
+/// Counts over the targeted schedule's seeds, restarting in `mode`: seeds set up, seeds where two
+/// honest nodes decided differently at height 1, seeds where an honest validator sent two
+/// different messages in one slot, and votes withheld by the vote guard.
+fn count_amnesia_forks(mode: Restart) -> (u64, u64, u64, u64) {
+    assert_ne!(mode, Restart::Wal);
+    let (mut set_up, mut forked, mut equivocated, mut withheld) = (0, 0, 0, 0);
     for seed in 0..SCHEDULE_SEEDS {
-        let run = run_schedule(seed, Restart::Amnesia);
+        let run = run_schedule(seed, mode);
         set_up += u64::from(run.set_up);
+        withheld += run.network.votes_withheld;
         let violations = &run.network.violations;
         let fork = violations.iter().any(|violation| matches!(violation, Violation::Fork { height: 1, .. }));
         forked += u64::from(fork);
@@ -164,9 +162,32 @@ fn amnesia_restarts_of_locked_validators_fork() {
             assert!(run.set_up, "seed {seed}: a fork needs the decider's decision of the lockers' value");
         }
     }
-    println!("amnesia: {set_up} of {SCHEDULE_SEEDS} seeds set up, {forked} forked, {equivocated} equivocated");
+    println!(
+        "{mode:?}: {set_up} of {SCHEDULE_SEEDS} seeds set up, {forked} forked, {equivocated} equivocated, {withheld} votes withheld"
+    );
     assert!(set_up >= SCHEDULE_SEEDS / 2, "only {set_up} seeds reached the setup");
+    (set_up, forked, equivocated, withheld)
+}
+
+/// The demonstration that the write-ahead log is needed: restarting locked validators with a
+/// fresh machine ("amnesia", what `Node::restart` did) forks the chain. Method: the targeted
+/// schedule over [`SCHEDULE_SEEDS`] seeds, counting the seeds where two honest nodes decide
+/// differently at height 1.
+#[test]
+fn amnesia_restarts_of_locked_validators_fork() {
+    let (set_up, forked, _, _) = count_amnesia_forks(Restart::Amnesia);
     assert!(forked >= 1, "amnesia never forked in {SCHEDULE_SEEDS} seeds ({set_up} set up)");
+}
+
+/// The validator host's old guard (withhold a vote that contradicts one sent before the crash in
+/// the same slot) does not save amnesia: the forgotten lock lets the restarted validators prevote
+/// another value in a later round, where they had not voted. Method: as above, behind the guard,
+/// which must have withheld votes.
+#[test]
+fn amnesia_restarts_fork_even_behind_the_vote_guard() {
+    let (set_up, forked, _, withheld) = count_amnesia_forks(Restart::AmnesiaVoteGuard);
+    assert!(withheld > 0, "the guard never acted");
+    assert!(forked >= 1, "amnesia behind the guard never forked in {SCHEDULE_SEEDS} seeds ({set_up} set up)");
 }
 
 /// The same schedules with restarts from the write-ahead log never fork (the network panics on
@@ -238,90 +259,133 @@ fn the_same_schedule_forks_with_amnesia_and_agrees_with_the_log() {
 /// Seeds of the random crash test.
 const RANDOM_SEEDS: u64 = 200;
 /// Simulated time with crashes, then the time allowed to decide after the last restart.
-const FAULT_SETUP_MS: u64 = 60_000;
-const LIVENESS_SETUP_MS: u64 = 120_000;
+const FAULT_PHASE_MS: u64 = 60_000;
+const LIVENESS_PHASE_MS: u64 = 120_000;
 /// Heights every honest validator must decide after the fault phase, beyond the highest decided.
 const LIVENESS_HEIGHTS: Height = 3;
 
-/// Crash–restart from the log at random moments, half of them right after the victim locks,
-/// together with every other fault of the safety tests (loss, long delays, jittered and spurious
-/// timeouts, Byzantine equivocators below a third of the stake): no disagreement, no honest
-/// equivocation, every restart recovers from its own log, and once the crashes stop every honest
-/// validator decides [`LIVENESS_HEIGHTS`] more heights. Method: [`RANDOM_SEEDS`] seeds, 4-7
-/// validators with random stakes.
-#[test]
-fn wal_restarts_at_random_keep_agreement_and_liveness() {
-    let mut restarts = 0;
-    let mut crashes_on_lock = 0;
-    let mut decisions = 0;
-    for seed in 0..RANDOM_SEEDS {
-        let mut draws = SplitMix64::new(seed ^ 0xc4a5_4e57);
-        let validator_count = draws.between(4, 7) as usize;
-        let stakes: Vec<u64> = (0..validator_count).map(|_| draws.between(1, 100)).collect();
-        let total: u64 = stakes.iter().sum();
-        let mut config = Config::honest(stakes.clone(), seed);
-        let mut byzantine_stake = 0;
-        for (index, stake) in stakes.iter().enumerate() {
-            if draws.percent(30) && 3 * (byzantine_stake + stake) < total {
-                byzantine_stake += stake;
-                config.byzantine.insert(ValidatorIndex::try_from(index).expect("small"));
-            }
-        }
-        config.latency_ms_max = draws.between(1, 800);
-        config.loss_percent = draws.below(21);
-        config.timeout_jitter = draws.percent(50);
-        config.spurious_timeout_interval_ms = Some(10_000);
-        config.invalid_percent = draws.below(31);
-        config.gossip_interval_ms = Some(2_000);
-        config.sync_after_ms = Some(10_000);
-        let byzantine = config.byzantine.clone();
-        let mut network = Network::new(config);
-        let honest: Vec<usize> =
-            (0..validator_count).filter(|node| !byzantine.contains(&(*node as ValidatorIndex))).collect();
+/// One run of the random crash schedule (see the test below).
+struct RandomRun {
+    network: Network,
+    honest: Vec<usize>,
+    restarts: u64,
+    crashes_on_lock: u64,
+    /// Whether every honest validator decided [`LIVENESS_HEIGHTS`] more heights after the crashes.
+    live: bool,
+    target: Height,
+}
 
-        while network.now_ms < FAULT_SETUP_MS {
-            let next = network.now_ms + draws.between(200, 4_000);
-            let victim = honest[draws.below(honest.len() as u64) as usize];
-            if network.down.contains(&victim) {
-                network.run_until(next, |_| false);
-                network.restart(victim, Restart::Wal);
-                restarts += 1;
-            } else if draws.percent(50) {
-                // Right after it locks (or locks anew), if it does before `next`.
-                let before = network.machine(victim).and_then(lock_at);
-                let locks = network.run_until(next, |network| {
-                    network.machine(victim).and_then(lock_at).is_some_and(|lock| Some(lock) != before)
-                });
-                if locks {
-                    crashes_on_lock += 1;
-                    network.crash(victim);
-                }
-            } else {
-                network.run_until(next, |_| false);
+/// A random network (4-7 validators, random stakes, Byzantine equivocators below a third of the
+/// stake, loss, long delays, jittered and spurious timeouts, invalid proposals, gossip and sync)
+/// whose honest validators crash and restart from their logs at random for
+/// [`FAULT_PHASE_MS`], half of the crashes right after the victim locks; then every crashed one
+/// restarts and the run continues until [`LIVENESS_HEIGHTS`] more heights are decided or
+/// [`LIVENESS_PHASE_MS`] pass.
+fn random_crash_run(seed: u64) -> RandomRun {
+    let mut draws = SplitMix64::new(seed ^ 0xc4a5_4e57);
+    let validator_count = draws.between(4, 7) as usize;
+    let stakes: Vec<u64> = (0..validator_count).map(|_| draws.between(1, 100)).collect();
+    let total: u64 = stakes.iter().sum();
+    let mut config = Config::honest(stakes.clone(), seed);
+    let mut byzantine_stake = 0;
+    for (index, stake) in stakes.iter().enumerate() {
+        if draws.percent(30) && 3 * (byzantine_stake + stake) < total {
+            byzantine_stake += stake;
+            config.byzantine.insert(ValidatorIndex::try_from(index).expect("small"));
+        }
+    }
+    config.latency_ms_max = draws.between(1, 800);
+    config.loss_percent = draws.below(21);
+    config.timeout_jitter = draws.percent(50);
+    config.spurious_timeout_interval_ms = Some(10_000);
+    config.invalid_percent = draws.below(31);
+    config.gossip_interval_ms = Some(2_000);
+    config.sync_after_ms = Some(10_000);
+    let byzantine = config.byzantine.clone();
+    let mut network = Network::new(config);
+    let honest: Vec<usize> = (0..validator_count)
+        .filter(|node| !byzantine.contains(&ValidatorIndex::try_from(*node).expect("small")))
+        .collect();
+
+    let (mut restarts, mut crashes_on_lock) = (0, 0);
+    while network.now_ms < FAULT_PHASE_MS {
+        let next = network.now_ms + draws.between(200, 4_000);
+        let victim = honest[draws.below(honest.len() as u64) as usize];
+        if network.down.contains(&victim) {
+            network.run_until(next, |_| false);
+            network.restart(victim, Restart::Wal);
+            restarts += 1;
+        } else if draws.percent(50) {
+            // Right after it locks (or locks anew), if it does before `next`.
+            let before = network.machine(victim).and_then(lock_at);
+            let locks = network.run_until(next, |network| {
+                network.machine(victim).and_then(lock_at).is_some_and(|lock| Some(lock) != before)
+            });
+            if locks {
+                crashes_on_lock += 1;
                 network.crash(victim);
             }
+        } else {
+            network.run_until(next, |_| false);
+            network.crash(victim);
         }
-        let down: Vec<usize> = network.down.iter().copied().collect();
-        for node in down {
-            network.restart(node, Restart::Wal);
-            restarts += 1;
-        }
-        let target = honest.iter().map(|node| network.decided_height(*node)).max().expect("honest") + LIVENESS_HEIGHTS;
-        let until = network.now_ms + LIVENESS_SETUP_MS;
-        let done = network.run_until(until, |network| network.min_decided_height(&honest) >= target);
+    }
+    let down: Vec<usize> = network.down.iter().copied().collect();
+    for node in down {
+        network.restart(node, Restart::Wal);
+        restarts += 1;
+    }
+    let target = honest.iter().map(|node| network.decided_height(*node)).max().expect("honest") + LIVENESS_HEIGHTS;
+    let until = network.now_ms + LIVENESS_PHASE_MS;
+    let live = network.run_until(until, |network| network.min_decided_height(&honest) >= target);
+    RandomRun { network, honest, restarts, crashes_on_lock, live, target }
+}
+
+/// Crash–restart from the log at random moments, half of them right after the victim locks,
+/// together with every other fault of the safety tests: no disagreement and no honest
+/// equivocation (the network panics on either), every restart recovers from its own log, and
+/// once the crashes stop every honest validator decides [`LIVENESS_HEIGHTS`] more heights.
+/// Method: [`random_crash_run`] over [`RANDOM_SEEDS`] seeds.
+#[test]
+fn wal_restarts_at_random_keep_agreement_and_liveness() {
+    let (mut restarts, mut crashes_on_lock, mut decisions) = (0, 0, 0);
+    for seed in 0..RANDOM_SEEDS {
+        let run = random_crash_run(seed);
+        let network = &run.network;
         assert!(
-            done,
-            "seed {seed}: only height {} of {target} by {} ms; {:?}\n{}",
-            network.min_decided_height(&honest),
+            run.live,
+            "seed {seed}: only height {} of {} by {} ms; {:?}\n{}",
+            network.min_decided_height(&run.honest),
+            run.target,
             network.now_ms,
             network.config,
             network.describe()
         );
+        restarts += run.restarts;
+        crashes_on_lock += run.crashes_on_lock;
         decisions += network.decisions.len();
     }
     println!("random: {restarts} restarts, {crashes_on_lock} crashes right after a lock, {decisions} decisions");
     assert!(crashes_on_lock >= RANDOM_SEEDS, "only {crashes_on_lock} crashes on a lock");
     assert!(restarts >= 2 * RANDOM_SEEDS, "only {restarts} restarts");
+}
+
+/// Runs with crashes and restarts are as deterministic as any: the same seed gives the same
+/// decisions, logs and event count; in every restart mode and in the random schedule. Method:
+/// run each twice and compare.
+#[test]
+fn restart_runs_are_deterministic() {
+    let fingerprint =
+        |network: &Network| (network.decisions.clone(), network.wal_history.clone(), network.events_processed);
+    for seed in 0..4 {
+        for mode in [Restart::Amnesia, Restart::AmnesiaVoteGuard, Restart::Wal] {
+            let (first, second) = (run_schedule(seed, mode), run_schedule(seed, mode));
+            assert_eq!(fingerprint(&first.network), fingerprint(&second.network), "seed {seed} {mode:?}");
+            assert_eq!(first.network.violations, second.network.violations);
+        }
+        let (first, second) = (random_crash_run(seed), random_crash_run(seed));
+        assert_eq!(fingerprint(&first.network), fingerprint(&second.network), "random seed {seed}");
+    }
 }
 
 /// The lock of a running machine with its height, to see a new lock (heights reset it).
@@ -333,22 +397,24 @@ fn lock_at(machine: &Consensus) -> Option<(Height, Round, B256)> {
 }
 
 /// A crash can cut the log after any entry: every prefix of a real log must recover, keeping the
-/// lock and every own message of the prefix's height. Method: run faulty networks with restarts,
-/// then recover every prefix of every validator's log and compare with the entries.
+/// lock and every own message of the prefix's height. Method: run 20 targeted schedules and 4
+/// random crash runs (restarts included, so logs continue across recoveries), then recover every
+/// prefix of every validator's unpruned log and check it against its entries.
 #[test]
 fn every_prefix_of_a_real_log_recovers() {
     let mut prefixes = 0;
-    for seed in 0..20 {
-        let run = run_schedule(seed, Restart::Wal);
-        let network = &run.network;
-        for node in 0..4 {
+    let targeted = (0..20).map(|seed| run_schedule(seed, Restart::Wal).network);
+    let random = (0..4).map(|seed| random_crash_run(seed).network);
+    for (run, network) in targeted.chain(random).enumerate() {
+        let network = &network;
+        for node in 0..network.validators.len() {
             let log = &network.wal_history[node];
             for end in 0..=log.len() {
                 let prefix = &log[..end];
                 let me = ValidatorIndex::try_from(node).expect("small");
                 let (machine, outputs) =
                     Consensus::recover(network.validators.clone(), me, network.config.timeouts.clone(), prefix)
-                        .unwrap_or_else(|error| panic!("seed {seed} node {node} prefix {end}: {error}"));
+                        .unwrap_or_else(|error| panic!("run {run} node {node} prefix {end}: {error}"));
                 support::check_recovered(&machine, &outputs, prefix);
                 prefixes += 1;
             }

@@ -164,6 +164,10 @@ pub enum Restart {
     /// A fresh machine at the height after its committed chain: it forgets its lock and the votes
     /// it sent (what `Node::restart` did before the write-ahead log).
     Amnesia,
+    /// [`Restart::Amnesia`] behind the validator host's old guard (`votes_sent`, kept on disk): a
+    /// vote that differs from one sent in the same (height, round, type) before the crash is
+    /// withheld, though the fresh machine counts it as sent.
+    AmnesiaVoteGuard,
     /// [`Consensus::recover`] from its write-ahead log, then the next height if the log's height
     /// was committed.
     Wal,
@@ -243,6 +247,9 @@ pub struct Network {
     sent_slots: BTreeMap<(usize, Height, Round, MessageKind), Message>,
     /// With [`Config::record_violations`]: what would otherwise have panicked.
     pub violations: Vec<Violation>,
+    /// Validators restarted with [`Restart::AmnesiaVoteGuard`], and the votes their guard withheld.
+    vote_guard: BTreeSet<usize>,
+    pub votes_withheld: u64,
     pub restarts: u64,
 }
 
@@ -294,6 +301,8 @@ impl Network {
             down: BTreeSet::new(),
             sent_slots: BTreeMap::new(),
             violations: Vec::new(),
+            vote_guard: BTreeSet::new(),
+            votes_withheld: 0,
             restarts: 0,
         };
         for node in network.honest_nodes() {
@@ -482,7 +491,9 @@ impl Network {
         let me = ValidatorIndex::try_from(node).expect("validators have small indices");
         let timeouts = self.config.timeouts.clone();
         let (machine, outputs) = match mode {
-            Restart::Amnesia => (Consensus::new(self.validators.clone(), Some(me), timeouts), Vec::new()),
+            Restart::Amnesia | Restart::AmnesiaVoteGuard => {
+                (Consensus::new(self.validators.clone(), Some(me), timeouts), Vec::new())
+            }
             Restart::Wal => {
                 let recovered = Consensus::recover(self.validators.clone(), me, timeouts, &self.wal[node]);
                 recovered.unwrap_or_else(|error| {
@@ -492,6 +503,9 @@ impl Network {
         };
         self.nodes[node] = Role::Honest(Box::new(machine));
         self.restarts += 1;
+        if mode == Restart::AmnesiaVoteGuard {
+            self.vote_guard.insert(node);
+        }
         if mode == Restart::Wal {
             // The host kept the messages its log names (signed copies, in a real host): its own,
             // and the prevotes of the polkas behind its lock and valid value. It gossips them again.
@@ -555,6 +569,10 @@ impl Network {
             }
             Output::Broadcast(message) => {
                 let from = ValidatorIndex::try_from(node).expect("only validators broadcast");
+                if self.vote_guard.contains(&node) && self.contradicts_a_vote(node, &message) {
+                    self.votes_withheld += 1;
+                    return;
+                }
                 self.check_broadcast(node, &message);
                 self.log_for_gossip(node, from, &message);
                 for to in 0..self.nodes.len() {
@@ -583,6 +601,15 @@ impl Network {
                 self.push(at, Event::Start { node, incarnation, height: height + 1 });
             }
         }
+    }
+
+    /// Whether `message` is a vote that differs from `node`'s earlier vote in its slot.
+    fn contradicts_a_vote(&self, node: usize, message: &Message) -> bool {
+        if matches!(message, Message::Proposal { .. }) {
+            return false;
+        }
+        let slot = (node, message.height(), message.round(), message.kind());
+        self.sent_slots.get(&slot).is_some_and(|first| first != message)
     }
 
     /// An honest validator never sends two different messages of one type in one round, restarts
