@@ -133,11 +133,11 @@ impl Consensus {
     /// own messages of the height (peers may have missed them; they are in the log already), then
     /// finish what the crash interrupted (the proposer's build request or re-proposal; the
     /// precommit that follows a lock) with what the rules then do on the node's own messages, and
-    /// last schedule the timeout of the step it rests in. The crash lost
-    /// the host's timers, so that timeout is scheduled even where the paper first waits for 2f+1
-    /// votes: timeouts then advance the node to later rounds even if the messages it received
-    /// before the crash never come again. A timeout is safe at any moment; only liveness waits for
-    /// it. An empty log gives an idle machine, as [`Consensus::new`] does.
+    /// last schedule the timeout of the step it rests in. The crash lost the host's timers, so
+    /// that timeout is scheduled even where the paper first waits for 2f+1 votes, which the node
+    /// may have received before the crash: it leaves that step by the timeout even if those
+    /// messages never come again. (A timeout is safe at any moment; only liveness depends on it.)
+    /// An empty log gives an idle machine, as [`Consensus::new`] does.
     ///
     /// The log records no decisions: if the host committed the log's height (it crashed between
     /// the commit and the next height's entry), it sends [`Input::StartHeight`] of the next height

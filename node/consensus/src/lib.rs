@@ -139,6 +139,35 @@
 //! });
 //! assert_eq!(decided, Some((1, block, vec![0])));
 //! ```
+//!
+//! A validator of four that prevoted, crashed and recovered from its log re-sends that prevote,
+//! rests in step prevote with its timeout scheduled, and will never prevote anything else there.
+//!
+//! ```
+//! use alloy::primitives::{Address, B256};
+//! use zkcrowd_consensus::{Consensus, Input, Message, Output, Step, TimeoutParams, ValidatorSet};
+//!
+//! let stakes = (1..=4).map(|byte| (Address::repeat_byte(byte), 100)).collect();
+//! let validators = ValidatorSet::new(stakes).expect("four validators");
+//! let mut node = Consensus::new(validators.clone(), Some(0), TimeoutParams::default());
+//! let mut log = Vec::new();
+//! let mut persist = |outputs: Vec<Output>| {
+//!     log.extend(outputs.into_iter().filter_map(|output| match output {
+//!         Output::Persist(entry) => Some(entry),
+//!         _ => None,
+//!     }))
+//! };
+//! persist(node.handle(Input::StartHeight(1)));
+//! let value = B256::repeat_byte(0xab);
+//! let proposal = Message::Proposal { height: 1, round: 0, value, valid_round: None };
+//! persist(node.handle(Input::Message { from: 1, message: proposal, proposal_valid: Some(true) }));
+//! drop(node); // the crash
+//!
+//! let (node, outputs) = Consensus::recover(validators, 0, TimeoutParams::default(), &log).expect("own log");
+//! let prevote = Message::Prevote { height: 1, round: 0, value: Some(value) };
+//! assert_eq!(outputs[0], Output::Broadcast(prevote));
+//! assert_eq!((node.height(), node.round(), node.step()), (1, 0, Step::Prevote));
+//! ```
 
 mod consensus;
 mod message;

@@ -25,15 +25,19 @@
 //!    the certificate once the rest have moved on.
 //! 7. Every decision is checked at once: the certificate is a quorum, the value valid, and no
 //!    other node decided another value at that height (a panic, with the seed, otherwise). Every
-//!    honest validator's broadcast is checked too: never two different messages of one type in one
-//!    round, across restarts included.
+//!    honest validator's broadcast is checked too: it is in the validator's log before it leaves
+//!    (with its lock, for a precommit), and never differs from an earlier message of the same type
+//!    and round, across restarts included. [`Config::record_violations`] records instead of
+//!    panicking, to show what goes wrong without the log.
 //! 8. Each honest validator has a disk that survives crashes: its write-ahead log (every
 //!    [`Output::Persist`] appended in order, older heights pruned when a height starts) and its
-//!    decided height (the committed chain). [`Network::crash`] stops a validator: pending
-//!    timers, builds and height starts die with it, as do its received messages and gossip log;
-//!    messages reaching it while it is down are lost. [`Network::restart`] brings it back, with a fresh machine
-//!    at its next uncommitted height ([`Restart::Amnesia`], what a host without a log can do) or
-//!    with [`Consensus::recover`] from its log ([`Restart::Wal`]).
+//!    decided height (the committed chain). [`Network::crash`] stops a validator: pending timers,
+//!    builds and height starts die with it, as do its received messages and gossip log; messages
+//!    reaching it while it is down are lost. [`Network::restart`] brings it back: with a fresh
+//!    machine at its next uncommitted height ([`Restart::Amnesia`], what a host without a log can
+//!    do; [`Restart::AmnesiaVoteGuard`] adds the old validator host's guard against re-voting in a
+//!    slot), or with [`Consensus::recover`] from its log ([`Restart::Wal`]), its host then
+//!    gossiping again the messages the log names (its own, and the polkas' prevotes).
 
 #![allow(dead_code, unreachable_pub, missing_docs, reason = "test support shared by several test files")]
 
