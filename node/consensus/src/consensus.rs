@@ -8,6 +8,7 @@ use alloy::primitives::B256;
 use crate::message::{Input, Message, MessageKind, Output, Step, Timeout, TimeoutParams};
 use crate::tally::{ProposalRecord, Recorded, RoundState};
 use crate::validators::ValidatorSet;
+use crate::wal::{WalEntry, WalError};
 use crate::{Height, Round, ValidatorIndex};
 
 /// Messages for heights `h + 1 ..= h + HEIGHTS_AHEAD_MAX` are buffered and replayed when their
@@ -121,6 +122,240 @@ impl Consensus {
         }
     }
 
+    /// Rebuilds validator `me`'s machine after a crash from its write-ahead log: the entries of
+    /// every [`Output::Persist`] it emitted, in order, or any prefix of them (a crash can cut the log
+    /// anywhere); entries of heights below the last [`WalEntry::StartHeight`] are skipped. The
+    /// machine resumes at the log's last height and round, with its lock and valid value, and with
+    /// its own messages of that height counted as if just sent: it never sends a different
+    /// proposal or vote where it sent one, and its own votes still count in its tallies.
+    ///
+    /// Returns the machine and what the host must do to resume, in order: re-broadcast this node's
+    /// own messages of the height (peers may have missed them; they are in the log already), then
+    /// finish what the crash interrupted (the proposer's build request or re-proposal; the
+    /// precommit that follows a lock) with what the rules then do on the node's own messages, and
+    /// last schedule the timeout of the step it rests in. The crash lost the host's timers, so
+    /// that timeout is scheduled even where the paper first waits for 2f+1 votes, which the node
+    /// may have received before the crash: it leaves that step by the timeout even if those
+    /// messages never come again. (A timeout is safe at any moment; only liveness depends on it.)
+    /// An empty log gives an idle machine, as [`Consensus::new`] does.
+    ///
+    /// The log records no decisions: if the host committed the log's height (it crashed between
+    /// the commit and the next height's entry), it sends [`Input::StartHeight`] of the next height
+    /// right after recovery. Errors: a log that the machine cannot have written ([`WalError`]).
+    pub fn recover(
+        validators: ValidatorSet,
+        me: ValidatorIndex,
+        timeouts: TimeoutParams,
+        wal: &[WalEntry],
+    ) -> Result<(Self, Vec<Output>), WalError> {
+        let mut machine = Self::new(validators, Some(me), timeouts);
+        let Some(start) = wal.iter().rposition(|entry| matches!(entry, WalEntry::StartHeight(_))) else {
+            if wal.is_empty() {
+                return Ok((machine, Vec::new()));
+            }
+            return Err(WalError::NoStartHeight { entries: wal.len() });
+        };
+        let height = wal[start].height();
+        if height == 0 {
+            return Err(WalError::HeightZero { index: start });
+        }
+        for (index, entry) in wal.iter().enumerate() {
+            let in_order = if index < start { entry.height() < height } else { entry.height() == height };
+            if !in_order {
+                return Err(WalError::WrongHeight { index, entry_height: entry.height(), height });
+            }
+        }
+        machine.status = Status::Running;
+        machine.height = height;
+        let mut sent = Vec::new();
+        for (index, entry) in wal.iter().enumerate().skip(start + 1) {
+            machine.replay(index, entry, &mut sent)?;
+        }
+        let mut out = Vec::new();
+        machine.resume(sent, &mut out);
+        machine.assert_invariants();
+        Ok((machine, out))
+    }
+
+    /// Applies one logged entry of the current height during recovery, after checking that the
+    /// machine could have written it there. Own messages are recorded as [`Consensus::send`]
+    /// records them and collected in `sent` for re-broadcast.
+    fn replay(&mut self, index: usize, entry: &WalEntry, sent: &mut Vec<Message>) -> Result<(), WalError> {
+        let me = self.me.expect("recovery is for validators");
+        assert_eq!(self.status, Status::Running);
+        assert_eq!(entry.height(), self.height);
+        match entry {
+            WalEntry::StartHeight(_) => unreachable!("recovery replays the entries after the last StartHeight"),
+            WalEntry::StartRound { round, .. } => {
+                if *round <= self.round || *round > ROUND_MAX {
+                    return Err(WalError::RoundOrder { index, round: *round, current: self.round });
+                }
+                self.round = *round;
+                self.step = Step::Propose;
+            }
+            WalEntry::Lock { round, value, polka, .. } => {
+                self.check_replay_round(index, *round)?;
+                if self.step != Step::Prevote {
+                    return Err(WalError::OutOfStep {
+                        index,
+                        rule: "a lock comes after the prevote of its round and before the precommit",
+                    });
+                }
+                self.replay_polka(index, *value, polka)?;
+                self.locked = Some((*round, *value));
+                self.valid = Some((*round, *value));
+            }
+            WalEntry::Valid { round, value, polka, .. } => {
+                self.check_replay_round(index, *round)?;
+                if self.step != Step::Precommit {
+                    return Err(WalError::OutOfStep {
+                        index,
+                        rule: "a valid value without a lock comes after the precommit of its round",
+                    });
+                }
+                self.replay_polka(index, *value, polka)?;
+                self.valid = Some((*round, *value));
+            }
+            WalEntry::Sent(message) => {
+                let round = message.round();
+                self.check_replay_round(index, round)?;
+                let state = self.rounds.get(&round);
+                let earlier_same = match message {
+                    Message::Proposal { value, valid_round, .. } => state
+                        .and_then(|state| state.proposals.first())
+                        .map(|proposal| proposal.value == *value && proposal.valid_round == *valid_round),
+                    Message::Prevote { value, .. } => {
+                        state.and_then(|state| state.prevotes.vote_of(me)).map(|earlier| earlier == *value)
+                    }
+                    Message::Precommit { value, .. } => {
+                        state.and_then(|state| state.precommits.vote_of(me)).map(|earlier| earlier == *value)
+                    }
+                };
+                match earlier_same {
+                    // The same entry appended twice (a host retrying a write) adds nothing.
+                    Some(true) => return Ok(()),
+                    Some(false) => return Err(WalError::Conflicting { index, kind: message.kind(), round }),
+                    None => {}
+                }
+                match message {
+                    Message::Proposal { valid_round, .. } => {
+                        let proposer = self.validators.proposer(self.height, round);
+                        if proposer != me {
+                            return Err(WalError::NotProposer { index, round, proposer });
+                        }
+                        if valid_round.is_some_and(|valid_round| valid_round >= round) {
+                            return Err(WalError::OutOfStep {
+                                index,
+                                rule: "a proposal's valid round is below its round",
+                            });
+                        }
+                    }
+                    Message::Prevote { .. } => {
+                        assert_eq!(self.step, Step::Propose, "no prevote in the round yet, so no precommit either");
+                        self.step = Step::Prevote;
+                    }
+                    Message::Precommit { value, .. } => {
+                        if self.step != Step::Prevote {
+                            return Err(WalError::OutOfStep {
+                                index,
+                                rule: "a precommit follows the prevote of its round",
+                            });
+                        }
+                        if value.is_some_and(|value| self.locked != Some((round, value))) {
+                            return Err(WalError::OutOfStep {
+                                index,
+                                rule: "a precommit for a value follows the lock on it in its round",
+                            });
+                        }
+                        self.step = Step::Precommit;
+                    }
+                }
+                let counted = self.record(me, message.clone(), Some(true));
+                assert!(counted, "an own message not seen before in the log is new");
+                sent.push(message.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the logged polka's prevotes for `value` in the current round, as received: the
+    /// evidence others need to accept this node's re-proposal of `value`. This node's own prevote
+    /// is already recorded from its `Sent` entry, or it prevoted something else.
+    fn replay_polka(&mut self, index: usize, value: B256, polka: &[ValidatorIndex]) -> Result<(), WalError> {
+        let me = self.me.expect("recovery is for validators");
+        let ascending = polka.windows(2).all(|pair| pair[0] < pair[1]);
+        let known = polka.iter().all(|validator| self.validators.contains(*validator));
+        if !ascending || !known {
+            return Err(WalError::BadPolka { index, polka: polka.to_vec() });
+        }
+        let stake: u64 = polka.iter().map(|validator| self.validators.stake(*validator)).sum();
+        if !self.validators.is_quorum(stake) {
+            return Err(WalError::BadPolka { index, polka: polka.to_vec() });
+        }
+        let prevote = Message::Prevote { height: self.height, round: self.round, value: Some(value) };
+        for validator in polka.iter().copied().filter(|validator| *validator != me) {
+            self.record(validator, prevote.clone(), None);
+        }
+        let counted = self.rounds.get(&self.round).map_or(0, |state| state.prevotes.stake_for(Some(value)));
+        if !self.validators.is_quorum(counted) {
+            // Only this node's own prevote can be missing from the count, and it was for `value`.
+            return Err(WalError::BadPolka { index, polka: polka.to_vec() });
+        }
+        Ok(())
+    }
+
+    fn check_replay_round(&self, index: usize, round: Round) -> Result<(), WalError> {
+        if round == self.round { Ok(()) } else { Err(WalError::WrongRound { index, round, current: self.round }) }
+    }
+
+    /// The end of recovery: what the host must do to resume (see [`Consensus::recover`]).
+    fn resume(&mut self, sent: Vec<Message>, out: &mut Vec<Output>) {
+        let me = self.me.expect("recovery is for validators");
+        assert_eq!(self.status, Status::Running);
+        out.extend(sent.into_iter().map(Output::Broadcast));
+        // The machine sets validValue in round r only on a polka of round r.
+        self.polka_seen = self.valid.is_some_and(|(valid_round, _)| valid_round == self.round);
+
+        let proposed = self.rounds.get(&self.round).is_some_and(|state| !state.proposals.is_empty());
+        if self.validators.proposer(self.height, self.round) == me && !proposed {
+            // As `start_round`, which the crash interrupted; or the block was still being built.
+            match self.valid {
+                Some((valid_round, value)) if valid_round < self.round && self.step == Step::Propose => {
+                    let proposal = Message::Proposal {
+                        height: self.height,
+                        round: self.round,
+                        value,
+                        valid_round: Some(valid_round),
+                    };
+                    self.send(proposal, out);
+                }
+                _ => {
+                    self.build_pending = Some(self.round);
+                    out.push(Output::BuildProposal { height: self.height, round: self.round });
+                }
+            }
+        }
+        // A lock reached the log but its precommit may not have left: send it, as step 5 would.
+        if self.step == Step::Prevote
+            && let Some((locked_round, value)) = self.locked
+            && locked_round == self.round
+        {
+            self.precommit(Some(value), out);
+        }
+        self.apply_rules(out);
+        if self.status != Status::Running {
+            return;
+        }
+        // The timeout of the step the node rests in, whatever the rules did above: it acts when
+        // it fires unless messages move the node first.
+        match self.step {
+            Step::Propose => {}
+            Step::Prevote => self.prevote_timeout_scheduled = true,
+            Step::Precommit => self.precommit_timeout_scheduled = true,
+        }
+        self.schedule(self.step, out);
+    }
+
     /// Advances the machine by one input and returns what the host must do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
@@ -191,6 +426,7 @@ impl Consensus {
         self.valid = None;
         self.rounds.clear();
         self.equivocators.clear();
+        self.persist(WalEntry::StartHeight(height), out);
         // Heights below `height` are past (block sync may have skipped some).
         let mut future = std::mem::take(&mut self.future).split_off(&height);
         let replay = future.remove(&height).unwrap_or_default();
@@ -412,6 +648,10 @@ impl Consensus {
         self.polka_seen = false;
         self.precommit_timeout_scheduled = false;
         self.build_pending = None;
+        // Round 0 is implied by the height's entry.
+        if round > 0 {
+            self.persist(WalEntry::StartRound { height: self.height, round }, out);
+        }
 
         let proposer = self.validators.proposer(self.height, round);
         if self.me != Some(proposer) {
@@ -565,12 +805,19 @@ impl Consensus {
         let Some(proposal) = polka.copied() else {
             return false;
         };
+        let polka = state.prevotes.voters_for(Some(proposal.value));
+        let (height, round, value) = (self.height, self.round, proposal.value);
         self.polka_seen = true;
+        self.valid = Some((round, value));
         if self.step == Step::Prevote {
-            self.locked = Some((self.round, proposal.value));
-            self.precommit(Some(proposal.value), out);
+            // The lock (which implies the valid value) is on disk before the precommit leaves: a
+            // restarted node must not prevote against it in a later round.
+            self.locked = Some((round, value));
+            self.persist(WalEntry::Lock { height, round, value, polka }, out);
+            self.precommit(Some(value), out);
+        } else {
+            self.persist(WalEntry::Valid { height, round, value, polka }, out);
         }
-        self.valid = Some((self.round, proposal.value));
         true
     }
 
@@ -652,7 +899,18 @@ impl Consensus {
         }
         let counted = self.record(me, message.clone(), Some(true));
         assert!(counted, "an own message is always new");
+        self.persist(WalEntry::Sent(message.clone()), out);
         out.push(Output::Broadcast(message));
+    }
+
+    /// Asks the host to append `entry` to the write-ahead log. Observers send nothing, so they
+    /// have nothing to remember.
+    fn persist(&self, entry: WalEntry, out: &mut Vec<Output>) {
+        if self.me.is_none() {
+            return;
+        }
+        assert_eq!(entry.height(), self.height);
+        out.push(Output::Persist(entry));
     }
 
     fn schedule(&self, step: Step, out: &mut Vec<Output>) {

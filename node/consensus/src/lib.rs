@@ -1,7 +1,7 @@
 //! Sans-I/O Tendermint BFT consensus for zkcrowd's validators: a deterministic state machine that
 //! the host drives with messages, timer expiries and built blocks, and that answers with messages
-//! to broadcast, timers to set, blocks to build and decisions. No I/O, clock, randomness or
-//! threads; only ordered maps, so equal inputs give equal outputs.
+//! to broadcast, timers to set, blocks to build, write-ahead log entries to persist and decisions.
+//! No I/O, clock, randomness or threads; only ordered maps, so equal inputs give equal outputs.
 //!
 //! It follows Algorithm 1 of E. Buchman, J. Kwon, Z. Milosevic, *The latest gossip on BFT
 //! consensus* (2018, arXiv:1807.04938), with stake weights: "2f+1" is strictly more than two
@@ -62,9 +62,38 @@
 //!    height (relayed messages keep their original, signed sender), and the previous height's
 //!    messages to peers still deciding it; a peer further behind needs block sync. Safety needs
 //!    nothing from the network. (The tests' network does exactly this; see `tests/support`.)
-//! 5. There is no persistence: a validator restarted in the middle of a height must not rejoin it
-//!    with a fresh machine (it could vote twice); it starts at the next height after block sync.
-//!    A write-ahead log of own messages is future work.
+//! 5. **Write-ahead log** (a validator's; observers emit none). Append the entry of each
+//!    [`Output::Persist`] to this validator's log durably (written and synced), in order, and only
+//!    then execute the [`Output::Broadcast`]s that follow it; entries emitted together may share one
+//!    sync before the first such broadcast. With an entry that names a block (a
+//!    [`WalEntry::Sent`] proposal, a [`WalEntry::Lock`], a [`WalEntry::Valid`]), keep that block
+//!    too: a recovered machine may re-broadcast or re-propose it. With a `Lock` or `Valid`, also
+//!    keep the signed prevotes of its `polka` (the host received them): after a restart it gossips
+//!    them again (point 4), as the evidence others need to accept the re-proposal of that value.
+//!    After a crash, rebuild the machine with [`Consensus::recover`] from the log and execute the
+//!    outputs it returns; if the log's height was already committed, send `StartHeight` of the
+//!    next height right after.
+//!    Entries of heights below the last [`WalEntry::StartHeight`] may be pruned (they are written
+//!    only after the previous height was committed or synced). Restarting with a fresh machine
+//!    instead ("amnesia") forgets the lock and the votes sent: with four validators two such
+//!    restarts in one height can fork the chain (`tests/restart.rs` shows it).
+//!
+//! # Crash recovery
+//!
+//! Safety rests on what each correct node itself sent and on its lock: it never sends two
+//! different messages of one type in one round, and once locked it prevotes nothing else until a
+//! newer polka. Both are in the write-ahead log ([`WalEntry`]) before any message that depends on
+//! them leaves, so a node recovered by [`Consensus::recover`] keeps them. What a crash loses, the
+//! messages received and the host's timers, is what a slow network can take from any node:
+//! received messages come again by gossip (host contract point 4), and recovery schedules the
+//! timeout of the current step. A recovered node is therefore indistinguishable from a correct
+//! node on a bad network, which the argument above already covers. Its own messages are
+//! re-broadcast unchanged: a duplicate, never an equivocation. One kind of received message is
+//! logged anyway, for liveness: the prevotes of the polka behind the lock and the valid value.
+//! Faulty validators may have sent them to this node alone; forgotten, no one could accept this
+//! node's re-proposal of its locked value, and its lock would refuse everything else.
+//! (Tendermint's WAL logs every input and replays it; this log keeps the machine's own decisions,
+//! which is all that safety needs, and those polkas.)
 //!
 //! # Differences from the paper
 //!
@@ -93,12 +122,14 @@
 //!
 //! ```
 //! use alloy::primitives::{Address, B256};
-//! use zkcrowd_consensus::{Consensus, Input, Output, TimeoutParams, ValidatorSet};
+//! use zkcrowd_consensus::{Consensus, Input, Output, TimeoutParams, ValidatorSet, WalEntry};
 //!
 //! let validators = ValidatorSet::new(vec![(Address::repeat_byte(1), 100)]).expect("one validator");
 //! let mut node = Consensus::new(validators, Some(0), TimeoutParams::default());
 //! let outputs = node.handle(Input::StartHeight(1));
-//! assert_eq!(outputs[0], Output::BuildProposal { height: 1, round: 0 });
+//! // First the write-ahead log entry, then the request to build.
+//! assert_eq!(outputs[0], Output::Persist(WalEntry::StartHeight(1)));
+//! assert_eq!(outputs[1], Output::BuildProposal { height: 1, round: 0 });
 //!
 //! let block = B256::repeat_byte(0xab);
 //! let outputs = node.handle(Input::ProposalBuilt { height: 1, round: 0, value: block });
@@ -108,11 +139,41 @@
 //! });
 //! assert_eq!(decided, Some((1, block, vec![0])));
 //! ```
+//!
+//! A validator of four that prevoted, crashed and recovered from its log re-sends that prevote,
+//! rests in step prevote with its timeout scheduled, and will never prevote anything else there.
+//!
+//! ```
+//! use alloy::primitives::{Address, B256};
+//! use zkcrowd_consensus::{Consensus, Input, Message, Output, Step, TimeoutParams, ValidatorSet};
+//!
+//! let stakes = (1..=4).map(|byte| (Address::repeat_byte(byte), 100)).collect();
+//! let validators = ValidatorSet::new(stakes).expect("four validators");
+//! let mut node = Consensus::new(validators.clone(), Some(0), TimeoutParams::default());
+//! let mut log = Vec::new();
+//! let mut persist = |outputs: Vec<Output>| {
+//!     log.extend(outputs.into_iter().filter_map(|output| match output {
+//!         Output::Persist(entry) => Some(entry),
+//!         _ => None,
+//!     }))
+//! };
+//! persist(node.handle(Input::StartHeight(1)));
+//! let value = B256::repeat_byte(0xab);
+//! let proposal = Message::Proposal { height: 1, round: 0, value, valid_round: None };
+//! persist(node.handle(Input::Message { from: 1, message: proposal, proposal_valid: Some(true) }));
+//! drop(node); // the crash
+//!
+//! let (node, outputs) = Consensus::recover(validators, 0, TimeoutParams::default(), &log).expect("own log");
+//! let prevote = Message::Prevote { height: 1, round: 0, value: Some(value) };
+//! assert_eq!(outputs[0], Output::Broadcast(prevote));
+//! assert_eq!((node.height(), node.round(), node.step()), (1, 0, Step::Prevote));
+//! ```
 
 mod consensus;
 mod message;
 mod tally;
 mod validators;
+mod wal;
 
 pub use consensus::{
     CATCHUP_ROUNDS_PER_VALIDATOR_MAX, Consensus, FUTURE_MESSAGES_PER_VALIDATOR_MAX, HEIGHTS_AHEAD_MAX,
@@ -120,6 +181,7 @@ pub use consensus::{
 };
 pub use message::{Input, Message, MessageKind, Output, Step, Timeout, TimeoutParams};
 pub use validators::{VALIDATORS_MAX, ValidatorSet};
+pub use wal::{WalEntry, WalError};
 
 /// Consensus height: the number of the block being decided.
 pub type Height = u64;

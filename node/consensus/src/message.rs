@@ -3,6 +3,7 @@
 
 use alloy::primitives::B256;
 
+use crate::wal::WalEntry;
 use crate::{Height, Round, ValidatorIndex};
 
 /// A consensus message. Values are block hashes; the block itself travels beside the proposal
@@ -171,12 +172,19 @@ pub enum Input {
 /// What the machine asks the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// Append `entry` to this validator's write-ahead log, durably, before executing any
+    /// [`Output::Broadcast`] that follows (in this answer or a later one). Entries come in the order
+    /// they must be appended; observers emit none. After a crash, the log rebuilds the machine with
+    /// [`Consensus::recover`](crate::Consensus::recover). See the crate docs, host contract point 5.
+    Persist(WalEntry),
     /// Send to every other validator (and observers). The machine has already counted the message
     /// itself: the host must NOT deliver it back to this node (if it does, it is ignored).
     ///
     /// A `Proposal` with `valid_round: Some(vr)` re-proposes an earlier valid value (the paper's
     /// validValue, which had a polka in round `vr`) instead of a newly built block: the host sends
     /// the block with that hash, which it already holds from the earlier round.
+    ///
+    /// Every [`Output::Persist`] emitted before it must be durable before it is sent.
     Broadcast(Message),
     /// Build a new block for `(height, round)` and answer with [`Input::ProposalBuilt`].
     BuildProposal {

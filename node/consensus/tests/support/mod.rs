@@ -24,7 +24,20 @@
 //!    view of an equivocator's vote differs from the one others counted may otherwise never complete
 //!    the certificate once the rest have moved on.
 //! 7. Every decision is checked at once: the certificate is a quorum, the value valid, and no
-//!    other node decided another value at that height (a panic, with the seed, otherwise).
+//!    other node decided another value at that height (a panic, with the seed, otherwise). Every
+//!    honest validator's broadcast is checked too: it is in the validator's log before it leaves
+//!    (with its lock, for a precommit), and never differs from an earlier message of the same type
+//!    and round, across restarts included. [`Config::record_violations`] records instead of
+//!    panicking, to show what goes wrong without the log.
+//! 8. Each honest validator has a disk that survives crashes: its write-ahead log (every
+//!    [`Output::Persist`] appended in order, older heights pruned when a height starts) and its
+//!    decided height (the committed chain). [`Network::crash`] stops a validator: pending timers,
+//!    builds and height starts die with it, as do its received messages and gossip log; messages
+//!    reaching it while it is down are lost. [`Network::restart`] brings it back: with a fresh
+//!    machine at its next uncommitted height ([`Restart::Amnesia`], what a host without a log can
+//!    do; [`Restart::AmnesiaVoteGuard`] adds the old validator host's guard against re-voting in a
+//!    slot), or with [`Consensus::recover`] from its log ([`Restart::Wal`]), its host then
+//!    gossiping again the messages the log names (its own, and the polkas' prevotes).
 
 #![allow(dead_code, unreachable_pub, missing_docs, reason = "test support shared by several test files")]
 
@@ -32,8 +45,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use alloy::primitives::{Address, B256};
 use zkcrowd_consensus::{
-    Consensus, Height, Input, Message, Output, Round, Status, Step, Timeout, TimeoutParams, ValidatorIndex,
-    ValidatorSet,
+    Consensus, Height, Input, Message, MessageKind, Output, Round, Status, Step, Timeout, TimeoutParams,
+    ValidatorIndex, ValidatorSet, WalEntry,
 };
 
 /// splitmix64: small, fast and fully determined by its seed.
@@ -113,6 +126,10 @@ pub struct Config {
     pub sync_after_ms: Option<u64>,
     /// Hash every output into [`Network::digest`] (costly: it formats each output).
     pub record_digest: bool,
+    /// Record safety violations (two decisions at one height, two different messages of one slot
+    /// from an honest validator) in [`Network::violations`] instead of panicking: only to show that
+    /// restarts without a log break safety.
+    pub record_violations: bool,
     pub timeouts: TimeoutParams,
 }
 
@@ -133,6 +150,7 @@ impl Config {
             gossip_interval_ms: None,
             sync_after_ms: None,
             record_digest: false,
+            record_violations: false,
             timeouts: TimeoutParams::default(),
         }
     }
@@ -144,13 +162,39 @@ enum Role {
     Byzantine,
 }
 
+/// How [`Network::restart`] brings a crashed validator back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// A fresh machine at the height after its committed chain: it forgets its lock and the votes
+    /// it sent (what `Node::restart` did before the write-ahead log).
+    Amnesia,
+    /// [`Restart::Amnesia`] behind the validator host's old guard (`votes_sent`, kept on disk): a
+    /// vote that differs from one sent in the same (height, round, type) before the crash is
+    /// withheld, though the fresh machine counts it as sent.
+    AmnesiaVoteGuard,
+    /// [`Consensus::recover`] from its write-ahead log, then the next height if the log's height
+    /// was committed.
+    Wal,
+}
+
+/// A broken safety property, recorded with [`Config::record_violations`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// Two honest nodes decided different values at one height.
+    Fork { height: Height, first: B256, second: B256, node: usize },
+    /// An honest validator sent two different messages of one type in one round.
+    Equivocation { node: usize, first: Message, second: Message },
+}
+
+/// Events that belong to one life of a node carry its incarnation: a crash ends it, and the
+/// events of an earlier life (timers, builds, height starts, gossip rounds) are dropped.
 #[derive(Clone, Debug)]
 enum Event {
     Deliver { to: usize, from: ValidatorIndex, message: Message },
-    Timeout { node: usize, timeout: Timeout },
-    Built { node: usize, height: Height, round: Round, value: B256 },
-    Start { node: usize, height: Height },
-    Gossip { node: usize },
+    Timeout { node: usize, incarnation: u32, timeout: Timeout },
+    Built { node: usize, incarnation: u32, height: Height, round: Round, value: B256 },
+    Start { node: usize, incarnation: u32, height: Height },
+    Gossip { node: usize, incarnation: u32 },
     SpuriousTimeout,
 }
 
@@ -195,6 +239,22 @@ pub struct Network {
     /// FNV-1a over every output (with `record_digest`), to compare runs.
     pub digest: u64,
     pub events_processed: u64,
+    /// Per node: its write-ahead log, on disk (survives crashes).
+    pub wal: Vec<Vec<WalEntry>>,
+    /// Per node: every entry it ever logged, unpruned (for tests of recovery from any prefix).
+    pub wal_history: Vec<Vec<WalEntry>>,
+    /// Per node: its life count, bumped by each crash.
+    incarnation: Vec<u32>,
+    /// Validators crashed by [`Network::crash`] and not yet restarted.
+    pub down: BTreeSet<usize>,
+    /// Every honest validator's first message per (node, height, round, type), across restarts.
+    sent_slots: BTreeMap<(usize, Height, Round, MessageKind), Message>,
+    /// With [`Config::record_violations`]: what would otherwise have panicked.
+    pub violations: Vec<Violation>,
+    /// Validators restarted with [`Restart::AmnesiaVoteGuard`], and the votes their guard withheld.
+    vote_guard: BTreeSet<usize>,
+    pub votes_withheld: u64,
+    pub restarts: u64,
 }
 
 const BYZANTINE_VALUES_MAX: usize = 16;
@@ -239,13 +299,22 @@ impl Network {
             byzantine_values: Vec::new(),
             digest: 0xcbf2_9ce4_8422_2325,
             events_processed: 0,
+            wal: vec![Vec::new(); node_count],
+            wal_history: vec![Vec::new(); node_count],
+            incarnation: vec![0; node_count],
+            down: BTreeSet::new(),
+            sent_slots: BTreeMap::new(),
+            violations: Vec::new(),
+            vote_guard: BTreeSet::new(),
+            votes_withheld: 0,
+            restarts: 0,
         };
         for node in network.honest_nodes() {
             let at = network.rng.between(0, 10);
-            network.push(at, Event::Start { node, height: 1 });
+            network.push(at, Event::Start { node, incarnation: 0, height: 1 });
             if let Some(interval_ms) = network.config.gossip_interval_ms {
                 let at = network.rng.between(1, interval_ms);
-                network.push(at, Event::Gossip { node });
+                network.push(at, Event::Gossip { node, incarnation: 0 });
             }
         }
         if let Some(interval_ms) = network.config.spurious_timeout_interval_ms {
@@ -270,6 +339,30 @@ impl Network {
             Role::Honest(machine) => Some(machine),
             Role::Crashed | Role::Byzantine => None,
         }
+    }
+
+    /// One line per node: its role and, if running, height, round, step, status and lock; for
+    /// failure messages.
+    pub fn describe(&self) -> String {
+        let mut lines = Vec::new();
+        for node in 0..self.nodes.len() {
+            let line = match &self.nodes[node] {
+                Role::Honest(machine) => format!(
+                    "node {node}: height {} round {} step {:?} {:?} locked {:?} valid {:?}, decided {}",
+                    machine.height(),
+                    machine.round(),
+                    machine.step(),
+                    machine.status(),
+                    machine.locked(),
+                    machine.valid(),
+                    self.last_decided[node]
+                ),
+                Role::Crashed => format!("node {node}: crashed, decided {}", self.last_decided[node]),
+                Role::Byzantine => format!("node {node}: Byzantine"),
+            };
+            lines.push(line);
+        }
+        lines.join("\n")
     }
 
     /// The highest height `node` decided or imported by sync (0 if none).
@@ -351,19 +444,104 @@ impl Network {
                     Role::Crashed => {}
                 }
             }
-            Event::Timeout { node, timeout } => self.input(node, Input::Timeout(timeout)),
-            Event::Built { node, height, round, value } => {
-                self.input(node, Input::ProposalBuilt { height, round, value });
+            Event::Timeout { node, incarnation, timeout } => {
+                if self.alive(node, incarnation) {
+                    self.input(node, Input::Timeout(timeout));
+                }
             }
-            Event::Start { node, height } => {
+            Event::Built { node, incarnation, height, round, value } => {
+                if self.alive(node, incarnation) {
+                    self.input(node, Input::ProposalBuilt { height, round, value });
+                }
+            }
+            Event::Start { node, incarnation, height } => {
                 // A start for a height this node already passed by sync is stale.
-                if self.machine(node).is_some_and(|machine| machine.height() < height) {
+                if self.alive(node, incarnation) && self.machine(node).is_some_and(|machine| machine.height() < height)
+                {
                     self.height_started_ms[node] = self.now_ms;
                     self.input(node, Input::StartHeight(height));
                 }
             }
-            Event::Gossip { node } => self.gossip(node),
+            Event::Gossip { node, incarnation } => {
+                if self.alive(node, incarnation) {
+                    self.gossip(node);
+                }
+            }
             Event::SpuriousTimeout => self.spurious_timeout(),
+        }
+    }
+
+    /// Whether an event of `node`'s life `incarnation` still applies: that life has not crashed.
+    fn alive(&self, node: usize, incarnation: u32) -> bool {
+        incarnation == self.incarnation[node]
+    }
+
+    /// Crashes honest validator `node`: it stops at once, and everything but its disk (write-ahead
+    /// log, committed height) is lost, pending timers and builds included.
+    pub fn crash(&mut self, node: usize) {
+        assert!(node < self.validators.len(), "only validators crash");
+        assert!(matches!(self.nodes[node], Role::Honest(_)), "node {node} is not running");
+        self.nodes[node] = Role::Crashed;
+        self.incarnation[node] += 1;
+        self.down.insert(node);
+        self.gossip_log[node].clear();
+        // Membership only: the set's iteration order never matters.
+        self.gossip_logged.retain(|(logged_node, _, _)| *logged_node != node);
+    }
+
+    /// Restarts validator `node`, crashed by [`Network::crash`], in the given mode.
+    pub fn restart(&mut self, node: usize, mode: Restart) {
+        assert!(self.down.remove(&node), "node {node} was not crashed by Network::crash");
+        let me = ValidatorIndex::try_from(node).expect("validators have small indices");
+        let timeouts = self.config.timeouts.clone();
+        let (machine, outputs) = match mode {
+            Restart::Amnesia | Restart::AmnesiaVoteGuard => {
+                (Consensus::new(self.validators.clone(), Some(me), timeouts), Vec::new())
+            }
+            Restart::Wal => {
+                let recovered = Consensus::recover(self.validators.clone(), me, timeouts, &self.wal[node]);
+                recovered.unwrap_or_else(|error| {
+                    panic!("node {node}'s own log does not recover: {error}; {:?}", self.config)
+                })
+            }
+        };
+        self.nodes[node] = Role::Honest(Box::new(machine));
+        self.restarts += 1;
+        if mode == Restart::AmnesiaVoteGuard {
+            self.vote_guard.insert(node);
+        }
+        if mode == Restart::Wal {
+            // The host kept the messages its log names (signed copies, in a real host): its own,
+            // and the prevotes of the polkas behind its lock and valid value. It gossips them again.
+            let log = self.wal[node].clone();
+            for entry in &log {
+                match entry {
+                    WalEntry::Sent(message) => self.log_for_gossip(node, me, message),
+                    WalEntry::Lock { height, round, value, polka }
+                    | WalEntry::Valid { height, round, value, polka } => {
+                        let prevote = Message::Prevote { height: *height, round: *round, value: Some(*value) };
+                        for voter in polka {
+                            self.log_for_gossip(node, *voter, &prevote);
+                        }
+                    }
+                    WalEntry::StartHeight(_) | WalEntry::StartRound { .. } => {}
+                }
+            }
+        }
+        self.height_started_ms[node] = self.now_ms;
+        for output in outputs {
+            self.execute(node, output);
+        }
+        // The committed chain decides where to resume when the log is behind it (or, without a
+        // log, always).
+        let next = self.last_decided[node] + 1;
+        if self.machine(node).is_some_and(|machine| machine.height() < next) {
+            self.input(node, Input::StartHeight(next));
+        }
+        if let Some(interval_ms) = self.config.gossip_interval_ms {
+            let at = self.now_ms + self.rng.between(1, interval_ms);
+            let incarnation = self.incarnation[node];
+            self.push(at, Event::Gossip { node, incarnation });
         }
     }
 
@@ -384,8 +562,22 @@ impl Network {
             }
         }
         match output {
+            Output::Persist(entry) => {
+                self.wal_history[node].push(entry.clone());
+                let log = &mut self.wal[node];
+                if let WalEntry::StartHeight(height) = entry {
+                    // Lower heights are committed: their entries are obsolete.
+                    log.retain(|logged| logged.height() >= height);
+                }
+                log.push(entry);
+            }
             Output::Broadcast(message) => {
                 let from = ValidatorIndex::try_from(node).expect("only validators broadcast");
+                if self.vote_guard.contains(&node) && self.contradicts_a_vote(node, &message) {
+                    self.votes_withheld += 1;
+                    return;
+                }
+                self.check_broadcast(node, &message);
                 self.log_for_gossip(node, from, &message);
                 for to in 0..self.nodes.len() {
                     if to != node {
@@ -398,18 +590,54 @@ impl Network {
                 let value = self.build_value();
                 self.builders.insert(value, (builder, height, round));
                 let at = self.now_ms + self.rng.between(1, 20);
-                self.push(at, Event::Built { node, height, round, value });
+                let incarnation = self.incarnation[node];
+                self.push(at, Event::Built { node, incarnation, height, round, value });
             }
             Output::ScheduleTimeout { timeout, after_ms } => {
                 let delay_ms = if self.config.timeout_jitter { self.rng.between(0, 2 * after_ms) } else { after_ms };
-                self.push(self.now_ms + delay_ms, Event::Timeout { node, timeout });
+                let incarnation = self.incarnation[node];
+                self.push(self.now_ms + delay_ms, Event::Timeout { node, incarnation, timeout });
             }
             Output::Decide { height, round, value, certificate } => {
                 self.check_decision(node, height, round, value, &certificate);
                 let at = self.now_ms + self.rng.between(1, 10);
-                self.push(at, Event::Start { node, height: height + 1 });
+                let incarnation = self.incarnation[node];
+                self.push(at, Event::Start { node, incarnation, height: height + 1 });
             }
         }
+    }
+
+    /// Whether `message` is a vote that differs from `node`'s earlier vote in its slot.
+    fn contradicts_a_vote(&self, node: usize, message: &Message) -> bool {
+        if matches!(message, Message::Proposal { .. }) {
+            return false;
+        }
+        let slot = (node, message.height(), message.round(), message.kind());
+        self.sent_slots.get(&slot).is_some_and(|first| first != message)
+    }
+
+    /// An honest validator never sends two different messages of one type in one round, restarts
+    /// included (re-sending the same one is fine).
+    fn check_broadcast(&mut self, node: usize, message: &Message) {
+        // The write-ahead rule: the log holds the message, and a precommit's lock, before it leaves.
+        let log = &self.wal[node];
+        assert!(log.contains(&WalEntry::Sent(message.clone())), "node {node} sent {message:?} before logging it");
+        if let Message::Precommit { height, round, value: Some(value) } = message {
+            let locked = log.iter().any(|entry| {
+                matches!(entry, WalEntry::Lock { height: h, round: r, value: v, .. } if (h, r, v) == (height, round, value))
+            });
+            assert!(locked, "node {node} precommitted {value} before logging its lock");
+        }
+        let slot = (node, message.height(), message.round(), message.kind());
+        let first = self.sent_slots.entry(slot).or_insert_with(|| message.clone()).clone();
+        if first == *message {
+            return;
+        }
+        if self.config.record_violations {
+            self.violations.push(Violation::Equivocation { node, first, second: message.clone() });
+            return;
+        }
+        panic!("EQUIVOCATION by honest node {node}: sent {first:?}, then {message:?}; {:?}", self.config);
     }
 
     /// An honest builder's block: a fresh hash that every node judges valid.
@@ -442,10 +670,14 @@ impl Network {
             self.last_decided[node]
         );
         let first = *self.decided.entry(height).or_insert(value);
-        assert_eq!(
-            first, value,
-            "SAFETY VIOLATION: node {node} decided {value} at height {height} (round {round}), another node decided {first}; {config:?}"
-        );
+        if first != value && self.config.record_violations {
+            self.violations.push(Violation::Fork { height, first, second: value, node });
+        } else {
+            assert_eq!(
+                first, value,
+                "SAFETY VIOLATION: node {node} decided {value} at height {height} (round {round}), another node decided {first}; {config:?}"
+            );
+        }
         self.last_decided[node] = height;
         self.decisions.push(Decision { node, height, round, value, time_ms: self.now_ms });
     }
@@ -492,7 +724,8 @@ impl Network {
         }
         let interval_ms = self.config.gossip_interval_ms.expect("gossip events exist only with an interval");
         let at = self.now_ms + self.rng.between(interval_ms / 2, interval_ms);
-        self.push(at, Event::Gossip { node });
+        let incarnation = self.incarnation[node];
+        self.push(at, Event::Gossip { node, incarnation });
     }
 
     /// Block sync: if `node` has been stuck for `sync_after_ms` at a height another node decided,
@@ -604,4 +837,72 @@ impl Network {
         };
         self.input(node, Input::Timeout(Timeout { height, round, step }));
     }
+}
+
+/// Checks a machine recovered from `log` (with the outputs of recovery) against the log: it is at
+/// the log's last height and round, keeps the logged lock (or a later one its own votes alone
+/// justify), re-broadcasts every own message of the height first and in log order, never sends
+/// anything that conflicts with them, and rests with the timeout of its step scheduled.
+pub fn check_recovered(machine: &Consensus, outputs: &[Output], log: &[WalEntry]) {
+    let Some(start) = log.iter().rposition(|entry| matches!(entry, WalEntry::StartHeight(_))) else {
+        assert!(log.is_empty());
+        assert_eq!(machine.status(), Status::Idle);
+        assert!(outputs.is_empty());
+        return;
+    };
+    let height = log[start].height();
+    let entries = &log[start..];
+    assert_eq!(machine.height(), height);
+    let broadcasts: Vec<&Message> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Broadcast(message) => Some(message),
+            _ => None,
+        })
+        .collect();
+    let mut sent: Vec<&Message> = Vec::new();
+    for entry in entries {
+        if let WalEntry::Sent(message) = entry
+            && !sent.contains(&message)
+        {
+            sent.push(message);
+        }
+    }
+    assert!(broadcasts.len() >= sent.len(), "every own message is re-broadcast");
+    assert_eq!(broadcasts[..sent.len()], sent[..], "re-broadcasts first, in log order");
+    for broadcast in &broadcasts {
+        for logged in &sent {
+            let same_slot = (broadcast.round(), broadcast.kind()) == (logged.round(), logged.kind());
+            assert!(!same_slot || broadcast == logged, "recovery sent {broadcast:?} against the logged {logged:?}");
+        }
+    }
+    if machine.status() == Status::Decided {
+        // A validator with more than two thirds of the stake decides on its own votes.
+        return;
+    }
+    assert_eq!(machine.status(), Status::Running);
+    let round = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            WalEntry::StartRound { round, .. } => Some(*round),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    assert_eq!(machine.round(), round, "recovery resumes in the logged round");
+    let lock = entries.iter().rev().find_map(|entry| match entry {
+        WalEntry::Lock { round, value, .. } => Some((*round, *value)),
+        _ => None,
+    });
+    if let Some((locked_round, locked_value)) = lock {
+        let (round_now, value_now) = machine.locked().expect("a logged lock is kept");
+        assert!(round_now >= locked_round);
+        if round_now == locked_round {
+            assert_eq!(value_now, locked_value);
+        }
+    }
+    let resting = Timeout { height, round: machine.round(), step: machine.step() };
+    let scheduled =
+        outputs.iter().any(|output| matches!(output, Output::ScheduleTimeout { timeout, .. } if *timeout == resting));
+    assert!(scheduled, "recovery schedules the timeout of the step it rests in: {resting:?}");
 }
