@@ -50,6 +50,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zkcrowd_primitives::Zkpow;
+use zkcrowd_primitives::yaml::{FieldPath, Invalid, check_at_most, check_between, check_len};
 
 /// Parts per million in [`Factor`].
 pub const PPM: u64 = 1_000_000;
@@ -253,32 +254,78 @@ impl Default for AgeCurve {
     }
 }
 
+/// Largest block count in a curve (`after_blocks`, `delay_blocks`, `ramp_blocks`, `target_blocks`):
+/// 1,000,000 blocks, 23 days of 2-second blocks, longer than any run. It keeps `delay + ramp` and
+/// `age × level` far from overflow.
+pub const CURVE_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Most rows in a `steps` table: the table is scanned for every bounty computed.
+pub const STEPS_MAX: usize = 64;
+
+/// Largest `taiko_adaptive` adjustment quotient (EIP-1559 uses 8; beyond 1,000 the level never
+/// moves within a run).
+pub const ADJUSTMENT_QUOTIENT_MAX: u64 = 1_000;
+
+/// Largest `supply.target_active`: a billion plugins, far beyond any crowd, far from overflow in
+/// `target × 10^6`.
+pub const TARGET_ACTIVE_MAX: u64 = 1_000_000_000;
+
 impl AgeCurve {
-    /// Checks the curve's parameters, naming the broken rule.
+    /// Checks the curve's parameters, naming the broken rule (a string, for [`Market::new`]).
+    ///
+    /// [`Market::new`]: crate::Market::new
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|invalid| invalid.to_string())
+    }
+
+    /// Checks the curve's parameters; paths are relative to the curve's mapping (`cap`,
+    /// `table[2].after_blocks`).
+    pub fn check(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
+        let blocks = |key: &str, value: u64| check_at_most(&here.key(key), value, CURVE_BLOCKS_MAX);
         match self {
-            Self::Linear { cap, .. } | Self::Exponential { cap, .. } if *cap < Factor::ONE => {
-                Err(format!("cap {cap} is below 1: a bounty must not shrink with age"))
-            }
+            Self::Constant => Ok(()),
+            Self::Linear { cap, .. } | Self::Exponential { cap, .. } => check_cap(&here.key("cap"), *cap),
             Self::Steps { table } => {
-                if table.windows(2).any(|w| w[0].after_blocks >= w[1].after_blocks) {
-                    return Err("steps: `after_blocks` must strictly increase".into());
+                check_len(&here.key("table"), table.len(), STEPS_MAX)?;
+                for (i, step) in table.iter().enumerate() {
+                    let path = here.key("table").index(i).key("after_blocks");
+                    check_at_most(&path, step.after_blocks, CURVE_BLOCKS_MAX)?;
+                    if i > 0 && table[i - 1].after_blocks >= step.after_blocks {
+                        return Err(Invalid::rule(
+                            path,
+                            format!(
+                                "after_blocks {} does not follow {} of the row before",
+                                step.after_blocks,
+                                table[i - 1].after_blocks
+                            ),
+                            "`after_blocks` to strictly increase down the table",
+                        ));
+                    }
                 }
                 Ok(())
             }
-            Self::BoundlessRamp { max, .. } if *max < Factor::ONE => {
-                Err(format!("boundless_ramp: max {max} is below 1"))
+            Self::BoundlessRamp { delay_blocks, ramp_blocks, max } => {
+                blocks("delay_blocks", *delay_blocks)?;
+                blocks("ramp_blocks", *ramp_blocks)?;
+                check_cap(&here.key("max"), *max)
             }
             Self::TaikoAdaptive { target_blocks, adjustment_quotient, min, max } => {
-                if *target_blocks == 0 || *adjustment_quotient == 0 {
-                    return Err("taiko_adaptive: target_blocks and adjustment_quotient must be positive".into());
+                check_between(&here.key("target_blocks"), *target_blocks, 1, CURVE_BLOCKS_MAX)?;
+                check_between(&here.key("adjustment_quotient"), *adjustment_quotient, 1, ADJUSTMENT_QUOTIENT_MAX)?;
+                if *min == Factor::ZERO {
+                    return Err(Invalid::rule(here.key("min"), "min is 0", "0 < min ≤ max"));
                 }
-                if min > max || *min == Factor::ZERO {
-                    return Err(format!("taiko_adaptive: need 0 < min ≤ max, got {min} and {max}"));
+                if min > max {
+                    return Err(Invalid::rule(
+                        here.key("min"),
+                        format!("min {min} is above max {max}"),
+                        "0 < min ≤ max",
+                    )
+                    .related(here.key("max")));
                 }
                 Ok(())
             }
-            _ => Ok(()),
         }
     }
 
@@ -304,8 +351,8 @@ impl AgeCurve {
                 } else if age_blocks >= delay_blocks + ramp_blocks {
                     *max
                 } else {
-                    let rise = u128::from(max.ppm() - PPM) * u128::from(age_blocks - delay_blocks)
-                        / u128::from(*ramp_blocks);
+                    let rise =
+                        u128::from(max.ppm() - PPM) * u128::from(age_blocks - delay_blocks) / u128::from(*ramp_blocks);
                     Factor(PPM + rise as u64)
                 }
             }
@@ -328,6 +375,18 @@ impl AgeCurve {
         let next = i128::from(level.ppm()) * multiplier / i128::from(PPM);
         Factor(next.clamp(0, i128::from(FACTOR_MAX.ppm())) as u64).clamp_to(*min, *max)
     }
+}
+
+/// A cap or final factor must be at least 1: a bounty must not shrink with age.
+fn check_cap(path: &FieldPath, cap: Factor) -> Result<(), Invalid> {
+    if cap < Factor::ONE {
+        return Err(Invalid::rule(
+            path.clone(),
+            format!("{cap} is below 1"),
+            "at least 1: a bounty must not shrink with age",
+        ));
+    }
+    Ok(())
 }
 
 /// `base^exponent` in fixed point, capped at `cap` (binary exponentiation; saturates early).
@@ -384,10 +443,24 @@ impl SupplyCurve {
         Factor(ratio.min(u128::from(FACTOR_MAX.ppm())) as u64).clamp_to(self.min, self.max)
     }
 
-    /// Checks the clamps.
+    /// Checks the clamps (a string, for [`Market::new`]).
+    ///
+    /// [`Market::new`]: crate::Market::new
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|invalid| invalid.to_string())
+    }
+
+    /// Checks the target and the clamps; paths are relative to the supply mapping.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
+        check_at_most(&here.key("target_active"), self.target_active, TARGET_ACTIVE_MAX)?;
         if self.min > self.max {
-            return Err(format!("supply: min {} above max {}", self.min, self.max));
+            return Err(Invalid::rule(
+                here.key("min"),
+                format!("min {} is above max {}", self.min, self.max),
+                "min ≤ max",
+            )
+            .related(here.key("max")));
         }
         Ok(())
     }
@@ -473,6 +546,9 @@ mod tests {
         )
         .unwrap();
         assert!(steps.validate().unwrap_err().contains("strictly increase"));
+        assert_eq!(steps.check().unwrap_err().path.to_string(), "table[1].after_blocks");
+        let ramp = AgeCurve::BoundlessRamp { delay_blocks: u64::MAX, ramp_blocks: u64::MAX, max: Factor::ONE };
+        assert_eq!(ramp.check().unwrap_err().path.to_string(), "delay_blocks");
         assert!(serde_saphyr::from_str::<AgeCurve>("{ curve: linear, cap: -1 }").is_err());
     }
 }

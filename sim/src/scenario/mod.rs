@@ -4,6 +4,7 @@
 //! the file, line and column and what was expected. `zkcrowd schema` prints the JSON Schema of this
 //! format for editors. See `docs/scenarios.md` for the reference with examples.
 
+pub mod limits;
 mod units;
 
 use std::collections::BTreeSet;
@@ -11,10 +12,19 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use zkcrowd_chain::{BASE_FEE_WEI_MAX, CHAIN_ID_MAX, GAS_LIMIT_MAX, GAS_LIMIT_MIN, VALIDATORS_MAX};
 use zkcrowd_market::MarketParams;
-use zkcrowd_primitives::{Zkpow, yaml};
+use zkcrowd_primitives::Zkpow;
+use zkcrowd_primitives::yaml::{
+    self, FieldPath, Invalid, Validate, YamlError, check_at_most, check_between, check_fraction, check_len,
+    check_number,
+};
 
-pub use units::{DURATION_FORM, RATE_FORM, Rate, SimDuration, UnitError};
+use limits::*;
+pub use units::{
+    DURATION_FORM, DURATION_PARSE_MAX, RATE_FORM, RATE_PER_SECOND_MAX, RATE_PER_SECOND_MIN_POSITIVE, Rate, SimDuration,
+    UnitError,
+};
 
 /// A scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -748,22 +758,18 @@ fn default_checks() -> Vec<Check> {
 
 /// A scenario that could not be used: the message names the file and, when known, line and column.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ScenarioError(pub String);
+#[error(transparent)]
+pub struct ScenarioError(#[from] pub YamlError);
 
 impl Scenario {
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file; every error is one line with `file:line:column`.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let scenario: Self = yaml::from_file(path).map_err(|e| ScenarioError(e.to_string()))?;
-        scenario.validate().map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        Ok(scenario)
+        Ok(yaml::load(path)?)
     }
 
     /// Parses and validates scenario text (`path` names it in errors).
     pub fn from_str(path: &Path, text: &str) -> Result<Self, ScenarioError> {
-        let scenario: Self = yaml::from_str(path, text).map_err(|e| ScenarioError(e.to_string()))?;
-        scenario.validate().map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        Ok(scenario)
+        Ok(yaml::load_str(path, text)?)
     }
 
     /// The liveness bound, if the liveness check is on.
@@ -806,129 +812,279 @@ impl Scenario {
             .unwrap_or_default()
     }
 
-    /// Checks the rules a runnable scenario follows, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let share_sum = |values: &[f64]| values.iter().sum::<f64>();
-        let fraction = |name: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("{name} must be between 0 and 1, got {v}")) }
-        };
-        if self.duration == SimDuration::ZERO {
-            return Err("duration must be positive".into());
+    /// Checks the rules a runnable scenario follows and every documented maximum
+    /// ([`limits`]); the error names the offending value's path, which the loader turns into its
+    /// line and column.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let root = FieldPath::root();
+        let name = root.key("name");
+        check_between(&name, self.name.chars().count(), 1, NAME_CHARS_MAX)?;
+        if self.name.chars().any(char::is_control) {
+            return Err(Invalid::rule(name, "the name has a control character", "printable text"));
         }
-        if self.chain.validators == 0 {
-            return Err("chain.validators must be at least 1".into());
+        check_between(&root.key("duration"), self.duration, SimDuration::from_millis(1), DURATION_MAX)?;
+        if let Some(drain) = self.drain {
+            check_at_most(&root.key("drain"), drain, DRAIN_MAX)?;
         }
-        if self.chain.block_time.as_millis() < 100 {
-            return Err("chain.block_time must be at least 100ms".into());
+        self.validate_chain(&root.key("chain"))?;
+        for (key, link) in [("validators", &self.network.validators), ("clients", &self.network.clients)] {
+            let path = root.key("network").key(key);
+            check_at_most(&path.key("latency"), link.latency, LATENCY_MAX)?;
+            check_at_most(&path.key("jitter"), link.jitter, LATENCY_MAX)?;
+            check_fraction(&path.key("loss"), link.loss)?;
         }
-        let mix = self.load.mix;
-        if mix.transfer < 0.0
-            || mix.contract_call < 0.0
-            || (share_sum(&[mix.transfer, mix.contract_call]) - 1.0).abs() > 1e-9
-        {
-            return Err("load.mix shares must be non-negative and sum to 1".into());
-        }
-        if self.load.users < 2 {
-            return Err("load.users must be at least 2".into());
-        }
-        let b = self.plugins.behaviours;
-        let shares = [b.honest, b.lazy, b.invalid_proofs, b.copier, b.withholder];
-        if shares.iter().any(|s| *s < 0.0) || (share_sum(&shares) - 1.0).abs() > 1e-9 {
-            return Err("plugins.behaviours shares must be non-negative and sum to 1".into());
-        }
-        let devices: Vec<f64> = self.plugins.devices.iter().map(|d| d.share).collect();
-        if devices.is_empty() || devices.iter().any(|s| *s < 0.0) || (share_sum(&devices) - 1.0).abs() > 1e-9 {
-            return Err("plugins.devices shares must be non-negative and sum to 1".into());
-        }
-        if self.plugins.devices.iter().any(|d| d.speed <= 0.0 || !d.speed.is_finite()) {
-            return Err("plugins.devices speeds must be positive".into());
-        }
-        if self.plugins.initial_online.is_some_and(|n| n > self.plugins.population) {
-            return Err("plugins.initial_online exceeds plugins.population".into());
-        }
-        fraction("plugins.idle.probability", self.plugins.idle.probability)?;
-        if let Session::Lognormal { sigma, .. } = self.plugins.session {
-            if !(sigma >= 0.0 && sigma.is_finite()) {
-                return Err("plugins.session.sigma must be a non-negative number".into());
-            }
-        }
-        for (name, link) in [("network.validators", self.network.validators), ("network.clients", self.network.clients)]
-        {
-            fraction(&format!("{name}.loss"), link.loss)?;
-        }
-        if !(self.proofs.jitter_sigma >= 0.0 && self.proofs.jitter_sigma.is_finite()) {
-            return Err("proofs.jitter_sigma must be a non-negative number".into());
-        }
+        self.validate_load(&root.key("load"))?;
+        self.validate_plugins(&root.key("plugins"))?;
+        self.market.check().map_err(|e| e.within(&root.key("market")))?;
+        let proofs = root.key("proofs");
+        check_number(&proofs.key("jitter_sigma"), self.proofs.jitter_sigma, 0.0, PROOF_JITTER_SIGMA_MAX)?;
         if let Some(RealProofs::Sampled { sample_rate }) = self.proofs.real {
-            fraction("proofs.real.sample_rate", sample_rate)?;
+            check_fraction(&proofs.key("real").key("sample_rate"), sample_rate)?;
         }
-        self.market.validate().map_err(|e| format!("market: {e}"))?;
+        self.validate_l1(&root.key("l1"))?;
+        check_len(&root.key("faults"), self.faults.len(), FAULTS_MAX)?;
         for (i, fault) in self.faults.iter().enumerate() {
-            let kinds = [
-                fault.crash.is_some(),
-                fault.partition.is_some(),
-                fault.message_loss.is_some(),
-                fault.plugin_exodus.is_some(),
-                fault.random_crashes.is_some(),
-                fault.l1_outage.is_some(),
-            ];
-            let place = format!("faults[{i}]");
-            if kinds.iter().filter(|k| **k).count() != 1 {
-                return Err(format!(
-                    "{place} must have exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage"
-                ));
-            }
-            if fault.l1_outage.is_some() && self.l1.kind == L1Kind::None {
-                return Err(format!("{place}.l1_outage needs an L1 (l1.kind: embedded or anvil)"));
-            }
-            match (fault.at, fault.random_crashes.is_some()) {
-                (None, false) => return Err(format!("{place} needs `at`")),
-                (Some(at), false) if at >= self.duration => {
-                    return Err(format!("{place}.at {at} is not within the duration {}", self.duration));
-                }
-                _ => {}
-            }
-            let validator_ok = |v: u16| v < self.chain.validators;
-            if let Some(c) = fault.crash {
-                if !validator_ok(c.validator) {
-                    return Err(format!("{place}.crash.validator {} does not exist", c.validator));
-                }
-            }
-            if let Some(p) = &fault.partition {
-                let set: BTreeSet<u16> = p.validators.iter().copied().collect();
-                if set.is_empty() || set.len() != p.validators.len() || !set.iter().all(|v| validator_ok(*v)) {
-                    return Err(format!("{place}.partition.validators must be distinct existing validators"));
-                }
-            }
-            if let Some(l) = fault.message_loss {
-                fraction(&format!("{place}.message_loss.rate"), l.rate)?;
-            }
-            if let Some(e) = fault.plugin_exodus {
-                fraction(&format!("{place}.plugin_exodus.fraction"), e.fraction)?;
-            }
+            self.validate_fault(&root.key("faults").index(i), fault)?;
         }
-        if self.l1.slot.as_millis() < 1_000 || self.l1.slot.as_millis() % 1_000 != 0 {
-            return Err(format!("l1.slot must be a whole number of seconds, at least 1s, got {}", self.l1.slot));
-        }
-        if self.l1.block_time.as_millis() < 1_000 || self.l1.block_time.as_millis() % 1_000 != 0 {
-            return Err(format!(
-                "l1.block_time must be a whole number of seconds, at least 1s, got {}",
-                self.l1.block_time
-            ));
-        }
-        if self.l1.attempts == 0 || !(1..=32).contains(&self.l1.max_blocks_per_l1_block) {
-            return Err("l1.attempts must be at least 1 and l1.max_blocks_per_l1_block between 1 and 32 \
-                        (32 submissions of 400,000 gas fill ~43% of an L1 block)"
-                .into());
-        }
-        if let Some(a) = self.l1.agents.iter().find(|a| a.validator >= self.chain.validators) {
-            return Err(format!("l1.agents: validator {} does not exist", a.validator));
-        }
-        let names: BTreeSet<&str> = self.checks.iter().map(Check::name).collect();
-        if names.len() != self.checks.len() {
-            return Err("checks: each check may appear once".into());
+        let mut names = BTreeSet::new();
+        for (i, check) in self.checks.iter().enumerate() {
+            let path = root.key("checks").index(i);
+            if !names.insert(check.name()) {
+                return Err(Invalid::rule(path, format!("`{}` appears twice", check.name()), "each check once"));
+            }
+            if let Check::Liveness { block_proven_within } = check {
+                let path = path.key("liveness").key("block_proven_within");
+                check_between(&path, *block_proven_within, SimDuration::from_millis(1), DRAIN_MAX)?;
+            }
         }
         Ok(())
+    }
+
+    fn validate_chain(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let chain = &self.chain;
+        check_between(&path.key("validators"), usize::from(chain.validators), 1, VALIDATORS_MAX)?;
+        check_between(&path.key("block_time"), chain.block_time, BLOCK_TIME_MIN, BLOCK_TIME_MAX)?;
+        check_between(&path.key("gas_limit"), chain.gas_limit, GAS_LIMIT_MIN, GAS_LIMIT_MAX)?;
+        check_between(&path.key("chain_id"), chain.chain_id, 1, CHAIN_ID_MAX)?;
+        check_at_most(&path.key("base_fee"), chain.base_fee, Zkpow::from_wei(BASE_FEE_WEI_MAX))?;
+        check_between(&path.key("mempool_max"), chain.mempool_max, 1, MEMPOOL_MAX)
+    }
+
+    fn validate_load(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let load = &self.load;
+        check_between(&path.key("users"), load.users, USERS_MIN, USERS_MAX)?;
+        let expected = load.tx_rate.per_second() * self.duration.as_secs_f64();
+        if expected > TXS_EXPECTED_MAX {
+            return Err(Invalid::rule(
+                path.key("tx_rate"),
+                format!("{} over the duration {} is {expected:.0} transactions", load.tx_rate, self.duration),
+                format!("at most {TXS_EXPECTED_MAX} (memory grows with every transaction)"),
+            )
+            .related(FieldPath::root().key("duration")));
+        }
+        check_shares(&path.key("mix"), &[("transfer", load.mix.transfer), ("contract_call", load.mix.contract_call)])?;
+        check_at_most(&path.key("balance"), load.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
+    }
+
+    fn validate_plugins(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let plugins = &self.plugins;
+        check_between(&path.key("population"), plugins.population, 1, PLUGINS_MAX)?;
+        if let Some(initial) = plugins.initial_online {
+            if initial > plugins.population {
+                return Err(Invalid::rule(
+                    path.key("initial_online"),
+                    format!("{initial} exceeds the population {}", plugins.population),
+                    "at most plugins.population",
+                )
+                .related(path.key("population")));
+            }
+        }
+        let session = path.key("session");
+        match plugins.session {
+            Session::Forever => {}
+            Session::Lognormal { median, sigma } => {
+                check_between(&session.key("median"), median, SESSION_MIN, DURATION_MAX)?;
+                check_number(&session.key("sigma"), sigma, 0.0, SESSION_SIGMA_MAX)?;
+            }
+            Session::Exponential { mean } => check_between(&session.key("mean"), mean, SESSION_MIN, DURATION_MAX)?,
+        }
+        check_fraction(&path.key("idle").key("probability"), plugins.idle.probability)?;
+        check_at_most(&path.key("idle").key("duration"), plugins.idle.duration, DURATION_MAX)?;
+        let devices = path.key("devices");
+        if plugins.devices.is_empty() {
+            return Err(Invalid::rule(devices, "no device classes", "at least one `{ share, speed }`"));
+        }
+        check_len(&devices, plugins.devices.len(), DEVICES_MAX)?;
+        for (i, device) in plugins.devices.iter().enumerate() {
+            check_fraction(&devices.index(i).key("share"), device.share)?;
+            check_number(&devices.index(i).key("speed"), device.speed, DEVICE_SPEED_MIN, DEVICE_SPEED_MAX)?;
+        }
+        let sum: f64 = plugins.devices.iter().map(|d| d.share).sum();
+        if (sum - 1.0).abs() > SHARE_SUM_TOLERANCE {
+            return Err(Invalid::rule(devices, format!("device shares sum to {sum}"), "shares that sum to 1"));
+        }
+        let b = plugins.behaviours;
+        check_shares(
+            &path.key("behaviours"),
+            &[
+                ("honest", b.honest),
+                ("lazy", b.lazy),
+                ("invalid_proofs", b.invalid_proofs),
+                ("copier", b.copier),
+                ("withholder", b.withholder),
+            ],
+        )?;
+        check_number(&path.key("withhold_until_factor"), plugins.withhold_until_factor, 1.0, WITHHOLD_FACTOR_MAX)?;
+        check_at_most(&path.key("balance"), plugins.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
+    }
+
+    fn validate_l1(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let l1 = &self.l1;
+        for (key, time) in [("slot", l1.slot), ("block_time", l1.block_time)] {
+            check_between(&path.key(key), time, L1_TIME_MIN, L1_TIME_MAX)?;
+            if time.as_millis() % 1_000 != 0 {
+                return Err(Invalid::rule(
+                    path.key(key),
+                    format!("{time} is not whole seconds"),
+                    "a whole number of seconds",
+                ));
+            }
+        }
+        check_between(&path.key("max_blocks_per_l1_block"), l1.max_blocks_per_l1_block, 1, L1_BLOCKS_PER_L1_BLOCK_MAX)?;
+        check_between(&path.key("attempts"), l1.attempts, 1, L1_ATTEMPTS_MAX)?;
+        check_at_most(&path.key("retry_backoff"), l1.retry_backoff, L1_RETRY_BACKOFF_MAX)?;
+        check_len(&path.key("agents"), l1.agents.len(), VALIDATORS_MAX)?;
+        for (i, agent) in l1.agents.iter().enumerate() {
+            self.check_validator(&path.key("agents").index(i).key("validator"), agent.validator)?;
+        }
+        Ok(())
+    }
+
+    fn check_validator(&self, path: &FieldPath, validator: u16) -> Result<(), Invalid> {
+        if validator >= self.chain.validators {
+            return Err(Invalid::rule(
+                path.clone(),
+                format!("validator {validator} does not exist (chain.validators: {})", self.chain.validators),
+                format!("an index from 0 to {}", self.chain.validators.saturating_sub(1)),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_fault(&self, path: &FieldPath, fault: &Fault) -> Result<(), Invalid> {
+        let kinds = [
+            fault.crash.is_some(),
+            fault.partition.is_some(),
+            fault.message_loss.is_some(),
+            fault.plugin_exodus.is_some(),
+            fault.random_crashes.is_some(),
+            fault.l1_outage.is_some(),
+        ];
+        let count = kinds.iter().filter(|k| **k).count();
+        if count != 1 {
+            return Err(Invalid::rule(
+                path.clone(),
+                format!("{count} fault kinds"),
+                "exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage",
+            ));
+        }
+        let lasting = |key: &str, length: SimDuration| {
+            check_between(&path.key(key).key("for"), length, SimDuration::from_millis(1), DURATION_MAX)
+        };
+        match (fault.at, fault.random_crashes.is_some()) {
+            (None, false) => {
+                return Err(Invalid::rule(path.clone(), "the fault has no `at`", "`at: DURATION` within the duration"));
+            }
+            (Some(at), false) if at >= self.duration => {
+                return Err(Invalid::rule(
+                    path.key("at"),
+                    format!("{at} is not within the duration {}", self.duration),
+                    format!("a time before {}", self.duration),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(crash) = fault.crash {
+            self.check_validator(&path.key("crash").key("validator"), crash.validator)?;
+            check_at_most(&path.key("crash").key("restart_after"), crash.restart_after, DURATION_MAX)?;
+        }
+        if let Some(partition) = &fault.partition {
+            let validators = path.key("partition").key("validators");
+            if partition.validators.is_empty() {
+                return Err(Invalid::rule(validators, "no validators", "at least one validator index"));
+            }
+            let mut seen = BTreeSet::new();
+            for (j, validator) in partition.validators.iter().enumerate() {
+                self.check_validator(&validators.index(j), *validator)?;
+                if !seen.insert(*validator) {
+                    return Err(Invalid::rule(
+                        validators.index(j),
+                        format!("validator {validator} is listed twice"),
+                        "distinct validators",
+                    ));
+                }
+            }
+            lasting("partition", partition.duration)?;
+        }
+        if let Some(loss) = fault.message_loss {
+            check_fraction(&path.key("message_loss").key("rate"), loss.rate)?;
+            lasting("message_loss", loss.duration)?;
+        }
+        if let Some(exodus) = fault.plugin_exodus {
+            check_fraction(&path.key("plugin_exodus").key("fraction"), exodus.fraction)?;
+            if let Some(back) = exodus.return_after {
+                check_at_most(&path.key("plugin_exodus").key("return_after"), back, DURATION_MAX)?;
+            }
+        }
+        if let Some(random) = fault.random_crashes {
+            let here = path.key("random_crashes");
+            check_between(&here.key("count"), random.count, 1, RANDOM_CRASHES_MAX)?;
+            let until = random.until.unwrap_or(self.duration);
+            if let Some(until) = random.until {
+                check_at_most(&here.key("until"), until, self.duration)
+                    .map_err(|e| e.related(FieldPath::root().key("duration")))?;
+            }
+            if random.from >= until {
+                return Err(Invalid::rule(
+                    here.key("from"),
+                    format!("{} is not before the end of the window, {until}", random.from),
+                    "from < until (until defaults to the duration)",
+                ));
+            }
+            check_at_most(&here.key("restart_after"), random.restart_after, DURATION_MAX)?;
+        }
+        if let Some(outage) = fault.l1_outage {
+            if self.l1.kind == L1Kind::None {
+                return Err(Invalid::rule(
+                    path.key("l1_outage"),
+                    "an L1 outage without an L1",
+                    "an L1 (l1.kind: embedded or anvil)",
+                ));
+            }
+            lasting("l1_outage", outage.duration)?;
+        }
+        Ok(())
+    }
+}
+
+/// How far shares may sum from 1 (decimal fractions such as 0.1 are not exact in binary).
+const SHARE_SUM_TOLERANCE: f64 = 1e-9;
+
+/// Each share a fraction, all summing to 1; a bad sum is located at the mapping of shares.
+fn check_shares(path: &FieldPath, shares: &[(&str, f64)]) -> Result<(), Invalid> {
+    for (key, share) in shares {
+        check_fraction(&path.key(*key), *share)?;
+    }
+    let sum: f64 = shares.iter().map(|(_, share)| share).sum();
+    if (sum - 1.0).abs() > SHARE_SUM_TOLERANCE {
+        return Err(Invalid::rule(path.clone(), format!("shares sum to {sum}"), "non-negative shares that sum to 1"));
+    }
+    Ok(())
+}
+
+impl Validate for Scenario {
+    fn validate(&self) -> Result<(), Invalid> {
+        Scenario::validate(self)
     }
 }
 
@@ -942,7 +1098,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Scenario, String> {
-        Scenario::from_str(Path::new("s.yaml"), text).map_err(|e| e.0)
+        Scenario::from_str(Path::new("s.yaml"), text).map_err(|e| e.to_string())
     }
 
     /// A two-line scenario gets every default; malformed ones give one line with file:line:col
@@ -965,12 +1121,96 @@ mod tests {
             assert!(error.contains(expected), "{error}");
             assert_eq!(error.lines().count(), 1, "{error}");
         }
-        let error =
-            parse("name: x\nduration: 1m\nfaults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n")
-                .unwrap_err();
-        assert!(error.contains("faults[0].at 2m is not within the duration 1m"), "{error}");
-        let error = parse("name: x\nduration: 1m\nplugins: { behaviours: { honest: 0.5 } }\n").unwrap_err();
-        assert!(error.contains("sum to 1"), "{error}");
+    }
+
+    /// Cross-field and range errors are located at the offending value (for a sum of shares, the
+    /// mapping; for `at` beyond `duration`, the `at`), on one line, with what was expected; a
+    /// defaulted value is located at its section.
+    #[test]
+    fn validation_errors_are_located() {
+        let head = "name: x\nduration: 1m\n";
+        let cases = [
+            (
+                "faults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n",
+                "s.yaml:3:17:",
+                "faults[0].at: 2m is not within the duration 1m",
+            ),
+            (
+                "plugins: { behaviours: { honest: 0.5 } }\n",
+                "s.yaml:3:24:",
+                "plugins.behaviours: shares sum to 0.5; expected",
+            ),
+            (
+                "faults:\n  - { at: 10s, crash: { validator: 7, restart_after: 1s } }\n",
+                "s.yaml:4:36:",
+                "validator 7 does not exist",
+            ),
+            (
+                "faults:\n  - { at: 10s, partition: { validators: [0, 9], for: 1s } }\n",
+                "s.yaml:4:45:",
+                "faults[0].partition.validators[1]",
+            ),
+            (
+                "chain:\n  validators: 0\n",
+                "s.yaml:4:15:",
+                "chain.validators: 0 is below the minimum; expected at least 1",
+            ),
+            ("l1: { slot: 0s }\n", "s.yaml:3:13:", "l1.slot: 0s is below the minimum; expected at least 1s"),
+            ("l1: { block_time: 1500ms }\n", "s.yaml:3:19:", "l1.block_time: 1500ms is not whole seconds"),
+            (
+                "plugins: { population: 4000000000 }\n",
+                "s.yaml:3:24:",
+                "plugins.population: 4000000000 is above the maximum; expected at most 100000",
+            ),
+            ("load: { users: 1000000000 }\n", "s.yaml:3:16:", "load.users"),
+            ("plugins: { population: 5, initial_online: 6 }\n", "s.yaml:3:43:", "plugins.initial_online"),
+            (
+                "market: { proof_deadline_blocks: 200 }\n",
+                "s.yaml:3:34:",
+                "market.heartbeat_window_blocks: 150 does not exceed proof_deadline_blocks (200)",
+            ),
+            (
+                "market: { bounty: { age: { curve: steps, table: [ { after_blocks: 5, factor: 2 }, { after_blocks: 5, factor: 3 } ] } } }\n",
+                "s.yaml:3:",
+                "market.bounty.age.table[1].after_blocks",
+            ),
+            ("network: { clients: { latency: 1h } }\n", "s.yaml:3:32:", "network.clients.latency"),
+            (
+                "proofs: { real: { sample_rate: 1.5 } }\n",
+                "s.yaml:3:32:",
+                "proofs.real.sample_rate: 1.5 is out of range; expected 0 to 1",
+            ),
+            (
+                "plugins: { devices: [ { share: .nan, speed: 1 } ] }\n",
+                "s.yaml:3:32:",
+                "plugins.devices[0].share: NaN is out of range",
+            ),
+            ("checks: [ no_lost_tx, no_lost_tx ]\n", "s.yaml:3:23:", "checks[1]: `no_lost_tx` appears twice"),
+            ("faults: [ { l1_outage: { for: 1m }, at: 5s } ]\n", "s.yaml:3:24:", "an L1 outage without an L1"),
+        ];
+        let mut wrong = Vec::new();
+        for (tail, place, expected) in cases {
+            let error = parse(&format!("{head}{tail}")).err().unwrap_or_else(|| "no error".into());
+            if !error.starts_with(place) || !error.contains(expected) || error.lines().count() != 1 {
+                wrong.push(format!("{place} {expected}: got {error}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // A defaulted value in a cross-field error: located at the value the file does spell out.
+        let error = parse(
+            "name: x\nduration: 1m\nplugins: { population: 5 }\nfaults: [ { plugin_exodus: { fraction: 2 } } ]\n",
+        )
+        .unwrap_err();
+        assert!(error.starts_with("s.yaml:4:11:"), "{error}");
+        let error = parse("name: x\nduration: 1000000000000h\n").unwrap_err();
+        assert!(error.starts_with("s.yaml:2:11:"), "{error}");
+        let error = parse("name: x\nduration: 12h\nload: { tx_rate: 100/s }\n").unwrap_err();
+        assert!(
+            error.starts_with("s.yaml:3:18: load.tx_rate: 100/s over the duration 12h is 4320000 transactions"),
+            "{error}"
+        );
+        let error = parse("name: x\nduration: 13h\n").unwrap_err();
+        assert!(error.starts_with("s.yaml:2:11: duration: 13h is above the maximum; expected at most 12h"), "{error}");
     }
 
     /// The JSON Schema mentions every top-level section and forbids unknown keys.
