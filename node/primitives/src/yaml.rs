@@ -315,7 +315,7 @@ pub enum YamlErrorKind {
     #[error("cannot read: {0}")]
     Read(#[source] std::io::Error),
     /// The file is larger than [`FILE_BYTES_MAX`].
-    #[error("the file has more than {max_bytes} bytes; expected a YAML file of at most {max_bytes} bytes")]
+    #[error("the file goes on past {max_bytes} bytes; expected a YAML file of at most {max_bytes} bytes")]
     TooLarge {
         /// The limit.
         max_bytes: u64,
@@ -405,20 +405,16 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads `file`, refusing files above [`FILE_BYTES_MAX`] before reading them whole.
+    /// Reads `file`, refusing files above [`FILE_BYTES_MAX`] without reading them whole: at most
+    /// one byte more than the limit is read (also from devices and pipes, which report no size),
+    /// and the error is located at that byte.
     pub fn read(file: &Path) -> Result<Self, YamlError> {
         let read_error = |error| YamlError::at(file, None, YamlErrorKind::Read(error));
-        let too_large = || YamlError::at(file, None, YamlErrorKind::TooLarge { max_bytes: FILE_BYTES_MAX });
         let handle = std::fs::File::open(file).map_err(read_error)?;
-        // The size first (fast for a regular file); the bounded read also stops devices and pipes
-        // that report no size.
-        if handle.metadata().is_ok_and(|m| m.is_file() && m.len() > FILE_BYTES_MAX) {
-            return Err(too_large());
-        }
         let mut bytes = Vec::new();
         handle.take(FILE_BYTES_MAX + 1).read_to_end(&mut bytes).map_err(read_error)?;
         if bytes.len() as u64 > FILE_BYTES_MAX {
-            return Err(too_large());
+            return Err(too_large(file, &bytes));
         }
         Self::from_bytes(file, bytes)
     }
@@ -436,7 +432,7 @@ impl Source {
     /// Checks and indexes `text`, the contents of `file`.
     pub fn from_text(file: &Path, text: String) -> Result<Self, YamlError> {
         if text.len() as u64 > FILE_BYTES_MAX {
-            return Err(YamlError::at(file, None, YamlErrorKind::TooLarge { max_bytes: FILE_BYTES_MAX }));
+            return Err(too_large(file, text.as_bytes()));
         }
         if let Some((offset, c)) = text.char_indices().find(|(_, c)| !is_yaml_printable(*c)) {
             let location = Location::of_offset(&text, offset);
@@ -500,6 +496,18 @@ impl Source {
         let location = self.locate_invalid(&Invalid::rule(path.clone(), "", ""));
         YamlError::at(&self.file, Some(location), kind)
     }
+}
+
+/// The error of a file longer than [`FILE_BYTES_MAX`], located at its first byte beyond the limit
+/// (or, if the text before it is not UTF-8, at the first bad byte).
+fn too_large(file: &Path, bytes: &[u8]) -> YamlError {
+    let limit = (FILE_BYTES_MAX as usize).min(bytes.len());
+    let valid = match std::str::from_utf8(&bytes[..limit]) {
+        Ok(_) => limit,
+        Err(error) => error.valid_up_to(),
+    };
+    let text = std::str::from_utf8(&bytes[..valid]).expect("valid up to here");
+    YamlError::at(file, Some(Location::of_offset(text, valid)), YamlErrorKind::TooLarge { max_bytes: FILE_BYTES_MAX })
 }
 
 /// Reads, parses and validates a `T` from `file`; every error is located.
@@ -914,7 +922,8 @@ mod tests {
         assert_eq!(error, "doc.yaml:2:8: not UTF-8 text (a binary file?); expected a YAML text file");
     }
 
-    /// A file above the limit is refused from its size, before it is read; so is a text above it.
+    /// A file above the limit is refused after reading one byte past the limit, located at that
+    /// byte; so is a text above it.
     #[test]
     fn large_files_are_refused() {
         let dir = std::env::temp_dir().join(format!("zkcrowd-yaml-{}", std::process::id()));
@@ -923,6 +932,7 @@ mod tests {
         std::fs::write(&file, vec![b'#'; FILE_BYTES_MAX as usize + 1]).unwrap();
         let error = Source::read(&file).unwrap_err();
         assert!(matches!(error.kind, YamlErrorKind::TooLarge { .. }), "{error}");
+        assert_eq!(error.location, Some(Location { line: 1, column: FILE_BYTES_MAX + 1 }));
         assert_eq!(error.to_string().lines().count(), 1);
         std::fs::write(&file, "count: 1\n").unwrap();
         assert!(Source::read(&file).is_ok());
