@@ -160,6 +160,7 @@ impl JsonSchema for Factor {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// From this age on (blocks since the job was created)…
+    #[schemars(range(max = CURVE_BLOCKS_MAX))]
     pub after_blocks: u64,
     /// …the factor is this.
     pub factor: Factor,
@@ -191,16 +192,19 @@ pub enum AgeCurve {
     },
     /// A step table, sorted by `after_blocks`.
     Steps {
-        /// The rows.
+        /// The rows (at most 64).
+        #[schemars(length(max = STEPS_MAX))]
         table: Vec<Step>,
     },
     /// Boundless-style reverse Dutch auction: flat, then a linear ramp to `max`.
     BoundlessRamp {
         /// Blocks at factor 1 before the ramp starts (Boundless's bidding start).
         #[serde(default = "default_ramp_delay")]
+        #[schemars(range(max = CURVE_BLOCKS_MAX))]
         delay_blocks: u64,
         /// Blocks to climb from 1 to `max` (Boundless's ramp-up period).
         #[serde(default = "default_ramp_blocks")]
+        #[schemars(range(max = CURVE_BLOCKS_MAX))]
         ramp_blocks: u64,
         /// The final factor (Boundless's max price over min price).
         #[serde(default = "default_cap")]
@@ -210,9 +214,11 @@ pub enum AgeCurve {
     TaikoAdaptive {
         /// The target age at proof, in blocks.
         #[serde(default = "default_taiko_target")]
+        #[schemars(range(min = 1, max = CURVE_BLOCKS_MAX))]
         target_blocks: u64,
         /// Damping of the level update (EIP-1559 uses 8).
         #[serde(default = "default_taiko_quotient")]
+        #[schemars(range(min = 1, max = ADJUSTMENT_QUOTIENT_MAX))]
         adjustment_quotient: u64,
         /// Lower clamp of the factor and of the level.
         #[serde(default = "default_taiko_min")]
@@ -414,6 +420,7 @@ fn power_capped(base: Factor, mut exponent: u64, cap: Factor) -> Factor {
 pub struct SupplyCurve {
     /// The number of active plugins at which the factor is 1.
     #[serde(default = "default_target_active")]
+    #[schemars(range(max = TARGET_ACTIVE_MAX))]
     pub target_active: u64,
     /// Lower clamp.
     #[serde(default = "default_supply_min")]

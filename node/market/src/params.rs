@@ -108,11 +108,14 @@ impl Default for FundingParams {
 pub struct MarketParams {
     /// A plugin is active while its last heartbeat is at most this many blocks old.
     #[serde(default = "default_heartbeat_window")]
+    #[schemars(range(min = 2, max = WINDOW_BLOCKS_MAX))]
     pub heartbeat_window_blocks: u64,
     /// A proof must land within this many blocks of the assignment.
     #[serde(default = "default_deadline")]
+    #[schemars(range(min = 1, max = WINDOW_BLOCKS_MAX))]
     pub proof_deadline_blocks: u64,
-    /// Charged to an active plugin for each missed deadline (and each job it abandons).
+    /// Charged to an active plugin for each missed deadline (and each job it abandons). At most
+    /// 1,000,000 ZKPOW, like every market amount.
     #[serde(default = "default_penalty")]
     pub penalty: Zkpow,
     /// A plugin whose market balance is below this gets no work until it repays.
@@ -120,6 +123,7 @@ pub struct MarketParams {
     pub debt_limit: SignedZkpow,
     /// Most jobs one plugin holds at once.
     #[serde(default = "default_jobs_per_plugin")]
+    #[schemars(range(min = 1, max = JOBS_PER_PLUGIN_MAX))]
     pub jobs_per_plugin_max: u32,
     /// Who may prove a job after a missed deadline.
     #[serde(default)]
@@ -128,6 +132,7 @@ pub struct MarketParams {
     /// every accepted proof is itself a market transaction of a later block, so one unbounded span
     /// per block would grow with the market's own activity.
     #[serde(default = "default_system_job_txs")]
+    #[schemars(range(min = 1, max = SYSTEM_JOB_TXS_MAX))]
     pub system_job_txs_max: u32,
     /// Bounty curves.
     #[serde(default)]

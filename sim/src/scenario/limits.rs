@@ -108,3 +108,91 @@ const _: () = assert!(
         + zkcrowd_chain::VALIDATORS_MAX as u128 * crate::setup::VALIDATOR_STAKE_ZKPOW * WEI_PER_ZKPOW
         < zkcrowd_chain::SUPPLY_WEI_MAX
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The "Limits" table of docs/scenarios.md states the constants: each row's range contains the
+    /// value of the constant it documents (so changing a bound without the docs fails here).
+    #[test]
+    fn docs_table_states_the_constants() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/scenarios.md")).unwrap();
+        let row = |first_cell: &str| -> String {
+            docs.lines()
+                .find(|line| line.starts_with(&format!("| {first_cell} |")))
+                .unwrap_or_else(|| panic!("no Limits row `{first_cell}`"))
+                .to_owned()
+        };
+        let cases: Vec<(&str, String)> = vec![
+            ("file", zkcrowd_primitives::yaml::FILE_BYTES_MAX.to_string()),
+            ("document", zkcrowd_primitives::yaml::NODES_MAX.to_string()),
+            ("document", zkcrowd_primitives::yaml::DEPTH_MAX.to_string()),
+            ("document", zkcrowd_primitives::yaml::ALIASES_MAX.to_string()),
+            ("`name`", NAME_CHARS_MAX.to_string()),
+            ("`duration`", DURATION_MAX.to_string()),
+            ("`drain`", DRAIN_MAX.to_string()),
+            ("any duration", format!("{}d", super::super::DURATION_PARSE_MAX.as_millis() / 86_400_000)),
+            ("any rate", format!("{}/s", super::super::RATE_PER_SECOND_MAX)),
+            ("`chain.validators`", zkcrowd_chain::VALIDATORS_MAX.to_string()),
+            ("`chain.block_time`", format!("{BLOCK_TIME_MIN} to {BLOCK_TIME_MAX}")),
+            ("`chain.gas_limit`", format!("{} to {}", zkcrowd_chain::GAS_LIMIT_MIN, zkcrowd_chain::GAS_LIMIT_MAX)),
+            ("`chain.chain_id`", zkcrowd_chain::CHAIN_ID_MAX.to_string()),
+            ("`chain.base_fee`", zkcrowd_chain::BASE_FEE_WEI_MAX.to_string()),
+            ("`chain.mempool_max`", MEMPOOL_MAX.to_string()),
+            ("`network.*.latency`, `jitter`", LATENCY_MAX.to_string()),
+            ("`load.users`", format!("{USERS_MIN} to {USERS_MAX}")),
+            ("`load.tx_rate` × `duration`", TXS_EXPECTED_MAX.to_string()),
+            ("`load.balance`, `plugins.balance`", (ACCOUNT_BALANCE_WEI_MAX / WEI_PER_ZKPOW).to_string()),
+            ("`plugins.population`", PLUGINS_MAX.to_string()),
+            (
+                "`plugins.devices`",
+                format!("1 to {DEVICES_MAX} classes, speed {DEVICE_SPEED_MIN} to {DEVICE_SPEED_MAX}"),
+            ),
+            ("`plugins.session`", format!("{SESSION_MIN} to {DURATION_MAX}, sigma 0 to {SESSION_SIGMA_MAX}")),
+            ("`plugins.withhold_until_factor`", WITHHOLD_FACTOR_MAX.to_string()),
+            ("`proofs.jitter_sigma`", PROOF_JITTER_SIGMA_MAX.to_string()),
+            (
+                "`market.heartbeat_window_blocks`, `proof_deadline_blocks`",
+                zkcrowd_market::WINDOW_BLOCKS_MAX.to_string(),
+            ),
+            (
+                "`market.penalty`, `bounty.base`, `bounty.aggregation_base`, `funding.issuance_per_block`, −`debt_limit`",
+                (zkcrowd_market::MARKET_AMOUNT_WEI_MAX / WEI_PER_ZKPOW).to_string(),
+            ),
+            ("`market.jobs_per_plugin_max`", zkcrowd_market::JOBS_PER_PLUGIN_MAX.to_string()),
+            ("`market.system_job_txs_max`", zkcrowd_market::SYSTEM_JOB_TXS_MAX.to_string()),
+            (
+                "bounty factors (`per_block`, `cap`, `max`, `min`, step `factor`)",
+                (zkcrowd_market::FACTOR_MAX.ppm() / zkcrowd_market::PPM).to_string(),
+            ),
+            (
+                "curve block counts (`after_blocks`, `delay_blocks`, `ramp_blocks`, `target_blocks`)",
+                zkcrowd_market::CURVE_BLOCKS_MAX.to_string(),
+            ),
+            ("`steps` table", zkcrowd_market::STEPS_MAX.to_string()),
+            ("`taiko_adaptive.adjustment_quotient`", zkcrowd_market::ADJUSTMENT_QUOTIENT_MAX.to_string()),
+            ("`bounty.supply.target_active`", zkcrowd_market::TARGET_ACTIVE_MAX.to_string()),
+            ("`l1.slot`, `l1.block_time`", format!("{L1_TIME_MIN} to {L1_TIME_MAX}")),
+            ("`l1.max_blocks_per_l1_block`", L1_BLOCKS_PER_L1_BLOCK_MAX.to_string()),
+            ("`l1.attempts`", L1_ATTEMPTS_MAX.to_string()),
+            ("`l1.retry_backoff`", L1_RETRY_BACKOFF_MAX.to_string()),
+            ("`faults`", FAULTS_MAX.to_string()),
+            ("`random_crashes.count`", RANDOM_CRASHES_MAX.to_string()),
+            ("sweep `seeds`", format!("1 to {} per point", crate::sweep::SEEDS_MAX)),
+            ("sweep `seeds`", format!("{} points, {} runs", crate::sweep::POINTS_MAX, crate::sweep::RUNS_MAX)),
+            ("genesis `accounts`, `dev_accounts.count`", zkcrowd_chain::ACCOUNTS_MAX.to_string()),
+            ("genesis `dev_accounts.first`", zkcrowd_chain::DEV_FIRST_MAX.to_string()),
+            ("genesis `timestamp`", zkcrowd_chain::TIMESTAMP_MAX.to_string()),
+            ("genesis `max_tx_size_bytes`", zkcrowd_chain::TX_SIZE_BYTES_MAX.to_string()),
+            ("genesis account `code`", zkcrowd_chain::CODE_BYTES_MAX.to_string()),
+            ("genesis account `nonce`", zkcrowd_chain::NONCE_MAX.to_string()),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|(first_cell, value)| !row(first_cell).contains(value.as_str()))
+            .map(|(first_cell, value)| format!("row {first_cell} lacks {value}: {}", row(first_cell)))
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}

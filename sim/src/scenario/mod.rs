@@ -30,16 +30,17 @@ pub use units::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Short name, used in reports.
+    /// Short name, used in reports (at most 100 characters).
+    #[schemars(length(min = 1, max = NAME_CHARS_MAX))]
     pub name: String,
     /// Seed used when `--seed` is not given.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// How long users send transactions and faults may happen (the fault phase).
+    /// How long users send transactions and faults may happen (the fault phase). At most 12h.
     pub duration: SimDuration,
     /// After `duration`, how long the run may continue without new transactions so that the last
     /// blocks get proven (the healed phase ends early once every block is fully proven).
-    /// Defaults to the liveness bound.
+    /// Defaults to the liveness bound. At most 12h.
     #[serde(default)]
     pub drain: Option<SimDuration>,
     /// The sequencer chain.
@@ -63,8 +64,9 @@ pub struct Scenario {
     /// The L1 that fully proven blocks are posted to.
     #[serde(default)]
     pub l1: L1Section,
-    /// Faults, each at a simulated time.
+    /// Faults, each at a simulated time (at most 1,000).
     #[serde(default)]
+    #[schemars(length(max = FAULTS_MAX))]
     pub faults: Vec<Fault>,
     /// Which checks to run (all by default).
     #[serde(default = "default_checks")]
@@ -81,21 +83,25 @@ fn default_seed() -> u64 {
 pub struct ChainSection {
     /// Number of validators (equal stake).
     #[serde(default = "default_validators")]
+    #[schemars(range(min = 1, max = VALIDATORS_MAX))]
     pub validators: u16,
-    /// Target time between blocks.
+    /// Target time between blocks, from 100ms to 1m.
     #[serde(default = "default_block_time")]
     pub block_time: SimDuration,
     /// Block gas limit.
     #[serde(default = "default_gas_limit")]
+    #[schemars(range(min = GAS_LIMIT_MIN, max = GAS_LIMIT_MAX))]
     pub gas_limit: u64,
     /// EIP-155 chain id.
     #[serde(default = "default_chain_id")]
+    #[schemars(range(min = 1, max = CHAIN_ID_MAX))]
     pub chain_id: u64,
-    /// Initial (and minimum) base fee.
+    /// Initial (and minimum) base fee, at most 2^64 − 1 wei.
     #[serde(default = "default_base_fee")]
     pub base_fee: Zkpow,
     /// Most transactions a validator's mempool holds.
     #[serde(default = "default_mempool")]
+    #[schemars(range(min = 1, max = MEMPOOL_MAX))]
     pub mempool_max: usize,
 }
 
@@ -135,13 +141,14 @@ impl Default for ChainSection {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkClass {
-    /// One-way base latency.
+    /// One-way base latency, at most 10s.
     pub latency: SimDuration,
-    /// Extra latency, uniform in [0, jitter].
+    /// Extra latency, uniform in [0, jitter], at most 10s.
     #[serde(default)]
     pub jitter: SimDuration,
     /// Probability that a message is lost (0 to 1).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss: f64,
 }
 
@@ -176,14 +183,16 @@ impl Default for NetworkSection {
 pub struct LoadSection {
     /// Number of user accounts.
     #[serde(default = "default_users")]
+    #[schemars(range(min = USERS_MIN, max = USERS_MAX))]
     pub users: u64,
-    /// Transactions per unit of time, all users together (Poisson).
+    /// Transactions per unit of time, all users together (Poisson). At most 1000/s, and at most
+    /// 500,000 transactions over `duration`.
     #[serde(default = "default_tx_rate")]
     pub tx_rate: Rate,
     /// Shares of transaction kinds.
     #[serde(default)]
     pub mix: Mix,
-    /// Each user's genesis balance.
+    /// Each user's genesis balance, at most 10^12 ZKPOW.
     #[serde(default = "default_user_balance")]
     pub balance: Zkpow,
 }
@@ -215,9 +224,11 @@ impl Default for LoadSection {
 pub struct Mix {
     /// Value transfers between users (provable by the shipped circuit).
     #[serde(default = "one")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub transfer: f64,
     /// Calls to a storage contract deployed at genesis (modeled proofs only).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub contract_call: f64,
 }
 
@@ -237,9 +248,11 @@ impl Default for Mix {
 pub struct PluginsSection {
     /// Distinct plugin identities (each with its own key and device).
     #[serde(default = "default_population")]
+    #[schemars(range(min = 1, max = PLUGINS_MAX))]
     pub population: u64,
     /// Identities online at the start (the rest arrive by `arrivals`). Defaults to all.
     #[serde(default)]
+    #[schemars(range(max = PLUGINS_MAX))]
     pub initial_online: Option<u64>,
     /// How offline identities come online.
     #[serde(default)]
@@ -252,6 +265,7 @@ pub struct PluginsSection {
     pub idle: Idle,
     /// Device speed classes (speed 1 = the cost model's reference device).
     #[serde(default = "default_devices")]
+    #[schemars(length(min = 1, max = DEVICES_MAX))]
     pub devices: Vec<Device>,
     /// Shares of behaviours (they must sum to 1).
     #[serde(default)]
@@ -259,8 +273,9 @@ pub struct PluginsSection {
     /// A withholder submits a finished proof once the bounty reaches `bounty_factor` × base, or
     /// when its deadline is near.
     #[serde(default = "default_withhold_factor")]
+    #[schemars(range(min = 1.0, max = WITHHOLD_FACTOR_MAX))]
     pub withhold_until_factor: f64,
-    /// Each plugin's genesis balance (pays gas for heartbeats and submissions).
+    /// Each plugin's genesis balance (pays gas for heartbeats and submissions), at most 10^12 ZKPOW.
     #[serde(default = "default_plugin_balance")]
     pub balance: Zkpow,
 }
@@ -302,7 +317,7 @@ pub enum Arrivals {
     None,
     /// Poisson arrivals at `rate`, each picking a random offline identity.
     Poisson {
-        /// Arrivals per unit of time.
+        /// Arrivals per unit of time (at most 1000/s).
         rate: Rate,
     },
 }
@@ -321,14 +336,15 @@ pub enum Session {
     Forever,
     /// Log-normal: `median` and `sigma` (of the underlying normal).
     Lognormal {
-        /// Median session length.
+        /// Median session length, from 1s to 12h.
         median: SimDuration,
-        /// Spread.
+        /// Spread, from 0 to 3.
+        #[schemars(range(min = 0.0, max = SESSION_SIGMA_MAX))]
         sigma: f64,
     },
     /// Exponential with `mean`.
     Exponential {
-        /// Mean session length.
+        /// Mean session length, from 1s to 12h.
         mean: SimDuration,
     },
 }
@@ -345,6 +361,7 @@ impl Default for Session {
 pub struct Idle {
     /// Probability that a session contains one idle spell (at a uniform point in it).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub probability: f64,
     /// Length of a spell.
     #[serde(default = "default_idle")]
@@ -366,8 +383,10 @@ impl Default for Idle {
 #[serde(deny_unknown_fields)]
 pub struct Device {
     /// Share of plugins with this device.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub share: f64,
-    /// Speed relative to the reference device (proving time divides by it).
+    /// Speed relative to the reference device (proving time divides by it), from 0.01 to 100.
+    #[schemars(range(min = DEVICE_SPEED_MIN, max = DEVICE_SPEED_MAX))]
     pub speed: f64,
 }
 
@@ -408,6 +427,7 @@ pub struct ProofsSection {
     pub profile: CostProfileName,
     /// Spread of proving times (sigma of a log-normal factor; 0 = exact).
     #[serde(default = "default_jitter")]
+    #[schemars(range(min = 0.0, max = PROOF_JITTER_SIGMA_MAX))]
     pub jitter_sigma: f64,
     /// Which jobs get real plonky2 proofs, verified by every validator: `all`, or
     /// `{ sample_rate: 0.01 }` (a seeded sample of leaf jobs; an aggregate is real when both its
@@ -527,23 +547,27 @@ pub struct L1Section {
     /// `none`, `embedded` or `anvil`.
     #[serde(default)]
     pub kind: L1Kind,
-    /// Length of a submission slot; slot k belongs to validator k mod n.
+    /// Length of a submission slot; slot k belongs to validator k mod n. Whole seconds, 1s to 1h.
     #[serde(default = "default_l1_slot")]
     pub slot: SimDuration,
-    /// Time between L1 blocks (each block's timestamp comes from the simulated clock).
+    /// Time between L1 blocks (each block's timestamp comes from the simulated clock). Whole
+    /// seconds, 1s to 1h.
     #[serde(default = "default_l1_slot")]
     pub block_time: SimDuration,
     /// Most L2 blocks an agent submits in one L1 block.
     #[serde(default = "default_blocks_per_submission")]
+    #[schemars(range(min = 1, max = L1_BLOCKS_PER_L1_BLOCK_MAX))]
     pub max_blocks_per_l1_block: u32,
     /// Attempts to reach the L1 in a slot before an agent waits for its next slot.
     #[serde(default = "default_l1_attempts")]
+    #[schemars(range(min = 1, max = L1_ATTEMPTS_MAX))]
     pub attempts: u32,
-    /// Wait between attempts.
+    /// Wait between attempts, at most 1m.
     #[serde(default = "default_l1_backoff")]
     pub retry_backoff: SimDuration,
     /// Agents that do not behave (the rest are honest).
     #[serde(default)]
+    #[schemars(length(max = VALIDATORS_MAX))]
     pub agents: Vec<AgentOverride>,
 }
 
@@ -669,6 +693,7 @@ pub enum LinkSet {
 #[serde(deny_unknown_fields)]
 pub struct LossFault {
     /// Probability of losing each message (0 to 1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub rate: f64,
     /// How long it lasts.
     #[serde(rename = "for")]
@@ -683,6 +708,7 @@ pub struct LossFault {
 #[serde(deny_unknown_fields)]
 pub struct ExodusFault {
     /// Fraction of online plugins that leave (0 to 1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub fraction: f64,
     /// If set, they come back after this long.
     #[serde(default)]
@@ -694,6 +720,7 @@ pub struct ExodusFault {
 #[serde(deny_unknown_fields)]
 pub struct RandomCrashes {
     /// How many crashes.
+    #[schemars(range(min = 1, max = RANDOM_CRASHES_MAX))]
     pub count: u32,
     /// Crashes start no earlier than this.
     #[serde(default)]
@@ -1222,5 +1249,15 @@ mod tests {
         {
             assert!(schema.contains(key), "schema lacks {key}");
         }
+        // The maxima are in the schema where JSON Schema can say them (numbers and list lengths).
+        let schema = json_schema();
+        let definitions = &schema["$defs"];
+        assert_eq!(definitions["PluginsSection"]["properties"]["population"]["maximum"], PLUGINS_MAX);
+        assert_eq!(definitions["LoadSection"]["properties"]["users"]["maximum"], USERS_MAX);
+        assert_eq!(definitions["ChainSection"]["properties"]["validators"]["maximum"], VALIDATORS_MAX);
+        assert_eq!(definitions["Device"]["properties"]["speed"]["minimum"], DEVICE_SPEED_MIN);
+        assert_eq!(schema["properties"]["faults"]["maxItems"], FAULTS_MAX);
+        let deadline = &definitions["MarketParams"]["properties"]["proof_deadline_blocks"]["maximum"];
+        assert_eq!(*deadline, zkcrowd_market::WINDOW_BLOCKS_MAX);
     }
 }

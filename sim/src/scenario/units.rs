@@ -218,13 +218,13 @@ string_unit!(
     SimDuration,
     "Duration",
     r"^\s*[0-9_]*\.?[0-9_]+\s*(ms|s|m|min|h|d)\s*$",
-    "A duration of simulated time: 500ms, 30s, 20m, 1h."
+    "A duration of simulated time: 500ms, 30s, 20m, 1h (at most 366d; each field has its own maximum)."
 );
 string_unit!(
     Rate,
     "Rate",
     r"^\s*[0-9_]*\.?[0-9_]+\s*/\s*([0-9.]*\s*)?(ms|s|m|min|h|d)\s*$",
-    "Events per unit of simulated time: 10/s, 2/m, 120/h."
+    "Events per unit of simulated time: 10/s, 2/m, 120/h (0, or from 1/d to 1000/s)."
 );
 
 #[cfg(test)]
