@@ -209,7 +209,9 @@ fn apply(base: &Value, overrides: &[Override]) -> Result<Value, (Override, Strin
 /// A located error in the sweep file, at an override's value, for point `name`.
 fn at_override(sweep: &Source, o: &Override, name: &str, wrong: String, expected: &str) -> anyhow::Error {
     let invalid = Invalid::rule(FieldPath::dotted(&o.key), wrong, expected);
-    sweep.error_at(&o.place, YamlErrorKind::InvalidIn { context: format!("point `{name}`"), invalid }).into()
+    sweep
+        .error_at(&o.place, YamlErrorKind::InvalidIn { context: format!("point `{name}`"), invalid: Box::new(invalid) })
+        .into()
 }
 
 /// Reads a sweep file and resolves its points (each validated as a scenario). Every error is one
@@ -295,11 +297,13 @@ pub fn resolve(path: &Path, out: &Path) -> Result<(SweepFile, Vec<Resolved>, Vec
             });
             let context = format!("point `{name}`");
             let error: YamlError = match culprit {
-                Some(o) => sweep_source.error_at(&o.place, YamlErrorKind::InvalidIn { context, invalid }),
+                Some(o) => {
+                    sweep_source.error_at(&o.place, YamlErrorKind::InvalidIn { context, invalid: Box::new(invalid) })
+                }
                 None => {
                     let location = base_source.locate_invalid(&invalid);
-                    let mut error =
-                        base_source.error_at(&FieldPath::root(), YamlErrorKind::InvalidIn { context, invalid });
+                    let mut error = base_source
+                        .error_at(&FieldPath::root(), YamlErrorKind::InvalidIn { context, invalid: Box::new(invalid) });
                     error.location = Some(location);
                     error
                 }

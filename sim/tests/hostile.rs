@@ -70,6 +70,9 @@ fn refused_in(
     Ok(())
 }
 
+/// One hostile fixture: the command, the file, the line and column of the error, a part of its message.
+type Case<'a> = (&'a [&'a str], &'a str, (u64, u64), &'a str);
+
 /// Goal: each hostile fixture of each class, run as a scenario, sweep or genesis, is refused with a
 /// located one-line error at the offending value, within seconds.
 #[test]
@@ -77,7 +80,7 @@ fn hostile_fixtures_are_refused_with_located_errors() {
     let run = ["run", "--quiet", "--no-report"].as_slice();
     let sweep = ["sweep", "--out", "target/zkcrowd/hostile-sweep"].as_slice();
     let genesis = ["check", "--as", "genesis"].as_slice();
-    let cases: &[(&[&str], &str, (u64, u64), &str)] = &[
+    let cases: &[Case<'_>] = &[
         // Out-of-range numbers, huge populations and durations.
         (run, "population.yaml", (4, 24), "plugins.population: 4000000000 is above the maximum; expected at most"),
         (run, "users.yaml", (4, 16), "load.users: 100000000000 is above the maximum"),

@@ -349,7 +349,7 @@ pub enum YamlErrorKind {
     Syntax(String),
     /// A value breaks a rule (range, cross-field).
     #[error("{0}")]
-    Invalid(Invalid),
+    Invalid(Box<Invalid>),
     /// A value breaks a rule of a document built from this file (a sweep's point: the base
     /// scenario with the sweep's overrides); `context` names that document.
     #[error("{context}: {invalid}")]
@@ -357,7 +357,7 @@ pub enum YamlErrorKind {
         /// Which document, e.g. "point `fast`".
         context: String,
         /// The broken rule, its path in that document.
-        invalid: Invalid,
+        invalid: Box<Invalid>,
     },
 }
 
@@ -438,7 +438,10 @@ impl Source {
             let location = Location::of_offset(&text, offset);
             return Err(YamlError::at(file, Some(location), YamlErrorKind::ControlCharacter { code: u32::from(c) }));
         }
-        let places = index(&text).map_err(|(location, kind)| YamlError::at(file, Some(location), kind))?;
+        let places = index(&text).map_err(|error| {
+            let (location, kind) = *error;
+            YamlError::at(file, Some(location), kind)
+        })?;
         Ok(Self { file: file.to_owned(), text, places })
     }
 
@@ -487,7 +490,7 @@ impl Source {
 
     /// The located error of `invalid`.
     pub fn invalid(&self, invalid: Invalid) -> YamlError {
-        YamlError::at(&self.file, Some(self.locate_invalid(&invalid)), YamlErrorKind::Invalid(invalid))
+        YamlError::at(&self.file, Some(self.locate_invalid(&invalid)), YamlErrorKind::Invalid(Box::new(invalid)))
     }
 
     /// An error of kind `kind` located at the value at `path` of this file (or its nearest
@@ -640,7 +643,7 @@ const COMPLEX_KEY: &str = "\u{0}complex key";
 
 /// One walk over the parser's events: the location of every value by path, tabs in indentation
 /// refused, at most [`NODES_MAX`] values.
-fn index(text: &str) -> Result<BTreeMap<FieldPath, Location>, (Location, YamlErrorKind)> {
+fn index(text: &str) -> Result<BTreeMap<FieldPath, Location>, Box<(Location, YamlErrorKind)>> {
     let lines: Vec<&str> = text.split('\n').collect();
     let indentations: Vec<Indentation> = lines.iter().map(|line| Indentation::of(line)).collect();
     let mut places = BTreeMap::new();
@@ -656,10 +659,8 @@ fn index(text: &str) -> Result<BTreeMap<FieldPath, Location>, (Location, YamlErr
                 let location = Location { line: marker.line() as u64, column: marker.col() as u64 + 1 };
                 let message = error.info();
                 if !message.contains("tab") {
-                    return Err((
-                        location,
-                        YamlErrorKind::Syntax(message.lines().next().unwrap_or_default().to_owned()),
-                    ));
+                    let message = message.lines().next().unwrap_or_default().to_owned();
+                    return Err(Box::new((location, YamlErrorKind::Syntax(message))));
                 }
                 // The parser points at the token before the tab (often on the line above); the tab
                 // itself is the place to fix: the first indentation tab from there on.
@@ -668,7 +669,7 @@ fn index(text: &str) -> Result<BTreeMap<FieldPath, Location>, (Location, YamlErr
                     let column = line.chars().take_while(|c| c.is_whitespace()).position(|c| c == '\t')?;
                     Some(Location { line: i as u64 + 1, column: column as u64 + 1 })
                 });
-                return Err((tab.unwrap_or(location), YamlErrorKind::TabIndentation));
+                return Err(Box::new((tab.unwrap_or(location), YamlErrorKind::TabIndentation)));
             }
         };
         let location = Location { line: span.start.line() as u64, column: span.start.col() as u64 + 1 };
@@ -682,10 +683,10 @@ fn index(text: &str) -> Result<BTreeMap<FieldPath, Location>, (Location, YamlErr
         if closes {
             if in_complex_key > 0 {
                 in_complex_key -= 1;
-                if in_complex_key == 0 {
-                    if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
-                        *key = Some(COMPLEX_KEY.into());
-                    }
+                if in_complex_key == 0
+                    && let Some(Frame::Mapping { key, .. }) = stack.last_mut()
+                {
+                    *key = Some(COMPLEX_KEY.into());
                 }
             } else {
                 stack.pop();
@@ -694,10 +695,8 @@ fn index(text: &str) -> Result<BTreeMap<FieldPath, Location>, (Location, YamlErr
         }
         nodes += 1;
         if nodes > NODES_MAX {
-            return Err((
-                location,
-                YamlErrorKind::TooComplex { what: format!("more than {NODES_MAX} values in the document") },
-            ));
+            let what = format!("more than {NODES_MAX} values in the document");
+            return Err(Box::new((location, YamlErrorKind::TooComplex { what })));
         }
         check_indentation(&indentations, location)?;
         if in_complex_key > 0 {
@@ -762,12 +761,12 @@ impl Indentation {
 
 /// Refuses a tab in the indentation of the line of a value that starts its line (constant time
 /// per value: a one-line flow sequence of 100,000 values must not cost 100,000 scans of its line).
-fn check_indentation(indentations: &[Indentation], at: Location) -> Result<(), (Location, YamlErrorKind)> {
+fn check_indentation(indentations: &[Indentation], at: Location) -> Result<(), Box<(Location, YamlErrorKind)>> {
     let Some(indentation) = indentations.get(at.line.saturating_sub(1) as usize) else { return Ok(()) };
     let before = at.column.saturating_sub(1) as usize;
     match indentation.tab {
         Some(tab) if before <= indentation.chars && tab < before => {
-            Err((Location { line: at.line, column: tab as u64 + 1 }, YamlErrorKind::TabIndentation))
+            Err(Box::new((Location { line: at.line, column: tab as u64 + 1 }, YamlErrorKind::TabIndentation)))
         }
         _ => Ok(()),
     }

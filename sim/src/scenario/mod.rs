@@ -916,15 +916,15 @@ impl Scenario {
     fn validate_plugins(&self, path: &FieldPath) -> Result<(), Invalid> {
         let plugins = &self.plugins;
         check_between(&path.key("population"), plugins.population, 1, PLUGINS_MAX)?;
-        if let Some(initial) = plugins.initial_online {
-            if initial > plugins.population {
-                return Err(Invalid::rule(
-                    path.key("initial_online"),
-                    format!("{initial} exceeds the population {}", plugins.population),
-                    "at most plugins.population",
-                )
-                .related(path.key("population")));
-            }
+        if let Some(initial) = plugins.initial_online
+            && initial > plugins.population
+        {
+            return Err(Invalid::rule(
+                path.key("initial_online"),
+                format!("{initial} exceeds the population {}", plugins.population),
+                "at most plugins.population",
+            )
+            .related(path.key("population")));
         }
         let session = path.key("session");
         match plugins.session {
