@@ -2,7 +2,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use zkcrowd_primitives::yaml::{FieldPath, Invalid, Problem, check_at_most, check_between};
+use zkcrowd_primitives::yaml::{FieldPath, Invalid, Problem, check_at_least, check_at_most, check_between};
 use zkcrowd_primitives::{SignedZkpow, WEI_PER_ZKPOW, Zkpow};
 
 use crate::curve::{AgeCurve, Factor, SupplyCurve};
@@ -183,19 +183,46 @@ impl Default for MarketParams {
 }
 
 impl MarketParams {
-    /// Checks the rules the market relies on, naming the broken one (a string, for
-    /// [`Market::new`]; loaders use [`Self::check`], which names the field's path).
+    /// Checks the rules the market itself relies on, naming the broken one (a string, for
+    /// [`Market::new`]). Markets built in code (tests, benchmarks) may go beyond the documented
+    /// maxima of files where that is safe (e.g. "unlimited" jobs per plugin); files are loaded
+    /// with [`Self::check`].
     ///
     /// [`Market::new`]: crate::Market::new
     pub fn validate(&self) -> Result<(), String> {
-        self.check().map_err(|invalid| invalid.to_string())
+        self.check_rules().map_err(|invalid| invalid.to_string())
     }
 
-    /// Checks the rules and the documented maxima; each error names its value's path relative
-    /// to the market mapping (`proof_deadline_blocks`, `bounty.age.cap`).
+    /// Checks the documented maxima and the rules, as a genesis or scenario file is loaded; each
+    /// error names its value's path relative to the market mapping (`proof_deadline_blocks`,
+    /// `bounty.age.cap`).
     pub fn check(&self) -> Result<(), Invalid> {
         let here = FieldPath::root();
         let amount = |key: FieldPath, value: Zkpow| check_at_most(&key, value, Zkpow::from_wei(MARKET_AMOUNT_WEI_MAX));
+        check_at_most(&here.key("system_job_txs_max"), self.system_job_txs_max, SYSTEM_JOB_TXS_MAX)?;
+        check_at_most(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, JOBS_PER_PLUGIN_MAX)?;
+        amount(here.key("penalty"), self.penalty)?;
+        if self.debt_limit.wei() < 0 && self.debt_limit.wei().unsigned_abs() > MARKET_AMOUNT_WEI_MAX {
+            return Err(Invalid::new(
+                here.key("debt_limit"),
+                Problem::BelowMinimum {
+                    value: self.debt_limit.to_string(),
+                    min: format!("-{}", Zkpow::from_wei(MARKET_AMOUNT_WEI_MAX)),
+                },
+            ));
+        }
+        amount(here.key("bounty").key("base"), self.bounty.base)?;
+        if let Some(base) = self.bounty.aggregation_base {
+            amount(here.key("bounty").key("aggregation_base"), base)?;
+        }
+        amount(here.key("funding").key("issuance_per_block"), self.funding.issuance_per_block)?;
+        self.check_rules()
+    }
+
+    /// The rules the market relies on, including the bounds that keep its block arithmetic far
+    /// from overflow (windows, curve block counts).
+    fn check_rules(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
         check_between(&here.key("proof_deadline_blocks"), self.proof_deadline_blocks, 1, WINDOW_BLOCKS_MAX)?;
         check_at_most(&here.key("heartbeat_window_blocks"), self.heartbeat_window_blocks, WINDOW_BLOCKS_MAX)?;
         if self.heartbeat_window_blocks <= self.proof_deadline_blocks {
@@ -210,9 +237,8 @@ impl MarketParams {
             )
             .related(here.key("proof_deadline_blocks")));
         }
-        check_between(&here.key("system_job_txs_max"), self.system_job_txs_max, 1, SYSTEM_JOB_TXS_MAX)?;
-        check_between(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, 1, JOBS_PER_PLUGIN_MAX)?;
-        amount(here.key("penalty"), self.penalty)?;
+        check_at_least(&here.key("system_job_txs_max"), self.system_job_txs_max, 1)?;
+        check_at_least(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, 1)?;
         if self.debt_limit.wei() > 0 {
             return Err(Invalid::rule(
                 here.key("debt_limit"),
@@ -220,20 +246,6 @@ impl MarketParams {
                 "zero or a negative amount (how far into debt a plugin may go)",
             ));
         }
-        if self.debt_limit.wei().unsigned_abs() > MARKET_AMOUNT_WEI_MAX {
-            return Err(Invalid::new(
-                here.key("debt_limit"),
-                Problem::BelowMinimum {
-                    value: self.debt_limit.to_string(),
-                    min: format!("-{}", Zkpow::from_wei(MARKET_AMOUNT_WEI_MAX)),
-                },
-            ));
-        }
-        amount(here.key("bounty").key("base"), self.bounty.base)?;
-        if let Some(base) = self.bounty.aggregation_base {
-            amount(here.key("bounty").key("aggregation_base"), base)?;
-        }
-        amount(here.key("funding").key("issuance_per_block"), self.funding.issuance_per_block)?;
         check_at_most(&here.key("funding").key("fee_share"), self.funding.fee_share, Factor::ONE)?;
         self.bounty.age.check().map_err(|e| e.within(&here.key("bounty").key("age")))?;
         self.bounty.supply.check().map_err(|e| e.within(&here.key("bounty").key("supply")))
@@ -275,5 +287,9 @@ mod tests {
         let error = broken(&|p| p.bounty.age = AgeCurve::Linear { per_block: Factor::ONE, cap: Factor::ZERO });
         assert_eq!(error.path.to_string(), "bounty.age.cap");
         assert!(MarketParams::default().validate().is_ok());
+        // Markets built in code may exceed the files' maxima where the market stays safe.
+        let unlimited = MarketParams { jobs_per_plugin_max: 1_000_000, ..MarketParams::default() };
+        assert!(unlimited.validate().is_ok());
+        assert_eq!(unlimited.check().unwrap_err().path.to_string(), "jobs_per_plugin_max");
     }
 }
