@@ -132,8 +132,8 @@ enum Command {
         /// Genesis file with `dev_accounts`.
         #[arg(long, env = "ZKCROWD_GENESIS")]
         genesis: PathBuf,
-        /// How many transfers.
-        #[arg(long, default_value_t = 10)]
+        /// How many transfers (at most 1,000,000: the file is built in memory).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         count: u64,
         /// Output file (standard output if absent).
         #[arg(long)]
