@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use alloy::consensus::{TxEip1559, TxEnvelope};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use zkcrowd_market::{JobId, MarketCall, ProofData, Statement, SubmittedInputs};
-use zkcrowd_primitives::{DevSigner, BlockNumber, MARKET_ADDRESS, sign_tx as sign};
+use zkcrowd_primitives::{BlockNumber, DevSigner, MARKET_ADDRESS, sign_tx as sign};
 use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, TxPacket};
 
 /// Client parameters.
@@ -430,7 +430,13 @@ mod tests {
             deadline_block: 20,
             inputs: None,
         };
-        let message = ClientMessage::Assignments { plugin: address, jobs: vec![assignment.clone()], complete: false, head: 3, active_plugins: 1 };
+        let message = ClientMessage::Assignments {
+            plugin: address,
+            jobs: vec![assignment.clone()],
+            complete: false,
+            head: 3,
+            active_plugins: 1,
+        };
         let actions = c.handle(10_100, Event::Message(message));
         let Action::Prove { statement, .. } = &actions[0] else { panic!("expected a prove action") };
         assert_eq!(statement.prover, address);
@@ -443,12 +449,21 @@ mod tests {
         assert!(matches!(sent_calls(&actions)[..], [MarketCall::SubmitProof { proof: ProofData::Sidecar, .. }]));
 
         // A nonce refusal: resync, then the same call goes out with the validator's nonce.
-        let actions = c.handle(11_100, Event::Message(ClientMessage::TxRejected {
-            hash: submission.hash(),
-            reason: "nonce too low: account nonce is 6, tx nonce is 5".into(),
-        }));
+        let actions = c.handle(
+            11_100,
+            Event::Message(ClientMessage::TxRejected {
+                hash: submission.hash(),
+                reason: "nonce too low: account nonce is 6, tx nonce is 5".into(),
+            }),
+        );
         assert!(matches!(actions[0], Action::Send(ClientRequest::GetAccount { .. })));
-        let account = ClientMessage::Account { address, nonce: 6, balance: U256::ZERO, market_balance: Some(Default::default()), head: 4 };
+        let account = ClientMessage::Account {
+            address,
+            nonce: 6,
+            balance: U256::ZERO,
+            market_balance: Some(Default::default()),
+            head: 4,
+        };
         let actions = c.handle(11_200, Event::Message(account));
         let calls = sent_calls(&actions);
         assert!(matches!(calls[..], [MarketCall::SubmitProof { job_id: 9, .. }]), "{calls:?}");

@@ -119,10 +119,10 @@ impl AccountLedger {
             Some(&index) => (index, Some(self.leaves[index as usize])),
             None => (self.tree.len(), None),
         };
-        let path = self.tree.slot_path(index).ok_or(TreeError::Full {
-            depth: self.tree.depth(),
-            capacity: self.tree.capacity(),
-        })?;
+        let path = self
+            .tree
+            .slot_path(index)
+            .ok_or(TreeError::Full { depth: self.tree.depth(), capacity: self.tree.capacity() })?;
         let written = self.upsert(leaf)?;
         debug_assert_eq!(written, index);
         Ok(LeafWrite { index, before, after: leaf, siblings: path.siblings })

@@ -51,21 +51,24 @@ fn each_rejection_has_its_reason() {
 
     // Wrong roots.
     let wrong_pre = SubmittedInputs { pre_root: B256::repeat_byte(7), ..inputs };
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_pre, proof: proof.clone() })
-        .unwrap_err();
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_pre, proof: proof.clone() })
+            .unwrap_err();
     assert!(error.contains("wrong pre root"), "{error}");
     let wrong_post = SubmittedInputs { post_root: B256::repeat_byte(7), ..inputs };
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_post, proof: proof.clone() })
-        .unwrap_err();
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_post, proof: proof.clone() })
+            .unwrap_err();
     assert!(error.contains("wrong post root"), "{error}");
 
     // Inputs naming another job, and an unknown job.
     let other_job = SubmittedInputs { job_id: job + 1000, ..inputs };
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: other_job, proof: proof.clone() })
-        .unwrap_err();
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: other_job, proof: proof.clone() })
+            .unwrap_err();
     assert!(error.contains("public inputs name job"), "{error}");
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: 999, inputs, proof: proof.clone() })
-        .unwrap_err();
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: 999, inputs, proof: proof.clone() }).unwrap_err();
     assert!(error.contains("unknown"), "{error}");
 
     // A proof that does not verify (modeled: wrong binding; e.g. a tampered witness).

@@ -402,7 +402,8 @@ impl Node {
                     if check_sidecar(envelope.to(), sidecar.as_ref()).is_err() {
                         continue;
                     }
-                    if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders) {
+                    if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)
+                    {
                         let nonce = self.chain.state().nonce(&tx.sender);
                         let _ = self.mempool.insert(tx.with_sidecar(sidecar), nonce);
                     }
@@ -514,7 +515,14 @@ impl Node {
         }
     }
 
-    fn on_decide(&mut self, height: Height, round: Round, value: B256, certificate: Vec<ValidatorIndex>, out: &mut Vec<Output>) {
+    fn on_decide(
+        &mut self,
+        height: Height,
+        round: Round,
+        value: B256,
+        certificate: Vec<ValidatorIndex>,
+        out: &mut Vec<Output>,
+    ) {
         debug_assert_eq!(height, self.height());
         let executed_matches = self.executed.as_ref().is_some_and(|o| o.hash == value);
         if !executed_matches {
@@ -620,7 +628,13 @@ impl Node {
             let to = self.subscriptions[&plugin];
             out.push(Output::ToClient {
                 to,
-                message: ClientMessage::Assignments { plugin, jobs, complete: false, head: number, active_plugins: active },
+                message: ClientMessage::Assignments {
+                    plugin,
+                    jobs,
+                    complete: false,
+                    head: number,
+                    active_plugins: active,
+                },
             });
         }
         let market = self.snapshot();
@@ -799,8 +813,11 @@ impl Node {
             .with_sidecar(sidecar);
         let spec = self.chain.spec();
         if tx.envelope.gas_limit() > spec.gas_limit {
-            return Err(TxRejection::GasAboveBlockLimit { gas_limit: tx.envelope.gas_limit(), block_gas_limit: spec.gas_limit }
-                .to_string());
+            return Err(TxRejection::GasAboveBlockLimit {
+                gas_limit: tx.envelope.gas_limit(),
+                block_gas_limit: spec.gas_limit,
+            }
+            .to_string());
         }
         let base_fee = self.chain.next_base_fee();
         if tx.envelope.max_fee_per_gas() < u128::from(base_fee) {
@@ -838,7 +855,10 @@ impl Node {
                     if let Some(client) = self.origins.remove(&rejected.hash) {
                         out.push(Output::ToClient {
                             to: client,
-                            message: ClientMessage::TxRejected { hash: rejected.hash, reason: rejected.reason.to_string() },
+                            message: ClientMessage::TxRejected {
+                                hash: rejected.hash,
+                                reason: rejected.reason.to_string(),
+                            },
                         });
                     }
                 }
