@@ -1,4 +1,4 @@
-//! `zkcrowd run` and `zkcrowd seeds`: the command-line side of a run (outside the simulation, so
+//! `zkcrowd run`, `zkcrowd seeds` and `zkcrowd check`: the command-line side of a run (outside the simulation, so
 //! reading the wall clock and the terminal is fine here).
 
 use std::io::IsTerminal;
@@ -260,4 +260,39 @@ pub fn seeds(args: &SeedsArgs) -> u8 {
         println!("  {}", reproduce_line(&args.scenario, *seed));
     }
     failed.iter().map(|(_, code, _)| *code).max().unwrap_or(EXIT_OK)
+}
+
+/// What kind of file `zkcrowd check` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileKind {
+    /// A scenario (`zkcrowd run`).
+    Scenario,
+    /// A sweep file (`zkcrowd sweep`), with its base scenario and every point.
+    Sweep,
+    /// A genesis file (`zkcrowd chain --genesis`).
+    Genesis,
+}
+
+/// Loads and validates each file without running anything; prints `FILE: ok` or the located
+/// error. Returns 0 if every file is valid, else 2.
+pub fn check(files: &[PathBuf], kind: FileKind) -> u8 {
+    let mut code = EXIT_OK;
+    for file in files {
+        let result: Result<(), String> = match kind {
+            FileKind::Scenario => Scenario::from_file(file).map(|_| ()).map_err(|e| e.to_string()),
+            FileKind::Genesis => zkcrowd_chain::Genesis::from_file(file).map(|_| ()).map_err(|e| e.to_string()),
+            FileKind::Sweep => {
+                let out = std::env::temp_dir().join("zkcrowd-check-sweep");
+                crate::sweep::resolve(file, &out).map(|_| ()).map_err(|e| format!("{e:#}"))
+            }
+        };
+        match result {
+            Ok(()) => println!("{}: ok", file.display()),
+            Err(error) => {
+                eprintln!("error: {error}");
+                code = EXIT_USAGE;
+            }
+        }
+    }
+    code
 }

@@ -14,7 +14,8 @@ use zkcrowd_sim::{chain_cmd, cli, scenario};
 
 /// zkcrowd: a deterministic simulation and testnet harness for a crowdsourced ZK rollup.
 ///
-/// Exit statuses of `run` and `seeds`: 0 all checks held, 2 bad scenario or usage,
+/// Exit statuses of `run` and `seeds`: 0 all checks held, 2 bad scenario or usage (every error on a
+/// scenario names `file:line:column`),
 /// 3 correctness violation, 4 liveness violation, 5 crash.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
@@ -77,11 +78,11 @@ enum Command {
     Seeds {
         /// Scenario file (YAML).
         scenario: PathBuf,
-        /// How many seeds.
-        #[arg(long, default_value_t = 10)]
+        /// How many seeds (at most 10,000: each is a process).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         count: u64,
-        /// First seed.
-        #[arg(long, default_value_t = 1)]
+        /// First seed (the last one, first + count - 1, must fit 64 bits).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(..=u64::MAX - 10_000))]
         first: u64,
         /// Parallel processes [default: the number of CPUs].
         #[arg(long, env = "ZKCROWD_JOBS")]
@@ -96,6 +97,15 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
+    /// Load and validate files without running them (exit 0 if all are valid, 2 otherwise).
+    Check {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// What the files are.
+        #[arg(long = "as", value_enum, default_value = "scenario")]
+        kind: cli::FileKind,
+    },
     /// Measure the real circuits (transfer, 16-call span, aggregation) on this machine and write
     /// the `measured` cost profile. Rebuild afterwards: runs use the compiled-in profile.
     Calibrate {
@@ -126,8 +136,8 @@ enum Command {
         /// Genesis file with `dev_accounts`.
         #[arg(long, env = "ZKCROWD_GENESIS")]
         genesis: PathBuf,
-        /// How many transfers.
-        #[arg(long, default_value_t = 10)]
+        /// How many transfers (at most 1,000,000: the file is built in memory).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         count: u64,
         /// Output file (standard output if absent).
         #[arg(long)]
@@ -191,6 +201,7 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             cli::seeds(&cli::SeedsArgs { scenario, count, first, jobs, out, twice })
         }
+        Command::Check { files, kind } => cli::check(&files, kind),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("schema serializes"));
             0

@@ -1,26 +1,54 @@
 //! From a scenario to the chain's genesis and the simulated identities.
 //!
-//! Development keys (`dev:N`) are split into ranges: users `0..users`, plugins from
-//! [`PLUGIN_KEY_BASE`], validators from [`VALIDATOR_KEY_BASE`]. A storage contract is predeployed
-//! at [`STORE_CONTRACT`] for the `contract_call` share of the load.
+//! Development keys (`dev:N`) are split into disjoint ranges: users `0..users`, plugins from
+//! [`PLUGIN_KEY_BASE`], validators from [`VALIDATOR_KEY_BASE`]. The ranges cannot meet whatever
+//! the counts a scenario may ask for: [`USERS_MAX`], [`PLUGINS_MAX`] and [`VALIDATORS_MAX`] fit
+//! below the next range (checked at compile time). A storage contract is predeployed at
+//! [`STORE_CONTRACT`] for the `contract_call` share of the load.
 
 use alloy::primitives::{Address, Bytes, address, hex};
-use zkcrowd_chain::{Genesis, GenesisAccount, GenesisValidator};
+use zkcrowd_chain::{Genesis, GenesisAccount, GenesisValidator, VALIDATORS_MAX};
 use zkcrowd_consensus::ValidatorSet;
 use zkcrowd_primitives::{AccountRef, DevSigner, Zkpow, dev_signer};
 
 use crate::scenario::Scenario;
+use crate::scenario::limits::{PLUGINS_MAX, USERS_MAX};
 
 /// First development key of plugins.
 pub const PLUGIN_KEY_BASE: u64 = 1_000_000;
 /// First development key of validators.
 pub const VALIDATOR_KEY_BASE: u64 = 2_000_000;
+
+// The key ranges are disjoint at the maxima: users end before plugins start, plugins before
+// validators.
+const _: () = assert!(USERS_MAX <= PLUGIN_KEY_BASE);
+const _: () = assert!(PLUGIN_KEY_BASE + PLUGINS_MAX <= VALIDATOR_KEY_BASE);
+const _: () = assert!(VALIDATOR_KEY_BASE.checked_add(VALIDATORS_MAX as u64).is_some());
+
 /// The predeployed storage contract: `SSTORE(calldata[0..32], calldata[32..64])`.
 pub const STORE_CONTRACT: Address = address!("0x00000000000000000000000000000000000c0de5");
 /// Its runtime code.
 pub const STORE_RUNTIME: [u8; 8] = hex!("6020356000355500");
 /// Stake of each validator.
 pub const VALIDATOR_STAKE_ZKPOW: u128 = 100_000;
+
+/// The development key index of user `index` (below [`USERS_MAX`]).
+pub fn user_key(index: u64) -> u64 {
+    assert!(index < USERS_MAX, "user {index} beyond the validated maximum");
+    index
+}
+
+/// The development key index of plugin `index` (below [`PLUGINS_MAX`]).
+pub fn plugin_key(index: u64) -> u64 {
+    assert!(index < PLUGINS_MAX, "plugin {index} beyond the validated maximum");
+    PLUGIN_KEY_BASE + index
+}
+
+/// The development key index of validator `index` (below [`VALIDATORS_MAX`]).
+pub fn validator_key(index: u64) -> u64 {
+    assert!(index < VALIDATORS_MAX as u64, "validator {index} beyond the validated maximum");
+    VALIDATOR_KEY_BASE + index
+}
 
 /// The keys of a scenario's users and plugins, derived once (a derivation costs a scalar
 /// multiplication; thousands of them add up).
@@ -33,11 +61,11 @@ pub struct Identities {
 }
 
 impl Identities {
-    /// The identities of `scenario`.
+    /// The identities of a validated `scenario` (its counts are within the maxima).
     pub fn of(scenario: &Scenario) -> Self {
         Self {
-            users: (0..scenario.load.users).map(dev_signer).collect(),
-            plugins: (0..scenario.plugins.population).map(|i| dev_signer(PLUGIN_KEY_BASE + i)).collect(),
+            users: (0..scenario.load.users).map(|i| dev_signer(user_key(i))).collect(),
+            plugins: (0..scenario.plugins.population).map(|i| dev_signer(plugin_key(i))).collect(),
         }
     }
 }
@@ -69,7 +97,7 @@ pub fn genesis(scenario: &Scenario, identities: &Identities) -> Genesis {
         dev_accounts: None,
         validators: (0..u64::from(scenario.chain.validators))
             .map(|i| GenesisValidator {
-                address: AccountRef::Address(dev_signer(VALIDATOR_KEY_BASE + i).address()),
+                address: AccountRef::Address(dev_signer(validator_key(i)).address()),
                 stake: Zkpow::from_zkpow(VALIDATOR_STAKE_ZKPOW),
             })
             .collect(),
@@ -87,4 +115,38 @@ pub fn validator_set(genesis: &Genesis) -> ValidatorSet {
         })
         .collect();
     ValidatorSet::new(validators).expect("a valid validator set")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Users, plugins and validators never share a key at the largest counts a scenario may ask
+    /// for: the index ranges at the maxima are disjoint, and the keys at the edges of each range
+    /// (where two ranges would first meet) are distinct addresses.
+    #[test]
+    fn key_ranges_are_disjoint_at_the_maxima() {
+        let validators = VALIDATORS_MAX as u64;
+        let users = user_key(0)..=user_key(USERS_MAX - 1);
+        let plugins = plugin_key(0)..=plugin_key(PLUGINS_MAX - 1);
+        let validator_keys = validator_key(0)..=validator_key(validators - 1);
+        assert!(users.end() < plugins.start(), "users {users:?} meet plugins {plugins:?}");
+        assert!(plugins.end() < validator_keys.start(), "plugins {plugins:?} meet validators {validator_keys:?}");
+        let edges = [
+            user_key(0),
+            user_key(USERS_MAX - 1),
+            plugin_key(0),
+            plugin_key(PLUGINS_MAX - 1),
+            validator_key(0),
+            validator_key(validators - 1),
+        ];
+        let addresses: BTreeSet<Address> = edges.iter().map(|k| dev_signer(*k).address()).collect();
+        assert_eq!(addresses.len(), edges.len());
+        // Beyond the maxima the functions refuse rather than wrap into another range.
+        assert!(std::panic::catch_unwind(|| user_key(USERS_MAX)).is_err());
+        assert!(std::panic::catch_unwind(|| plugin_key(PLUGINS_MAX)).is_err());
+        assert!(std::panic::catch_unwind(|| validator_key(validators)).is_err());
+    }
 }

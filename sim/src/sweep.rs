@@ -14,7 +14,8 @@
 //! ```
 //!
 //! 1. Each point's scenario is the base with the overrides applied by path, validated like any
-//!    scenario, and written to `OUT/points/NAME/scenario.yaml`.
+//!    scenario, and written to `OUT/points/NAME/scenario.yaml`. An error is located where the
+//!    value came from: the override's value in the sweep file, or the base scenario's own line.
 //! 2. Runs (point × seed, in that order) go to child processes, `--jobs` at a time, with a progress
 //!    bar. A run whose `summary.json` exists is skipped, so an interrupted sweep resumes.
 //! 3. With `--shard I/N` (or `JOB_COMPLETION_INDEX` with `ZKCROWD_SHARDS`, as in a Kubernetes
@@ -30,10 +31,24 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::Value;
-use zkcrowd_primitives::yaml;
+use zkcrowd_primitives::yaml::{
+    FieldPath, Invalid, Source, Validate, YamlError, YamlErrorKind, check_between, check_len,
+};
 use zkcrowd_reports::sweep::{ResultRow, merge_and_report, write_shard};
 
 use crate::scenario::Scenario;
+use crate::scenario::limits::NAME_CHARS_MAX;
+
+/// Most points in a sweep (named points plus grid combinations): each is a scenario file written
+/// and validated up front.
+pub const POINTS_MAX: u64 = 1_000;
+
+/// Most seeds per point.
+pub const SEEDS_MAX: u64 = 1_000;
+
+/// Most runs in a sweep (points × seeds): each run is a process; 10,000 runs of the shortest
+/// shipped sweep scenario (30 s of simulated time, ~1 s of wall time each) take hours on 2 cores.
+pub const RUNS_MAX: u64 = 10_000;
 
 /// Seeds of a sweep: a count (1..=n) or a list.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +92,56 @@ pub struct SweepFile {
     pub grid: BTreeMap<String, Vec<Value>>,
 }
 
+impl SweepFile {
+    /// How many points the grid expands to (saturating: a huge grid is refused, not built).
+    fn grid_points(&self) -> u64 {
+        if self.grid.is_empty() {
+            return 0;
+        }
+        self.grid.values().fold(1u64, |n, values| n.saturating_mul(values.len() as u64))
+    }
+
+    fn seed_count(&self) -> u64 {
+        match &self.seeds {
+            Seeds::Count(n) => *n,
+            Seeds::List(list) => list.len() as u64,
+        }
+    }
+}
+
+impl Validate for SweepFile {
+    fn validate(&self) -> Result<(), Invalid> {
+        let root = FieldPath::root();
+        check_between(&root.key("name"), self.name.chars().count(), 1, NAME_CHARS_MAX)?;
+        check_between(&root.key("seeds"), self.seed_count(), 1, SEEDS_MAX)?;
+        let points = (self.points.len() as u64).saturating_add(self.grid_points());
+        if points == 0 {
+            return Err(Invalid::rule(root, "no points", "`points` or a `grid`"));
+        }
+        if points > POINTS_MAX {
+            let path = if self.grid.is_empty() { root.key("points") } else { root.key("grid") };
+            return Err(Invalid::rule(path, format!("{points} points"), format!("at most {POINTS_MAX}")));
+        }
+        let runs = points.saturating_mul(self.seed_count());
+        if runs > RUNS_MAX {
+            return Err(Invalid::rule(
+                root.key("seeds"),
+                format!("{points} points × {} seeds = {runs} runs", self.seed_count()),
+                format!("at most {RUNS_MAX} runs"),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, point) in self.points.iter().enumerate() {
+            let path = root.key("points").index(i).key("name");
+            check_len(&path, point.name.chars().count(), NAME_CHARS_MAX)?;
+            if !names.insert(point.name.as_str()) {
+                return Err(Invalid::rule(path, format!("point `{}` appears twice", point.name), "distinct names"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A resolved point.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -90,12 +155,21 @@ pub struct Resolved {
     pub file: PathBuf,
 }
 
-fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
+/// One override of a point: the dotted scenario path, the value, and where the value is written
+/// in the sweep file.
+#[derive(Debug, Clone)]
+struct Override {
+    key: String,
+    value: Value,
+    place: FieldPath,
+}
+
+fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let mut node = root;
     let keys: Vec<&str> = path.split('.').collect();
     for (i, key) in keys.iter().enumerate() {
         if !node.is_object() {
-            bail!("`{}` is not a section", keys[..i].join("."));
+            return Err(format!("`{}` is not a section", keys[..i].join(".")));
         }
         let map = node.as_object_mut().expect("checked");
         if i + 1 == keys.len() {
@@ -107,12 +181,12 @@ fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
     Ok(())
 }
 
-fn point_name(assignment: &[(String, Value)]) -> String {
+fn point_name(assignment: &[Override]) -> String {
     assignment
         .iter()
-        .map(|(path, value)| {
-            let leaf = path.rsplit('.').next().unwrap_or(path);
-            let value = match value {
+        .map(|o| {
+            let leaf = o.key.rsplit('.').next().unwrap_or(&o.key);
+            let value = match &o.value {
                 Value::String(s) => s.replace(' ', ""),
                 other => other.to_string(),
             };
@@ -123,22 +197,73 @@ fn point_name(assignment: &[(String, Value)]) -> String {
         .replace(['/', '{', '}', '"', ':'], "_")
 }
 
-/// Reads a sweep file and resolves its points (each validated as a scenario).
+/// The base with `overrides` applied, or the failing override's error.
+fn apply(base: &Value, overrides: &[Override]) -> Result<Value, (Override, String)> {
+    let mut value = base.clone();
+    for o in overrides {
+        set_path(&mut value, &o.key, o.value.clone()).map_err(|e| (o.clone(), e))?;
+    }
+    Ok(value)
+}
+
+/// A located error in the sweep file, at an override's value, for point `name`.
+fn at_override(sweep: &Source, o: &Override, name: &str, wrong: String, expected: &str) -> anyhow::Error {
+    let invalid = Invalid::rule(FieldPath::dotted(&o.key), wrong, expected);
+    sweep
+        .error_at(&o.place, YamlErrorKind::InvalidIn { context: format!("point `{name}`"), invalid: Box::new(invalid) })
+        .into()
+}
+
+/// Reads a sweep file and resolves its points (each validated as a scenario). Every error is one
+/// line with `file:line:column`: of the sweep file where an override is at fault, of the base
+/// scenario otherwise.
 pub fn resolve(path: &Path, out: &Path) -> Result<(SweepFile, Vec<Resolved>, Vec<u64>)> {
-    let sweep: SweepFile = yaml::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sweep_source = Source::read(path)?;
+    let sweep: SweepFile = sweep_source.parse()?;
+    sweep.validate().map_err(|invalid| sweep_source.invalid(invalid))?;
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&sweep.base);
-    let base: Value = yaml::from_file(&base_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut points: Vec<(String, Vec<(String, Value)>)> =
-        sweep.points.iter().map(|p| (p.name.clone(), p.set.clone().into_iter().collect())).collect();
+    let base_source = Source::read(&base_path).map_err(|error| -> anyhow::Error {
+        match error.kind {
+            YamlErrorKind::Read(read) => {
+                let invalid = Invalid::rule(
+                    FieldPath::root().key("base"),
+                    format!("cannot read {}: {read}", base_path.display()),
+                    "a scenario file, relative to the sweep file",
+                );
+                sweep_source.invalid(invalid).into()
+            }
+            _ => error.into(),
+        }
+    })?;
+    let base: Value = base_source.parse()?;
+    let root = FieldPath::root();
+    let common: Vec<Override> = sweep
+        .set
+        .iter()
+        .map(|(key, value)| Override { key: key.clone(), value: value.clone(), place: root.key("set").key(key) })
+        .collect();
+    let mut points: Vec<(String, Vec<Override>)> = sweep
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let place = root.key("points").index(i).key("set");
+            let set = p.set.iter().map(|(k, v)| Override { key: k.clone(), value: v.clone(), place: place.key(k) });
+            (p.name.clone(), set.collect())
+        })
+        .collect();
     if !sweep.grid.is_empty() {
-        let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
-        for (path, values) in &sweep.grid {
+        // At most POINTS_MAX combinations (validated above).
+        let mut combos: Vec<Vec<Override>> = vec![Vec::new()];
+        for (key, values) in &sweep.grid {
+            let place = root.key("grid").key(key);
             combos = combos
                 .into_iter()
                 .flat_map(|combo| {
-                    values.iter().map(move |v| {
+                    let place = &place;
+                    values.iter().enumerate().map(move |(j, value)| {
                         let mut next = combo.clone();
-                        next.push((path.clone(), v.clone()));
+                        next.push(Override { key: key.clone(), value: value.clone(), place: place.index(j) });
                         next
                     })
                 })
@@ -146,24 +271,47 @@ pub fn resolve(path: &Path, out: &Path) -> Result<(SweepFile, Vec<Resolved>, Vec
         }
         points.extend(combos.into_iter().map(|c| (point_name(&c), c)));
     }
-    if points.is_empty() {
-        bail!("{}: a sweep needs `points` or a `grid`", path.display());
-    }
     let mut names = std::collections::BTreeSet::new();
     let mut resolved = Vec::new();
     for (name, assignment) in points {
         if !names.insert(name.clone()) {
-            bail!("{}: point `{name}` appears twice", path.display());
+            let invalid = Invalid::rule(root.key("grid"), format!("point `{name}` appears twice"), "distinct points");
+            return Err(sweep_source.invalid(invalid).into());
         }
-        let mut value = base.clone();
-        for (key, v) in sweep.set.iter().map(|(k, v)| (k.clone(), v.clone())).chain(assignment.iter().cloned()) {
-            set_path(&mut value, &key, v).with_context(|| format!("{}: point `{name}`: {key}", path.display()))?;
+        let overrides: Vec<Override> = common.iter().chain(&assignment).cloned().collect();
+        let mut value = apply(&base, &overrides)
+            .map_err(|(o, e)| at_override(&sweep_source, &o, &name, e, "a path through sections of the scenario"))?;
+        set_path(&mut value, "name", Value::String(format!("{}/{name}", sweep.name))).map_err(anyhow::Error::msg)?;
+        let scenario = match serde_json::from_value::<Scenario>(value) {
+            Ok(scenario) => scenario,
+            Err(error) => {
+                return Err(shape_error(&sweep_source, &base_source, &base, &overrides, &name, &error.to_string()));
+            }
+        };
+        if let Err(invalid) = scenario.validate() {
+            // The latest override that sets the offending value (or a section holding it, or a
+            // value inside it) is at fault; otherwise the base's own value is.
+            let culprit = overrides.iter().rev().find(|o| {
+                let key = FieldPath::dotted(&o.key);
+                invalid.path.starts_with(&key) || key.starts_with(&invalid.path)
+            });
+            let context = format!("point `{name}`");
+            let error: YamlError = match culprit {
+                Some(o) => {
+                    sweep_source.error_at(&o.place, YamlErrorKind::InvalidIn { context, invalid: Box::new(invalid) })
+                }
+                None => {
+                    let location = base_source.locate_invalid(&invalid);
+                    let mut error = base_source
+                        .error_at(&FieldPath::root(), YamlErrorKind::InvalidIn { context, invalid: Box::new(invalid) });
+                    error.location = Some(location);
+                    error
+                }
+            };
+            return Err(error.into());
         }
-        set_path(&mut value, "name", Value::String(format!("{}/{name}", sweep.name)))?;
-        let scenario: Scenario =
-            serde_json::from_value(value).map_err(|e| anyhow::anyhow!("{}: point `{name}`: {e}", path.display()))?;
-        scenario.validate().map_err(|e| anyhow::anyhow!("{}: point `{name}`: {e}", path.display()))?;
-        let overrides = serde_json::to_string(&assignment.iter().cloned().collect::<BTreeMap<_, _>>())?;
+        let overrides_json: BTreeMap<&str, &Value> = assignment.iter().map(|o| (o.key.as_str(), &o.value)).collect();
+        let overrides = serde_json::to_string(&overrides_json)?;
         let file = out.join("points").join(&name).join("scenario.yaml");
         resolved.push(Resolved { name, overrides, scenario, file });
     }
@@ -171,10 +319,38 @@ pub fn resolve(path: &Path, out: &Path) -> Result<(SweepFile, Vec<Resolved>, Vec
         Seeds::Count(n) => (1..=*n).collect(),
         Seeds::List(list) => list.clone(),
     };
-    if seeds.is_empty() {
-        bail!("{}: no seeds", path.display());
-    }
     Ok((sweep, resolved, seeds))
+}
+
+/// A point whose scenario does not deserialize: the first override that breaks the base on its own
+/// is located in the sweep file; if none does, the base's own error (located in the base file).
+fn shape_error(
+    sweep: &Source,
+    base_source: &Source,
+    base: &Value,
+    overrides: &[Override],
+    name: &str,
+    message: &str,
+) -> anyhow::Error {
+    for o in overrides {
+        let alone = apply(base, std::slice::from_ref(o)).ok().and_then(|v| serde_json::from_value::<Scenario>(v).err());
+        if let Some(error) = alone {
+            return at_override(
+                sweep,
+                o,
+                name,
+                error.to_string(),
+                "a value of the scenario's form (docs/scenarios.md)",
+            );
+        }
+    }
+    match base_source.parse::<Scenario>() {
+        Err(error) => error.into(),
+        Ok(_) => match overrides.last() {
+            Some(o) => at_override(sweep, o, name, message.to_owned(), "overrides that together form a scenario"),
+            None => anyhow::anyhow!("{}: point `{name}`: {message}", sweep.file().display()),
+        },
+    }
 }
 
 /// Which slice of the runs this process does: (index, count).

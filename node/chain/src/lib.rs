@@ -14,6 +14,10 @@ pub mod tx;
 
 pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, Sidecar, TxKind, TxRecord, receipt};
 pub use chain::{BlockOutcome, Chain, ChainSpec, EVM_SPEC, ImportError, Rejected, Totals};
-pub use genesis::{Allocation, DevAccounts, Genesis, GenesisAccount, GenesisError, GenesisValidator, SUPPLY_WEI_MAX};
+pub use genesis::{
+    ACCOUNTS_MAX, Allocation, BASE_FEE_WEI_MAX, CHAIN_ID_MAX, CODE_BYTES_MAX, DEV_FIRST_MAX, DevAccounts,
+    GAS_LIMIT_MAX, GAS_LIMIT_MIN, Genesis, GenesisAccount, GenesisError, GenesisValidator, NONCE_MAX, SUPPLY_WEI_MAX,
+    TIMESTAMP_MAX, TX_SIZE_BYTES_MAX, VALIDATORS_MAX,
+};
 pub use state::{AccountChange, BLOCK_HASH_HISTORY, ChainState, LedgerChange, StoredAccount};
 pub use tx::{SIDECAR_BYTES_MAX, SenderCache, SignedTx, TxPacket, TxRejection, check_sidecar};

@@ -50,6 +50,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zkcrowd_primitives::Zkpow;
+use zkcrowd_primitives::yaml::{FieldPath, Invalid, check_at_most, check_between, check_len};
 
 /// Parts per million in [`Factor`].
 pub const PPM: u64 = 1_000_000;
@@ -159,6 +160,7 @@ impl JsonSchema for Factor {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// From this age on (blocks since the job was created)…
+    #[schemars(range(max = CURVE_BLOCKS_MAX))]
     pub after_blocks: u64,
     /// …the factor is this.
     pub factor: Factor,
@@ -190,16 +192,19 @@ pub enum AgeCurve {
     },
     /// A step table, sorted by `after_blocks`.
     Steps {
-        /// The rows.
+        /// The rows (at most 64).
+        #[schemars(length(max = STEPS_MAX))]
         table: Vec<Step>,
     },
     /// Boundless-style reverse Dutch auction: flat, then a linear ramp to `max`.
     BoundlessRamp {
         /// Blocks at factor 1 before the ramp starts (Boundless's bidding start).
         #[serde(default = "default_ramp_delay")]
+        #[schemars(range(max = CURVE_BLOCKS_MAX))]
         delay_blocks: u64,
         /// Blocks to climb from 1 to `max` (Boundless's ramp-up period).
         #[serde(default = "default_ramp_blocks")]
+        #[schemars(range(max = CURVE_BLOCKS_MAX))]
         ramp_blocks: u64,
         /// The final factor (Boundless's max price over min price).
         #[serde(default = "default_cap")]
@@ -209,9 +214,11 @@ pub enum AgeCurve {
     TaikoAdaptive {
         /// The target age at proof, in blocks.
         #[serde(default = "default_taiko_target")]
+        #[schemars(range(min = 1, max = CURVE_BLOCKS_MAX))]
         target_blocks: u64,
         /// Damping of the level update (EIP-1559 uses 8).
         #[serde(default = "default_taiko_quotient")]
+        #[schemars(range(min = 1, max = ADJUSTMENT_QUOTIENT_MAX))]
         adjustment_quotient: u64,
         /// Lower clamp of the factor and of the level.
         #[serde(default = "default_taiko_min")]
@@ -253,32 +260,78 @@ impl Default for AgeCurve {
     }
 }
 
+/// Largest block count in a curve (`after_blocks`, `delay_blocks`, `ramp_blocks`, `target_blocks`):
+/// 1,000,000 blocks, 23 days of 2-second blocks, longer than any run. It keeps `delay + ramp` and
+/// `age × level` far from overflow.
+pub const CURVE_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Most rows in a `steps` table: the table is scanned for every bounty computed.
+pub const STEPS_MAX: usize = 64;
+
+/// Largest `taiko_adaptive` adjustment quotient (EIP-1559 uses 8; beyond 1,000 the level never
+/// moves within a run).
+pub const ADJUSTMENT_QUOTIENT_MAX: u64 = 1_000;
+
+/// Largest `supply.target_active`: a billion plugins, far beyond any crowd, far from overflow in
+/// `target × 10^6`.
+pub const TARGET_ACTIVE_MAX: u64 = 1_000_000_000;
+
 impl AgeCurve {
-    /// Checks the curve's parameters, naming the broken rule.
+    /// Checks the curve's parameters, naming the broken rule (a string, for [`Market::new`]).
+    ///
+    /// [`Market::new`]: crate::Market::new
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|invalid| invalid.to_string())
+    }
+
+    /// Checks the curve's parameters; paths are relative to the curve's mapping (`cap`,
+    /// `table[2].after_blocks`).
+    pub fn check(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
+        let blocks = |key: &str, value: u64| check_at_most(&here.key(key), value, CURVE_BLOCKS_MAX);
         match self {
-            Self::Linear { cap, .. } | Self::Exponential { cap, .. } if *cap < Factor::ONE => {
-                Err(format!("cap {cap} is below 1: a bounty must not shrink with age"))
-            }
+            Self::Constant => Ok(()),
+            Self::Linear { cap, .. } | Self::Exponential { cap, .. } => check_cap(&here.key("cap"), *cap),
             Self::Steps { table } => {
-                if table.windows(2).any(|w| w[0].after_blocks >= w[1].after_blocks) {
-                    return Err("steps: `after_blocks` must strictly increase".into());
+                check_len(&here.key("table"), table.len(), STEPS_MAX)?;
+                for (i, step) in table.iter().enumerate() {
+                    let path = here.key("table").index(i).key("after_blocks");
+                    check_at_most(&path, step.after_blocks, CURVE_BLOCKS_MAX)?;
+                    if i > 0 && table[i - 1].after_blocks >= step.after_blocks {
+                        return Err(Invalid::rule(
+                            path,
+                            format!(
+                                "after_blocks {} does not follow {} of the row before",
+                                step.after_blocks,
+                                table[i - 1].after_blocks
+                            ),
+                            "`after_blocks` to strictly increase down the table",
+                        ));
+                    }
                 }
                 Ok(())
             }
-            Self::BoundlessRamp { max, .. } if *max < Factor::ONE => {
-                Err(format!("boundless_ramp: max {max} is below 1"))
+            Self::BoundlessRamp { delay_blocks, ramp_blocks, max } => {
+                blocks("delay_blocks", *delay_blocks)?;
+                blocks("ramp_blocks", *ramp_blocks)?;
+                check_cap(&here.key("max"), *max)
             }
             Self::TaikoAdaptive { target_blocks, adjustment_quotient, min, max } => {
-                if *target_blocks == 0 || *adjustment_quotient == 0 {
-                    return Err("taiko_adaptive: target_blocks and adjustment_quotient must be positive".into());
+                check_between(&here.key("target_blocks"), *target_blocks, 1, CURVE_BLOCKS_MAX)?;
+                check_between(&here.key("adjustment_quotient"), *adjustment_quotient, 1, ADJUSTMENT_QUOTIENT_MAX)?;
+                if *min == Factor::ZERO {
+                    return Err(Invalid::rule(here.key("min"), "min is 0", "0 < min ≤ max"));
                 }
-                if min > max || *min == Factor::ZERO {
-                    return Err(format!("taiko_adaptive: need 0 < min ≤ max, got {min} and {max}"));
+                if min > max {
+                    return Err(Invalid::rule(
+                        here.key("min"),
+                        format!("min {min} is above max {max}"),
+                        "0 < min ≤ max",
+                    )
+                    .related(here.key("max")));
                 }
                 Ok(())
             }
-            _ => Ok(()),
         }
     }
 
@@ -330,6 +383,18 @@ impl AgeCurve {
     }
 }
 
+/// A cap or final factor must be at least 1: a bounty must not shrink with age.
+fn check_cap(path: &FieldPath, cap: Factor) -> Result<(), Invalid> {
+    if cap < Factor::ONE {
+        return Err(Invalid::rule(
+            path.clone(),
+            format!("{cap} is below 1"),
+            "at least 1: a bounty must not shrink with age",
+        ));
+    }
+    Ok(())
+}
+
 /// `base^exponent` in fixed point, capped at `cap` (binary exponentiation; saturates early).
 fn power_capped(base: Factor, mut exponent: u64, cap: Factor) -> Factor {
     let mut result = Factor::ONE;
@@ -355,6 +420,7 @@ fn power_capped(base: Factor, mut exponent: u64, cap: Factor) -> Factor {
 pub struct SupplyCurve {
     /// The number of active plugins at which the factor is 1.
     #[serde(default = "default_target_active")]
+    #[schemars(range(max = TARGET_ACTIVE_MAX))]
     pub target_active: u64,
     /// Lower clamp.
     #[serde(default = "default_supply_min")]
@@ -384,10 +450,24 @@ impl SupplyCurve {
         Factor(ratio.min(u128::from(FACTOR_MAX.ppm())) as u64).clamp_to(self.min, self.max)
     }
 
-    /// Checks the clamps.
+    /// Checks the clamps (a string, for [`Market::new`]).
+    ///
+    /// [`Market::new`]: crate::Market::new
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|invalid| invalid.to_string())
+    }
+
+    /// Checks the target and the clamps; paths are relative to the supply mapping.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
+        check_at_most(&here.key("target_active"), self.target_active, TARGET_ACTIVE_MAX)?;
         if self.min > self.max {
-            return Err(format!("supply: min {} above max {}", self.min, self.max));
+            return Err(Invalid::rule(
+                here.key("min"),
+                format!("min {} is above max {}", self.min, self.max),
+                "min ≤ max",
+            )
+            .related(here.key("max")));
         }
         Ok(())
     }
@@ -473,6 +553,9 @@ mod tests {
         )
         .unwrap();
         assert!(steps.validate().unwrap_err().contains("strictly increase"));
+        assert_eq!(steps.check().unwrap_err().path.to_string(), "table[1].after_blocks");
+        let ramp = AgeCurve::BoundlessRamp { delay_blocks: u64::MAX, ramp_blocks: u64::MAX, max: Factor::ONE };
+        assert_eq!(ramp.check().unwrap_err().path.to_string(), "delay_blocks");
         assert!(serde_saphyr::from_str::<AgeCurve>("{ curve: linear, cap: -1 }").is_err());
     }
 }

@@ -46,12 +46,18 @@ mod params;
 mod statement;
 
 pub use call::{IZkcrowdMarket, MarketCall, SubmittedInputs};
-pub use curve::{AgeCurve, FACTOR_MAX, Factor, PPM, Step, SupplyCurve};
+pub use curve::{
+    ADJUSTMENT_QUOTIENT_MAX, AgeCurve, CURVE_BLOCKS_MAX, FACTOR_MAX, Factor, PPM, STEPS_MAX, Step, SupplyCurve,
+    TARGET_ACTIVE_MAX,
+};
 pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
 };
-pub use params::{AfterDeadline, BountyParams, FundingParams, MarketParams};
+pub use params::{
+    AfterDeadline, BountyParams, FundingParams, JOBS_PER_PLUGIN_MAX, MARKET_AMOUNT_WEI_MAX, MarketParams,
+    SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX,
+};
 pub use statement::{
     CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,
     call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment, tx_commitment,

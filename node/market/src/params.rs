@@ -2,9 +2,28 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use zkcrowd_primitives::{SignedZkpow, Zkpow};
+use zkcrowd_primitives::yaml::{FieldPath, Invalid, Problem, check_at_least, check_at_most, check_between};
+use zkcrowd_primitives::{SignedZkpow, WEI_PER_ZKPOW, Zkpow};
 
 use crate::curve::{AgeCurve, Factor, SupplyCurve};
+
+/// Longest heartbeat window or proof deadline: 1,000,000 blocks, 23 days of 2-second blocks and
+/// longer than any run (a run is at most a day: 864,000 blocks of 100 ms). It keeps
+/// `block + window` far from overflow.
+pub const WINDOW_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Largest market amount (penalty, bounty bases, issuance per block, the magnitude of the debt
+/// limit): 1,000,000 ZKPOW (10^24 wei). Times the largest age and supply factors (10^6 each) a bounty
+/// stays below 10^36 wei, two orders of magnitude under `u128`.
+pub const MARKET_AMOUNT_WEI_MAX: u128 = 1_000_000 * WEI_PER_ZKPOW;
+
+/// Most jobs one plugin may hold at once: a device proves one job at a time, so more held jobs only
+/// wait and miss deadlines; the eligible set and a plugin's job list stay small.
+pub const JOBS_PER_PLUGIN_MAX: u32 = 64;
+
+/// Most market transactions in one system job's span (a span circuit proves 16; larger modeled
+/// spans are for studies).
+pub const SYSTEM_JOB_TXS_MAX: u32 = 1_024;
 
 /// Who may submit a proof once a job's deadline has passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -80,11 +99,14 @@ impl Default for FundingParams {
 pub struct MarketParams {
     /// A plugin is active while its last heartbeat is at most this many blocks old.
     #[serde(default = "default_heartbeat_window")]
+    #[schemars(range(min = 2, max = WINDOW_BLOCKS_MAX))]
     pub heartbeat_window_blocks: u64,
     /// A proof must land within this many blocks of the assignment.
     #[serde(default = "default_deadline")]
+    #[schemars(range(min = 1, max = WINDOW_BLOCKS_MAX))]
     pub proof_deadline_blocks: u64,
-    /// Charged to an active plugin for each missed deadline (and each job it abandons).
+    /// Charged to an active plugin for each missed deadline (and each job it abandons). At most
+    /// 1,000,000 ZKPOW, like every market amount.
     #[serde(default = "default_penalty")]
     pub penalty: Zkpow,
     /// A plugin whose market balance is below this gets no work until it repays.
@@ -92,6 +114,7 @@ pub struct MarketParams {
     pub debt_limit: SignedZkpow,
     /// Most jobs one plugin holds at once.
     #[serde(default = "default_jobs_per_plugin")]
+    #[schemars(range(min = 1, max = JOBS_PER_PLUGIN_MAX))]
     pub jobs_per_plugin_max: u32,
     /// Who may prove a job after a missed deadline.
     #[serde(default)]
@@ -100,6 +123,7 @@ pub struct MarketParams {
     /// every accepted proof is itself a market transaction of a later block, so one unbounded span
     /// per block would grow with the market's own activity.
     #[serde(default = "default_system_job_txs")]
+    #[schemars(range(min = 1, max = SYSTEM_JOB_TXS_MAX))]
     pub system_job_txs_max: u32,
     /// Bounty curves.
     #[serde(default)]
@@ -145,31 +169,113 @@ impl Default for MarketParams {
 }
 
 impl MarketParams {
-    /// Checks the rules the market relies on, naming the broken one.
+    /// Checks the rules the market itself relies on, naming the broken one (a string, for
+    /// [`Market::new`]). Markets built in code (tests, benchmarks) may go beyond the documented
+    /// maxima of files where that is safe (e.g. "unlimited" jobs per plugin); files are loaded
+    /// with [`Self::check`].
+    ///
+    /// [`Market::new`]: crate::Market::new
     pub fn validate(&self) -> Result<(), String> {
-        if self.proof_deadline_blocks == 0 {
-            return Err("proof_deadline_blocks must be at least 1".into());
-        }
-        if self.heartbeat_window_blocks <= self.proof_deadline_blocks {
-            return Err(format!(
-                "heartbeat_window_blocks ({}) must exceed proof_deadline_blocks ({}): a plugin is only \
-                 given a job if it stays active until the job's deadline",
-                self.heartbeat_window_blocks, self.proof_deadline_blocks
+        self.check_rules().map_err(|invalid| invalid.to_string())
+    }
+
+    /// Checks the documented maxima and the rules, as a genesis or scenario file is loaded; each
+    /// error names its value's path relative to the market mapping (`proof_deadline_blocks`,
+    /// `bounty.age.cap`).
+    pub fn check(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
+        let amount = |key: FieldPath, value: Zkpow| check_at_most(&key, value, Zkpow::from_wei(MARKET_AMOUNT_WEI_MAX));
+        check_at_most(&here.key("system_job_txs_max"), self.system_job_txs_max, SYSTEM_JOB_TXS_MAX)?;
+        check_at_most(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, JOBS_PER_PLUGIN_MAX)?;
+        amount(here.key("penalty"), self.penalty)?;
+        if self.debt_limit.wei() < 0 && self.debt_limit.wei().unsigned_abs() > MARKET_AMOUNT_WEI_MAX {
+            return Err(Invalid::new(
+                here.key("debt_limit"),
+                Problem::BelowMinimum {
+                    value: self.debt_limit.to_string(),
+                    min: format!("-{}", Zkpow::from_wei(MARKET_AMOUNT_WEI_MAX)),
+                },
             ));
         }
-        if self.system_job_txs_max == 0 {
-            return Err("system_job_txs_max must be at least 1".into());
+        amount(here.key("bounty").key("base"), self.bounty.base)?;
+        if let Some(base) = self.bounty.aggregation_base {
+            amount(here.key("bounty").key("aggregation_base"), base)?;
         }
-        if self.jobs_per_plugin_max == 0 {
-            return Err("jobs_per_plugin_max must be at least 1".into());
+        amount(here.key("funding").key("issuance_per_block"), self.funding.issuance_per_block)?;
+        self.check_rules()
+    }
+
+    /// The rules the market relies on, including the bounds that keep its block arithmetic far
+    /// from overflow (windows, curve block counts).
+    fn check_rules(&self) -> Result<(), Invalid> {
+        let here = FieldPath::root();
+        check_between(&here.key("proof_deadline_blocks"), self.proof_deadline_blocks, 1, WINDOW_BLOCKS_MAX)?;
+        check_at_most(&here.key("heartbeat_window_blocks"), self.heartbeat_window_blocks, WINDOW_BLOCKS_MAX)?;
+        if self.heartbeat_window_blocks <= self.proof_deadline_blocks {
+            return Err(Invalid::rule(
+                here.key("heartbeat_window_blocks"),
+                format!(
+                    "{} does not exceed proof_deadline_blocks ({})",
+                    self.heartbeat_window_blocks, self.proof_deadline_blocks
+                ),
+                "a window longer than the deadline: a plugin is only given a job if it stays active until \
+                 the job's deadline",
+            )
+            .related(here.key("proof_deadline_blocks")));
         }
+        check_at_least(&here.key("system_job_txs_max"), self.system_job_txs_max, 1)?;
+        check_at_least(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, 1)?;
         if self.debt_limit.wei() > 0 {
-            return Err(format!("debt_limit {} must not be positive", self.debt_limit));
+            return Err(Invalid::rule(
+                here.key("debt_limit"),
+                format!("{} is positive", self.debt_limit),
+                "zero or a negative amount (how far into debt a plugin may go)",
+            ));
         }
-        if self.funding.fee_share > Factor::ONE {
-            return Err(format!("funding.fee_share {} must be between 0 and 1", self.funding.fee_share));
-        }
-        self.bounty.age.validate().map_err(|e| format!("bounty.age: {e}"))?;
-        self.bounty.supply.validate().map_err(|e| format!("bounty.supply: {e}"))
+        check_at_most(&here.key("funding").key("fee_share"), self.funding.fee_share, Factor::ONE)?;
+        self.bounty.age.check().map_err(|e| e.within(&here.key("bounty").key("age")))?;
+        self.bounty.supply.check().map_err(|e| e.within(&here.key("bounty").key("supply")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each rule and maximum names the offending field's path; a cross-field rule names the window
+    /// and relates the deadline; the defaults pass.
+    #[test]
+    fn check_names_paths() {
+        assert!(MarketParams::default().check().is_ok());
+        let broken = |change: &dyn Fn(&mut MarketParams)| {
+            let mut params = MarketParams::default();
+            change(&mut params);
+            params.check().unwrap_err()
+        };
+        let error = broken(&|p| p.proof_deadline_blocks = 200);
+        assert_eq!(error.path.to_string(), "heartbeat_window_blocks");
+        assert_eq!(error.related[0].to_string(), "proof_deadline_blocks");
+        assert_eq!(broken(&|p| p.proof_deadline_blocks = u64::MAX).path.to_string(), "proof_deadline_blocks");
+        assert_eq!(broken(&|p| p.heartbeat_window_blocks = u64::MAX).path.to_string(), "heartbeat_window_blocks");
+        assert_eq!(broken(&|p| p.jobs_per_plugin_max = 0).path.to_string(), "jobs_per_plugin_max");
+        assert_eq!(broken(&|p| p.jobs_per_plugin_max = u32::MAX).path.to_string(), "jobs_per_plugin_max");
+        assert_eq!(broken(&|p| p.system_job_txs_max = u32::MAX).path.to_string(), "system_job_txs_max");
+        assert_eq!(broken(&|p| p.penalty = Zkpow::from_wei(u128::MAX)).path.to_string(), "penalty");
+        assert_eq!(broken(&|p| p.debt_limit = SignedZkpow::from_zkpow(1)).path.to_string(), "debt_limit");
+        assert_eq!(broken(&|p| p.debt_limit = SignedZkpow::from_zkpow(-2_000_000)).path.to_string(), "debt_limit");
+        let error = broken(&|p| p.bounty.aggregation_base = Some(Zkpow::from_zkpow(2_000_000)));
+        assert_eq!(error.path.to_string(), "bounty.aggregation_base");
+        assert!(matches!(error.problem, Problem::AboveMaximum { .. }), "{error}");
+        let error = broken(&|p| p.funding.issuance_per_block = Zkpow::from_zkpow(1_000_001));
+        assert_eq!(error.path.to_string(), "funding.issuance_per_block");
+        let error = broken(&|p| p.bounty.supply.target_active = u64::MAX);
+        assert_eq!(error.path.to_string(), "bounty.supply.target_active");
+        let error = broken(&|p| p.bounty.age = AgeCurve::Linear { per_block: Factor::ONE, cap: Factor::ZERO });
+        assert_eq!(error.path.to_string(), "bounty.age.cap");
+        assert!(MarketParams::default().validate().is_ok());
+        // Markets built in code may exceed the files' maxima where the market stays safe.
+        let unlimited = MarketParams { jobs_per_plugin_max: 1_000_000, ..MarketParams::default() };
+        assert!(unlimited.validate().is_ok());
+        assert_eq!(unlimited.check().unwrap_err().path.to_string(), "jobs_per_plugin_max");
     }
 }

@@ -4,6 +4,7 @@
 //! the file, line and column and what was expected. `zkcrowd schema` prints the JSON Schema of this
 //! format for editors. See `docs/scenarios.md` for the reference with examples.
 
+pub mod limits;
 mod units;
 
 use std::collections::BTreeSet;
@@ -11,25 +12,35 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use zkcrowd_chain::{BASE_FEE_WEI_MAX, CHAIN_ID_MAX, GAS_LIMIT_MAX, GAS_LIMIT_MIN, VALIDATORS_MAX};
 use zkcrowd_market::MarketParams;
-use zkcrowd_primitives::{Zkpow, yaml};
+use zkcrowd_primitives::Zkpow;
+use zkcrowd_primitives::yaml::{
+    self, FieldPath, Invalid, Validate, YamlError, check_at_most, check_between, check_fraction, check_len,
+    check_number,
+};
 
-pub use units::{DURATION_FORM, RATE_FORM, Rate, SimDuration, UnitError};
+use limits::*;
+pub use units::{
+    DURATION_FORM, DURATION_PARSE_MAX, RATE_FORM, RATE_PER_SECOND_MAX, RATE_PER_SECOND_MIN_POSITIVE, Rate, SimDuration,
+    UnitError,
+};
 
 /// A scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Short name, used in reports.
+    /// Short name, used in reports (at most 100 characters).
+    #[schemars(length(min = 1, max = NAME_CHARS_MAX))]
     pub name: String,
     /// Seed used when `--seed` is not given.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// How long users send transactions and faults may happen (the fault phase).
+    /// How long users send transactions and faults may happen (the fault phase). At most 12h.
     pub duration: SimDuration,
     /// After `duration`, how long the run may continue without new transactions so that the last
     /// blocks get proven (the healed phase ends early once every block is fully proven).
-    /// Defaults to the liveness bound.
+    /// Defaults to the liveness bound. At most 12h.
     #[serde(default)]
     pub drain: Option<SimDuration>,
     /// The sequencer chain.
@@ -53,8 +64,9 @@ pub struct Scenario {
     /// The L1 that fully proven blocks are posted to.
     #[serde(default)]
     pub l1: L1Section,
-    /// Faults, each at a simulated time.
+    /// Faults, each at a simulated time (at most 1,000).
     #[serde(default)]
+    #[schemars(length(max = FAULTS_MAX))]
     pub faults: Vec<Fault>,
     /// Which checks to run (all by default).
     #[serde(default = "default_checks")]
@@ -198,21 +210,25 @@ fn default_seed() -> u64 {
 pub struct ChainSection {
     /// Number of validators (equal stake).
     #[serde(default = "default_validators")]
+    #[schemars(range(min = 1, max = VALIDATORS_MAX))]
     pub validators: u16,
-    /// Target time between blocks.
+    /// Target time between blocks, from 100ms to 1m.
     #[serde(default = "default_block_time")]
     pub block_time: SimDuration,
     /// Block gas limit.
     #[serde(default = "default_gas_limit")]
+    #[schemars(range(min = GAS_LIMIT_MIN, max = GAS_LIMIT_MAX))]
     pub gas_limit: u64,
     /// EIP-155 chain id.
     #[serde(default = "default_chain_id")]
+    #[schemars(range(min = 1, max = CHAIN_ID_MAX))]
     pub chain_id: u64,
-    /// Initial (and minimum) base fee.
+    /// Initial (and minimum) base fee, at most 2^64 − 1 wei.
     #[serde(default = "default_base_fee")]
     pub base_fee: Zkpow,
     /// Most transactions a validator's mempool holds.
     #[serde(default = "default_mempool")]
+    #[schemars(range(min = 1, max = MEMPOOL_MAX))]
     pub mempool_max: usize,
 }
 
@@ -252,13 +268,14 @@ impl Default for ChainSection {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkClass {
-    /// One-way base latency.
+    /// One-way base latency, at most 10s.
     pub latency: SimDuration,
-    /// Extra latency, uniform in [0, jitter].
+    /// Extra latency, uniform in [0, jitter], at most 10s.
     #[serde(default)]
     pub jitter: SimDuration,
     /// Probability that a message is lost (0 to 1).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub loss: f64,
 }
 
@@ -293,14 +310,16 @@ impl Default for NetworkSection {
 pub struct LoadSection {
     /// Number of user accounts.
     #[serde(default = "default_users")]
+    #[schemars(range(min = USERS_MIN, max = USERS_MAX))]
     pub users: u64,
-    /// Transactions per unit of time, all users together (Poisson).
+    /// Transactions per unit of time, all users together (Poisson). At most 1000/s, and at most
+    /// 500,000 transactions over `duration`.
     #[serde(default = "default_tx_rate")]
     pub tx_rate: Rate,
     /// Shares of transaction kinds.
     #[serde(default)]
     pub mix: Mix,
-    /// Each user's genesis balance.
+    /// Each user's genesis balance, at most 10^12 ZKPOW.
     #[serde(default = "default_user_balance")]
     pub balance: Zkpow,
 }
@@ -332,9 +351,11 @@ impl Default for LoadSection {
 pub struct Mix {
     /// Value transfers between users (provable by the shipped circuit).
     #[serde(default = "one")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub transfer: f64,
     /// Calls to a storage contract deployed at genesis (modeled proofs only).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub contract_call: f64,
 }
 
@@ -354,9 +375,11 @@ impl Default for Mix {
 pub struct PluginsSection {
     /// Distinct plugin identities (each with its own key and device).
     #[serde(default = "default_population")]
+    #[schemars(range(min = 1, max = PLUGINS_MAX))]
     pub population: u64,
     /// Identities online at the start (the rest arrive by `arrivals`). Defaults to all.
     #[serde(default)]
+    #[schemars(range(max = PLUGINS_MAX))]
     pub initial_online: Option<u64>,
     /// How offline identities come online.
     #[serde(default)]
@@ -369,6 +392,7 @@ pub struct PluginsSection {
     pub idle: Idle,
     /// Device speed classes (speed 1 = the cost model's reference device).
     #[serde(default = "default_devices")]
+    #[schemars(length(min = 1, max = DEVICES_MAX))]
     pub devices: Vec<Device>,
     /// Shares of behaviours (they must sum to 1).
     #[serde(default)]
@@ -376,8 +400,9 @@ pub struct PluginsSection {
     /// A withholder submits a finished proof once the bounty reaches `bounty_factor` × base, or
     /// when its deadline is near.
     #[serde(default = "default_withhold_factor")]
+    #[schemars(range(min = 1.0, max = WITHHOLD_FACTOR_MAX))]
     pub withhold_until_factor: f64,
-    /// Each plugin's genesis balance (pays gas for heartbeats and submissions).
+    /// Each plugin's genesis balance (pays gas for heartbeats and submissions), at most 10^12 ZKPOW.
     #[serde(default = "default_plugin_balance")]
     pub balance: Zkpow,
 }
@@ -419,7 +444,7 @@ pub enum Arrivals {
     None,
     /// Poisson arrivals at `rate`, each picking a random offline identity.
     Poisson {
-        /// Arrivals per unit of time.
+        /// Arrivals per unit of time (at most 1000/s).
         rate: Rate,
     },
 }
@@ -438,14 +463,15 @@ pub enum Session {
     Forever,
     /// Log-normal: `median` and `sigma` (of the underlying normal).
     Lognormal {
-        /// Median session length.
+        /// Median session length, from 1s to 12h.
         median: SimDuration,
-        /// Spread.
+        /// Spread, from 0 to 3.
+        #[schemars(range(min = 0.0, max = SESSION_SIGMA_MAX))]
         sigma: f64,
     },
     /// Exponential with `mean`.
     Exponential {
-        /// Mean session length.
+        /// Mean session length, from 1s to 12h.
         mean: SimDuration,
     },
 }
@@ -462,6 +488,7 @@ impl Default for Session {
 pub struct Idle {
     /// Probability that a session contains one idle spell (at a uniform point in it).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub probability: f64,
     /// Length of a spell.
     #[serde(default = "default_idle")]
@@ -483,8 +510,10 @@ impl Default for Idle {
 #[serde(deny_unknown_fields)]
 pub struct Device {
     /// Share of plugins with this device.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub share: f64,
-    /// Speed relative to the reference device (proving time divides by it).
+    /// Speed relative to the reference device (proving time divides by it), from 0.01 to 100.
+    #[schemars(range(min = DEVICE_SPEED_MIN, max = DEVICE_SPEED_MAX))]
     pub speed: f64,
 }
 
@@ -525,6 +554,7 @@ pub struct ProofsSection {
     pub profile: CostProfileName,
     /// Spread of proving times (sigma of a log-normal factor; 0 = exact).
     #[serde(default = "default_jitter")]
+    #[schemars(range(min = 0.0, max = PROOF_JITTER_SIGMA_MAX))]
     pub jitter_sigma: f64,
     /// Which jobs get real plonky2 proofs, verified by every validator: `all`, or
     /// `{ sample_rate: 0.01 }` (a seeded sample of leaf jobs; an aggregate is real when both its
@@ -644,23 +674,27 @@ pub struct L1Section {
     /// `none`, `embedded` or `anvil`.
     #[serde(default)]
     pub kind: L1Kind,
-    /// Length of a submission slot; slot k belongs to validator k mod n.
+    /// Length of a submission slot; slot k belongs to validator k mod n. Whole seconds, 1s to 1h.
     #[serde(default = "default_l1_slot")]
     pub slot: SimDuration,
-    /// Time between L1 blocks (each block's timestamp comes from the simulated clock).
+    /// Time between L1 blocks (each block's timestamp comes from the simulated clock). Whole
+    /// seconds, 1s to 1h.
     #[serde(default = "default_l1_slot")]
     pub block_time: SimDuration,
     /// Most L2 blocks an agent submits in one L1 block.
     #[serde(default = "default_blocks_per_submission")]
+    #[schemars(range(min = 1, max = L1_BLOCKS_PER_L1_BLOCK_MAX))]
     pub max_blocks_per_l1_block: u32,
     /// Attempts to reach the L1 in a slot before an agent waits for its next slot.
     #[serde(default = "default_l1_attempts")]
+    #[schemars(range(min = 1, max = L1_ATTEMPTS_MAX))]
     pub attempts: u32,
-    /// Wait between attempts.
+    /// Wait between attempts, at most 1m.
     #[serde(default = "default_l1_backoff")]
     pub retry_backoff: SimDuration,
     /// Agents that do not behave (the rest are honest).
     #[serde(default)]
+    #[schemars(length(max = VALIDATORS_MAX))]
     pub agents: Vec<AgentOverride>,
 }
 
@@ -786,6 +820,7 @@ pub enum LinkSet {
 #[serde(deny_unknown_fields)]
 pub struct LossFault {
     /// Probability of losing each message (0 to 1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub rate: f64,
     /// How long it lasts.
     #[serde(rename = "for")]
@@ -800,6 +835,7 @@ pub struct LossFault {
 #[serde(deny_unknown_fields)]
 pub struct ExodusFault {
     /// Fraction of online plugins that leave (0 to 1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub fraction: f64,
     /// If set, they come back after this long.
     #[serde(default)]
@@ -811,6 +847,7 @@ pub struct ExodusFault {
 #[serde(deny_unknown_fields)]
 pub struct RandomCrashes {
     /// How many crashes.
+    #[schemars(range(min = 1, max = RANDOM_CRASHES_MAX))]
     pub count: u32,
     /// Crashes start no earlier than this.
     #[serde(default)]
@@ -880,22 +917,18 @@ fn default_checks() -> Vec<Check> {
 
 /// A scenario that could not be used: the message names the file and, when known, line and column.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ScenarioError(pub String);
+#[error(transparent)]
+pub struct ScenarioError(#[from] pub YamlError);
 
 impl Scenario {
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file; every error is one line with `file:line:column`.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let scenario: Self = yaml::from_file(path).map_err(|e| ScenarioError(e.to_string()))?;
-        scenario.validate().map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        Ok(scenario)
+        Ok(yaml::load(path)?)
     }
 
     /// Parses and validates scenario text (`path` names it in errors).
     pub fn from_str(path: &Path, text: &str) -> Result<Self, ScenarioError> {
-        let scenario: Self = yaml::from_str(path, text).map_err(|e| ScenarioError(e.to_string()))?;
-        scenario.validate().map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        Ok(scenario)
+        Ok(yaml::load_str(path, text)?)
     }
 
     /// The liveness bound, if the liveness check is on.
@@ -938,140 +971,296 @@ impl Scenario {
             .unwrap_or_default()
     }
 
-    /// Checks the rules a runnable scenario follows, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let share_sum = |values: &[f64]| values.iter().sum::<f64>();
-        let fraction = |name: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("{name} must be between 0 and 1, got {v}")) }
-        };
-        if self.duration == SimDuration::ZERO {
-            return Err("duration must be positive".into());
+    /// Checks the rules a runnable scenario follows and every documented maximum
+    /// ([`limits`]); the error names the offending value's path, which the loader turns into its
+    /// line and column.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let root = FieldPath::root();
+        let name = root.key("name");
+        check_between(&name, self.name.chars().count(), 1, NAME_CHARS_MAX)?;
+        if self.name.chars().any(char::is_control) {
+            return Err(Invalid::rule(name, "the name has a control character", "printable text"));
         }
-        if self.chain.validators == 0 {
-            return Err("chain.validators must be at least 1".into());
+        check_between(&root.key("duration"), self.duration, SimDuration::from_millis(1), DURATION_MAX)?;
+        if let Some(drain) = self.drain {
+            check_at_most(&root.key("drain"), drain, DRAIN_MAX)?;
         }
-        if self.chain.block_time.as_millis() < 100 {
-            return Err("chain.block_time must be at least 100ms".into());
+        self.validate_chain(&root.key("chain"))?;
+        for (key, link) in [("validators", &self.network.validators), ("clients", &self.network.clients)] {
+            let path = root.key("network").key(key);
+            check_at_most(&path.key("latency"), link.latency, LATENCY_MAX)?;
+            check_at_most(&path.key("jitter"), link.jitter, LATENCY_MAX)?;
+            check_fraction(&path.key("loss"), link.loss)?;
         }
-        let mix = self.load.mix;
-        if mix.transfer < 0.0
-            || mix.contract_call < 0.0
-            || (share_sum(&[mix.transfer, mix.contract_call]) - 1.0).abs() > 1e-9
-        {
-            return Err("load.mix shares must be non-negative and sum to 1".into());
-        }
-        if self.load.users < 2 {
-            return Err("load.users must be at least 2".into());
-        }
-        let b = self.plugins.behaviours;
-        let shares = [b.honest, b.lazy, b.invalid_proofs, b.copier, b.withholder];
-        if shares.iter().any(|s| *s < 0.0) || (share_sum(&shares) - 1.0).abs() > 1e-9 {
-            return Err("plugins.behaviours shares must be non-negative and sum to 1".into());
-        }
-        let devices: Vec<f64> = self.plugins.devices.iter().map(|d| d.share).collect();
-        if devices.is_empty() || devices.iter().any(|s| *s < 0.0) || (share_sum(&devices) - 1.0).abs() > 1e-9 {
-            return Err("plugins.devices shares must be non-negative and sum to 1".into());
-        }
-        if self.plugins.devices.iter().any(|d| d.speed <= 0.0 || !d.speed.is_finite()) {
-            return Err("plugins.devices speeds must be positive".into());
-        }
-        if self.plugins.initial_online.is_some_and(|n| n > self.plugins.population) {
-            return Err("plugins.initial_online exceeds plugins.population".into());
-        }
-        fraction("plugins.idle.probability", self.plugins.idle.probability)?;
-        if let Session::Lognormal { sigma, .. } = self.plugins.session {
-            if !(sigma >= 0.0 && sigma.is_finite()) {
-                return Err("plugins.session.sigma must be a non-negative number".into());
-            }
-        }
-        for (name, link) in [("network.validators", self.network.validators), ("network.clients", self.network.clients)]
-        {
-            fraction(&format!("{name}.loss"), link.loss)?;
-        }
-        if !(self.proofs.jitter_sigma >= 0.0 && self.proofs.jitter_sigma.is_finite()) {
-            return Err("proofs.jitter_sigma must be a non-negative number".into());
-        }
+        self.validate_load(&root.key("load"))?;
+        self.validate_plugins(&root.key("plugins"))?;
+        self.market.check().map_err(|e| e.within(&root.key("market")))?;
+        let proofs = root.key("proofs");
+        check_number(&proofs.key("jitter_sigma"), self.proofs.jitter_sigma, 0.0, PROOF_JITTER_SIGMA_MAX)?;
         if let Some(RealProofs::Sampled { sample_rate }) = self.proofs.real {
-            fraction("proofs.real.sample_rate", sample_rate)?;
+            check_fraction(&proofs.key("real").key("sample_rate"), sample_rate)?;
         }
-        self.market.validate().map_err(|e| format!("market: {e}"))?;
+        self.validate_l1(&root.key("l1"))?;
+        check_len(&root.key("faults"), self.faults.len(), FAULTS_MAX)?;
         for (i, fault) in self.faults.iter().enumerate() {
-            let kinds = [
-                fault.crash.is_some(),
-                fault.partition.is_some(),
-                fault.message_loss.is_some(),
-                fault.plugin_exodus.is_some(),
-                fault.random_crashes.is_some(),
-                fault.l1_outage.is_some(),
-            ];
-            let place = format!("faults[{i}]");
-            if kinds.iter().filter(|k| **k).count() != 1 {
-                return Err(format!(
-                    "{place} must have exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage"
+            self.validate_fault(&root.key("faults").index(i), fault)?;
+        }
+        let sabotage = root.key("sabotage");
+        for (i, entry) in self.sabotage.iter().enumerate() {
+            if entry.is_node_bug() && !cfg!(feature = "test-bugs") {
+                return Err(Invalid::rule(
+                    sabotage.index(i),
+                    format!("{entry:?} is a deliberate node bug"),
+                    "a build with the `test-bugs` cargo feature (tests only)",
                 ));
             }
-            if fault.l1_outage.is_some() && self.l1.kind == L1Kind::None {
-                return Err(format!("{place}.l1_outage needs an L1 (l1.kind: embedded or anvil)"));
-            }
-            match (fault.at, fault.random_crashes.is_some()) {
-                (None, false) => return Err(format!("{place} needs `at`")),
-                (Some(at), false) if at >= self.duration => {
-                    return Err(format!("{place}.at {at} is not within the duration {}", self.duration));
-                }
-                _ => {}
-            }
-            let validator_ok = |v: u16| v < self.chain.validators;
-            if let Some(c) = fault.crash {
-                if !validator_ok(c.validator) {
-                    return Err(format!("{place}.crash.validator {} does not exist", c.validator));
-                }
-            }
-            if let Some(p) = &fault.partition {
-                let set: BTreeSet<u16> = p.validators.iter().copied().collect();
-                if set.is_empty() || set.len() != p.validators.len() || !set.iter().all(|v| validator_ok(*v)) {
-                    return Err(format!("{place}.partition.validators must be distinct existing validators"));
-                }
-            }
-            if let Some(l) = fault.message_loss {
-                fraction(&format!("{place}.message_loss.rate"), l.rate)?;
-            }
-            if let Some(e) = fault.plugin_exodus {
-                fraction(&format!("{place}.plugin_exodus.fraction"), e.fraction)?;
-            }
-        }
-        if self.l1.slot.as_millis() < 1_000 || self.l1.slot.as_millis() % 1_000 != 0 {
-            return Err(format!("l1.slot must be a whole number of seconds, at least 1s, got {}", self.l1.slot));
-        }
-        if self.l1.block_time.as_millis() < 1_000 || self.l1.block_time.as_millis() % 1_000 != 0 {
-            return Err(format!(
-                "l1.block_time must be a whole number of seconds, at least 1s, got {}",
-                self.l1.block_time
-            ));
-        }
-        if self.l1.attempts == 0 || !(1..=32).contains(&self.l1.max_blocks_per_l1_block) {
-            return Err("l1.attempts must be at least 1 and l1.max_blocks_per_l1_block between 1 and 32 \
-                        (32 submissions of 400,000 gas fill ~43% of an L1 block)"
-                .into());
-        }
-        if let Some(a) = self.l1.agents.iter().find(|a| a.validator >= self.chain.validators) {
-            return Err(format!("l1.agents: validator {} does not exist", a.validator));
-        }
-        if let Some(node_bug) = self.sabotage.iter().find(|s| s.is_node_bug()) {
-            if !cfg!(feature = "test-bugs") {
-                return Err(format!(
-                    "sabotage {node_bug:?} is a deliberate node bug, built only with the `test-bugs` cargo feature \
-                     (tests only)"
+            if *entry == Sabotage::MuteL1Agents && self.l1.kind == L1Kind::None {
+                return Err(Invalid::rule(
+                    sabotage.index(i),
+                    "mute_l1_agents without an L1",
+                    "l1.kind: embedded or anvil",
                 ));
             }
         }
-        if self.sabotage.contains(&Sabotage::MuteL1Agents) && self.l1.kind == L1Kind::None {
-            return Err("sabotage mute_l1_agents needs an L1 (l1.kind: embedded or anvil)".into());
-        }
-        let names: BTreeSet<&str> = self.checks.iter().map(Check::name).collect();
-        if names.len() != self.checks.len() {
-            return Err("checks: each check may appear once".into());
+        let mut names = BTreeSet::new();
+        for (i, check) in self.checks.iter().enumerate() {
+            let path = root.key("checks").index(i);
+            if !names.insert(check.name()) {
+                return Err(Invalid::rule(path, format!("`{}` appears twice", check.name()), "each check once"));
+            }
+            if let Check::Liveness { block_proven_within } = check {
+                let path = path.key("liveness").key("block_proven_within");
+                check_between(&path, *block_proven_within, SimDuration::from_millis(1), DRAIN_MAX)?;
+            }
         }
         Ok(())
+    }
+
+    fn validate_chain(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let chain = &self.chain;
+        check_between(&path.key("validators"), usize::from(chain.validators), 1, VALIDATORS_MAX)?;
+        check_between(&path.key("block_time"), chain.block_time, BLOCK_TIME_MIN, BLOCK_TIME_MAX)?;
+        check_between(&path.key("gas_limit"), chain.gas_limit, GAS_LIMIT_MIN, GAS_LIMIT_MAX)?;
+        check_between(&path.key("chain_id"), chain.chain_id, 1, CHAIN_ID_MAX)?;
+        check_at_most(&path.key("base_fee"), chain.base_fee, Zkpow::from_wei(BASE_FEE_WEI_MAX))?;
+        check_between(&path.key("mempool_max"), chain.mempool_max, 1, MEMPOOL_MAX)
+    }
+
+    fn validate_load(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let load = &self.load;
+        check_between(&path.key("users"), load.users, USERS_MIN, USERS_MAX)?;
+        let expected = load.tx_rate.per_second() * self.duration.as_secs_f64();
+        if expected > TXS_EXPECTED_MAX {
+            return Err(Invalid::rule(
+                path.key("tx_rate"),
+                format!("{} over the duration {} is {expected:.0} transactions", load.tx_rate, self.duration),
+                format!("at most {TXS_EXPECTED_MAX} (memory grows with every transaction)"),
+            )
+            .related(FieldPath::root().key("duration")));
+        }
+        check_shares(&path.key("mix"), &[("transfer", load.mix.transfer), ("contract_call", load.mix.contract_call)])?;
+        check_at_most(&path.key("balance"), load.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
+    }
+
+    fn validate_plugins(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let plugins = &self.plugins;
+        check_between(&path.key("population"), plugins.population, 1, PLUGINS_MAX)?;
+        if let Some(initial) = plugins.initial_online
+            && initial > plugins.population
+        {
+            return Err(Invalid::rule(
+                path.key("initial_online"),
+                format!("{initial} exceeds the population {}", plugins.population),
+                "at most plugins.population",
+            )
+            .related(path.key("population")));
+        }
+        let session = path.key("session");
+        match plugins.session {
+            Session::Forever => {}
+            Session::Lognormal { median, sigma } => {
+                check_between(&session.key("median"), median, SESSION_MIN, DURATION_MAX)?;
+                check_number(&session.key("sigma"), sigma, 0.0, SESSION_SIGMA_MAX)?;
+            }
+            Session::Exponential { mean } => check_between(&session.key("mean"), mean, SESSION_MIN, DURATION_MAX)?,
+        }
+        check_fraction(&path.key("idle").key("probability"), plugins.idle.probability)?;
+        check_at_most(&path.key("idle").key("duration"), plugins.idle.duration, DURATION_MAX)?;
+        let devices = path.key("devices");
+        if plugins.devices.is_empty() {
+            return Err(Invalid::rule(devices, "no device classes", "at least one `{ share, speed }`"));
+        }
+        check_len(&devices, plugins.devices.len(), DEVICES_MAX)?;
+        for (i, device) in plugins.devices.iter().enumerate() {
+            check_fraction(&devices.index(i).key("share"), device.share)?;
+            check_number(&devices.index(i).key("speed"), device.speed, DEVICE_SPEED_MIN, DEVICE_SPEED_MAX)?;
+        }
+        let sum: f64 = plugins.devices.iter().map(|d| d.share).sum();
+        if (sum - 1.0).abs() > SHARE_SUM_TOLERANCE {
+            return Err(Invalid::rule(devices, format!("device shares sum to {sum}"), "shares that sum to 1"));
+        }
+        let b = plugins.behaviours;
+        check_shares(
+            &path.key("behaviours"),
+            &[
+                ("honest", b.honest),
+                ("lazy", b.lazy),
+                ("invalid_proofs", b.invalid_proofs),
+                ("copier", b.copier),
+                ("withholder", b.withholder),
+            ],
+        )?;
+        check_number(&path.key("withhold_until_factor"), plugins.withhold_until_factor, 1.0, WITHHOLD_FACTOR_MAX)?;
+        check_at_most(&path.key("balance"), plugins.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
+    }
+
+    fn validate_l1(&self, path: &FieldPath) -> Result<(), Invalid> {
+        let l1 = &self.l1;
+        for (key, time) in [("slot", l1.slot), ("block_time", l1.block_time)] {
+            check_between(&path.key(key), time, L1_TIME_MIN, L1_TIME_MAX)?;
+            if time.as_millis() % 1_000 != 0 {
+                return Err(Invalid::rule(
+                    path.key(key),
+                    format!("{time} is not whole seconds"),
+                    "a whole number of seconds",
+                ));
+            }
+        }
+        check_between(&path.key("max_blocks_per_l1_block"), l1.max_blocks_per_l1_block, 1, L1_BLOCKS_PER_L1_BLOCK_MAX)?;
+        check_between(&path.key("attempts"), l1.attempts, 1, L1_ATTEMPTS_MAX)?;
+        check_at_most(&path.key("retry_backoff"), l1.retry_backoff, L1_RETRY_BACKOFF_MAX)?;
+        check_len(&path.key("agents"), l1.agents.len(), VALIDATORS_MAX)?;
+        for (i, agent) in l1.agents.iter().enumerate() {
+            self.check_validator(&path.key("agents").index(i).key("validator"), agent.validator)?;
+        }
+        Ok(())
+    }
+
+    fn check_validator(&self, path: &FieldPath, validator: u16) -> Result<(), Invalid> {
+        if validator >= self.chain.validators {
+            return Err(Invalid::rule(
+                path.clone(),
+                format!("validator {validator} does not exist (chain.validators: {})", self.chain.validators),
+                format!("an index from 0 to {}", self.chain.validators.saturating_sub(1)),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_fault(&self, path: &FieldPath, fault: &Fault) -> Result<(), Invalid> {
+        let kinds = [
+            fault.crash.is_some(),
+            fault.partition.is_some(),
+            fault.message_loss.is_some(),
+            fault.plugin_exodus.is_some(),
+            fault.random_crashes.is_some(),
+            fault.l1_outage.is_some(),
+        ];
+        let count = kinds.iter().filter(|k| **k).count();
+        if count != 1 {
+            return Err(Invalid::rule(
+                path.clone(),
+                format!("{count} fault kinds"),
+                "exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage",
+            ));
+        }
+        let lasting = |key: &str, length: SimDuration| {
+            check_between(&path.key(key).key("for"), length, SimDuration::from_millis(1), DURATION_MAX)
+        };
+        match (fault.at, fault.random_crashes.is_some()) {
+            (None, false) => {
+                return Err(Invalid::rule(path.clone(), "the fault has no `at`", "`at: DURATION` within the duration"));
+            }
+            (Some(at), false) if at >= self.duration => {
+                return Err(Invalid::rule(
+                    path.key("at"),
+                    format!("{at} is not within the duration {}", self.duration),
+                    format!("a time before {}", self.duration),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(crash) = fault.crash {
+            self.check_validator(&path.key("crash").key("validator"), crash.validator)?;
+            check_at_most(&path.key("crash").key("restart_after"), crash.restart_after, DURATION_MAX)?;
+        }
+        if let Some(partition) = &fault.partition {
+            let validators = path.key("partition").key("validators");
+            if partition.validators.is_empty() {
+                return Err(Invalid::rule(validators, "no validators", "at least one validator index"));
+            }
+            let mut seen = BTreeSet::new();
+            for (j, validator) in partition.validators.iter().enumerate() {
+                self.check_validator(&validators.index(j), *validator)?;
+                if !seen.insert(*validator) {
+                    return Err(Invalid::rule(
+                        validators.index(j),
+                        format!("validator {validator} is listed twice"),
+                        "distinct validators",
+                    ));
+                }
+            }
+            lasting("partition", partition.duration)?;
+        }
+        if let Some(loss) = fault.message_loss {
+            check_fraction(&path.key("message_loss").key("rate"), loss.rate)?;
+            lasting("message_loss", loss.duration)?;
+        }
+        if let Some(exodus) = fault.plugin_exodus {
+            check_fraction(&path.key("plugin_exodus").key("fraction"), exodus.fraction)?;
+            if let Some(back) = exodus.return_after {
+                check_at_most(&path.key("plugin_exodus").key("return_after"), back, DURATION_MAX)?;
+            }
+        }
+        if let Some(random) = fault.random_crashes {
+            let here = path.key("random_crashes");
+            check_between(&here.key("count"), random.count, 1, RANDOM_CRASHES_MAX)?;
+            let until = random.until.unwrap_or(self.duration);
+            if let Some(until) = random.until {
+                check_at_most(&here.key("until"), until, self.duration)
+                    .map_err(|e| e.related(FieldPath::root().key("duration")))?;
+            }
+            if random.from >= until {
+                return Err(Invalid::rule(
+                    here.key("from"),
+                    format!("{} is not before the end of the window, {until}", random.from),
+                    "from < until (until defaults to the duration)",
+                ));
+            }
+            check_at_most(&here.key("restart_after"), random.restart_after, DURATION_MAX)?;
+        }
+        if let Some(outage) = fault.l1_outage {
+            if self.l1.kind == L1Kind::None {
+                return Err(Invalid::rule(
+                    path.key("l1_outage"),
+                    "an L1 outage without an L1",
+                    "an L1 (l1.kind: embedded or anvil)",
+                ));
+            }
+            lasting("l1_outage", outage.duration)?;
+        }
+        Ok(())
+    }
+}
+
+/// How far shares may sum from 1 (decimal fractions such as 0.1 are not exact in binary).
+const SHARE_SUM_TOLERANCE: f64 = 1e-9;
+
+/// Each share a fraction, all summing to 1; a bad sum is located at the mapping of shares.
+fn check_shares(path: &FieldPath, shares: &[(&str, f64)]) -> Result<(), Invalid> {
+    for (key, share) in shares {
+        check_fraction(&path.key(*key), *share)?;
+    }
+    let sum: f64 = shares.iter().map(|(_, share)| share).sum();
+    if (sum - 1.0).abs() > SHARE_SUM_TOLERANCE {
+        return Err(Invalid::rule(path.clone(), format!("shares sum to {sum}"), "non-negative shares that sum to 1"));
+    }
+    Ok(())
+}
+
+impl Validate for Scenario {
+    fn validate(&self) -> Result<(), Invalid> {
+        Scenario::validate(self)
     }
 }
 
@@ -1085,7 +1274,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Scenario, String> {
-        Scenario::from_str(Path::new("s.yaml"), text).map_err(|e| e.0)
+        Scenario::from_str(Path::new("s.yaml"), text).map_err(|e| e.to_string())
     }
 
     /// A two-line scenario gets every default; malformed ones give one line with file:line:col
@@ -1108,12 +1297,96 @@ mod tests {
             assert!(error.contains(expected), "{error}");
             assert_eq!(error.lines().count(), 1, "{error}");
         }
-        let error =
-            parse("name: x\nduration: 1m\nfaults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n")
-                .unwrap_err();
-        assert!(error.contains("faults[0].at 2m is not within the duration 1m"), "{error}");
-        let error = parse("name: x\nduration: 1m\nplugins: { behaviours: { honest: 0.5 } }\n").unwrap_err();
-        assert!(error.contains("sum to 1"), "{error}");
+    }
+
+    /// Cross-field and range errors are located at the offending value (for a sum of shares, the
+    /// mapping; for `at` beyond `duration`, the `at`), on one line, with what was expected; a
+    /// defaulted value is located at its section.
+    #[test]
+    fn validation_errors_are_located() {
+        let head = "name: x\nduration: 1m\n";
+        let cases = [
+            (
+                "faults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n",
+                "s.yaml:3:17:",
+                "faults[0].at: 2m is not within the duration 1m",
+            ),
+            (
+                "plugins: { behaviours: { honest: 0.5 } }\n",
+                "s.yaml:3:24:",
+                "plugins.behaviours: shares sum to 0.5; expected",
+            ),
+            (
+                "faults:\n  - { at: 10s, crash: { validator: 7, restart_after: 1s } }\n",
+                "s.yaml:4:36:",
+                "validator 7 does not exist",
+            ),
+            (
+                "faults:\n  - { at: 10s, partition: { validators: [0, 9], for: 1s } }\n",
+                "s.yaml:4:45:",
+                "faults[0].partition.validators[1]",
+            ),
+            (
+                "chain:\n  validators: 0\n",
+                "s.yaml:4:15:",
+                "chain.validators: 0 is below the minimum; expected at least 1",
+            ),
+            ("l1: { slot: 0s }\n", "s.yaml:3:13:", "l1.slot: 0s is below the minimum; expected at least 1s"),
+            ("l1: { block_time: 1500ms }\n", "s.yaml:3:19:", "l1.block_time: 1500ms is not whole seconds"),
+            (
+                "plugins: { population: 4000000000 }\n",
+                "s.yaml:3:24:",
+                "plugins.population: 4000000000 is above the maximum; expected at most 100000",
+            ),
+            ("load: { users: 1000000000 }\n", "s.yaml:3:16:", "load.users"),
+            ("plugins: { population: 5, initial_online: 6 }\n", "s.yaml:3:43:", "plugins.initial_online"),
+            (
+                "market: { proof_deadline_blocks: 200 }\n",
+                "s.yaml:3:34:",
+                "market.heartbeat_window_blocks: 150 does not exceed proof_deadline_blocks (200)",
+            ),
+            (
+                "market: { bounty: { age: { curve: steps, table: [ { after_blocks: 5, factor: 2 }, { after_blocks: 5, factor: 3 } ] } } }\n",
+                "s.yaml:3:",
+                "market.bounty.age.table[1].after_blocks",
+            ),
+            ("network: { clients: { latency: 1h } }\n", "s.yaml:3:32:", "network.clients.latency"),
+            (
+                "proofs: { real: { sample_rate: 1.5 } }\n",
+                "s.yaml:3:32:",
+                "proofs.real.sample_rate: 1.5 is out of range; expected 0 to 1",
+            ),
+            (
+                "plugins: { devices: [ { share: .nan, speed: 1 } ] }\n",
+                "s.yaml:3:32:",
+                "plugins.devices[0].share: NaN is out of range",
+            ),
+            ("checks: [ no_lost_tx, no_lost_tx ]\n", "s.yaml:3:23:", "checks[1]: `no_lost_tx` appears twice"),
+            ("faults: [ { l1_outage: { for: 1m }, at: 5s } ]\n", "s.yaml:3:24:", "an L1 outage without an L1"),
+        ];
+        let mut wrong = Vec::new();
+        for (tail, place, expected) in cases {
+            let error = parse(&format!("{head}{tail}")).err().unwrap_or_else(|| "no error".into());
+            if !error.starts_with(place) || !error.contains(expected) || error.lines().count() != 1 {
+                wrong.push(format!("{place} {expected}: got {error}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // A defaulted value in a cross-field error: located at the value the file does spell out.
+        let error = parse(
+            "name: x\nduration: 1m\nplugins: { population: 5 }\nfaults: [ { plugin_exodus: { fraction: 2 } } ]\n",
+        )
+        .unwrap_err();
+        assert!(error.starts_with("s.yaml:4:11:"), "{error}");
+        let error = parse("name: x\nduration: 1000000000000h\n").unwrap_err();
+        assert!(error.starts_with("s.yaml:2:11:"), "{error}");
+        let error = parse("name: x\nduration: 12h\nload: { tx_rate: 100/s }\n").unwrap_err();
+        assert!(
+            error.starts_with("s.yaml:3:18: load.tx_rate: 100/s over the duration 12h is 4320000 transactions"),
+            "{error}"
+        );
+        let error = parse("name: x\nduration: 13h\n").unwrap_err();
+        assert!(error.starts_with("s.yaml:2:11: duration: 13h is above the maximum; expected at most 12h"), "{error}");
     }
 
     /// The JSON Schema mentions every top-level section and forbids unknown keys.
@@ -1125,5 +1398,15 @@ mod tests {
         {
             assert!(schema.contains(key), "schema lacks {key}");
         }
+        // The maxima are in the schema where JSON Schema can say them (numbers and list lengths).
+        let schema = json_schema();
+        let definitions = &schema["$defs"];
+        assert_eq!(definitions["PluginsSection"]["properties"]["population"]["maximum"], PLUGINS_MAX);
+        assert_eq!(definitions["LoadSection"]["properties"]["users"]["maximum"], USERS_MAX);
+        assert_eq!(definitions["ChainSection"]["properties"]["validators"]["maximum"], VALIDATORS_MAX);
+        assert_eq!(definitions["Device"]["properties"]["speed"]["minimum"], DEVICE_SPEED_MIN);
+        assert_eq!(schema["properties"]["faults"]["maxItems"], FAULTS_MAX);
+        let deadline = &definitions["MarketParams"]["properties"]["proof_deadline_blocks"]["maximum"];
+        assert_eq!(*deadline, zkcrowd_market::WINDOW_BLOCKS_MAX);
     }
 }

@@ -21,6 +21,19 @@ pub const DURATION_FORM: &str = "a duration like `500ms`, `30s`, `20m` or `1h`";
 /// The form of every rate; quoted in errors.
 pub const RATE_FORM: &str = "a rate like `10/s`, `2/m` or `120/h` (events per unit of time, not negative)";
 
+/// Longest duration any field accepts when parsed (366 days): far below `u64` milliseconds (5.8 ×
+/// 10^8 years), so sums of a few durations cannot overflow. Each field has its own, smaller maximum,
+/// checked when the scenario is validated.
+pub const DURATION_PARSE_MAX: SimDuration = SimDuration(366 * 86_400_000);
+
+/// Fastest rate accepted: 1,000 events per second. Simulated timers have a 1 ms resolution (a
+/// sleep is at least 1 ms), so a faster Poisson process cannot be simulated.
+pub const RATE_PER_SECOND_MAX: f64 = 1_000.0;
+
+/// Slowest positive rate accepted: one event per day. A slower one would draw waits longer than
+/// any run (the longest is a day: `duration` plus `drain`, each at most 12 h); write `0/s` for none.
+pub const RATE_PER_SECOND_MIN_POSITIVE: f64 = 1.0 / 86_400.0;
+
 /// A span of simulated time, kept in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SimDuration(u64);
@@ -74,6 +87,9 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
     Some((number, unit.trim()))
 }
 
+const RATE_MAX_FORM: &str = "at most 1000/s (simulated timers have a 1 ms resolution)";
+const RATE_MIN_FORM: &str = "at least 1/d, or 0/s for none (a slower rate waits longer than any run)";
+
 /// Why a duration or rate string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} `{input}`: expected {form}")]
@@ -89,8 +105,11 @@ impl FromStr for SimDuration {
         let error = || UnitError { what: "duration", input: s.to_owned(), form: DURATION_FORM };
         let (number, unit) = split_number(s).ok_or_else(error)?;
         let millis = number * unit_millis(unit).ok_or_else(error)?;
-        if !millis.is_finite() || millis < 0.0 || millis > u64::MAX as f64 / 2.0 {
+        if !millis.is_finite() || millis < 0.0 {
             return Err(error());
+        }
+        if millis > DURATION_PARSE_MAX.0 as f64 {
+            return Err(UnitError { what: "duration", input: s.to_owned(), form: "at most 366 days (366d)" });
         }
         Ok(Self(millis.round() as u64))
     }
@@ -140,17 +159,29 @@ impl FromStr for Rate {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let error = || UnitError { what: "rate", input: s.to_owned(), form: RATE_FORM };
         let (count, per) = s.trim().split_once('/').ok_or_else(error)?;
-        let count: f64 = count.trim().replace('_', "").parse().map_err(|_| error())?;
+        // Digits only: f64's own parser would also take `inf`, `NaN` and `1e300`.
+        let count = count.trim();
+        if count.is_empty() || !count.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '_') {
+            return Err(error());
+        }
+        let count: f64 = count.replace('_', "").parse().map_err(|_| error())?;
         let per = per.trim();
         let (span, unit) = match split_number(per) {
             Some((n, unit)) => (n, unit),
             None => (1.0, per),
         };
         let millis = span * unit_millis(unit).ok_or_else(error)?;
-        if !count.is_finite() || count < 0.0 || millis <= 0.0 {
+        if !count.is_finite() || count < 0.0 || !millis.is_finite() || millis <= 0.0 {
             return Err(error());
         }
-        Ok(Self(count * 1_000.0 / millis))
+        let per_second = count * 1_000.0 / millis;
+        if per_second > RATE_PER_SECOND_MAX {
+            return Err(UnitError { what: "rate", input: s.to_owned(), form: RATE_MAX_FORM });
+        }
+        if per_second > 0.0 && per_second < RATE_PER_SECOND_MIN_POSITIVE {
+            return Err(UnitError { what: "rate", input: s.to_owned(), form: RATE_MIN_FORM });
+        }
+        Ok(Self(per_second))
     }
 }
 
@@ -187,13 +218,13 @@ string_unit!(
     SimDuration,
     "Duration",
     r"^\s*[0-9_]*\.?[0-9_]+\s*(ms|s|m|min|h|d)\s*$",
-    "A duration of simulated time: 500ms, 30s, 20m, 1h."
+    "A duration of simulated time: 500ms, 30s, 20m, 1h (at most 366d; each field has its own maximum)."
 );
 string_unit!(
     Rate,
     "Rate",
     r"^\s*[0-9_]*\.?[0-9_]+\s*/\s*([0-9.]*\s*)?(ms|s|m|min|h|d)\s*$",
-    "Events per unit of simulated time: 10/s, 2/m, 120/h."
+    "Events per unit of simulated time: 10/s, 2/m, 120/h (0, or from 1/d to 1000/s)."
 );
 
 #[cfg(test)]
@@ -211,11 +242,34 @@ mod tests {
             let error = bad.parse::<SimDuration>().unwrap_err().to_string();
             assert!(error.contains(DURATION_FORM), "{error}");
         }
-        for bad in ["10", "-5/s", "5/0s", "x/s", "5/fortnight"] {
+        for bad in ["10", "-5/s", "5/0s", "x/s", "5/fortnight", "inf/s", "NaN/s", "1e3/s", "/s"] {
             let error = bad.parse::<Rate>().unwrap_err().to_string();
             assert!(error.contains("expected a rate like"), "{bad}: {error}");
         }
         assert_eq!(SimDuration::from_secs(90).to_string(), "90s");
+    }
+
+    /// Absurd durations and rates are refused when parsed, naming the bound, so no arithmetic on
+    /// them can overflow: a trillion hours, a rate beyond the 1 ms timer resolution, a rate so slow
+    /// that its first event would come after any run; the bounds themselves parse.
+    #[test]
+    fn bounds() {
+        assert_eq!("366d".parse::<SimDuration>().unwrap(), DURATION_PARSE_MAX);
+        for huge in ["1000000000000h", "367d", "99999999999999999999999999999999999ms"] {
+            let error = huge.parse::<SimDuration>().unwrap_err().to_string();
+            assert!(error.contains("at most 366 days"), "{huge}: {error}");
+        }
+        assert_eq!("1000/s".parse::<Rate>().unwrap().per_second(), RATE_PER_SECOND_MAX);
+        assert_eq!("0/s".parse::<Rate>().unwrap(), Rate::ZERO);
+        assert!("1/d".parse::<Rate>().is_ok());
+        for fast in ["1001/s", "1/0.5ms", "99999999999999999999/s"] {
+            let error = fast.parse::<Rate>().unwrap_err().to_string();
+            assert!(error.contains("at most 1000/s"), "{fast}: {error}");
+        }
+        for slow in ["1/2d", "0.000001/s"] {
+            let error = slow.parse::<Rate>().unwrap_err().to_string();
+            assert!(error.contains("at least 1/d"), "{slow}: {error}");
+        }
         assert_eq!(SimDuration::from_secs(1200).to_string(), "20m");
     }
 }
