@@ -145,6 +145,9 @@ fn execute_validator(
                 ctx.net.send(endpoint, now, me, Role::from_client_id(to), Wire::Response(message));
             }
             Output::SetTimer { timer, after_ms } => fire_after(timers, after_ms, timer),
+            Output::Evidence(evidence) => {
+                ctx.observer.lock().expect("observer lock").equivocation(now, index, &evidence);
+            }
             Output::Committed(report) => {
                 let m = report.market;
                 let context = CommitContext {

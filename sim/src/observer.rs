@@ -125,6 +125,22 @@ pub enum Record {
         /// How many of them are user transactions.
         user_txs: u32,
     },
+    /// A validator equivocated (first seen by `by`): the evidence, two different messages of one
+    /// type in one round. Logged once per `(height, round, type, validator)`.
+    Equivocation {
+        /// The equivocating validator.
+        validator: u16,
+        /// The validator that detected it first.
+        by: u16,
+        /// Height.
+        height: u64,
+        /// Round.
+        round: u32,
+        /// Its first message, in the notation of the consensus crate.
+        first: String,
+        /// The conflicting one.
+        second: String,
+    },
     /// A fault started or ended.
     Fault {
         /// Description.
@@ -361,6 +377,9 @@ pub struct Observer {
     submitted: BTreeMap<B256, u64>,
     /// User transactions that were in a crashed validator's mempool.
     dropped_by_crash: BTreeSet<B256>,
+    /// Equivocation slots `(height, round, type, validator)` seen, and the count per validator.
+    equivocation_slots: BTreeSet<(u64, u32, zkcrowd_consensus::MessageKind, u16)>,
+    equivocations: BTreeMap<u16, u64>,
     committed: BTreeSet<B256>,
     refused: BTreeMap<B256, String>,
     /// Tx jobs: job → tx hash.
@@ -460,6 +479,8 @@ impl Observer {
             samples: Vec::new(),
             submitted: BTreeMap::new(),
             dropped_by_crash: BTreeSet::new(),
+            equivocation_slots: BTreeSet::new(),
+            equivocations: BTreeMap::new(),
             committed: BTreeSet::new(),
             refused: BTreeMap::new(),
             tx_jobs: BTreeMap::new(),
@@ -544,6 +565,32 @@ impl Observer {
         if self.submitted.insert(hash, t_ms).is_none() {
             self.log(t_ms, Record::TxSubmitted { hash, kind, user, nonce });
         }
+    }
+
+    /// Validator `by` found an equivocation; logged the first time any validator reports its slot.
+    pub fn equivocation(&mut self, t_ms: u64, by: u16, evidence: &zkcrowd_consensus::Equivocation) {
+        let first = &evidence.first;
+        let slot = (first.height(), first.round(), first.kind(), evidence.validator);
+        if !self.equivocation_slots.insert(slot) {
+            return;
+        }
+        *self.equivocations.entry(evidence.validator).or_default() += 1;
+        self.log(
+            t_ms,
+            Record::Equivocation {
+                validator: evidence.validator,
+                by,
+                height: first.height(),
+                round: first.round(),
+                first: format!("{first:?}"),
+                second: format!("{:?}", evidence.second),
+            },
+        );
+    }
+
+    /// Equivocations per validator (distinct slots), for `summary.json`.
+    pub fn equivocations(&self) -> &BTreeMap<u16, u64> {
+        &self.equivocations
     }
 
     /// Validator `validator` crashed with `hashes` in its mempool.

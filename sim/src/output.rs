@@ -63,6 +63,14 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "sim_seconds": output.sim_ms as f64 / 1_000.0,
         "wall_seconds": wall_seconds,
         "txs_submitted": observer.submitted_count(),
+        "consensus": {
+            // Distinct (height, round, type) slots in which each validator sent two different messages.
+            "equivocations": observer
+                .equivocations()
+                .iter()
+                .map(|(validator, count)| (validator.to_string(), json!(count)))
+                .collect::<serde_json::Map<_, _>>(),
+        },
         "txs_dropped_by_crash": observer.dropped_by_crash().0,
         "txs_dropped_by_crash_then_committed": observer.dropped_by_crash().1,
         "txs_committed": stats.user_txs_committed,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::B256;
 
-use crate::message::{Input, Message, MessageKind, Output, Step, Timeout, TimeoutParams};
+use crate::message::{Equivocation, Input, Message, MessageKind, Output, Step, Timeout, TimeoutParams};
 use crate::tally::{ProposalRecord, Recorded, RoundState};
 use crate::validators::ValidatorSet;
 use crate::wal::{WalEntry, WalError};
@@ -91,6 +91,8 @@ pub struct Consensus {
     /// Equivocation slots `(round, kind, validator)` seen at the current height.
     equivocators: BTreeSet<(Round, MessageKind, ValidatorIndex)>,
     equivocations: u64,
+    /// Evidence found while handling the current input, handed out at its end.
+    evidence: Vec<Equivocation>,
 }
 
 impl Consensus {
@@ -119,6 +121,7 @@ impl Consensus {
             future: BTreeMap::new(),
             equivocators: BTreeSet::new(),
             equivocations: 0,
+            evidence: Vec::new(),
         }
     }
 
@@ -367,6 +370,7 @@ impl Consensus {
             Input::ProposalBuilt { height, round, value } => self.on_proposal_built(height, round, value, &mut out),
             Input::Timeout(timeout) => self.on_timeout(timeout, &mut out),
         }
+        out.extend(self.evidence.drain(..).map(Output::Evidence));
         self.assert_invariants();
         out
     }
@@ -503,6 +507,21 @@ impl Consensus {
         }
         let kind = message.kind();
         let stake = self.validators.stake(from);
+        // The sender's earlier message of this slot, for evidence if this one conflicts with it.
+        let earlier = self.rounds.get(&round).and_then(|state| match message {
+            Message::Proposal { .. } => state.proposals.first().map(|p| Message::Proposal {
+                height: self.height,
+                round,
+                value: p.value,
+                valid_round: p.valid_round,
+            }),
+            Message::Prevote { .. } => {
+                state.prevotes.first_vote(from).map(|value| Message::Prevote { height: self.height, round, value })
+            }
+            Message::Precommit { .. } => {
+                state.precommits.first_vote(from).map(|value| Message::Precommit { height: self.height, round, value })
+            }
+        });
         let recorded = match message {
             Message::Proposal { value, valid_round, .. } => {
                 if from != self.validators.proposer(self.height, round) {
@@ -554,6 +573,8 @@ impl Consensus {
             Recorded::Equivocation { kept } => {
                 if self.equivocators.insert((round, kind, from)) {
                     self.equivocations += 1;
+                    let first = earlier.expect("an equivocation follows an earlier message of its slot");
+                    self.evidence.push(Equivocation { validator: from, first, second: message });
                 }
                 kept
             }

@@ -179,7 +179,7 @@ pub use consensus::{
     CATCHUP_ROUNDS_PER_VALIDATOR_MAX, Consensus, FUTURE_MESSAGES_PER_VALIDATOR_MAX, HEIGHTS_AHEAD_MAX,
     PROPOSALS_PER_ROUND_MAX, ROUND_MAX, Status, VOTES_PER_VALIDATOR_PER_ROUND_MAX,
 };
-pub use message::{Input, Message, MessageKind, Output, Step, Timeout, TimeoutParams};
+pub use message::{Equivocation, Input, Message, MessageKind, Output, Step, Timeout, TimeoutParams};
 pub use validators::{VALIDATORS_MAX, ValidatorSet};
 pub use wal::{WalEntry, WalError};
 

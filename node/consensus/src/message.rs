@@ -172,6 +172,10 @@ pub enum Input {
 /// What the machine asks the host to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// Validator `evidence.validator` sent two different messages of one type in one round: proof
+    /// of misbehaviour, once per `(height, round, type, validator)`. For the host's record (and,
+    /// with signed messages, for slashing); the machine already handled both messages.
+    Evidence(Equivocation),
     /// Append `entry` to this validator's write-ahead log, durably, before executing any
     /// [`Output::Broadcast`] that follows (in this answer or a later one). Entries come in the order
     /// they must be appended; observers emit none. After a crash, the log rebuilds the machine with
@@ -212,4 +216,15 @@ pub enum Output {
         /// The validators that precommitted `value` in `round` (a quorum), ascending.
         certificate: Vec<ValidatorIndex>,
     },
+}
+
+/// Two different messages of one type from one validator in one round of one height.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The equivocating validator.
+    pub validator: ValidatorIndex,
+    /// Its first message of the slot (the one this node counted).
+    pub first: Message,
+    /// The conflicting one.
+    pub second: Message,
 }

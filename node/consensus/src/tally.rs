@@ -77,6 +77,11 @@ impl VoteTally {
         recorded
     }
 
+    /// `from`'s vote (its first), if it voted.
+    pub(crate) fn first_vote(&self, from: ValidatorIndex) -> Option<Option<B256>> {
+        self.votes.get(&from).and_then(|values| values.first().copied())
+    }
+
     /// Whether a vote for `value` from `from` would be an equivocation: it voted, never for `value`.
     pub(crate) fn conflicts(&self, from: ValidatorIndex, value: Option<B256>) -> bool {
         self.votes.get(&from).is_some_and(|values| !values.contains(&value))

@@ -11,7 +11,7 @@ mod support;
 use alloy::primitives::B256;
 use support::{check_recovered, validator_set};
 use zkcrowd_consensus::{
-    Consensus, Height, Input, Message, MessageKind, Output, Round, Status, Step, Timeout, TimeoutParams,
+    Consensus, Equivocation, Height, Input, Message, MessageKind, Output, Round, Status, Step, Timeout, TimeoutParams,
     ValidatorIndex, WalEntry, WalError,
 };
 
@@ -264,20 +264,31 @@ fn equivocation_is_counted_and_not_double_counted() {
     assert!(deliver(&mut machine, 1, prevote(1, 0, Some(v))).is_empty());
     assert!(deliver(&mut machine, 1, prevote(1, 0, Some(v))).is_empty(), "a duplicate");
     assert_eq!(machine.equivocations(), 0);
-    assert!(deliver(&mut machine, 1, prevote(1, 0, Some(w))).is_empty());
+    let evidence =
+        Output::Evidence(Equivocation { validator: 1, first: prevote(1, 0, Some(v)), second: prevote(1, 0, Some(w)) });
+    assert_eq!(deliver(&mut machine, 1, prevote(1, 0, Some(w))), vec![evidence], "the two signed votes are evidence");
     assert_eq!(machine.equivocations(), 1);
     // Had validator 1 counted twice, three prevotes "of any kind" would schedule the timeout.
     assert!(deliver(&mut machine, 1, prevote(1, 0, None)).is_empty());
     assert_eq!(machine.equivocations(), 1, "one slot, counted once");
 
-    assert!(deliver(&mut machine, 1, proposal(1, 0, w, None)).is_empty());
+    let evidence = Output::Evidence(Equivocation {
+        validator: 1,
+        first: proposal(1, 0, v, None),
+        second: proposal(1, 0, w, None),
+    });
+    assert_eq!(deliver(&mut machine, 1, proposal(1, 0, w, None)), vec![evidence]);
     assert_eq!(machine.equivocations(), 2, "a second proposal from the proposer");
 
     let outputs = deliver(&mut machine, 2, prevote(1, 0, Some(v)));
     assert_eq!(broadcasts(&outputs), vec![precommit(1, 0, Some(v))], "0, 1 and 2 form the polka");
 
     assert!(deliver(&mut machine, 1, precommit(1, 0, Some(v))).is_empty());
-    assert!(deliver(&mut machine, 1, precommit(1, 0, None)).is_empty(), "no 2f+1 precommits of any kind");
+    let outputs = deliver(&mut machine, 1, precommit(1, 0, None));
+    assert!(
+        matches!(&outputs[..], [Output::Evidence(e)] if e.validator == 1 && e.second == precommit(1, 0, None)),
+        "no 2f+1 precommits of any kind, only evidence: {outputs:?}"
+    );
     assert_eq!(machine.equivocations(), 3);
     let outputs = deliver(&mut machine, 3, precommit(1, 0, Some(v)));
     assert_eq!(outputs.last(), Some(&Output::Decide { height: 1, round: 0, value: v, certificate: vec![0, 1, 3] }));
@@ -293,7 +304,8 @@ fn heavy_equivocator_counts_once_toward_the_total() {
     machine.handle(Input::StartHeight(1));
     assert_eq!(broadcasts(&deliver(&mut machine, 1, proposal(1, 0, v, None))), vec![prevote(1, 0, Some(v))]);
     assert!(deliver(&mut machine, 1, prevote(1, 0, Some(v))).is_empty());
-    assert!(deliver(&mut machine, 1, prevote(1, 0, None)).is_empty());
+    let outputs = deliver(&mut machine, 1, prevote(1, 0, None));
+    assert!(matches!(&outputs[..], [Output::Evidence(_)]), "only evidence: {outputs:?}");
     assert_eq!(machine.step(), Step::Prevote);
     let outputs = deliver(&mut machine, 2, prevote(1, 0, None));
     assert_eq!(scheduled(&outputs), vec![timeout(1, 0, Step::Prevote)], "0, 1 and 2 are 5 of 6");
@@ -314,7 +326,12 @@ fn conflicting_precommit_for_the_proposed_value_completes_the_commit() {
     assert!(deliver(&mut machine, 1, precommit(1, 0, Some(v))).is_empty());
     assert_eq!(scheduled(&deliver(&mut machine, 3, precommit(1, 0, Some(w)))), vec![timeout(1, 0, Step::Precommit)]);
     let outputs = deliver(&mut machine, 3, precommit(1, 0, Some(v)));
-    assert_eq!(outputs, vec![Output::Decide { height: 1, round: 0, value: v, certificate: vec![0, 1, 3] }]);
+    let evidence = Output::Evidence(Equivocation {
+        validator: 3,
+        first: precommit(1, 0, Some(w)),
+        second: precommit(1, 0, Some(v)),
+    });
+    assert_eq!(outputs, vec![Output::Decide { height: 1, round: 0, value: v, certificate: vec![0, 1, 3] }, evidence]);
     assert_eq!(machine.equivocations(), 1);
 }
 

@@ -22,8 +22,8 @@ use alloy::consensus::Transaction;
 use alloy::primitives::{Address, B256};
 use zkcrowd_chain::{Block, BlockOutcome, Chain, SenderCache, SignedTx, TxPacket, TxRejection, check_sidecar};
 use zkcrowd_consensus::{
-    Consensus, Height, Input as ConsensusInput, Message, Output as ConsensusOutput, Round, Timeout, TimeoutParams,
-    ValidatorIndex, ValidatorSet,
+    Consensus, Equivocation, Height, Input as ConsensusInput, Message, Output as ConsensusOutput, Round, Timeout,
+    TimeoutParams, ValidatorIndex, ValidatorSet,
 };
 use zkcrowd_market::{EventKind, IZkcrowdMarket, JobStatus};
 use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS};
@@ -153,6 +153,9 @@ pub enum Output {
     },
     /// A block was committed (for the host's log and metrics).
     Committed(Box<CommitReport>),
+    /// A validator equivocated: two different messages of one type in one round (for the host's
+    /// evidence record; slashing would use it).
+    Evidence(Equivocation),
 }
 
 /// The market and the supply right after a commit (taken before anything else runs, such as
@@ -555,6 +558,7 @@ impl Node {
                 }
                 // Not yet kept: the validator's write-ahead log is wired in the next change.
                 ConsensusOutput::Persist(_) => {}
+                ConsensusOutput::Evidence(evidence) => out.push(Output::Evidence(evidence)),
                 ConsensusOutput::Decide { height, round, value, certificate } => {
                     self.on_decide(height, round, value, certificate, out);
                 }

@@ -562,6 +562,8 @@ impl Network {
             }
         }
         match output {
+            // Equivocations are counted by the machines themselves; the network checks safety.
+            Output::Evidence(_) => {}
             Output::Persist(entry) => {
                 self.wal_history[node].push(entry.clone());
                 let log = &mut self.wal[node];
