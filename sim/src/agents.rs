@@ -29,7 +29,7 @@ use zkcrowd_protocol::{ClientMessage, ClientRequest, TxPacket};
 use crate::cost::CostProfile;
 use crate::net::{self, Net, Role, Wire};
 use crate::observer::{CommitContext, Observer, Record, Sample, SupplyTotals};
-use crate::scenario::Scenario;
+use crate::scenario::{ByzantineBehaviour, Scenario};
 use crate::setup::STORE_CONTRACT;
 
 /// What every simulated machine shares: parameters, the network, the observer, the clock.
@@ -60,6 +60,17 @@ impl Ctx {
 
     fn validators(&self) -> u16 {
         self.scenario.chain.validators
+    }
+
+    /// The Byzantine behaviour of validator `index` at `now_ms`, if it is Byzantine then (the
+    /// latest matching fault wins).
+    fn byzantine(&self, index: u16, now_ms: u64) -> Option<ByzantineBehaviour> {
+        self.scenario.faults.iter().rev().find_map(|fault| {
+            let byzantine = fault.byzantine.filter(|b| b.validator == index)?;
+            let from = fault.at.unwrap_or_default().as_millis();
+            let until = byzantine.duration.map_or(u64::MAX, |d| from + d.as_millis());
+            (from..until).contains(&now_ms).then_some(byzantine.behaviour)
+        })
     }
 
     fn log(&self, record: Record) {
@@ -131,14 +142,15 @@ fn execute_validator(
                 ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message });
             }
             Output::Broadcast(message) => {
+                let byzantine = ctx.byzantine(index, now);
                 for to in (0..ctx.validators()).filter(|v| *v != index) {
-                    ctx.net.send(
-                        endpoint,
-                        now,
-                        me,
-                        Role::Validator(to),
-                        Wire::Peer { from: index, message: message.clone() },
-                    );
+                    let messages = match byzantine {
+                        None => vec![message.clone()],
+                        Some(behaviour) => crate::byzantine::tamper(behaviour, &message, to),
+                    };
+                    for message in messages {
+                        ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message });
+                    }
                 }
             }
             Output::ToClient { to, message } => {

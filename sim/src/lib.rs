@@ -12,6 +12,7 @@ compile_error!(
 );
 
 pub mod agents;
+pub mod byzantine;
 pub mod calibrate;
 pub mod chain_cmd;
 pub mod cli;

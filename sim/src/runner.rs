@@ -534,6 +534,17 @@ fn schedule_faults(
                 ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
             });
         }
+        if let Some(byzantine) = fault.byzantine {
+            let length =
+                byzantine.duration.map_or(ctx.scenario.duration.as_millis().saturating_sub(at), |d| d.as_millis());
+            let what = format!("validator {} byzantine ({:?})", byzantine.validator, byzantine.behaviour);
+            window(at, length, what.clone());
+            let ctx = ctx.clone();
+            madsim::task::spawn(async move {
+                madsim::time::sleep(Duration::from_millis(at)).await;
+                ctx.observer.lock().expect("observer lock").log(ctx.now_ms(), Record::Fault { what });
+            });
+        }
         if let Some(outage) = fault.l1_outage {
             let until = at + outage.duration.as_millis();
             window(at, outage.duration.as_millis(), "L1 outage".to_owned());

@@ -770,6 +770,39 @@ pub struct Fault {
     /// The L1 cannot be reached by any agent (its blocks go on, empty of submissions).
     #[serde(default)]
     pub l1_outage: Option<OutageFault>,
+    /// A validator turns Byzantine: its node runs as before, but what it sends is tampered with.
+    #[serde(default)]
+    pub byzantine: Option<ByzantineFault>,
+}
+
+/// What a Byzantine validator does to the consensus messages its (otherwise correct) node sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ByzantineBehaviour {
+    /// Every prevote and precommit goes to half of the other validators as sent, and to the other
+    /// half with a different value (nil for a block, a made-up block hash for nil): two
+    /// different votes per step.
+    Equivocate,
+    /// Every own proposal goes to half of the other validators as built, and to the other half as
+    /// a second valid block of the same height (the same transactions, a later timestamp).
+    ConflictingProposals,
+    /// Sends no prevotes and no precommits (still proposes).
+    WithholdVotes,
+    /// Every own proposal carries a block that fails execution (a wrong state root).
+    InvalidBlock,
+}
+
+/// A Byzantine validator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByzantineFault {
+    /// Validator index.
+    pub validator: u16,
+    /// What it does.
+    pub behaviour: ByzantineBehaviour,
+    /// How long (until the end of the run if absent).
+    #[serde(default, rename = "for")]
+    pub duration: Option<SimDuration>,
 }
 
 /// An L1 outage.
@@ -962,6 +995,10 @@ impl Scenario {
                     r.until.unwrap_or(self.duration).as_millis() + r.restart_after.as_millis()
                 } else if let Some(o) = f.l1_outage {
                     at + o.duration.as_millis()
+                } else if let Some(b) = f.byzantine {
+                    // A bounded spell heals at its end; a Byzantine validator for the rest of the run
+                    // is within the f the protocol must stay live with, so it heals nothing.
+                    at + b.duration.map_or(0, |d| d.as_millis())
                 } else {
                     at
                 };
@@ -1155,13 +1192,14 @@ impl Scenario {
             fault.plugin_exodus.is_some(),
             fault.random_crashes.is_some(),
             fault.l1_outage.is_some(),
+            fault.byzantine.is_some(),
         ];
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
             return Err(Invalid::rule(
                 path.clone(),
                 format!("{count} fault kinds"),
-                "exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage",
+                "exactly one of crash, partition, message_loss, plugin_exodus, random_crashes, l1_outage, byzantine",
             ));
         }
         let lasting = |key: &str, length: SimDuration| {
@@ -1179,6 +1217,12 @@ impl Scenario {
                 ));
             }
             _ => {}
+        }
+        if let Some(byzantine) = fault.byzantine {
+            self.check_validator(&path.key("byzantine").key("validator"), byzantine.validator)?;
+            if let Some(length) = byzantine.duration {
+                lasting("byzantine", length)?;
+            }
         }
         if let Some(crash) = fault.crash {
             self.check_validator(&path.key("crash").key("validator"), crash.validator)?;
