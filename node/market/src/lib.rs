@@ -40,6 +40,7 @@
 
 mod call;
 pub mod curve;
+mod errors;
 mod events;
 mod market;
 mod params;
@@ -47,6 +48,7 @@ mod statement;
 
 pub use call::{IZkcrowdMarket, MarketCall, SubmittedInputs};
 pub use curve::{AgeCurve, FACTOR_MAX, Factor, PPM, Step, SupplyCurve};
+pub use errors::{CallError, ProofRejection, PublicInput};
 pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
