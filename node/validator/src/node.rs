@@ -408,8 +408,14 @@ impl Node {
         self.params.block_time_ms * 2 + 1_000
     }
 
-    /// A one-line description of the node's consensus state (for run summaries and debugging).
+    /// A one-line description of the node's consensus state and, when any input was dropped,
+    /// its [`NodeCounters`] (for run summaries and debugging).
     pub fn status(&self) -> String {
+        let dropped = if self.counters == NodeCounters::default() {
+            String::new()
+        } else {
+            format!(" dropped {:?}", self.counters)
+        };
         format!(
             "height {} round {} step {:?} status {:?} locked {:?} executed {} proposals {} undelivered {} sync_pending {} mempool {}",
             self.height(),
@@ -422,7 +428,7 @@ impl Node {
             self.undelivered.is_some(),
             self.sync_pending,
             self.mempool.len(),
-        )
+        ) + &dropped
     }
 
     /// Votes withheld because they would have contradicted a vote sent before a crash.
