@@ -552,22 +552,23 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                 }
                 ClientMessage::TxRejected { hash, reason } => {
                     let Some(p) = pending.get_mut(&hash) else { continue };
-                    match &reason {
+                    let nonce_used = matches!(
+                        reason,
+                        TxRefusal::Invalid(TxRejection::NonceTooLow { .. })
+                            | TxRefusal::Mempool(MempoolError::NonceTooLow { .. })
+                    );
+                    if reason.is_known() {
                         // The validator holds it already: wait.
-                        TxRefusal::Mempool(MempoolError::Known) => {}
+                    } else if nonce_used {
                         // The nonce is used: committed (its `TxCommitted` lost), unless the
                         // validator says otherwise.
-                        TxRefusal::Invalid(TxRejection::NonceTooLow { .. })
-                        | TxRefusal::Mempool(MempoolError::NonceTooLow { .. }) => {
-                            p.stale_nonce = Some(reason);
-                            p.queried = true;
-                            send_to(now, p.validator, ClientRequest::GetTransaction { hash });
-                        }
-                        _ => {
-                            in_flight[p.user] -= 1;
-                            pending.remove(&hash);
-                            ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
-                        }
+                        p.stale_nonce = Some(reason);
+                        p.queried = true;
+                        send_to(now, p.validator, ClientRequest::GetTransaction { hash });
+                    } else {
+                        in_flight[p.user] -= 1;
+                        pending.remove(&hash);
+                        ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
                     }
                 }
                 _ => {}
