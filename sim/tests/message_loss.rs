@@ -38,9 +38,11 @@ fn every_honest_plugin_keeps_proving_under_client_message_loss() {
             let proofs = proofs_in_window.get(address).copied().unwrap_or(0);
             assert!(
                 proofs > 0,
-                "seed {seed}: plugin {index} ({address}) has no proof accepted from {}s to {}s, under loss",
+                "seed {seed}: plugin {index} ({address}) has no proof accepted from {}s to {}s, under loss; totals {:?}; rows {:?}",
                 window_start_ms / 1_000,
-                loss_end_ms / 1_000
+                loss_end_ms / 1_000,
+                output.observer.plugin_totals.get(address),
+                output.observer.jobs.iter().filter(|r| r.plugin == *address).map(|r| (r.assigned_ms, r.outcome, r.outcome_ms)).collect::<Vec<_>>()
             );
         }
         let lost = output.net.lost;
