@@ -29,12 +29,21 @@ fn scenario(l1: &mut dyn L1Backend) -> Observed {
     let mut agents: Vec<SubmissionAgent> =
         (0..3).map(|i| SubmissionAgent::new(l1_signer("agent", 7, i), l1.chain_id(), 0)).collect();
     let addresses: Vec<Address> = agents.iter().map(SubmissionAgent::address).collect();
-    let deployment =
-        Deployment::deploy_simulation(l1, l1_signer("deployer", 7, 0), &addresses, SLOT_SECONDS, root(0), GENESIS_TIMESTAMP + 1)
-            .expect("deploys");
+    let deployment = Deployment::deploy_simulation(
+        l1,
+        l1_signer("deployer", 7, 0),
+        &addresses,
+        SLOT_SECONDS,
+        root(0),
+        GENESIS_TIMESTAMP + 1,
+    )
+    .expect("deploys");
     assert_eq!(deployment.proven_head(l1).unwrap(), (0, root(0)));
-    let blocks: Vec<ProvenBlock> =
-        (1..=3).map(|n| ProvenBlock::modeled(n, root(n - 1), root(n), keccak256(format!("txs {n}")), Address::repeat_byte(n as u8))).collect();
+    let blocks: Vec<ProvenBlock> = (1..=3)
+        .map(|n| {
+            ProvenBlock::modeled(n, root(n - 1), root(n), keccak256(format!("txs {n}")), Address::repeat_byte(n as u8))
+        })
+        .collect();
     let schedule = deployment.schedule.clone();
     let mut observed = Observed { tx_hashes: Vec::new(), gas: Vec::new(), reasons: Vec::new() };
     let mut mine = |l1: &mut dyn L1Backend, slot: u64, sends: Vec<alloy::consensus::TxEnvelope>| {
@@ -72,7 +81,10 @@ fn scenario(l1: &mut dyn L1Backend) -> Observed {
     assert_eq!(deployment.proven_head(l1).unwrap(), (3, root(3)));
     for block in &blocks {
         let record = deployment.block_at(l1, block.number).expect("accepted");
-        assert_eq!((record.preRoot, record.postRoot, record.txCommitment, record.aggregator), (block.pre_root, block.post_root, block.tx_commitment, block.aggregator));
+        assert_eq!(
+            (record.preRoot, record.postRoot, record.txCommitment, record.aggregator),
+            (block.pre_root, block.post_root, block.tx_commitment, block.aggregator)
+        );
     }
     assert_eq!(deployment.block_at(l1, 4).unwrap_err().to_string(), "call reverted: UnknownBlock(4)");
     observed
@@ -85,7 +97,8 @@ fn expect_reasons(observed: &Observed) {
 
 #[test]
 fn rollup_on_anvil_and_embedded_agree() {
-    let mut anvil = AnvilL1::spawn(AnvilConfig::new(CHAIN_ID, GENESIS_TIMESTAMP)).expect("anvil starts (scripts/setup installs it)");
+    let mut anvil = AnvilL1::spawn(AnvilConfig::new(CHAIN_ID, GENESIS_TIMESTAMP))
+        .expect("anvil starts (scripts/setup installs it)");
     let on_anvil = scenario(&mut anvil);
     expect_reasons(&on_anvil);
     let mut embedded = EmbeddedL1::new(CHAIN_ID, GENESIS_TIMESTAMP);

@@ -17,8 +17,8 @@ use alloy::primitives::{Address, B256};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use zkcrowd_chain::TxKind;
-use zkcrowd_market::{AfterDeadline, EventKind, JobId, JobKind, MarketEvent, MissReason, ProofKind};
 use zkcrowd_l1::SubmissionOutcome;
+use zkcrowd_market::{AfterDeadline, EventKind, JobId, JobKind, MarketEvent, MissReason, ProofKind};
 use zkcrowd_node::CommitReport;
 use zkcrowd_protocol::TxRefusal;
 

@@ -42,7 +42,13 @@ fn every_honest_plugin_keeps_proving_under_client_message_loss() {
                 window_start_ms / 1_000,
                 loss_end_ms / 1_000,
                 output.observer.plugin_totals.get(address),
-                output.observer.jobs.iter().filter(|r| r.plugin == *address).map(|r| (r.assigned_ms, r.outcome, r.outcome_ms)).collect::<Vec<_>>()
+                output
+                    .observer
+                    .jobs
+                    .iter()
+                    .filter(|r| r.plugin == *address)
+                    .map(|r| (r.assigned_ms, r.outcome, r.outcome_ms))
+                    .collect::<Vec<_>>()
             );
         }
         let lost = output.net.lost;

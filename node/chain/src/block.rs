@@ -1,8 +1,7 @@
 //! Blocks, headers, receipts and the per-transaction record the proving market works from.
 
 use alloy::consensus::{
-    EMPTY_OMMER_ROOT_HASH, Header as EthHeader, Receipt, ReceiptEnvelope, ReceiptWithBloom,
-    TxEnvelope, TxType,
+    EMPTY_OMMER_ROOT_HASH, Header as EthHeader, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxEnvelope, TxType,
 };
 use alloy::eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy::primitives::{Address, B256, Bloom, Bytes, Log, U256};

@@ -184,9 +184,8 @@ impl Chain {
         }
         let market = Market::new(genesis.market.clone()).map_err(|e| GenesisError::Invalid(format!("market: {e}")))?;
         let base_fee = u64::try_from(genesis.base_fee_per_gas.wei()).expect("validated to fit u64");
-        let min_base_fee = genesis
-            .min_base_fee_per_gas
-            .map_or(base_fee, |m| u64::try_from(m.wei()).unwrap_or(u64::MAX));
+        let min_base_fee =
+            genesis.min_base_fee_per_gas.map_or(base_fee, |m| u64::try_from(m.wei()).unwrap_or(u64::MAX));
         let head = BlockHeader {
             parent_hash: B256::ZERO,
             number: 0,
@@ -427,12 +426,10 @@ impl Chain {
         let mut last_index = None;
         for sidecar in &block.sidecars {
             let index = sidecar.index as usize;
-            let tx = signed.get_mut(index).filter(|_| last_index.is_none_or(|last| last < index)).ok_or_else(|| {
-                ImportError::InvalidTx {
-                    index,
-                    reason: TxRejection::SidecarMisplaced,
-                }
-            })?;
+            let tx = signed
+                .get_mut(index)
+                .filter(|_| last_index.is_none_or(|last| last < index))
+                .ok_or_else(|| ImportError::InvalidTx { index, reason: TxRejection::SidecarMisplaced })?;
             tx.sidecar = Some(sidecar.bytes.clone());
             last_index = Some(index);
         }
@@ -506,10 +503,7 @@ impl Chain {
             basefee: base_fee,
             difficulty: U256::ZERO,
             prevrandao: Some(prev_randao),
-            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-                0,
-                BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE,
-            )),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)),
             slot_num: 0,
         };
         let mut cfg = CfgEnv::new_with_spec(EVM_SPEC);
@@ -583,9 +577,8 @@ impl Chain {
             // A full ledger refuses the tx before anything of it is applied. The market address is
             // left out of the count: the settlement below returns its balance to what it was, so
             // it never takes a leaf.
-            let needed = self
-                .state
-                .ledger_leaves_needed(output.state.iter().filter(|(address, _)| **address != MARKET_ADDRESS));
+            let needed =
+                self.state.ledger_leaves_needed(output.state.iter().filter(|(address, _)| **address != MARKET_ADDRESS));
             let ledger = self.state.ledger();
             if needed > ledger.room() {
                 let reason = TxRejection::LedgerFull { needed, room: ledger.room(), capacity: ledger.capacity() };
@@ -694,7 +687,8 @@ impl Chain {
             let post = b256_to_digest(record.post_ledger_root).expect("ledger roots are canonical");
             let commitment = b256_to_digest(record.commitment).expect("commitments are canonical");
             if record.kind == TxKind::System {
-                let full = matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
+                let full =
+                    matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
                 if full {
                     jobs.extend(system.take());
                 }
@@ -711,7 +705,10 @@ impl Chain {
                 *txs += 1;
                 span.post_root = post;
             } else {
-                debug_assert!(system.is_none() && jobs.iter().all(|j| !matches!(j.kind, JobKind::System { .. })), "user txs precede system txs");
+                debug_assert!(
+                    system.is_none() && jobs.iter().all(|j| !matches!(j.kind, JobKind::System { .. })),
+                    "user txs precede system txs"
+                );
                 jobs.push(NewJob {
                     kind: JobKind::Tx { block: number, index: record.index },
                     pre_root: pre,
@@ -820,8 +817,20 @@ fn compare_headers(proposed: &BlockHeader, computed: &BlockHeader) -> Result<(),
         )*};
     }
     check!(
-        parent_hash, number, timestamp, proposer, gas_limit, gas_used, base_fee_per_gas,
-        transactions_root, receipts_root, logs_bloom, state_root, ledger_root, market_root, prev_randao
+        parent_hash,
+        number,
+        timestamp,
+        proposer,
+        gas_limit,
+        gas_used,
+        base_fee_per_gas,
+        transactions_root,
+        receipts_root,
+        logs_bloom,
+        state_root,
+        ledger_root,
+        market_root,
+        prev_randao
     );
     Ok(())
 }

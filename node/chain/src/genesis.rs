@@ -134,8 +134,7 @@ pub struct Allocation {
 impl Genesis {
     /// Reads a genesis file.
     pub fn from_file(path: &Path) -> Result<Self, GenesisError> {
-        let genesis: Self =
-            yaml::from_file(path).map_err(|error| GenesisError::Yaml(error.to_string()))?;
+        let genesis: Self = yaml::from_file(path).map_err(|error| GenesisError::Yaml(error.to_string()))?;
         genesis.validate()?;
         Ok(genesis)
     }
@@ -222,8 +221,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Genesis, GenesisError> {
-        let genesis: Genesis = yaml::from_str(Path::new("genesis.yaml"), text)
-            .map_err(|e| GenesisError::Yaml(e.to_string()))?;
+        let genesis: Genesis =
+            yaml::from_str(Path::new("genesis.yaml"), text).map_err(|e| GenesisError::Yaml(e.to_string()))?;
         genesis.validate()?;
         Ok(genesis)
     }

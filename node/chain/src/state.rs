@@ -231,11 +231,8 @@ impl ChainState {
     pub fn begin_block(&mut self) {
         assert!(self.journal.is_none(), "a block is already open");
         self.ledger_changes.clear();
-        self.journal = Some(Journal {
-            entries: Vec::new(),
-            ledger_len: self.ledger.len(),
-            old_ledger: BTreeMap::new(),
-        });
+        self.journal =
+            Some(Journal { entries: Vec::new(), ledger_len: self.ledger.len(), old_ledger: BTreeMap::new() });
     }
 
     /// Keeps the open block's changes.
@@ -320,10 +317,7 @@ impl ChainState {
                 balance: account.info.balance,
                 code_hash: account.info.code_hash,
                 code: account.info.code.clone().filter(|c| !c.is_empty()),
-                storage: account
-                    .changed_storage_slots()
-                    .map(|(key, slot)| (*key, slot.present_value()))
-                    .collect(),
+                storage: account.changed_storage_slots().map(|(key, slot)| (*key, slot.present_value())).collect(),
                 created: account.is_created(),
                 destroyed,
             });
@@ -421,9 +415,7 @@ impl ChainState {
             for key in slots {
                 let hashed = keccak256(B256::from(key));
                 match account.storage.get(&key) {
-                    Some(value) => trie
-                        .insert(hashed.as_slice(), &alloy::rlp::encode(value))
-                        .expect("in-memory trie"),
+                    Some(value) => trie.insert(hashed.as_slice(), &alloy::rlp::encode(value)).expect("in-memory trie"),
                     None => remove_present(trie, hashed.as_slice()),
                 }
             }
@@ -435,15 +427,9 @@ impl ChainState {
             let trie = self.storage_tries.get_mut(&address).expect("non-empty storage has a trie");
             trie.root_hash().expect("in-memory trie")
         };
-        let leaf = TrieAccount {
-            nonce: account.nonce,
-            balance: account.balance,
-            storage_root,
-            code_hash: account.code_hash,
-        };
-        self.account_trie
-            .insert(keccak256(address).as_slice(), &alloy::rlp::encode(leaf))
-            .expect("in-memory trie");
+        let leaf =
+            TrieAccount { nonce: account.nonce, balance: account.balance, storage_root, code_hash: account.code_hash };
+        self.account_trie.insert(keccak256(address).as_slice(), &alloy::rlp::encode(leaf)).expect("in-memory trie");
     }
 
     fn update_ledger(&mut self, address: Address, nonce: u64, balance: U256, exists: bool) -> Result<(), TreeError> {
@@ -516,11 +502,7 @@ impl DatabaseRef for ChainState {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        Ok(self
-            .accounts
-            .get(&address)
-            .and_then(|a| a.storage.get(&index).copied())
-            .unwrap_or_default())
+        Ok(self.accounts.get(&address).and_then(|a| a.storage.get(&index).copied()).unwrap_or_default())
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
@@ -573,7 +555,15 @@ mod tests {
             state.state_root();
         }
         let expected = state_root_unhashed(state.accounts_sorted().into_iter().map(|(address, a)| {
-            (address, TrieAccount { nonce: a.nonce, balance: a.balance, storage_root: EMPTY_ROOT_HASH, code_hash: a.code_hash })
+            (
+                address,
+                TrieAccount {
+                    nonce: a.nonce,
+                    balance: a.balance,
+                    storage_root: EMPTY_ROOT_HASH,
+                    code_hash: a.code_hash,
+                },
+            )
         }));
         assert_eq!(state.state_root(), expected);
     }

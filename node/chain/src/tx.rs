@@ -173,8 +173,8 @@ impl SignedTx {
             return Err(TxRejection::Oversize { size_bytes: raw.len(), max_bytes: max_size_bytes });
         }
         let mut cursor = raw;
-        let envelope = TxEnvelope::decode_2718(&mut cursor)
-            .map_err(|error| TxRejection::Malformed(error.to_string()))?;
+        let envelope =
+            TxEnvelope::decode_2718(&mut cursor).map_err(|error| TxRejection::Malformed(error.to_string()))?;
         if !cursor.is_empty() {
             return Err(TxRejection::Malformed(format!("{} trailing bytes", cursor.len())));
         }
@@ -194,9 +194,7 @@ impl SignedTx {
             }
             Some(_) => {}
         }
-        let sender = envelope
-            .recover_signer()
-            .map_err(|error| TxRejection::BadSignature(error.to_string()))?;
+        let sender = envelope.recover_signer().map_err(|error| TxRejection::BadSignature(error.to_string()))?;
         let hash = *envelope.tx_hash();
         let size_bytes = envelope.encode_2718_len();
         Ok(Self { envelope, sender, hash, size_bytes, sidecar: None })
@@ -347,10 +345,7 @@ mod tests {
         let mut trailing = raw.clone();
         trailing.push(0);
         assert!(matches!(SignedTx::decode(&trailing, 7, 1024), Err(TxRejection::Malformed(_))));
-        assert_eq!(
-            SignedTx::decode(&raw, 8, 1024),
-            Err(TxRejection::WrongChainId { expected: 8, got: 7 })
-        );
+        assert_eq!(SignedTx::decode(&raw, 8, 1024), Err(TxRejection::WrongChainId { expected: 8, got: 7 }));
         let pre_155 = legacy(1, None, 0).encoded_2718();
         assert_eq!(SignedTx::decode(&pre_155, 7, 1024), Err(TxRejection::MissingChainId));
         let with_155 = legacy(1, Some(7), 0).encoded_2718();

@@ -9,8 +9,7 @@ use alloy_trie::root::{state_root_unhashed, storage_root_unhashed};
 use proptest::prelude::*;
 use zkcrowd_chain::tx::sign;
 use zkcrowd_chain::{
-    Chain, DevAccounts, Genesis, GenesisAccount, GenesisValidator, ImportError, SignedTx,
-    TxKind as Kind, TxRejection,
+    Chain, DevAccounts, Genesis, GenesisAccount, GenesisValidator, ImportError, SignedTx, TxKind as Kind, TxRejection,
 };
 use zkcrowd_ledger::{AccountLeaf, AccountLedger, digest_to_b256};
 use zkcrowd_primitives::{AccountRef, FEE_BURN_ADDRESS, Zkpow, dev_address, dev_signer};
@@ -77,15 +76,9 @@ fn store_call(from: u64, nonce: u64, key: u64, value: u64) -> SignedTx {
 /// The MPT root recomputed from scratch with alloy-trie's HashBuilder over a dump of the state.
 fn independent_state_root(chain: &Chain) -> B256 {
     let accounts = chain.state().accounts_sorted().into_iter().map(|(address, account)| {
-        let storage_root = storage_root_unhashed(
-            account.storage.iter().map(|(k, v)| (B256::from(*k), *v)),
-        );
-        let leaf = TrieAccount {
-            nonce: account.nonce,
-            balance: account.balance,
-            storage_root,
-            code_hash: account.code_hash,
-        };
+        let storage_root = storage_root_unhashed(account.storage.iter().map(|(k, v)| (B256::from(*k), *v)));
+        let leaf =
+            TrieAccount { nonce: account.nonce, balance: account.balance, storage_root, code_hash: account.code_hash };
         (address, leaf)
     });
     state_root_unhashed(accounts)
@@ -157,8 +150,7 @@ fn ledger_changes_only_touched_accounts() {
     assert_eq!(outcome.txs.len(), 1);
     let after: Vec<AccountLeaf> = chain.state().ledger().leaves().to_vec();
     assert_eq!(before.len(), after.len(), "no new account");
-    let changed: Vec<Address> =
-        before.iter().zip(&after).filter(|(b, a)| b != a).map(|(b, _)| b.address).collect();
+    let changed: Vec<Address> = before.iter().zip(&after).filter(|(b, a)| b != a).map(|(b, _)| b.address).collect();
     assert_eq!(changed, vec![dev_address(3), dev_address(5)]);
     assert!(chain.state().ledger().get(&FEE_BURN_ADDRESS).is_none());
     assert!(chain.state().balance(&FEE_BURN_ADDRESS) > U256::ZERO, "tips reach the burn address");
@@ -194,30 +186,23 @@ fn stateful_rejections() {
     );
     let low_fee = SignedTx::from_envelope(low_fee, CHAIN_ID).unwrap();
     let candidates = vec![
-        transfer(0, 0, dev_address(1), 1),                        // ok
-        transfer(0, 0, dev_address(1), 1),                        // replay: nonce too low
-        transfer(1, 5, dev_address(2), 1),                        // nonce gap
+        transfer(0, 0, dev_address(1), 1),                            // ok
+        transfer(0, 0, dev_address(1), 1),                            // replay: nonce too low
+        transfer(1, 5, dev_address(2), 1),                            // nonce gap
         transfer(2, 0, dev_address(3), 2_000 * 1_000_000_000 * GWEI), // more than the balance
-        low_fee,                                                  // fee cap below base fee
-        tx(4, 0, TxKind::Call(dev_address(1)), 1, 40_000_000, &[]), // above block gas limit
-        tx(5, 0, TxKind::Call(dev_address(1)), 1, 20_000, &[]),     // below intrinsic gas
-        transfer(7, 0, dev_address(1), 1),                        // ok
+        low_fee,                                                      // fee cap below base fee
+        tx(4, 0, TxKind::Call(dev_address(1)), 1, 40_000_000, &[]),   // above block gas limit
+        tx(5, 0, TxKind::Call(dev_address(1)), 1, 20_000, &[]),       // below intrinsic gas
+        transfer(7, 0, dev_address(1), 1),                            // ok
     ];
     let outcome = chain.build_block(&candidates, 1_002, dev_address(100));
     assert_eq!(outcome.txs.len(), 2);
-    let reasons: Vec<(usize, TxRejection)> =
-        outcome.rejected.iter().map(|r| (r.position, r.reason.clone())).collect();
+    let reasons: Vec<(usize, TxRejection)> = outcome.rejected.iter().map(|r| (r.position, r.reason.clone())).collect();
     assert_eq!(reasons[0], (1, TxRejection::NonceTooLow { expected: 1, got: 0 }));
     assert_eq!(reasons[1], (2, TxRejection::NonceGap { expected: 0, got: 5 }));
     assert!(matches!(reasons[2], (3, TxRejection::InsufficientBalance { .. })), "{:?}", reasons[2]);
-    assert_eq!(
-        reasons[3],
-        (4, TxRejection::FeeCapBelowBaseFee { max_fee_per_gas: 1, base_fee_per_gas: base_fee })
-    );
-    assert_eq!(
-        reasons[4],
-        (5, TxRejection::GasAboveBlockLimit { gas_limit: 40_000_000, block_gas_limit: 30_000_000 })
-    );
+    assert_eq!(reasons[3], (4, TxRejection::FeeCapBelowBaseFee { max_fee_per_gas: 1, base_fee_per_gas: base_fee }));
+    assert_eq!(reasons[4], (5, TxRejection::GasAboveBlockLimit { gas_limit: 40_000_000, block_gas_limit: 30_000_000 }));
     assert!(matches!(&reasons[5], (6, TxRejection::Evm(m)) if m.contains("gas")), "{:?}", reasons[5]);
     assert_eq!(reasons.len(), 6);
 
@@ -270,7 +255,8 @@ fn deferral_when_gas_runs_out() {
     let mut g = genesis();
     g.gas_limit = 50_000;
     let mut chain = Chain::from_genesis(&g).unwrap();
-    let candidates = vec![transfer(0, 0, dev_address(1), 1), transfer(1, 0, dev_address(2), 1), transfer(2, 0, dev_address(3), 1)];
+    let candidates =
+        vec![transfer(0, 0, dev_address(1), 1), transfer(1, 0, dev_address(2), 1), transfer(2, 0, dev_address(3), 1)];
     let outcome = chain.build_block(&candidates, 1_002, dev_address(100));
     assert_eq!(outcome.txs.len(), 2);
     assert_eq!(outcome.deferred, vec![2]);

@@ -10,7 +10,9 @@ use zkcrowd_chain::tx::sign;
 use zkcrowd_chain::{
     Chain, DevAccounts, Genesis, GenesisValidator, ImportError, SignedTx, TxKind as Kind, TxRejection,
 };
-use zkcrowd_market::{CallError, EventKind, JobId, MarketCall, MarketParams, ProofData, ProofRejection, SubmittedInputs};
+use zkcrowd_market::{
+    CallError, EventKind, JobId, MarketCall, MarketParams, ProofData, ProofRejection, SubmittedInputs,
+};
 use zkcrowd_primitives::{AccountRef, MARKET_ADDRESS, WEI_PER_ZKPOW, Zkpow, dev_address, dev_signer};
 
 const CHAIN_ID: u64 = 7777;
@@ -110,7 +112,11 @@ fn plugins_prove_blocks_through_transactions() {
         if first_system > 0 {
             blocks_with_user_txs.push(number);
         }
-        assert!(outcome.txs.iter().all(|t| t.success), "block {number}: a market call failed: {:?}", outcome.market_events);
+        assert!(
+            outcome.txs.iter().all(|t| t.success),
+            "block {number}: a market call failed: {:?}",
+            outcome.market_events
+        );
 
         let imported = follower.import_block(&outcome.block).expect("follower imports");
         assert_eq!(imported.hash, outcome.hash);
@@ -161,8 +167,12 @@ fn plugins_prove_blocks_through_transactions() {
     assert_eq!(chain.state().balance(&dev_address(plugin)), native_before - U256::from(2 * WEI_PER_ZKPOW) - fees);
     assert_eq!(chain.state().balance(&MARKET_ADDRESS), U256::ZERO, "the market address keeps nothing");
     assert!(chain.state().ledger().get(&MARKET_ADDRESS).is_none());
-    assert!(outcome.market_events.iter().any(|e| matches!(&e.kind,
-        EventKind::CallRejected { reason: CallError::ValueNotAccepted, .. })));
+    assert!(
+        outcome
+            .market_events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::CallRejected { reason: CallError::ValueNotAccepted, .. }))
+    );
     chain.check_supply().unwrap();
     assert_eq!(follower.head_hash(), chain.head_hash());
 }
@@ -233,7 +243,10 @@ fn market_txs_record_span_roots() {
     for span in [&txs[2..5], &txs[5..8], &txs[8..10]] {
         assert!(span.iter().all(|t| t.span_roots));
         assert!(span.iter().all(|t| t.pre_ledger_root == span[0].pre_ledger_root && t.post_ledger_root == span[0].post_ledger_root));
-        assert!(span.iter().all(|t| t.pre_state_root == span[0].pre_state_root && t.post_state_root == span[0].post_state_root));
+        assert!(
+            span.iter()
+                .all(|t| t.pre_state_root == span[0].pre_state_root && t.post_state_root == span[0].post_state_root)
+        );
     }
     assert_eq!(txs[1].post_ledger_root, txs[2].pre_ledger_root);
     assert_eq!(txs[4].post_ledger_root, txs[5].pre_ledger_root);
@@ -305,7 +318,11 @@ fn recorded_witnesses_chain_roots_and_bind_commitments() {
 struct EchoVerifier;
 
 impl zkcrowd_market::ProofVerifier for EchoVerifier {
-    fn verify(&self, statement: &zkcrowd_market::Statement, proof: &ProofData) -> Result<zkcrowd_market::ProofKind, String> {
+    fn verify(
+        &self,
+        statement: &zkcrowd_market::Statement,
+        proof: &ProofData,
+    ) -> Result<zkcrowd_market::ProofKind, String> {
         match proof {
             ProofData::Real(bytes) if bytes[..] == statement.encode()[..] => Ok(zkcrowd_market::ProofKind::Real),
             ProofData::Real(_) => Err("echo mismatch".into()),
@@ -357,8 +374,12 @@ fn proofs_travel_as_sidecars() {
     let bare = submit(&mut nonces);
     let outcome = chain.build_block(&[bare], number * 2, dev_address(100));
     follower.import_block(&outcome.block).unwrap();
-    assert!(outcome.market_events.iter().any(|e| matches!(&e.kind,
-        EventKind::ProofRejected { reason: ProofRejection::SidecarMissing, .. })));
+    assert!(
+        outcome
+            .market_events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::ProofRejected { reason: ProofRejection::SidecarMissing, .. }))
+    );
     number += 1;
 
     // A sidecar on a transfer is refused.
@@ -374,8 +395,14 @@ fn proofs_travel_as_sidecars() {
     let with = submit(&mut nonces).with_sidecar(Some(Bytes::from(statement.encode())));
     assert_eq!(with.hash, hash_without, "the sidecar is outside the tx hash");
     let outcome = chain.build_block(&[with], number * 2, dev_address(100));
-    assert!(outcome.market_events.iter().any(|e| matches!(e.kind,
-        EventKind::ProofAccepted { proof: zkcrowd_market::ProofKind::Real, .. })), "{:?}", outcome.market_events);
+    assert!(
+        outcome
+            .market_events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ProofAccepted { proof: zkcrowd_market::ProofKind::Real, .. })),
+        "{:?}",
+        outcome.market_events
+    );
     assert_eq!(outcome.block.sidecars.len(), 1);
     let mut dropped = outcome.block.clone();
     dropped.sidecars.clear();

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, VecDeque};
 use alloy::consensus::{TxEip1559, TxEnvelope};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use zkcrowd_market::{JobId, MarketCall, ProofData, Statement, SubmittedInputs};
-use zkcrowd_primitives::{DevSigner, BlockNumber, MARKET_ADDRESS, sign_tx as sign};
+use zkcrowd_primitives::{BlockNumber, DevSigner, MARKET_ADDRESS, sign_tx as sign};
 use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, TxPacket, TxStatus};
 
 /// Client parameters.
@@ -560,7 +560,13 @@ mod tests {
             deadline_block: 20,
             inputs: None,
         };
-        let message = ClientMessage::Assignments { plugin: address, jobs: vec![assignment.clone()], complete: false, head: 3, active_plugins: 1 };
+        let message = ClientMessage::Assignments {
+            plugin: address,
+            jobs: vec![assignment.clone()],
+            complete: false,
+            head: 3,
+            active_plugins: 1,
+        };
         let actions = c.handle(10_100, Event::Message(message));
         let Action::Prove { statement, .. } = &actions[0] else { panic!("expected a prove action") };
         assert_eq!(statement.prover, address);
@@ -573,12 +579,21 @@ mod tests {
         assert!(matches!(sent_calls(&actions)[..], [MarketCall::SubmitProof { proof: ProofData::Sidecar, .. }]));
 
         // A nonce refusal: resync, then the same call goes out with the validator's nonce.
-        let actions = c.handle(11_100, Event::Message(ClientMessage::TxRejected {
-            hash: submission.hash(),
-            reason: TxRefusal::Invalid(TxRejection::NonceTooLow { expected: 6, got: 5 }),
-        }));
+        let actions = c.handle(
+            11_100,
+            Event::Message(ClientMessage::TxRejected {
+                hash: submission.hash(),
+                reason: TxRefusal::Invalid(TxRejection::NonceTooLow { expected: 6, got: 5 }),
+            }),
+        );
         assert!(matches!(actions[0], Action::Send(ClientRequest::GetAccount { .. })));
-        let account = ClientMessage::Account { address, nonce: 6, balance: U256::ZERO, market_balance: Some(Default::default()), head: 4 };
+        let account = ClientMessage::Account {
+            address,
+            nonce: 6,
+            balance: U256::ZERO,
+            market_balance: Some(Default::default()),
+            head: 4,
+        };
         let actions = c.handle(11_200, Event::Message(account));
         let calls = sent_calls(&actions);
         assert!(matches!(calls[..], [MarketCall::SubmitProof { job_id: 9, .. }]), "{calls:?}");
@@ -605,7 +620,10 @@ mod tests {
             c.handle(0, Event::Online);
             let register = sent_packets(&c.handle(10, Event::Message(account(&c, 3, false))));
             assert_eq!(register.len(), 1);
-            let actions = c.handle(20, Event::Message(ClientMessage::TxRejected { hash: register[0].hash(), reason: conflict.clone() }));
+            let actions = c.handle(
+                20,
+                Event::Message(ClientMessage::TxRejected { hash: register[0].hash(), reason: conflict.clone() }),
+            );
             assert!(asks_account(&actions), "{conflict:?}: resync");
             assert!(sent_packets(&actions).is_empty(), "{conflict:?}: nothing signed before the count is known");
             let resent = sent_packets(&c.handle(30, Event::Message(account(&c, 4, false))));
@@ -620,11 +638,15 @@ mod tests {
         c.handle(0, Event::Online);
         let register = sent_packets(&c.handle(10, Event::Message(account(&c, 0, false))));
         let known = TxRefusal::Mempool(MempoolError::Known);
-        let actions = c.handle(20, Event::Message(ClientMessage::TxRejected { hash: register[0].hash(), reason: known }));
+        let actions =
+            c.handle(20, Event::Message(ClientMessage::TxRejected { hash: register[0].hash(), reason: known }));
         assert!(actions.is_empty(), "no resync, no new tx: {actions:?}");
         assert!(c.has_overdue(5_010, 4_990), "still pending");
         assert_eq!(sent_packets(&c.handle(5_010, Event::Tick)), register, "re-sent after resend_after_ms");
-        c.handle(5_100, Event::Message(ClientMessage::TxCommitted { hash: register[0].hash(), block: 2, success: true }));
+        c.handle(
+            5_100,
+            Event::Message(ClientMessage::TxCommitted { hash: register[0].hash(), block: 2, success: true }),
+        );
         assert!(!c.has_overdue(100_000, 0), "settled");
 
         // A refused proof releases its job; the plugin holds nothing.
@@ -641,12 +663,20 @@ mod tests {
             deadline_block: 20,
             inputs: None,
         };
-        let message = ClientMessage::Assignments { plugin: c.address(), jobs: vec![assignment], complete: true, head: 3, active_plugins: 1 };
+        let message = ClientMessage::Assignments {
+            plugin: c.address(),
+            jobs: vec![assignment],
+            complete: true,
+            head: 3,
+            active_plugins: 1,
+        };
         c.handle(20, Event::Message(message));
         let proof = sent_packets(&c.handle(30, Event::ProofReady { job: 5, proof: ProofData::Modeled(B256::ZERO) }));
         assert_eq!(c.held().count(), 1);
-        let rejection = TxRefusal::Invalid(TxRejection::InsufficientBalance { required: U256::from(2), available: U256::from(1) });
-        let actions = c.handle(40, Event::Message(ClientMessage::TxRejected { hash: proof[0].hash(), reason: rejection }));
+        let rejection =
+            TxRefusal::Invalid(TxRejection::InsufficientBalance { required: U256::from(2), available: U256::from(1) });
+        let actions =
+            c.handle(40, Event::Message(ClientMessage::TxRejected { hash: proof[0].hash(), reason: rejection }));
         assert!(!asks_account(&actions));
         assert_eq!(c.held().count(), 0, "the job is released");
     }
@@ -674,13 +704,21 @@ mod tests {
         // Answered: registration goes out, no more repeats.
         let register = sent_packets(&c.handle(6_600, Event::Message(account(&c, 0, false))));
         assert_eq!(register.len(), 1);
-        let complete = ClientMessage::Assignments { plugin: c.address(), jobs: vec![], complete: true, head: 1, active_plugins: 0 };
+        let complete = ClientMessage::Assignments {
+            plugin: c.address(),
+            jobs: vec![],
+            complete: true,
+            head: 1,
+            active_plugins: 0,
+        };
         c.handle(6_700, Event::Message(complete));
         let actions = c.handle(20_000, Event::Tick);
         assert!(!asks_account(&actions));
         assert!(!subscribes(&actions));
         // The list is refreshed on schedule.
-        let refresh = |actions: &[Action]| actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::GetAssignments { .. })));
+        let refresh = |actions: &[Action]| {
+            actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::GetAssignments { .. })))
+        };
         assert!(!refresh(&c.handle(30_000, Event::Tick)));
         assert!(refresh(&c.handle(36_500, Event::Tick)), "30 s after the subscription");
         assert!(!refresh(&c.handle(40_000, Event::Tick)));
@@ -698,7 +736,9 @@ mod tests {
         assert_eq!(c.counters().calls_dropped, 5);
         let sent = sent_packets(&c.handle(20, Event::Message(account(&c, 0, true))));
         assert_eq!(sent.len(), PENDING_TXS_MAX, "only this many in flight");
-        let next = sent_packets(&c.handle(30, Event::Message(ClientMessage::TxCommitted { hash: sent[0].hash(), block: 2, success: true })));
+        let next = sent_packets(
+            &c.handle(30, Event::Message(ClientMessage::TxCommitted { hash: sent[0].hash(), block: 2, success: true })),
+        );
         assert_eq!(next.len(), 1, "a settled tx makes room for the next call");
     }
 }

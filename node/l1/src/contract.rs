@@ -67,7 +67,12 @@ alloy::sol! {
 }
 
 /// `Rollup`'s constructor arguments, ABI-encoded after the creation code.
-pub fn rollup_constructor_args(verifier: Address, agents: &[Address], slot_seconds: u64, genesis_root: B256) -> Vec<u8> {
+pub fn rollup_constructor_args(
+    verifier: Address,
+    agents: &[Address],
+    slot_seconds: u64,
+    genesis_root: B256,
+) -> Vec<u8> {
     use alloy::sol_types::SolValue;
     (verifier, agents.to_vec(), slot_seconds, genesis_root).abi_encode_params()
 }
@@ -192,7 +197,8 @@ pub fn artifacts_dir() -> PathBuf {
 pub fn creation_code(file: &str, contract: &str) -> Result<Bytes, L1Error> {
     let path = artifacts_dir().join(file).join(format!("{contract}.json"));
     let missing = |why: String| L1Error::Artifact { path: path.display().to_string(), why };
-    let text = std::fs::read_to_string(&path).map_err(|e| missing(format!("{e} (run scripts/setup: it builds contracts/ with forge)")))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| missing(format!("{e} (run scripts/setup: it builds contracts/ with forge)")))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| missing(e.to_string()))?;
     let hex = json["bytecode"]["object"].as_str().ok_or_else(|| missing("no bytecode.object".to_owned()))?;
     let bytes: Bytes = hex.parse().map_err(|e| missing(format!("bytecode: {e}")))?;

@@ -32,13 +32,20 @@ fn ledger_update(c: &mut Criterion) {
             step += 1;
             let from = step % accounts;
             let to = (step * 7919) % accounts;
-            ledger.upsert(AccountLeaf { address: address(from), nonce: step, balance: (1 << 70) - step as u128 }).unwrap();
+            ledger
+                .upsert(AccountLeaf { address: address(from), nonce: step, balance: (1 << 70) - step as u128 })
+                .unwrap();
             ledger.upsert(AccountLeaf { address: address(to), nonce: 0, balance: (1 << 70) + step as u128 }).unwrap();
             black_box(ledger.root())
         })
     });
-    let left = PoseidonHash::hash_no_pad(&[{ use plonky2::field::types::Field; F::from_canonical_u64(1) }]);
-    group.bench_function("poseidon_two_to_one", |b| b.iter(|| black_box(PoseidonHash::two_to_one(black_box(left), black_box(left)))));
+    let left = PoseidonHash::hash_no_pad(&[{
+        use plonky2::field::types::Field;
+        F::from_canonical_u64(1)
+    }]);
+    group.bench_function("poseidon_two_to_one", |b| {
+        b.iter(|| black_box(PoseidonHash::two_to_one(black_box(left), black_box(left))))
+    });
     group.finish();
 }
 

@@ -23,10 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use alloy::primitives::B256;
-use sha2::Digest as _;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
+use sha2::Digest as _;
 
 use crate::{Digest, F};
 
@@ -106,11 +106,7 @@ impl<D: Copy> MerklePath<D> {
     pub fn root_with<H: TreeHasher<Digest = D>>(&self, leaf: D) -> D {
         let mut node = leaf;
         for (level, sibling) in self.siblings.iter().enumerate() {
-            node = if (self.index >> level) & 1 == 0 {
-                H::combine(node, *sibling)
-            } else {
-                H::combine(*sibling, node)
-            };
+            node = if (self.index >> level) & 1 == 0 { H::combine(node, *sibling) } else { H::combine(*sibling, node) };
         }
         node
     }
@@ -280,10 +276,7 @@ impl<H: TreeHasher> MerkleTree<H> {
     }
 
     fn node(&self, level: usize, index: u64) -> H::Digest {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.levels[level].get(i).copied())
-            .unwrap_or(self.empty[level])
+        usize::try_from(index).ok().and_then(|i| self.levels[level].get(i).copied()).unwrap_or(self.empty[level])
     }
 
     fn flush(&mut self) {
@@ -325,9 +318,8 @@ mod tests {
 
     /// Reference: the root computed level by level over all `2^depth` leaves, from scratch.
     fn naive_root(depth: usize, leaves: &[Digest]) -> Digest {
-        let mut level: Vec<Digest> = (0..1u64 << depth)
-            .map(|i| leaves.get(i as usize).copied().unwrap_or(HashOut::ZERO))
-            .collect();
+        let mut level: Vec<Digest> =
+            (0..1u64 << depth).map(|i| leaves.get(i as usize).copied().unwrap_or(HashOut::ZERO)).collect();
         while level.len() > 1 {
             level = level.chunks(2).map(|p| PoseidonHash::two_to_one(p[0], p[1])).collect();
         }

@@ -17,8 +17,8 @@ use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
 use zkcrowd_ledger::{Digest, F};
 use zkcrowd_market::{
-    EventKind, JobId, JobKind, Market, MarketCall, MarketParams, ModeledVerifier, NewJob, ProofData,
-    SubmittedInputs, tx_commitment,
+    EventKind, JobId, JobKind, Market, MarketCall, MarketParams, ModeledVerifier, NewJob, ProofData, SubmittedInputs,
+    tx_commitment,
 };
 use zkcrowd_primitives::SignedZkpow;
 

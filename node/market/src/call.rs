@@ -122,20 +122,18 @@ impl MarketCall {
                 M::IZkcrowdMarketCalls::withdraw(M::withdrawCall { amount: *amount }).abi_encode()
             }
             Self::Repay => M::IZkcrowdMarketCalls::repay(M::repayCall {}).abi_encode(),
-            Self::SubmitProof { job_id, inputs, proof } => {
-                M::IZkcrowdMarketCalls::submitProof(M::submitProofCall {
-                    jobId: *job_id,
-                    inputs: M::PublicInputs {
-                        preRoot: inputs.pre_root,
-                        postRoot: inputs.post_root,
-                        commitment: inputs.commitment,
-                        jobId: inputs.job_id,
-                        prover: inputs.prover,
-                    },
-                    proof: proof.encode(),
-                })
-                .abi_encode()
-            }
+            Self::SubmitProof { job_id, inputs, proof } => M::IZkcrowdMarketCalls::submitProof(M::submitProofCall {
+                jobId: *job_id,
+                inputs: M::PublicInputs {
+                    preRoot: inputs.pre_root,
+                    postRoot: inputs.post_root,
+                    commitment: inputs.commitment,
+                    jobId: inputs.job_id,
+                    prover: inputs.prover,
+                },
+                proof: proof.encode(),
+            })
+            .abi_encode(),
         };
         bytes.into()
     }

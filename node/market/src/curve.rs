@@ -304,8 +304,8 @@ impl AgeCurve {
                 } else if age_blocks >= delay_blocks + ramp_blocks {
                     *max
                 } else {
-                    let rise = u128::from(max.ppm() - PPM) * u128::from(age_blocks - delay_blocks)
-                        / u128::from(*ramp_blocks);
+                    let rise =
+                        u128::from(max.ppm() - PPM) * u128::from(age_blocks - delay_blocks) / u128::from(*ramp_blocks);
                     Factor(PPM + rise as u64)
                 }
             }

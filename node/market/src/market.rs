@@ -157,9 +157,8 @@ impl Accounts {
     /// of plugin balances is what was paid and repaid minus what was charged and withdrawn.
     pub fn identity_holds(&self, balances_total: i128) -> bool {
         let pool_ok = self.issued + self.fees_recycled + self.shortfall_minted == self.pool + self.rewards_paid;
-        let flows = self.rewards_paid as i128 + self.repaid as i128
-            - self.penalties_burned as i128
-            - self.withdrawn as i128;
+        let flows =
+            self.rewards_paid as i128 + self.repaid as i128 - self.penalties_burned as i128 - self.withdrawn as i128;
         pool_ok && flows == balances_total
     }
 }
@@ -392,10 +391,7 @@ impl Market {
             JobKind::Tx { .. } | JobKind::System { .. } => bounty.base,
         };
         let age = block.saturating_sub(job.created_block);
-        let factor = bounty
-            .age
-            .factor(age, self.data.adaptive_level)
-            .mul(bounty.supply.factor(self.data.active_count));
+        let factor = bounty.age.factor(age, self.data.adaptive_level).mul(bounty.supply.factor(self.data.active_count));
         factor.apply(base)
     }
 
@@ -739,7 +735,14 @@ impl Market {
         self.data.open.insert(job_id);
     }
 
-    fn create_job(&mut self, kind: JobKind, pre_root: Digest, post_root: Digest, commitment: Digest, node: (u8, u32)) -> JobId {
+    fn create_job(
+        &mut self,
+        kind: JobKind,
+        pre_root: Digest,
+        post_root: Digest,
+        commitment: Digest,
+        node: (u8, u32),
+    ) -> JobId {
         let id = self.data.next_job_id;
         self.data.next_job_id += 1;
         let job = Job {
@@ -839,13 +842,8 @@ impl Market {
         self.emit(EventKind::PoolFunded { issuance, fees, pool });
 
         // 3. Missed deadlines (the last block in which a proof counted was `deadline_block`).
-        let expired: Vec<JobId> = self
-            .data
-            .deadlines
-            .iter()
-            .take_while(|(deadline, _)| *deadline <= block)
-            .map(|(_, job)| *job)
-            .collect();
+        let expired: Vec<JobId> =
+            self.data.deadlines.iter().take_while(|(deadline, _)| *deadline <= block).map(|(_, job)| *job).collect();
         for job in expired {
             self.miss(job, MissReason::Deadline, true);
         }
@@ -905,9 +903,7 @@ impl Market {
             let last_failed = job.last_failed;
             let plugins = &self.plugins.list;
             let excluded = |id: PluginId, strict: bool| {
-                plugins[id as usize].held >= jobs_max
-                    || Some(id) == last_failed
-                    || (strict && failed_by.contains(&id))
+                plugins[id as usize].held >= jobs_max || Some(id) == last_failed || (strict && failed_by.contains(&id))
             };
             let mut pick = None;
             let mut seed = draw_seed(parent_hash, job_id, attempt);
@@ -978,7 +974,14 @@ impl Market {
         preimage.extend_from_slice(self.plugin_tree.root().as_slice());
         preimage.extend_from_slice(self.job_tree.root().as_slice());
         for value in [
-            a.pool, a.issued, a.shortfall_minted, a.fees_recycled, a.penalties_burned, a.rewards_paid, a.withdrawn, a.repaid,
+            a.pool,
+            a.issued,
+            a.shortfall_minted,
+            a.fees_recycled,
+            a.penalties_burned,
+            a.rewards_paid,
+            a.withdrawn,
+            a.repaid,
         ] {
             preimage.extend_from_slice(&value.to_be_bytes());
         }

@@ -118,7 +118,9 @@ pub fn call_commitment(tx_hash: B256, sender: Address, nonce: u64, debit_wei: u1
 
 /// A 32-byte hash as eight 32-bit limbs, big-endian.
 pub fn hash_limbs(hash: B256) -> [F; 8] {
-    std::array::from_fn(|i| F::from_canonical_u32(u32::from_be_bytes(hash[4 * i..4 * i + 4].try_into().expect("4 bytes"))))
+    std::array::from_fn(|i| {
+        F::from_canonical_u32(u32::from_be_bytes(hash[4 * i..4 * i + 4].try_into().expect("4 bytes")))
+    })
 }
 
 /// The commitment of two adjacent spans: `Poseidon(left, right)`.

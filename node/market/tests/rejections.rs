@@ -58,15 +58,18 @@ fn each_rejection_has_its_reason() {
 
     // Wrong roots.
     let wrong_pre = SubmittedInputs { pre_root: B256::repeat_byte(7), ..inputs };
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_pre, proof: proof.clone() });
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_pre, proof: proof.clone() });
     assert_eq!(error, Err(ProofRejection::WrongInput { input: PublicInput::PreRoot }));
     let wrong_post = SubmittedInputs { post_root: B256::repeat_byte(7), ..inputs };
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_post, proof: proof.clone() });
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_post, proof: proof.clone() });
     assert_eq!(error, Err(ProofRejection::WrongInput { input: PublicInput::PostRoot }));
 
     // Inputs naming another job, and an unknown job.
     let other_job = SubmittedInputs { job_id: job + 1000, ..inputs };
-    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: other_job, proof: proof.clone() });
+    let error =
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: other_job, proof: proof.clone() });
     assert_eq!(error, Err(ProofRejection::WrongJob { job, named: job + 1000 }));
     let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: 999, inputs, proof: proof.clone() });
     assert_eq!(error, Err(ProofRejection::UnknownJob { job: 999 }));
@@ -76,7 +79,10 @@ fn each_rejection_has_its_reason() {
     assert!(matches!(submit(&mut h, assignee, bad), Err(ProofRejection::InvalidProof(_))));
     let real = MarketCall::SubmitProof { job_id: job, inputs, proof: ProofData::Real(vec![1, 2, 3].into()) };
     let error = submit(&mut h, assignee, real);
-    assert!(matches!(&error, Err(ProofRejection::InvalidProof(detail)) if detail.contains("no real-proof verifier")), "{error:?}");
+    assert!(
+        matches!(&error, Err(ProofRejection::InvalidProof(detail)) if detail.contains("no real-proof verifier")),
+        "{error:?}"
+    );
 
     let rejected = h.events.iter().filter(|e| matches!(e.kind, EventKind::ProofRejected { .. })).count();
     assert_eq!(rejected, 8, "every refusal is an event");

@@ -26,8 +26,7 @@ pub const WEI_PER_ZKPOW: u128 = 1_000_000_000_000_000_000;
 pub const WEI_PER_GWEI: u128 = 1_000_000_000;
 
 /// The form every amount string must take; quoted in parse errors.
-pub const AMOUNT_FORM: &str =
-    "an amount with a unit, like `5 ZKPOW`, `0.25 ZKPOW`, `3 gwei` or `1000 wei`";
+pub const AMOUNT_FORM: &str = "an amount with a unit, like `5 ZKPOW`, `0.25 ZKPOW`, `3 gwei` or `1000 wei`";
 
 /// Why an amount string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -190,8 +189,7 @@ fn parse_wei(input: &str) -> Result<(bool, u128), AmountError> {
     }
     let whole: String = whole.chars().filter(|c| *c != '_').collect();
     let overflow = || AmountError::new(input, "too large");
-    let whole_value: u128 =
-        if whole.is_empty() { 0 } else { whole.parse().map_err(|_| overflow())? };
+    let whole_value: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| overflow())? };
     let scale = 10u128.pow(scale_digits);
     let fraction_value: u128 = if fraction.is_empty() {
         0
@@ -199,10 +197,7 @@ fn parse_wei(input: &str) -> Result<(bool, u128), AmountError> {
         let padded = format!("{fraction:0<width$}", width = scale_digits as usize);
         padded.parse().map_err(|_| overflow())?
     };
-    let wei = whole_value
-        .checked_mul(scale)
-        .and_then(|w| w.checked_add(fraction_value))
-        .ok_or_else(overflow)?;
+    let wei = whole_value.checked_mul(scale).and_then(|w| w.checked_add(fraction_value)).ok_or_else(overflow)?;
     Ok((negative, wei))
 }
 

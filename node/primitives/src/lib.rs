@@ -6,8 +6,8 @@ mod amount;
 mod keys;
 pub mod yaml;
 
-pub use amount::{AMOUNT_FORM, AmountError, SignedZkpow, WEI_PER_GWEI, WEI_PER_ZKPOW, Zkpow};
 pub use account_ref::{AccountRef, AccountRefError};
+pub use amount::{AMOUNT_FORM, AmountError, SignedZkpow, WEI_PER_GWEI, WEI_PER_ZKPOW, Zkpow};
 pub use keys::{DevSigner, dev_address, dev_signer, sign_tx};
 
 use alloy::primitives::{Address, address};

@@ -3,8 +3,8 @@
 //! The simulator passes these as values; the testnet issue maps them onto Ethereum JSON-RPC
 //! (`eth_sendRawTransaction`, `eth_getTransactionCount`, subscriptions).
 
-pub use zkcrowd_chain::{TxPacket, TxRejection};
 use std::sync::Arc;
+pub use zkcrowd_chain::{TxPacket, TxRejection};
 
 use serde::Serialize;
 

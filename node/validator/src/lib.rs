@@ -8,9 +8,9 @@ mod wire;
 mod witness;
 
 pub use mempool::{Mempool, NONCE_AHEAD_MAX};
-pub use zkcrowd_protocol::MempoolError;
 pub use node::{
     CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,
     SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
 };
 pub use wire::{CommittedBlock, PeerMessage};
+pub use zkcrowd_protocol::MempoolError;

@@ -60,7 +60,11 @@ impl Mempool {
             return Err(MempoolError::NonceTooLow { expected: state_nonce, got: nonce });
         }
         if nonce > state_nonce.saturating_add(NONCE_AHEAD_MAX) {
-            return Err(MempoolError::NonceTooFarAhead { expected: state_nonce, got: nonce, ahead_max: NONCE_AHEAD_MAX });
+            return Err(MempoolError::NonceTooFarAhead {
+                expected: state_nonce,
+                got: nonce,
+                ahead_max: NONCE_AHEAD_MAX,
+            });
         }
         if self.by_sender.get(&tx.sender).is_some_and(|queue| queue.contains_key(&nonce)) {
             return Err(MempoolError::NonceTaken { nonce });

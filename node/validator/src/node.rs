@@ -519,14 +519,15 @@ impl Node {
                 if height > self.height() {
                     self.request_sync(from, out);
                     if matches!(message, Message::Proposal { .. }) {
-                        let queued = block.filter(|_| height <= self.height() + FUTURE_HEIGHTS_MAX).is_some_and(|block| {
-                            let queue = self.future.entry(height).or_default();
-                            let room = queue.len() < FUTURE_PROPOSALS_MAX;
-                            if room {
-                                queue.push((from, message, block));
-                            }
-                            room
-                        });
+                        let queued =
+                            block.filter(|_| height <= self.height() + FUTURE_HEIGHTS_MAX).is_some_and(|block| {
+                                let queue = self.future.entry(height).or_default();
+                                let room = queue.len() < FUTURE_PROPOSALS_MAX;
+                                if room {
+                                    queue.push((from, message, block));
+                                }
+                                room
+                            });
                         if !queued {
                             self.counters.future_proposals_dropped += 1;
                         }
@@ -667,7 +668,14 @@ impl Node {
         }
     }
 
-    fn on_decide(&mut self, height: Height, round: Round, value: B256, certificate: Vec<ValidatorIndex>, out: &mut Vec<Output>) {
+    fn on_decide(
+        &mut self,
+        height: Height,
+        round: Round,
+        value: B256,
+        certificate: Vec<ValidatorIndex>,
+        out: &mut Vec<Output>,
+    ) {
         debug_assert_eq!(height, self.height());
         let executed_matches = self.executed.as_ref().is_some_and(|o| o.hash == value);
         if !executed_matches {
@@ -795,7 +803,13 @@ impl Node {
             let Some(&to) = self.subscriptions.get(&plugin) else { continue };
             out.push(Output::ToClient {
                 to,
-                message: ClientMessage::Assignments { plugin, jobs, complete: false, head: number, active_plugins: active },
+                message: ClientMessage::Assignments {
+                    plugin,
+                    jobs,
+                    complete: false,
+                    head: number,
+                    active_plugins: active,
+                },
             });
         }
         let market = self.snapshot();
@@ -923,7 +937,10 @@ impl Node {
                 if let Some(&(block, success)) = self.receipts.get(&hash) {
                     // A re-sent tx that is already committed (its `TxCommitted` may have been
                     // lost): say so again rather than refuse its used nonce.
-                    out.push(Output::ToClient { to: from, message: ClientMessage::TxCommitted { hash, block, success } });
+                    out.push(Output::ToClient {
+                        to: from,
+                        message: ClientMessage::TxCommitted { hash, block, success },
+                    });
                     return;
                 }
                 let result = self.admit(packet.clone());

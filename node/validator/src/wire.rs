@@ -43,4 +43,3 @@ pub enum PeerMessage {
         blocks: Vec<CommittedBlock>,
     },
 }
-

@@ -76,7 +76,9 @@ impl Witnesses {
             let (Some(envelope), Some(record)) = (outcome.block.transactions.get(index), outcome.txs.get(index)) else {
                 continue;
             };
-            if let (true, Ok(MarketCall::SubmitProof { job_id, .. })) = (record.success, MarketCall::decode(envelope.input())) {
+            if let (true, Ok(MarketCall::SubmitProof { job_id, .. })) =
+                (record.success, MarketCall::decode(envelope.input()))
+            {
                 if let Some(block) = self.job_blocks.get(&job_id) {
                     self.proofs.insert(job_id, (*block, sidecar.bytes.clone()));
                 }
