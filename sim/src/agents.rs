@@ -24,7 +24,7 @@ use zkcrowd_market::{JobKind, MarketCall, ProofData, ProofKind, Statement};
 use zkcrowd_node::{Input, Node, Output};
 use zkcrowd_primitives::DevSigner;
 use zkcrowd_primitives::sign_tx;
-use zkcrowd_protocol::{ClientMessage, ClientRequest, TxPacket};
+use zkcrowd_protocol::{ClientMessage, ClientRequest, MempoolError, TxPacket, TxRefusal, TxRejection, TxStatus};
 
 use crate::cost::CostProfile;
 use crate::net::{self, Net, Role, Wire};
@@ -253,6 +253,9 @@ const FAILOVER_MS: u64 = 20_000;
 const COPY_INTERVAL_MS: u64 = 10_000;
 /// Sabotage `stop_proving`: no plugin starts a proof after this simulated time.
 const STOP_PROVING_AFTER_MS: u64 = 20_000;
+/// A plugin asks again for its account or subscription after this long without an answer: a few
+/// client round trips (the slowest link class has ~1 s of latency and jitter).
+const PLUGIN_REQUEST_RETRY_MS: u64 = 5_000;
 
 /// Runs plugin `spec.index`: offline until the scheduler says otherwise.
 pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
@@ -275,6 +278,9 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
             max_fee_per_gas: base_fee * 10,
             max_priority_fee_per_gas: base_fee / 10,
             watch_proofs: spec.behaviour == Behaviour::Copier,
+            request_retry_ms: PLUGIN_REQUEST_RETRY_MS,
+            // As often as heartbeats: one more small request per heartbeat.
+            assignments_refresh_ms: heartbeat_every_ms,
         },
     );
     let validators = ctx.validators();
@@ -487,19 +493,27 @@ fn copied_call(tx: &TxPacket, me: Address, rng: &mut ChaCha8Rng) -> Option<Marke
 struct PendingUserTx {
     user: usize,
     envelope: TxEnvelope,
+    /// When it was last sent, or last reported pending.
     sent_ms: u64,
     validator: u16,
+    /// A status query is out to `validator` (unanswered).
+    queried: bool,
+    /// A refusal saying the nonce is used: final unless the validator knows the tx as committed.
+    stale_nonce: Option<TxRefusal>,
 }
 
 /// Most unconfirmed transactions per user before it waits.
 const USER_PENDING_MAX: u8 = 8;
-/// Re-send a user transaction not committed after this long, to the next validator.
+/// A user asks its validator what became of a transaction not committed after this long, and
+/// re-sends it to the next validator when that query goes unanswered as long again.
 const USER_RESEND_MS: u64 = 15_000;
 /// How often the load generator checks for re-sends.
 const USER_CHECK_MS: u64 = 5_000;
 
 /// Generates the users' transactions (Poisson at `load.tx_rate`) until the load phase ends, and
-/// keeps re-sending unconfirmed ones until the run ends.
+/// follows each until the chain settles it, as a wallet would: from `TxCommitted`, or by asking a
+/// validator ([`ClientRequest::GetTransaction`]) when that message is overdue, re-sending the tx
+/// to the next validator when it is unknown or the validator does not answer.
 pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let role = Role::Client(0);
     let endpoint = net::bind(role).await;
@@ -514,6 +528,16 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let mut in_flight = vec![0u8; users.len()];
     let mut pending: BTreeMap<B256, PendingUserTx> = BTreeMap::new();
     let base_fee = ctx.scenario.chain.base_fee.wei();
+    let send_to = |now: u64, validator: u16, request: ClientRequest| {
+        let wire = Wire::Request { from: role.client_id(), request };
+        ctx.net.send(&endpoint, now, role, Role::Validator(validator), wire);
+    };
+    let resend = |now: u64, p: &mut PendingUserTx| {
+        p.validator = (p.validator + 1) % validators;
+        p.sent_ms = now;
+        p.queried = false;
+        send_to(now, p.validator, ClientRequest::SubmitTx(p.envelope.clone().into()));
+    };
     if let Some(exp) = &interarrival {
         fire_after(&internal, exp.sample(&mut rng).round() as u64, true);
     }
@@ -527,18 +551,47 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
         let now = ctx.now_ms();
         match next {
             Either::Left(Wire::Response(message)) => match message {
-                ClientMessage::TxCommitted { hash, .. } => {
+                ClientMessage::TxCommitted { hash, .. }
+                | ClientMessage::TxStatus { hash, status: TxStatus::Committed { .. }, .. } => {
                     if let Some(p) = pending.remove(&hash) {
                         in_flight[p.user] -= 1;
                     }
                 }
+                ClientMessage::TxStatus { hash, status: TxStatus::Pending, .. } => {
+                    if let Some(p) = pending.get_mut(&hash) {
+                        p.sent_ms = now;
+                        p.queried = false;
+                    }
+                }
+                ClientMessage::TxStatus { hash, status: TxStatus::Unknown, .. } => {
+                    let Some(p) = pending.get_mut(&hash) else { continue };
+                    if let Some(reason) = p.stale_nonce.take() {
+                        // Its nonce is used and the validator does not know it as committed.
+                        in_flight[p.user] -= 1;
+                        pending.remove(&hash);
+                        ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
+                    } else {
+                        resend(now, p);
+                    }
+                }
                 ClientMessage::TxRejected { hash, reason } => {
-                    let known = reason.contains("already known") || reason.contains("already pending");
-                    let committed = ctx.observer.lock().expect("observer lock").is_committed(&hash);
-                    if !known && !committed {
-                        if let Some(p) = pending.remove(&hash) {
-                            in_flight[p.user] -= 1;
-                        }
+                    let Some(p) = pending.get_mut(&hash) else { continue };
+                    let nonce_used = matches!(
+                        reason,
+                        TxRefusal::Invalid(TxRejection::NonceTooLow { .. })
+                            | TxRefusal::Mempool(MempoolError::NonceTooLow { .. })
+                    );
+                    if reason.is_known() {
+                        // The validator holds it already: wait.
+                    } else if nonce_used {
+                        // The nonce is used: committed (its `TxCommitted` lost), unless the
+                        // validator says otherwise.
+                        p.stale_nonce = Some(reason);
+                        p.queried = true;
+                        send_to(now, p.validator, ClientRequest::GetTransaction { hash });
+                    } else {
+                        in_flight[p.user] -= 1;
+                        pending.remove(&hash);
                         ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
                     }
                 }
@@ -596,38 +649,21 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     user as u32,
                     nonces[user] - 1,
                 );
-                let request = ClientRequest::SubmitTx(envelope.clone().into());
-                ctx.net.send(
-                    &endpoint,
-                    now,
-                    role,
-                    Role::Validator(validator),
-                    Wire::Request { from: role.client_id(), request },
-                );
-                pending.insert(hash, PendingUserTx { user, envelope, sent_ms: now, validator });
+                send_to(now, validator, ClientRequest::SubmitTx(envelope.clone().into()));
+                let p = PendingUserTx { user, envelope, sent_ms: now, validator, queried: false, stale_nonce: None };
+                pending.insert(hash, p);
             }
             Either::Right(false) => {
                 fire_after(&internal, USER_CHECK_MS, false);
-                let committed: Vec<B256> = {
-                    let observer = ctx.observer.lock().expect("observer lock");
-                    pending.keys().filter(|h| observer.is_committed(h)).copied().collect()
-                };
-                for hash in committed {
-                    if let Some(p) = pending.remove(&hash) {
-                        in_flight[p.user] -= 1;
+                for (hash, p) in pending.iter_mut().filter(|(_, p)| now >= p.sent_ms + USER_RESEND_MS) {
+                    if p.queried {
+                        // The validator did not answer (down, or the link lost it): move on.
+                        resend(now, p);
+                    } else {
+                        p.queried = true;
+                        p.sent_ms = now;
+                        send_to(now, p.validator, ClientRequest::GetTransaction { hash: *hash });
                     }
-                }
-                for p in pending.values_mut().filter(|p| now >= p.sent_ms + USER_RESEND_MS) {
-                    p.validator = (p.validator + 1) % validators;
-                    p.sent_ms = now;
-                    let request = ClientRequest::SubmitTx(p.envelope.clone().into());
-                    ctx.net.send(
-                        &endpoint,
-                        now,
-                        role,
-                        Role::Validator(p.validator),
-                        Wire::Request { from: role.client_id(), request },
-                    );
                 }
             }
         }

@@ -22,7 +22,8 @@ use futures::channel::mpsc::UnboundedSender;
 use zkcrowd_l1::anvil::AnvilConfig;
 use zkcrowd_l1::contract::l1_signer;
 use zkcrowd_l1::{
-    AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenBlock, SubmissionAgent, Submitted, Submitter,
+    AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, NotSent, ProvenBlock, SubmissionAgent, SubmissionOutcome,
+    Submitted, Submitter,
 };
 
 use zkcrowd_node::Node;
@@ -244,7 +245,7 @@ impl Driver {
                     // This and the later transactions never reached the L1: the agent waits for
                     // its next slot.
                     self.submitters[index].unsent(count - position);
-                    let outcome = format!("not sent: {error} (attempt {attempt} of {})", l1.attempts);
+                    let outcome = SubmissionOutcome::NotSent(NotSent::from_error(&error, attempt));
                     self.log(Record::L1Submission { agent, l2_block: number, tx: None, outcome, gas_used: 0 });
                     break;
                 }
@@ -271,10 +272,10 @@ impl Driver {
                         row.l1_accepted_ms = Some(now);
                         row.l1_gas = Some(gas_used);
                     }
-                    (l2_block, gas_used, "accepted".to_owned())
+                    (l2_block, gas_used, SubmissionOutcome::Accepted)
                 }
                 Submitted::Reverted { block: l2_block, gas_used, reason } => {
-                    (l2_block, gas_used, format!("reverted: {reason}"))
+                    (l2_block, gas_used, SubmissionOutcome::Reverted(reason))
                 }
             };
             self.log(Record::L1Submission { agent, l2_block, tx: Some(receipt.tx_hash), outcome, gas_used });

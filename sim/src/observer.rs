@@ -19,9 +19,11 @@ use alloy::primitives::{Address, B256};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use zkcrowd_chain::TxKind;
+use zkcrowd_l1::SubmissionOutcome;
 use zkcrowd_market::{AfterDeadline, EventKind, JobId, JobKind, MarketEvent, MissReason, ProofKind};
 use zkcrowd_node::CommitReport;
 use zkcrowd_primitives::FEE_BURN_ADDRESS;
+use zkcrowd_protocol::TxRefusal;
 
 /// One entry of the event log.
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +74,7 @@ pub enum Record {
         /// Hash.
         hash: B256,
         /// Why.
-        reason: String,
+        reason: TxRefusal,
     },
     /// A plugin came online.
     PluginOnline {
@@ -168,8 +170,8 @@ pub enum Record {
         l2_block: u64,
         /// The L1 transaction (none if it never reached the L1).
         tx: Option<B256>,
-        /// `accepted`, `reverted: <reason>` or `not sent: <reason>`.
-        outcome: String,
+        /// Accepted, reverted (why) or not sent (why).
+        outcome: SubmissionOutcome,
         /// Gas used on L1.
         gas_used: u64,
     },
@@ -381,7 +383,7 @@ pub struct Observer {
     equivocation_slots: BTreeSet<(u64, u32, zkcrowd_consensus::MessageKind, u16)>,
     equivocations: BTreeMap<u16, u64>,
     committed: BTreeSet<B256>,
-    refused: BTreeMap<B256, String>,
+    refused: BTreeMap<B256, TxRefusal>,
     /// Tx jobs: job → tx hash.
     tx_jobs: BTreeMap<JobId, B256>,
     accepted: BTreeMap<JobId, (Address, u32)>,
@@ -402,7 +404,7 @@ pub struct Observer {
     /// Real proofs produced: job kind, measured wall-clock ms, modeled (simulated) ms. Not part
     /// of the digest: measurements differ from run to run.
     pub measured: Vec<(JobKind, f64, u64)>,
-    /// L1 submissions by outcome class (`accepted`, `reverted: WrongPreRoot`, `not sent: ...`).
+    /// L1 submissions by outcome class ([`SubmissionOutcome::class`]).
     pub l1_outcomes: BTreeMap<String, u64>,
     /// L1 blocks mined and their total gas.
     pub l1_blocks: (u64, u64),
@@ -527,12 +529,7 @@ impl Observer {
             }
             Record::RealProofFailed { .. } => self.stats.real_proof_failures += 1,
             Record::L1Submission { outcome, .. } => {
-                // By class: the error's name, not its arguments.
-                let class = match outcome.split_once(": ") {
-                    Some((kind, rest)) => format!("{kind}: {}", rest.split(['(', ':']).next().unwrap_or(rest).trim()),
-                    None => outcome.clone(),
-                };
-                *self.l1_outcomes.entry(class).or_default() += 1;
+                *self.l1_outcomes.entry(outcome.class()).or_default() += 1;
             }
             Record::L1Block { gas_used, .. } => {
                 self.l1_blocks.0 += 1;
@@ -614,7 +611,7 @@ impl Observer {
     }
 
     /// A user transaction was refused (final).
-    pub fn tx_refused(&mut self, t_ms: u64, hash: B256, reason: String) {
+    pub fn tx_refused(&mut self, t_ms: u64, hash: B256, reason: TxRefusal) {
         if !self.committed.contains(&hash) && !self.refused.contains_key(&hash) {
             self.refused.insert(hash, reason.clone());
             self.log(t_ms, Record::TxRefused { hash, reason });

@@ -54,10 +54,11 @@ fn l1_faults_are_survived_with_reasons() {
         .collect();
     let by = |agent: u64| submitted.iter().filter(move |e| e["agent"] == agent);
     assert_eq!(by(1).count(), 0, "the skipping agent submitted");
-    assert!(by(2).any(|e| e["outcome"].as_str().unwrap().starts_with("reverted: NotSlotOwner(sender")));
+    // Outcomes are typed: `{"reverted": {"not_slot_owner": {"sender": …, "owner": …, "slot": …}}}`.
+    assert!(by(2).any(|e| e["outcome"]["reverted"]["not_slot_owner"]["slot"].is_u64()));
     assert!(by(3).all(|e| {
-        let outcome = e["outcome"].as_str().unwrap();
-        outcome.starts_with("reverted: WrongPreRoot(expected") || outcome.starts_with("not sent")
+        let outcome = &e["outcome"];
+        outcome["reverted"]["wrong_pre_root"]["expected"].is_string() || outcome["not_sent"].is_object()
     }));
     assert!(by(0).any(|e| e["outcome"] == "accepted"));
 }

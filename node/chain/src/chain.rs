@@ -376,9 +376,12 @@ impl Chain {
             (0..candidates.len()).partition(|&i| candidates[i].envelope.to() != Some(MARKET_ADDRESS));
         let order: Vec<usize> = user.into_iter().chain(system).collect();
         let ordered: Vec<SignedTx> = order.iter().map(|&i| candidates[i].clone()).collect();
+        // In build mode `execute` rejects bad candidates instead of failing; its one other error,
+        // a full ledger while applying a tx, is ruled out by the room check before each tx (and
+        // `ChainState::apply_changes` checks room before writing anything), so this cannot fire.
         let mut outcome = self
             .execute(&ordered, timestamp, proposer, Mode::Build)
-            .expect("building never fails: bad candidates are rejected, not fatal");
+            .expect("building rejects bad candidates and checks ledger room before applying a tx");
         for rejected in &mut outcome.rejected {
             rejected.position = order[rejected.position];
         }
@@ -436,14 +439,10 @@ impl Chain {
         let mut last_index = None;
         for sidecar in &block.sidecars {
             let index = sidecar.index as usize;
-            let tx = signed.get_mut(index).filter(|_| last_index.is_none_or(|last| last < index)).ok_or_else(|| {
-                ImportError::InvalidTx {
-                    index,
-                    reason: TxRejection::Sidecar(
-                        "sidecars must name distinct txs of the block in ascending order".into(),
-                    ),
-                }
-            })?;
+            let tx = signed
+                .get_mut(index)
+                .filter(|_| last_index.is_none_or(|last| last < index))
+                .ok_or_else(|| ImportError::InvalidTx { index, reason: TxRejection::SidecarMisplaced })?;
             tx.sidecar = Some(sidecar.bytes.clone());
             last_index = Some(index);
         }
@@ -588,6 +587,21 @@ impl Chain {
                     continue;
                 }
             };
+            // A full ledger refuses the tx before anything of it is applied. The market address is
+            // left out of the count: the settlement below returns its balance to what it was, so
+            // it never takes a leaf.
+            let needed =
+                self.state.ledger_leaves_needed(output.state.iter().filter(|(address, _)| **address != MARKET_ADDRESS));
+            let ledger = self.state.ledger();
+            if needed > ledger.room() {
+                let reason = TxRejection::LedgerFull { needed, room: ledger.room(), capacity: ledger.capacity() };
+                if let Err(error) = fail(reason.clone()) {
+                    self.revert_open_block();
+                    return Err(error);
+                }
+                rejected.push(Rejected { position, hash: tx.hash, reason });
+                continue;
+            }
             let mut success = output.result.is_success();
             if kind == TxKind::System && success {
                 let value = tx.envelope.value();
@@ -613,7 +627,10 @@ impl Chain {
                 return Err(error.into());
             }
             let tx_gas = output.result.tx_gas_used();
+            // At most the block's gas limit: each tx's limit was checked against what remains.
             gas_used += tx_gas;
+            // Cannot overflow: the balance check bounds gas_limit × max_fee_per_gas by a balance,
+            // and balances stay below 2^127 (bounded supply); the price is at most max_fee.
             let fee_wei = u128::from(tx_gas) * tx.envelope.effective_gas_price(Some(base_fee));
             let changes = self.state.take_ledger_changes();
             let commitment = digest_to_b256(commitment_of(tx, kind, fee_wei, &changes));
@@ -627,6 +644,9 @@ impl Chain {
             let post = (!in_span || span_full).then(|| (self.state.state_root(), self.state.ledger_root()));
             let (post_state_root, post_ledger_root) = post.unwrap_or_default();
             let (record_pre_state, record_pre_ledger) = (start.state, start.ledger);
+            // Every tx uses at least 21,000 gas, so a block holds gas_limit / 21,000 of them; 2^32
+            // txs would need a genesis gas limit above 9 × 10^13 (Ethereum's is 3.6 × 10^7). The
+            // gas limit is the genesis's, never a peer's.
             records.push(TxRecord {
                 block_number: number,
                 index: u32::try_from(included.len()).expect("txs per block fit u32"),

@@ -21,8 +21,8 @@ use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use eth_trie::{EthTrie, MemoryDB, Trie};
 use revm::DatabaseRef;
 use revm::bytecode::Bytecode;
-use revm::state::{AccountInfo, EvmState};
-use zkcrowd_ledger::{AccountLeaf, AccountLedger, Digest, LeafWrite, TreeError, digest_to_b256};
+use revm::state::{Account, AccountInfo, EvmState};
+use zkcrowd_ledger::{ACCOUNT_TREE_DEPTH, AccountLeaf, AccountLedger, Digest, LeafWrite, TreeError, digest_to_b256};
 use zkcrowd_primitives::FEE_BURN_ADDRESS;
 
 /// How many recent block hashes the `BLOCKHASH` opcode can see.
@@ -83,6 +83,11 @@ fn remove_present(trie: &mut EthTrie<MemoryDB>, key: &[u8]) {
     if trie.get(key).expect("in-memory trie").is_some() {
         trie.remove(key).expect("in-memory trie");
     }
+}
+
+/// EIP-161: a touched account left empty is removed, like a self-destructed one.
+fn destroyed(account: &Account) -> bool {
+    account.is_selfdestructed() || account.is_empty()
 }
 
 fn new_trie() -> EthTrie<MemoryDB> {
@@ -282,6 +287,22 @@ impl ChainState {
         }
     }
 
+    /// How many new ledger leaves applying `accounts` (a revm state diff, or part of one) would
+    /// allocate: touched accounts that survive, have no leaf yet, and are not the fee burn address.
+    /// The chain checks this against [`AccountLedger::room`] before it applies a transaction, so a
+    /// full ledger refuses the transaction instead of failing the block.
+    pub fn ledger_leaves_needed<'a>(&self, accounts: impl IntoIterator<Item = (&'a Address, &'a Account)>) -> u64 {
+        accounts
+            .into_iter()
+            .filter(|(address, account)| {
+                account.is_touched()
+                    && !destroyed(account)
+                    && **address != FEE_BURN_ADDRESS
+                    && self.ledger.index_of(address).is_none()
+            })
+            .count() as u64
+    }
+
     /// Applies revm's state diff from one transaction.
     pub fn apply_evm_state(&mut self, state: EvmState) -> Result<(), TreeError> {
         let mut changes: Vec<AccountChange> = Vec::with_capacity(state.len());
@@ -289,8 +310,7 @@ impl ChainState {
             if !account.is_touched() {
                 continue;
             }
-            // EIP-161: a touched account left empty is removed, like a self-destructed one.
-            let destroyed = account.is_selfdestructed() || account.is_empty();
+            let destroyed = destroyed(&account);
             changes.push(AccountChange {
                 address,
                 nonce: account.info.nonce,
@@ -305,8 +325,16 @@ impl ChainState {
         self.apply_changes(changes)
     }
 
-    /// Applies account changes in address order, updating both commitments.
+    /// Applies account changes in address order, updating both commitments. All or nothing
+    /// against a full ledger: the room for new leaves is checked before anything is written.
     pub fn apply_changes(&mut self, mut changes: Vec<AccountChange>) -> Result<(), TreeError> {
+        let needed = changes
+            .iter()
+            .filter(|c| !c.destroyed && c.address != FEE_BURN_ADDRESS && self.ledger.index_of(&c.address).is_none())
+            .count() as u64;
+        if needed > self.ledger.room() {
+            return Err(TreeError::Full { depth: ACCOUNT_TREE_DEPTH, capacity: self.ledger.capacity() });
+        }
         changes.sort_by_key(|c| c.address);
         for change in changes {
             self.apply_change(change)?;

@@ -7,12 +7,26 @@ use alloy::eips::eip2718::{Decodable2718, Encodable2718};
 use alloy::primitives::{Address, B256, Bytes, U256};
 
 /// Why a transaction was not executed. A rejected tx is reported and left out of the block; it
-/// never stops block production.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// never stops block production. Callers branch on the variant, never on the message; the event log
+/// serializes it by variant name (`{"nonce_too_low": {"expected": 3, "got": 2}}`). The `String`
+/// payloads are descriptions from a decoder or the EVM, for people only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TxRejection {
-    /// A sidecar on a tx that cannot carry one, or above [`SIDECAR_BYTES_MAX`].
-    #[error("bad sidecar: {0}")]
-    Sidecar(String),
+    /// A sidecar on a tx that is not a market call.
+    #[error("bad sidecar: only market calls carry sidecars")]
+    SidecarNotAllowed,
+    /// A sidecar above [`SIDECAR_BYTES_MAX`].
+    #[error("bad sidecar: {size_bytes} bytes, the limit is {max_bytes}")]
+    SidecarOversize {
+        /// The sidecar's size.
+        size_bytes: usize,
+        /// [`SIDECAR_BYTES_MAX`].
+        max_bytes: usize,
+    },
+    /// A block's sidecars must name distinct transactions of the block, in ascending order.
+    #[error("bad sidecar: sidecars must name distinct txs of the block in ascending order")]
+    SidecarMisplaced,
     /// Raw bytes above the chain's `max_tx_size_bytes`.
     #[error("oversize: {size_bytes} bytes, the limit is {max_bytes}")]
     Oversize {
@@ -84,6 +98,16 @@ pub enum TxRejection {
     /// Refused by the EVM's own validation (intrinsic gas, priority fee above cap, …).
     #[error("invalid for the EVM: {0}")]
     Evm(String),
+    /// The tx would create accounts the account ledger has no leaves left for.
+    #[error("the account ledger is full: {needed} new accounts, {room} leaves left of {capacity}")]
+    LedgerFull {
+        /// New accounts the tx would create.
+        needed: u64,
+        /// Leaves left.
+        room: u64,
+        /// The ledger's capacity.
+        capacity: u64,
+    },
 }
 
 /// A transaction that decoded and whose signature recovered: ready for stateful checks.
@@ -108,10 +132,10 @@ pub const SIDECAR_BYTES_MAX: usize = 1 << 20;
 pub fn check_sidecar(to: Option<Address>, sidecar: Option<&Bytes>) -> Result<(), TxRejection> {
     let Some(sidecar) = sidecar else { return Ok(()) };
     if to != Some(zkcrowd_primitives::MARKET_ADDRESS) {
-        return Err(TxRejection::Sidecar("only market calls carry sidecars".into()));
+        return Err(TxRejection::SidecarNotAllowed);
     }
     if sidecar.len() > SIDECAR_BYTES_MAX {
-        return Err(TxRejection::Sidecar(format!("{} bytes, the limit is {SIDECAR_BYTES_MAX}", sidecar.len())));
+        return Err(TxRejection::SidecarOversize { size_bytes: sidecar.len(), max_bytes: SIDECAR_BYTES_MAX });
     }
     Ok(())
 }
@@ -210,10 +234,12 @@ impl SignedTx {
         self.envelope.encoded_2718().into()
     }
 
-    /// The most the tx can cost the sender: `value + gas_limit × max_fee_per_gas`.
+    /// The most the tx can cost the sender: `value + gas_limit × max_fee_per_gas`, saturating (a
+    /// value near 2^256 must not wrap to a small cost; U256's operators wrap).
     pub fn max_cost(&self) -> U256 {
+        // u64 × u128 fits in 192 bits: the product cannot wrap.
         let gas = U256::from(self.envelope.gas_limit()) * U256::from(self.envelope.max_fee_per_gas());
-        gas + self.envelope.value()
+        gas.saturating_add(self.envelope.value())
     }
 }
 

@@ -263,6 +263,45 @@ fn deferral_when_gas_runs_out() {
     assert!(outcome.rejected.is_empty());
 }
 
+/// Goal: a full account ledger refuses the tx that would create an account, with a typed
+/// rejection, while the block still builds with the txs that create none; a proposed block that
+/// includes such a tx is refused on import. Method: cap both ledgers at the accounts they hold.
+#[test]
+fn full_ledger_rejects_account_creation() {
+    let mut proposer = Chain::from_genesis(&genesis()).unwrap();
+    let mut follower = Chain::from_genesis(&genesis()).unwrap();
+    for chain in [&mut proposer, &mut follower] {
+        let held = chain.state().ledger().len();
+        chain.state_mut().ledger_mut().set_capacity(held);
+    }
+    let fresh = Address::repeat_byte(0x77);
+    let candidates = [transfer(0, 0, fresh, 10), transfer(1, 0, dev_address(2), 10)];
+    let outcome = proposer.build_block(&candidates, 1_002, dev_address(100));
+    assert_eq!(outcome.txs.len(), 1, "the transfer between existing accounts is included");
+    assert_eq!(outcome.txs[0].hash, candidates[1].hash);
+    assert_eq!(outcome.rejected.len(), 1);
+    assert_eq!(outcome.rejected[0].position, 0);
+    assert!(
+        matches!(outcome.rejected[0].reason, TxRejection::LedgerFull { needed: 1, room: 0, .. }),
+        "{:?}",
+        outcome.rejected[0].reason
+    );
+    assert_eq!(proposer.state().balance(&fresh), U256::ZERO, "the refused tx left no trace");
+    follower.import_block(&outcome.block).unwrap();
+    assert_eq!(follower.head_hash(), proposer.head_hash());
+
+    // A proposer with room includes the creating tx; the full follower refuses that block.
+    let mut roomy = Chain::from_genesis(&genesis()).unwrap();
+    roomy.build_block(&[transfer(1, 0, dev_address(2), 10)], 1_002, dev_address(100));
+    let creating = roomy.build_block(&[transfer(0, 0, fresh, 10)], 1_004, dev_address(100)).block;
+    let head = follower.head_hash();
+    match follower.import_block(&creating) {
+        Err(ImportError::InvalidTx { index: 0, reason: TxRejection::LedgerFull { .. } }) => {}
+        other => panic!("expected a full-ledger refusal, got {other:?}"),
+    }
+    assert_eq!(follower.head_hash(), head);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 

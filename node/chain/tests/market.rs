@@ -7,8 +7,12 @@ use std::collections::BTreeMap;
 use alloy::consensus::TxEip1559;
 use alloy::primitives::{Address, Bytes, TxKind, U256};
 use zkcrowd_chain::tx::sign;
-use zkcrowd_chain::{Chain, DevAccounts, Genesis, GenesisValidator, ImportError, SignedTx, TxKind as Kind};
-use zkcrowd_market::{EventKind, JobId, MarketCall, MarketParams, ProofData, SubmittedInputs};
+use zkcrowd_chain::{
+    Chain, DevAccounts, Genesis, GenesisValidator, ImportError, SignedTx, TxKind as Kind, TxRejection,
+};
+use zkcrowd_market::{
+    CallError, EventKind, JobId, MarketCall, MarketParams, ProofData, ProofRejection, SubmittedInputs,
+};
 use zkcrowd_primitives::{AccountRef, MARKET_ADDRESS, WEI_PER_ZKPOW, Zkpow, dev_address, dev_signer};
 
 const CHAIN_ID: u64 = 7777;
@@ -163,8 +167,12 @@ fn plugins_prove_blocks_through_transactions() {
     assert_eq!(chain.state().balance(&dev_address(plugin)), native_before - U256::from(2 * WEI_PER_ZKPOW) - fees);
     assert_eq!(chain.state().balance(&MARKET_ADDRESS), U256::ZERO, "the market address keeps nothing");
     assert!(chain.state().ledger().get(&MARKET_ADDRESS).is_none());
-    assert!(outcome.market_events.iter().any(|e| matches!(&e.kind,
-        EventKind::CallRejected { reason, .. } if reason.contains("only repay() accepts value"))));
+    assert!(
+        outcome
+            .market_events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::CallRejected { reason: CallError::ValueNotAccepted, .. }))
+    );
     chain.check_supply().unwrap();
     assert_eq!(follower.head_hash(), chain.head_hash());
 }
@@ -366,15 +374,19 @@ fn proofs_travel_as_sidecars() {
     let bare = submit(&mut nonces);
     let outcome = chain.build_block(&[bare], number * 2, dev_address(100));
     follower.import_block(&outcome.block).unwrap();
-    assert!(outcome.market_events.iter().any(|e| matches!(&e.kind,
-        EventKind::ProofRejected { reason, .. } if reason.contains("sidecar is missing"))));
+    assert!(
+        outcome
+            .market_events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::ProofRejected { reason: ProofRejection::SidecarMissing, .. }))
+    );
     number += 1;
 
     // A sidecar on a transfer is refused.
     let odd = tx(&mut nonces, 1, dev_address(2), U256::from(5), Bytes::new(), 21_000)
         .with_sidecar(Some(Bytes::from_static(b"x")));
     let outcome = chain.build_block(&[odd], number * 2, dev_address(100));
-    assert!(matches!(&outcome.rejected[..], [r] if r.reason.to_string().contains("only market calls carry sidecars")));
+    assert!(matches!(&outcome.rejected[..], [r] if r.reason == TxRejection::SidecarNotAllowed));
     follower.import_block(&outcome.block).unwrap();
     number += 1;
 

@@ -9,7 +9,14 @@
 //! 3. For each assignment: ask the host to prove it ([`Action::Prove`]); when the host reports the
 //!    proof ([`Event::ProofReady`]), submit it if its deadline has not passed.
 //! 4. Nonces are tracked locally; a nonce refusal triggers a resync and the call is re-sent with a
-//!    fresh nonce. A transaction neither committed nor refused after `resend_after_ms` is re-sent.
+//!    fresh nonce. A transaction neither committed nor refused after `resend_after_ms` is re-sent
+//!    (a validator answers a re-sent committed tx with `TxCommitted` again).
+//! 5. Links lose messages: the account query and the subscription are asked again every
+//!    `request_retry_ms` until answered, and the assignment list is refreshed every
+//!    `assignments_refresh_ms` (a lost push of a new job would otherwise go unproven).
+//!
+//! Every queue is bounded ([`PENDING_TXS_MAX`], [`QUEUED_CALLS_MAX`], [`HELD_JOBS_MAX`]); what a
+//! full one drops is counted in [`ClientCounters`].
 //!
 //! How (or whether) a job is proven is the host's business: the simulator's behaviour models
 //! (honest, lazy, invalid proofs, copier, withholder) sit there, not here.
@@ -20,7 +27,7 @@ use alloy::consensus::{TxEip1559, TxEnvelope};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use zkcrowd_market::{JobId, MarketCall, ProofData, Statement, SubmittedInputs};
 use zkcrowd_primitives::{BlockNumber, DevSigner, MARKET_ADDRESS, sign_tx as sign};
-use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, TxPacket};
+use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, TxPacket, TxStatus};
 
 /// Client parameters.
 #[derive(Debug, Clone)]
@@ -37,6 +44,32 @@ pub struct ClientConfig {
     pub max_priority_fee_per_gas: u128,
     /// Also receive other plugins' proof submissions (copier behaviour).
     pub watch_proofs: bool,
+    /// Ask again for the account, or subscribe again, when not answered after this long.
+    pub request_retry_ms: u64,
+    /// Ask for the full assignment list this often while online.
+    pub assignments_refresh_ms: u64,
+}
+
+/// Transactions sent and not yet committed or refused. A validator queues at most 64 nonces
+/// ahead of an account (`zkcrowd_node::NONCE_AHEAD_MAX`); a plugin needs a few at a time (a
+/// heartbeat and a proof per held job), so further calls wait in the queue.
+pub const PENDING_TXS_MAX: usize = 16;
+/// Calls waiting for a nonce or for room in [`PENDING_TXS_MAX`]. A full queue drops the new call
+/// (a dropped proof releases its job); counted in [`ClientCounters::calls_dropped`].
+pub const QUEUED_CALLS_MAX: usize = 64;
+/// Jobs held at once. The market gives a plugin at most `jobs_per_plugin_max` (2 to 4 in the
+/// shipped scenarios); assignments beyond this are ignored and counted.
+pub const HELD_JOBS_MAX: usize = 64;
+
+/// What the client dropped, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCounters {
+    /// Calls dropped because [`QUEUED_CALLS_MAX`] calls were waiting.
+    pub calls_dropped: u64,
+    /// Assignments ignored because [`HELD_JOBS_MAX`] jobs were held.
+    pub assignments_dropped: u64,
+    /// Account queries and subscriptions asked again after no answer.
+    pub requests_retried: u64,
 }
 
 /// What a transaction was for.
@@ -114,6 +147,13 @@ pub struct PluginClient {
     head: BlockNumber,
     active_plugins: u64,
     now_ms: u64,
+    /// When the unanswered account query was sent (`None`: answered, or none asked).
+    account_asked_ms: Option<u64>,
+    /// When the unanswered subscription was sent.
+    subscribe_asked_ms: Option<u64>,
+    /// When the assignment list was last asked for.
+    assignments_asked_ms: u64,
+    counters: ClientCounters,
 }
 
 /// Gas limit of market calls (a modeled proof needs ~60k; real proofs carry ~100 KiB of calldata).
@@ -137,7 +177,16 @@ impl PluginClient {
             head: 0,
             active_plugins: 0,
             now_ms: 0,
+            account_asked_ms: None,
+            subscribe_asked_ms: None,
+            assignments_asked_ms: 0,
+            counters: ClientCounters::default(),
         }
+    }
+
+    /// What the client dropped, by cause.
+    pub fn counters(&self) -> ClientCounters {
+        self.counters
     }
 
     /// The plugin's address.
@@ -157,7 +206,7 @@ impl PluginClient {
 
     /// Whether a transaction has waited for a verdict longer than `ms` (the validator may be down).
     pub fn has_overdue(&self, now_ms: u64, ms: u64) -> bool {
-        self.pending.values().any(|p| now_ms >= p.sent_at_ms + ms)
+        self.pending.values().any(|p| now_ms >= p.sent_at_ms.saturating_add(ms))
     }
 
     /// The head the validator last reported.
@@ -196,6 +245,8 @@ impl PluginClient {
                 self.held.clear();
                 self.pending.clear();
                 self.queue.clear();
+                self.account_asked_ms = None;
+                self.subscribe_asked_ms = None;
             }
             Event::Tick => self.tick(&mut out),
             Event::Message(message) => self.on_message(message, &mut out),
@@ -222,40 +273,67 @@ impl PluginClient {
     }
 
     fn resync(&mut self, out: &mut Vec<Action>) {
+        self.ask_account(out);
+        self.subscribe(out);
+    }
+
+    fn ask_account(&mut self, out: &mut Vec<Action>) {
+        self.account_asked_ms = Some(self.now_ms);
         out.push(Action::Send(ClientRequest::GetAccount { address: self.address }));
+    }
+
+    fn subscribe(&mut self, out: &mut Vec<Action>) {
+        self.subscribe_asked_ms = Some(self.now_ms);
+        self.assignments_asked_ms = self.now_ms;
         out.push(Action::Send(ClientRequest::Subscribe {
             plugin: self.address,
             watch_proofs: self.config.watch_proofs,
         }));
     }
 
+    /// Whether a request sent at `asked_ms` has waited longer than `request_retry_ms`.
+    fn unanswered(&self, asked_ms: Option<u64>) -> bool {
+        asked_ms.is_some_and(|asked| self.now_ms >= asked.saturating_add(self.config.request_retry_ms))
+    }
+
     fn tick(&mut self, out: &mut Vec<Action>) {
         if !self.online {
             return;
         }
-        let due = self.last_heartbeat_ms.is_none_or(|last| self.now_ms >= last + self.config.heartbeat_every_ms);
+        // A lost query or reply must not silence the plugin: ask again until answered.
+        if self.nonce.is_none() && self.unanswered(self.account_asked_ms) {
+            self.counters.requests_retried += 1;
+            self.ask_account(out);
+        }
+        if self.unanswered(self.subscribe_asked_ms) {
+            self.counters.requests_retried += 1;
+            self.subscribe(out);
+        } else if self.now_ms >= self.assignments_asked_ms.saturating_add(self.config.assignments_refresh_ms) {
+            self.assignments_asked_ms = self.now_ms;
+            out.push(Action::Send(ClientRequest::GetAssignments { plugin: self.address }));
+        }
+        let due = self
+            .last_heartbeat_ms
+            .is_none_or(|last| self.now_ms >= last.saturating_add(self.config.heartbeat_every_ms));
         let heartbeat_pending = self.pending.values().any(|p| p.purpose == Purpose::Heartbeat)
             || self.queue.iter().any(|(_, _, p, _)| *p == Purpose::Heartbeat);
         if self.registered && due && !heartbeat_pending {
             self.last_heartbeat_ms = Some(self.now_ms);
             self.call(MarketCall::Heartbeat, U256::ZERO, Purpose::Heartbeat, out);
         }
-        let stale: Vec<B256> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| self.now_ms >= p.sent_at_ms + self.config.resend_after_ms)
-            .map(|(h, _)| *h)
-            .collect();
-        for hash in stale {
-            let pending = self.pending.get_mut(&hash).expect("listed");
-            pending.sent_at_ms = self.now_ms;
-            out.push(Action::Send(ClientRequest::SubmitTx(pending.packet.clone())));
+        let resend_after_ms = self.config.resend_after_ms;
+        for pending in self.pending.values_mut() {
+            if self.now_ms >= pending.sent_at_ms.saturating_add(resend_after_ms) {
+                pending.sent_at_ms = self.now_ms;
+                out.push(Action::Send(ClientRequest::SubmitTx(pending.packet.clone())));
+            }
         }
     }
 
     fn on_message(&mut self, message: ClientMessage, out: &mut Vec<Action>) {
         match message {
             ClientMessage::Account { address, nonce, market_balance, head, .. } if address == self.address => {
+                self.account_asked_ms = None;
                 self.head = self.head.max(head);
                 // Pending txs already hold nonces below the validator's count; keep ours if ahead.
                 self.nonce = Some(self.nonce.map_or(nonce, |n| n.max(nonce)));
@@ -271,10 +349,16 @@ impl PluginClient {
                 self.head = self.head.max(head);
                 self.active_plugins = active_plugins;
                 if complete {
+                    // The answer to a subscription (or a refresh, sent only once subscribed).
+                    self.subscribe_asked_ms = None;
                     self.held.retain(|job, _| jobs.iter().any(|a| a.job == *job));
                 }
                 for assignment in jobs {
                     if !self.online || self.held.contains_key(&assignment.job) {
+                        continue;
+                    }
+                    if self.held.len() >= HELD_JOBS_MAX {
+                        self.counters.assignments_dropped += 1;
                         continue;
                     }
                     let statement = assignment.statement(self.address);
@@ -282,7 +366,8 @@ impl PluginClient {
                     out.push(Action::Prove { assignment, statement });
                 }
             }
-            ClientMessage::TxCommitted { hash, block, success } => {
+            ClientMessage::TxCommitted { hash, block, success }
+            | ClientMessage::TxStatus { hash, status: TxStatus::Committed { block, success }, .. } => {
                 self.head = self.head.max(block);
                 if let Some(pending) = self.pending.remove(&hash) {
                     match pending.purpose {
@@ -297,26 +382,34 @@ impl PluginClient {
                         Purpose::Heartbeat | Purpose::Other => {}
                     }
                 }
+                self.flush_queue(out);
             }
             ClientMessage::TxRejected { hash, reason } => {
-                if let Some(pending) = self.pending.remove(&hash) {
-                    if reason.contains("nonce") || reason.contains("already known") {
-                        // Our count drifted (lost tx, another validator's view): resync and retry.
-                        if !reason.contains("already known") {
-                            if let Some(call) = decode_call(&pending.packet.envelope) {
-                                let value = pending.envelope_value();
-                                self.queue.push_back((call, value, pending.purpose, pending.packet.sidecar));
-                            }
-                            self.nonce = None;
-                            out.push(Action::Send(ClientRequest::GetAccount { address: self.address }));
-                        }
-                    } else if let Purpose::Proof(job) = pending.purpose {
-                        self.held.remove(&job);
-                    }
+                if reason.is_known() {
+                    // The validator holds this very tx: it is pending there. Keep waiting; the
+                    // resend timer asks again, and a committed tx is answered with `TxCommitted`.
+                    return;
                 }
+                let Some(pending) = self.pending.remove(&hash) else { return };
+                if reason.is_nonce_conflict() {
+                    // Our count drifted (a lost tx, another validator's view): resync and sign the
+                    // call again with the validator's count.
+                    if let Some(call) = decode_call(&pending.packet.envelope) {
+                        let value = pending.envelope_value();
+                        // Re-queued past the bound: it was admitted once already, and at most
+                        // `PENDING_TXS_MAX` calls come back this way.
+                        self.queue.push_back((call, value, pending.purpose, pending.packet.sidecar));
+                    }
+                    self.nonce = None;
+                    self.ask_account(out);
+                } else if let Purpose::Proof(job) = pending.purpose {
+                    self.held.remove(&job);
+                }
+                self.flush_queue(out);
             }
             ClientMessage::TxAccepted { .. }
             | ClientMessage::ProofSeen { .. }
+            | ClientMessage::TxStatus { .. }
             | ClientMessage::Account { .. }
             | ClientMessage::Assignments { .. } => {}
         }
@@ -331,12 +424,22 @@ impl PluginClient {
             }
             call => (call, None),
         };
+        if self.queue.len() >= QUEUED_CALLS_MAX {
+            self.counters.calls_dropped += 1;
+            if let Purpose::Proof(job) = purpose {
+                self.held.remove(&job);
+            }
+            return;
+        }
         self.queue.push_back((call, value, purpose, sidecar));
         self.flush_queue(out);
     }
 
     fn flush_queue(&mut self, out: &mut Vec<Action>) {
         while let Some(nonce) = self.nonce {
+            if self.pending.len() >= PENDING_TXS_MAX {
+                break;
+            }
             let Some((call, value, purpose, sidecar)) = self.queue.pop_front() else { break };
             let envelope = sign(
                 &self.signer,
@@ -352,7 +455,8 @@ impl PluginClient {
                     input: call.encode(),
                 },
             );
-            self.nonce = Some(nonce + 1);
+            // EIP-2681: an account's nonce stays below u64::MAX, so this never saturates in use.
+            self.nonce = Some(nonce.saturating_add(1));
             let packet = TxPacket { envelope, sidecar };
             self.pending.insert(packet.hash(), Pending { packet: packet.clone(), sent_at_ms: self.now_ms, purpose });
             out.push(Action::Send(ClientRequest::SubmitTx(packet)));
@@ -377,6 +481,7 @@ mod tests {
     use super::*;
     use zkcrowd_ledger::Digest;
     use zkcrowd_market::JobKind;
+    use zkcrowd_protocol::{MempoolError, TxRefusal, TxRejection};
 
     fn client() -> PluginClient {
         PluginClient::new(
@@ -388,8 +493,33 @@ mod tests {
                 max_fee_per_gas: 10,
                 max_priority_fee_per_gas: 1,
                 watch_proofs: false,
+                request_retry_ms: 3_000,
+                assignments_refresh_ms: 30_000,
             },
         )
+    }
+
+    fn account(c: &PluginClient, nonce: u64, registered: bool) -> ClientMessage {
+        let market_balance = registered.then(Default::default);
+        ClientMessage::Account { address: c.address(), nonce, balance: U256::ZERO, market_balance, head: 1 }
+    }
+
+    fn sent_packets(actions: &[Action]) -> Vec<TxPacket> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(ClientRequest::SubmitTx(tx)) => Some(tx.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn asks_account(actions: &[Action]) -> bool {
+        actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::GetAccount { .. })))
+    }
+
+    fn subscribes(actions: &[Action]) -> bool {
+        actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::Subscribe { .. })))
     }
 
     fn sent_calls(actions: &[Action]) -> Vec<MarketCall> {
@@ -453,7 +583,7 @@ mod tests {
             11_100,
             Event::Message(ClientMessage::TxRejected {
                 hash: submission.hash(),
-                reason: "nonce too low: account nonce is 6, tx nonce is 5".into(),
+                reason: TxRefusal::Invalid(TxRejection::NonceTooLow { expected: 6, got: 5 }),
             }),
         );
         assert!(matches!(actions[0], Action::Send(ClientRequest::GetAccount { .. })));
@@ -473,5 +603,142 @@ mod tests {
         // Offline drops held work and sends nothing.
         assert!(c.handle(12_000, Event::Offline).is_empty());
         assert_eq!(c.held().count(), 0);
+    }
+
+    /// Goal: the client reacts to each class of typed refusal: a mempool nonce conflict resyncs
+    /// and re-signs the call with the validator's count; "already known" keeps waiting (the tx
+    /// is re-sent later, not dropped); any other refusal of a proof releases its job.
+    #[test]
+    fn typed_refusals() {
+        for conflict in [
+            TxRefusal::Mempool(MempoolError::NonceTooLow { expected: 4, got: 3 }),
+            TxRefusal::Mempool(MempoolError::NonceTaken { nonce: 3 }),
+            TxRefusal::Mempool(MempoolError::NonceTooFarAhead { expected: 0, got: 3, ahead_max: 2 }),
+            TxRefusal::Invalid(TxRejection::NonceGap { expected: 1, got: 3 }),
+        ] {
+            let mut c = client();
+            c.handle(0, Event::Online);
+            let register = sent_packets(&c.handle(10, Event::Message(account(&c, 3, false))));
+            assert_eq!(register.len(), 1);
+            let actions = c.handle(
+                20,
+                Event::Message(ClientMessage::TxRejected { hash: register[0].hash(), reason: conflict.clone() }),
+            );
+            assert!(asks_account(&actions), "{conflict:?}: resync");
+            assert!(sent_packets(&actions).is_empty(), "{conflict:?}: nothing signed before the count is known");
+            let resent = sent_packets(&c.handle(30, Event::Message(account(&c, 4, false))));
+            assert_eq!(resent.len(), 1, "{conflict:?}: the call goes out again");
+            assert_eq!(decode_call(&resent[0].envelope), Some(MarketCall::Register));
+            use alloy::consensus::Transaction;
+            assert_eq!(resent[0].envelope.nonce(), 4, "{conflict:?}: with the validator's count");
+        }
+
+        // Already known: still pending; re-sent on schedule; committed after all.
+        let mut c = client();
+        c.handle(0, Event::Online);
+        let register = sent_packets(&c.handle(10, Event::Message(account(&c, 0, false))));
+        let known = TxRefusal::Mempool(MempoolError::Known);
+        let actions =
+            c.handle(20, Event::Message(ClientMessage::TxRejected { hash: register[0].hash(), reason: known }));
+        assert!(actions.is_empty(), "no resync, no new tx: {actions:?}");
+        assert!(c.has_overdue(5_010, 4_990), "still pending");
+        assert_eq!(sent_packets(&c.handle(5_010, Event::Tick)), register, "re-sent after resend_after_ms");
+        c.handle(
+            5_100,
+            Event::Message(ClientMessage::TxCommitted { hash: register[0].hash(), block: 2, success: true }),
+        );
+        assert!(!c.has_overdue(100_000, 0), "settled");
+
+        // A refused proof releases its job; the plugin holds nothing.
+        let mut c = client();
+        c.handle(0, Event::Online);
+        c.handle(10, Event::Message(account(&c, 0, true)));
+        let assignment = Assignment {
+            job: 5,
+            kind: JobKind::Tx { block: 2, index: 0 },
+            pre_root: Digest::default(),
+            post_root: Digest::default(),
+            commitment: Digest::default(),
+            created_block: 2,
+            deadline_block: 20,
+            inputs: None,
+        };
+        let message = ClientMessage::Assignments {
+            plugin: c.address(),
+            jobs: vec![assignment],
+            complete: true,
+            head: 3,
+            active_plugins: 1,
+        };
+        c.handle(20, Event::Message(message));
+        let proof = sent_packets(&c.handle(30, Event::ProofReady { job: 5, proof: ProofData::Modeled(B256::ZERO) }));
+        assert_eq!(c.held().count(), 1);
+        let rejection =
+            TxRefusal::Invalid(TxRejection::InsufficientBalance { required: U256::from(2), available: U256::from(1) });
+        let actions =
+            c.handle(40, Event::Message(ClientMessage::TxRejected { hash: proof[0].hash(), reason: rejection }));
+        assert!(!asks_account(&actions));
+        assert_eq!(c.held().count(), 0, "the job is released");
+    }
+
+    /// Goal: a lost account query or reply, or a lost subscription, does not silence the client:
+    /// each is asked again after `request_retry_ms` until answered, and no sooner; once answered,
+    /// the assignment list is refreshed every `assignments_refresh_ms`. Method: drop every answer
+    /// for a while, then answer.
+    #[test]
+    fn lost_queries_are_asked_again() {
+        let mut c = client();
+        let actions = c.handle(0, Event::Online);
+        assert!(asks_account(&actions));
+        assert!(subscribes(&actions));
+        // Nothing answered: no repeat before the retry time, then both again.
+        let actions = c.handle(2_000, Event::Tick);
+        assert!(!asks_account(&actions));
+        assert!(!subscribes(&actions));
+        let actions = c.handle(3_000, Event::Tick);
+        assert!(asks_account(&actions), "the account query is asked again");
+        assert!(subscribes(&actions), "the subscription is made again");
+        let actions = c.handle(6_500, Event::Tick);
+        assert!(asks_account(&actions), "and again while unanswered");
+        assert_eq!(c.counters().requests_retried, 4);
+        // Answered: registration goes out, no more repeats.
+        let register = sent_packets(&c.handle(6_600, Event::Message(account(&c, 0, false))));
+        assert_eq!(register.len(), 1);
+        let complete = ClientMessage::Assignments {
+            plugin: c.address(),
+            jobs: vec![],
+            complete: true,
+            head: 1,
+            active_plugins: 0,
+        };
+        c.handle(6_700, Event::Message(complete));
+        let actions = c.handle(20_000, Event::Tick);
+        assert!(!asks_account(&actions));
+        assert!(!subscribes(&actions));
+        // The list is refreshed on schedule.
+        let refresh = |actions: &[Action]| {
+            actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::GetAssignments { .. })))
+        };
+        assert!(!refresh(&c.handle(30_000, Event::Tick)));
+        assert!(refresh(&c.handle(36_500, Event::Tick)), "30 s after the subscription");
+        assert!(!refresh(&c.handle(40_000, Event::Tick)));
+    }
+
+    /// Goal: the client's queues stay within their bounds and count what they drop: calls past
+    /// `QUEUED_CALLS_MAX` while no nonce is known, and txs in flight past `PENDING_TXS_MAX`.
+    #[test]
+    fn queues_are_bounded() {
+        let mut c = client();
+        c.handle(0, Event::Online);
+        for _ in 0..QUEUED_CALLS_MAX + 5 {
+            c.handle(10, Event::SendCall(MarketCall::Heartbeat));
+        }
+        assert_eq!(c.counters().calls_dropped, 5);
+        let sent = sent_packets(&c.handle(20, Event::Message(account(&c, 0, true))));
+        assert_eq!(sent.len(), PENDING_TXS_MAX, "only this many in flight");
+        let next = sent_packets(
+            &c.handle(30, Event::Message(ClientMessage::TxCommitted { hash: sent[0].hash(), block: 2, success: true })),
+        );
+        assert_eq!(next.len(), 1, "a settled tx makes room for the next call");
     }
 }

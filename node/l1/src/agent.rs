@@ -10,7 +10,8 @@ use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 
-use crate::contract::{IRollup, modeled_proof_record};
+use crate::backend::L1Error;
+use crate::contract::{IRollup, RevertReason, decode_revert, modeled_proof_record};
 
 /// Gas limit of a `submitBlock` transaction (it uses ~100k; see docs/benchmarks.md).
 pub const SUBMIT_GAS_LIMIT: u64 = 400_000;
@@ -161,8 +162,61 @@ pub enum Submitted {
         /// L1 gas used.
         gas_used: u64,
         /// The decoded revert reason.
-        reason: String,
+        reason: RevertReason,
     },
+}
+
+/// Why a submission never reached the L1.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotSent {
+    /// The L1 could not be reached in any of the agent's bounded attempts.
+    Unavailable {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The L1 node refused the transaction (bad nonce, underpriced, …), with its description.
+    Refused(String),
+    /// Any other failure, with its description.
+    Failed(String),
+}
+
+impl NotSent {
+    /// The failure of the last of `attempts` tries to send.
+    pub fn from_error(error: &L1Error, attempts: u32) -> Self {
+        match error {
+            L1Error::Unavailable(_) => Self::Unavailable { attempts },
+            L1Error::Refused(detail) => Self::Refused(detail.clone()),
+            other => Self::Failed(other.to_string()),
+        }
+    }
+}
+
+/// What became of one submission, for event logs: serialized by name (`"accepted"`,
+/// `{"reverted": {"wrong_pre_root": …}}`, `{"not_sent": {"unavailable": {"attempts": 3}}}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionOutcome {
+    /// The Rollup accepted the block.
+    Accepted,
+    /// The Rollup reverted.
+    Reverted(RevertReason),
+    /// The transaction never reached the L1.
+    NotSent(NotSent),
+}
+
+impl SubmissionOutcome {
+    /// The outcome's class without its arguments (`accepted`, `reverted: WrongPreRoot`,
+    /// `not sent: L1 unavailable`), for counting.
+    pub fn class(&self) -> String {
+        match self {
+            Self::Accepted => "accepted".to_owned(),
+            Self::Reverted(reason) => format!("reverted: {}", reason.name()),
+            Self::NotSent(NotSent::Unavailable { .. }) => "not sent: L1 unavailable".to_owned(),
+            Self::NotSent(NotSent::Refused(_)) => "not sent: L1 refused".to_owned(),
+            Self::NotSent(NotSent::Failed(_)) => "not sent: failed".to_owned(),
+        }
+    }
 }
 
 /// One agent's honest submission loop, sans I/O (docs/protocol.md §1, steps 9-10). The caller owns time
@@ -243,11 +297,7 @@ impl Submitter {
         Some(if receipt.success {
             Submitted::Accepted { block, gas_used: receipt.gas_used }
         } else {
-            Submitted::Reverted {
-                block,
-                gas_used: receipt.gas_used,
-                reason: crate::contract::revert_reason(&receipt.revert_data),
-            }
+            Submitted::Reverted { block, gas_used: receipt.gas_used, reason: decode_revert(&receipt.revert_data) }
         })
     }
 

@@ -85,31 +85,105 @@ pub fn modeled_proof_record(public_inputs: &[B256; 4]) -> Bytes {
     Bytes::copy_from_slice(keccak256((tag, public_inputs.to_vec()).abi_encode_params()).as_slice())
 }
 
-/// A revert's data as a readable reason: the Rollup's custom errors decoded, else `Error(string)`,
-/// else the raw bytes.
-pub fn revert_reason(data: &[u8]) -> String {
+/// Why a Rollup call reverted: its custom errors decoded, else `Error(string)`, else the raw data.
+/// Serialized by variant name for event logs (`{"wrong_pre_root": {"expected": …, "got": …}}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum RevertReason {
+    /// `InvalidConfig(string)`.
+    #[error("InvalidConfig({what})")]
+    InvalidConfig {
+        /// What is wrong.
+        what: String,
+    },
+    /// `NotSlotOwner(address,address,uint64)`.
+    #[error("NotSlotOwner(sender {sender}, owner {owner}, slot {slot})")]
+    NotSlotOwner {
+        /// The submitter.
+        sender: Address,
+        /// The slot's owner.
+        owner: Address,
+        /// The slot.
+        slot: u64,
+    },
+    /// `WrongBlockNumber(uint64,uint64)`.
+    #[error("WrongBlockNumber(expected {expected}, got {got})")]
+    WrongBlockNumber {
+        /// The next block the Rollup takes.
+        expected: u64,
+        /// The submitted number.
+        got: u64,
+    },
+    /// `WrongPreRoot(bytes32,bytes32)`.
+    #[error("WrongPreRoot(expected {expected}, got {got})")]
+    WrongPreRoot {
+        /// The last accepted post root.
+        expected: B256,
+        /// The submitted pre root.
+        got: B256,
+    },
+    /// `InvalidProof()`.
+    #[error("InvalidProof()")]
+    InvalidProof,
+    /// `UnknownBlock(uint64)`.
+    #[error("UnknownBlock({number})")]
+    UnknownBlock {
+        /// The block asked for.
+        number: u64,
+    },
+    /// `Error(string)` (a `require` message, or a panic code's description).
+    #[error("{0}")]
+    Message(String),
+    /// No revert data.
+    #[error("reverted without data")]
+    Empty,
+    /// Revert data no ABI here decodes.
+    #[error("reverted with {0}")]
+    Undecoded(Bytes),
+}
+
+impl RevertReason {
+    /// The error's name without its arguments (`WrongPreRoot`), for counting by class.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig { .. } => "InvalidConfig",
+            Self::NotSlotOwner { .. } => "NotSlotOwner",
+            Self::WrongBlockNumber { .. } => "WrongBlockNumber",
+            Self::WrongPreRoot { .. } => "WrongPreRoot",
+            Self::InvalidProof => "InvalidProof",
+            Self::UnknownBlock { .. } => "UnknownBlock",
+            Self::Message(_) => "Error",
+            Self::Empty => "empty",
+            Self::Undecoded(_) => "undecoded",
+        }
+    }
+}
+
+/// Decodes a revert's data (see [`RevertReason`]).
+pub fn decode_revert(data: &[u8]) -> RevertReason {
     if let Ok(error) = IRollup::IRollupErrors::abi_decode(data) {
         return match error {
-            IRollup::IRollupErrors::InvalidConfig(e) => format!("InvalidConfig({})", e.what),
+            IRollup::IRollupErrors::InvalidConfig(e) => RevertReason::InvalidConfig { what: e.what },
             IRollup::IRollupErrors::NotSlotOwner(e) => {
-                format!("NotSlotOwner(sender {}, owner {}, slot {})", e.sender, e.owner, e.slot)
+                RevertReason::NotSlotOwner { sender: e.sender, owner: e.owner, slot: e.slot }
             }
             IRollup::IRollupErrors::WrongBlockNumber(e) => {
-                format!("WrongBlockNumber(expected {}, got {})", e.expected, e.got)
+                RevertReason::WrongBlockNumber { expected: e.expected, got: e.got }
             }
-            IRollup::IRollupErrors::WrongPreRoot(e) => format!("WrongPreRoot(expected {}, got {})", e.expected, e.got),
-            IRollup::IRollupErrors::InvalidProof(_) => "InvalidProof()".to_owned(),
-            IRollup::IRollupErrors::UnknownBlock(e) => format!("UnknownBlock({})", e.number),
+            IRollup::IRollupErrors::WrongPreRoot(e) => RevertReason::WrongPreRoot { expected: e.expected, got: e.got },
+            IRollup::IRollupErrors::InvalidProof(_) => RevertReason::InvalidProof,
+            IRollup::IRollupErrors::UnknownBlock(e) => RevertReason::UnknownBlock { number: e.number },
         };
     }
     if let Some(message) = alloy::sol_types::decode_revert_reason(data) {
-        return message;
+        return RevertReason::Message(message);
     }
-    if data.is_empty() {
-        "reverted without data".to_owned()
-    } else {
-        format!("reverted with 0x{}", alloy::hex::encode(data))
-    }
+    if data.is_empty() { RevertReason::Empty } else { RevertReason::Undecoded(Bytes::copy_from_slice(data)) }
+}
+
+/// A revert's data as a readable reason ([`decode_revert`], displayed).
+pub fn revert_reason(data: &[u8]) -> String {
+    decode_revert(data).to_string()
 }
 
 /// Where forge writes the artifacts: `$ZKCROWD_CONTRACTS_OUT`, else `contracts/out` of this checkout.

@@ -20,7 +20,7 @@ pub mod contract;
 pub mod deploy;
 pub mod embedded;
 
-pub use agent::{ProvenBlock, Schedule, SubmissionAgent, Submitted, Submitter};
+pub use agent::{NotSent, ProvenBlock, Schedule, SubmissionAgent, SubmissionOutcome, Submitted, Submitter};
 pub use anvil::AnvilL1;
 pub use backend::{L1Backend, L1Block, L1Error, L1Receipt, StopHandle};
 pub use deploy::Deployment;

@@ -3,7 +3,7 @@
 //! takes its unsent nonces back, and a reverted block is submitted again in a later slot.
 
 use alloy::primitives::{Address, B256, keccak256};
-use zkcrowd_l1::contract::l1_signer;
+use zkcrowd_l1::contract::{RevertReason, l1_signer};
 use zkcrowd_l1::{Deployment, EmbeddedL1, L1Backend, ProvenBlock, SubmissionAgent, Submitted, Submitter};
 
 const SLOT_SECONDS: u64 = 12;
@@ -81,7 +81,7 @@ fn submits_in_its_slot_confirms_and_bounds_retries() {
     let mined = l1.mine(slot_start(2) + 1).unwrap();
     let reverted = submitters[next_owner].on_receipt(&mined.receipts[0]).unwrap();
     assert!(
-        matches!(&reverted, Submitted::Reverted { block: 3, reason, .. } if reason.starts_with("WrongPreRoot(")),
+        matches!(&reverted, Submitted::Reverted { block: 3, reason: RevertReason::WrongPreRoot { .. }, .. }),
         "{reverted:?}"
     );
     let later_owner = deployment.schedule.owner_index(3);

@@ -78,6 +78,8 @@ pub struct AccountLedger {
     // Looked up, never iterated: iteration order cannot reach state.
     index_of: HashMap<Address, u64>,
     leaves: Vec<AccountLeaf>,
+    /// Most accounts: the tree's `2^depth` unless lowered by [`Self::set_capacity`].
+    capacity: u64,
 }
 
 impl Default for AccountLedger {
@@ -89,7 +91,35 @@ impl Default for AccountLedger {
 impl AccountLedger {
     /// An empty ledger of depth [`ACCOUNT_TREE_DEPTH`].
     pub fn new() -> Self {
-        Self { tree: MerkleTree::new(ACCOUNT_TREE_DEPTH), index_of: HashMap::new(), leaves: Vec::new() }
+        let tree = MerkleTree::new(ACCOUNT_TREE_DEPTH);
+        let capacity = tree.capacity();
+        Self { tree, index_of: HashMap::new(), leaves: Vec::new(), capacity }
+    }
+
+    /// Lowers the number of accounts the ledger takes below the tree's `2^depth` leaves (the
+    /// depth, and so every root and path, stays the same). A full ledger refuses new accounts
+    /// with [`TreeError::Full`]; tests use this to fill one cheaply.
+    ///
+    /// # Panics
+    /// If `capacity` is above the tree's or below the accounts already held (a caller bug).
+    pub fn set_capacity(&mut self, capacity: u64) {
+        assert!(capacity <= self.tree.capacity(), "capacity {capacity} above the tree's {}", self.tree.capacity());
+        assert!(capacity >= self.len(), "capacity {capacity} below the {} accounts held", self.len());
+        self.capacity = capacity;
+    }
+
+    /// Most accounts the ledger takes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Accounts the ledger can still take.
+    pub fn room(&self) -> u64 {
+        self.capacity - self.len()
+    }
+
+    fn full(&self) -> TreeError {
+        TreeError::Full { depth: self.tree.depth(), capacity: self.capacity }
     }
 
     /// Sets an account's nonce and balance, allocating its leaf if the address is new.
@@ -102,6 +132,9 @@ impl AccountLedger {
                 Ok(index)
             }
             None => {
+                if self.room() == 0 {
+                    return Err(self.full());
+                }
                 let index = self.tree.push(leaf.digest())?;
                 self.index_of.insert(leaf.address, index);
                 self.leaves.push(leaf);
@@ -117,12 +150,10 @@ impl AccountLedger {
     pub fn upsert_recorded(&mut self, leaf: AccountLeaf) -> Result<LeafWrite, TreeError> {
         let (index, before) = match self.index_of.get(&leaf.address) {
             Some(&index) => (index, Some(self.leaves[index as usize])),
+            None if self.room() == 0 => return Err(self.full()),
             None => (self.tree.len(), None),
         };
-        let path = self
-            .tree
-            .slot_path(index)
-            .ok_or(TreeError::Full { depth: self.tree.depth(), capacity: self.tree.capacity() })?;
+        let path = self.tree.slot_path(index).ok_or_else(|| self.full())?;
         let written = self.upsert(leaf)?;
         debug_assert_eq!(written, index);
         Ok(LeafWrite { index, before, after: leaf, siblings: path.siblings })
@@ -198,6 +229,22 @@ mod tests {
         let path = ledger.path(&Address::repeat_byte(2)).unwrap();
         assert_eq!(path.root_for(account(2, 0, 50).digest()), bumped);
         assert_eq!(ledger.index_of(&Address::repeat_byte(2)), Some(1));
+    }
+
+    /// A ledger capped below its tree refuses a new account (recorded or not) but still updates
+    /// the accounts it holds.
+    #[test]
+    fn capacity_refuses_new_accounts_only() {
+        let mut ledger = AccountLedger::new();
+        ledger.upsert(account(1, 0, 100)).unwrap();
+        ledger.set_capacity(2);
+        ledger.upsert(account(2, 0, 5)).unwrap();
+        assert_eq!(ledger.room(), 0);
+        let full = Err(TreeError::Full { depth: ACCOUNT_TREE_DEPTH, capacity: 2 });
+        assert_eq!(ledger.upsert(account(3, 0, 1)), full);
+        assert_eq!(ledger.upsert_recorded(account(3, 0, 1)).map(|w| w.index), full);
+        assert_eq!(ledger.len(), 2);
+        assert_eq!(ledger.upsert(account(1, 1, 90)), Ok(0), "an existing account still updates");
     }
 
     /// A recorded write's path proves the root before and after it, for updates and allocations.

@@ -5,6 +5,7 @@ use alloy::primitives::Address;
 use serde::Serialize;
 use zkcrowd_primitives::{BlockNumber, SignedZkpow, Zkpow};
 
+use crate::errors::{CallError, ProofRejection};
 use crate::statement::ProofKind;
 
 /// A job's identifier: its position in creation order.
@@ -111,7 +112,7 @@ pub enum EventKind {
         /// The sender.
         sender: Address,
         /// Why.
-        reason: String,
+        reason: CallError,
     },
     /// A job was created.
     JobCreated {
@@ -171,7 +172,7 @@ pub enum EventKind {
         /// The submitter.
         submitter: Address,
         /// Why.
-        reason: String,
+        reason: ProofRejection,
     },
     /// A bounty was paid.
     RewardPaid {

@@ -40,6 +40,7 @@
 
 mod call;
 pub mod curve;
+mod errors;
 mod events;
 mod market;
 mod params;
@@ -50,6 +51,7 @@ pub use curve::{
     ADJUSTMENT_QUOTIENT_MAX, AgeCurve, CURVE_BLOCKS_MAX, FACTOR_MAX, Factor, PPM, STEPS_MAX, Step, SupplyCurve,
     TARGET_ACTIVE_MAX,
 };
+pub use errors::{CallError, ProofRejection, PublicInput};
 pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,

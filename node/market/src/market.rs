@@ -14,6 +14,7 @@ use zkcrowd_primitives::{BlockNumber, SignedZkpow, Zkpow};
 
 use crate::call::{MarketCall, SubmittedInputs};
 use crate::curve::Factor;
+use crate::errors::{CallError, ProofRejection, PublicInput};
 use crate::events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 use crate::params::{AfterDeadline, MarketParams};
 use crate::statement::{ProofData, ProofKind, ProofVerifier, Statement, combine_commitments};
@@ -193,7 +194,7 @@ struct Data {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallOutcome {
     /// `Err(reason)` if the call was refused (the tx's receipt then reports failure).
-    pub result: Result<(), String>,
+    pub result: Result<(), CallError>,
     /// Native wei to credit the sender: a withdrawal, or the refund of a refused call's value.
     pub credit_sender: U256,
 }
@@ -472,15 +473,15 @@ impl Market {
         verifier: &dyn ProofVerifier,
     ) -> CallOutcome {
         assert!(self.snapshot.is_some(), "market calls happen inside a block");
-        let result = MarketCall::decode(input).and_then(|call| {
+        let result = MarketCall::decode(input).map_err(CallError::Malformed).and_then(|call| {
             if !value.is_zero() && call != MarketCall::Repay {
-                return Err("only repay() accepts value".into());
+                return Err(CallError::ValueNotAccepted);
             }
             let call = match (call, sidecar) {
                 (MarketCall::SubmitProof { job_id, inputs, proof: ProofData::Sidecar }, Some(bytes)) => {
                     MarketCall::SubmitProof { job_id, inputs, proof: ProofData::Real(Bytes::copy_from_slice(bytes)) }
                 }
-                (_, Some(_)) => return Err("a sidecar is only for a proof submitted as a sidecar".into()),
+                (_, Some(_)) => return Err(CallError::UnexpectedSidecar),
                 (call, None) => call,
             };
             self.dispatch(sender, call, value, verifier)
@@ -488,7 +489,8 @@ impl Market {
         match result {
             Ok(credit) => CallOutcome { result: Ok(()), credit_sender: credit },
             Err(reason) => {
-                if !reason.starts_with("proof rejected:") {
+                // A refused proof already has its own event (`ProofRejected`).
+                if !matches!(reason, CallError::ProofRejected(_)) {
                     self.emit(EventKind::CallRejected { sender, reason: reason.clone() });
                 }
                 CallOutcome { result: Err(reason), credit_sender: value }
@@ -496,8 +498,8 @@ impl Market {
         }
     }
 
-    fn registered(&self, sender: &Address) -> Result<PluginId, String> {
-        self.plugins.index.get(sender).copied().ok_or_else(|| format!("{sender} is not a registered plugin"))
+    fn registered(&self, sender: &Address) -> Result<PluginId, CallError> {
+        self.plugins.index.get(sender).copied().ok_or(CallError::NotRegistered { sender: *sender })
     }
 
     /// A plugin whose committed fields (heartbeat, activity, balance) change.
@@ -523,15 +525,15 @@ impl Market {
         call: MarketCall,
         value: U256,
         verifier: &dyn ProofVerifier,
-    ) -> Result<U256, String> {
+    ) -> Result<U256, CallError> {
         let block = self.data.block;
         match call {
             MarketCall::Register => {
                 if self.plugins.index.contains_key(&sender) {
-                    return Err(format!("{sender} is already registered"));
+                    return Err(CallError::AlreadyRegistered { sender });
                 }
                 if self.plugins.list.len() as u64 >= 1 << PLUGIN_TREE_DEPTH {
-                    return Err("the plugin registry is full".into());
+                    return Err(CallError::RegistryFull);
                 }
                 let id = self.plugins.push(Plugin {
                     address: sender,
@@ -558,7 +560,7 @@ impl Market {
             MarketCall::GoInactive => {
                 let id = self.registered(&sender)?;
                 if self.plugins.list[id as usize].inactive {
-                    return Err(format!("{sender} is already inactive"));
+                    return Err(CallError::AlreadyInactive { sender });
                 }
                 let held: Vec<JobId> = self
                     .data
@@ -580,13 +582,13 @@ impl Market {
             }
             MarketCall::Withdraw(amount) => {
                 let id = self.registered(&sender)?;
-                let amount = u128::try_from(amount).map_err(|_| "amount too large".to_string())?;
+                let amount = u128::try_from(amount).map_err(|_| CallError::AmountTooLarge)?;
                 let balance = self.plugins.list[id as usize].balance;
                 if amount == 0 {
-                    return Err("withdraw needs a positive amount".into());
+                    return Err(CallError::ZeroWithdrawal);
                 }
                 if balance.wei() < 0 || (balance.wei() as u128) < amount {
-                    return Err(format!("market balance {balance} is below {}", Zkpow::from_wei(amount)));
+                    return Err(CallError::InsufficientMarketBalance { balance, amount: Zkpow::from_wei(amount) });
                 }
                 let plugin = self.plugin_mut(id);
                 plugin.balance = SignedZkpow::from_wei(balance.wei() - amount as i128);
@@ -596,15 +598,15 @@ impl Market {
             }
             MarketCall::Repay => {
                 let id = self.registered(&sender)?;
-                let amount = u128::try_from(value).map_err(|_| "value too large".to_string())?;
+                let amount = u128::try_from(value).map_err(|_| CallError::AmountTooLarge)?;
                 if amount == 0 {
-                    return Err("repay needs a value".into());
+                    return Err(CallError::ZeroRepayment);
                 }
                 let plugin = self.plugin_mut(id);
                 plugin.balance = plugin
                     .balance
                     .checked_add(SignedZkpow::from_wei(amount as i128))
-                    .ok_or("market balance overflow")?;
+                    .ok_or(CallError::BalanceOverflow)?;
                 self.data.accounts.repaid += amount;
                 self.emit(EventKind::Repaid { plugin: sender, amount: Zkpow::from_wei(amount) });
                 Ok(U256::ZERO)
@@ -614,7 +616,7 @@ impl Market {
                     Ok(()) => Ok(U256::ZERO),
                     Err(reason) => {
                         self.emit(EventKind::ProofRejected { job: job_id, submitter: sender, reason: reason.clone() });
-                        Err(format!("proof rejected: {reason}"))
+                        Err(CallError::ProofRejected(reason))
                     }
                 }
             }
@@ -628,27 +630,27 @@ impl Market {
         inputs: SubmittedInputs,
         proof: ProofData,
         verifier: &dyn ProofVerifier,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProofRejection> {
         let block = self.data.block;
-        let sender_id = self.registered(&sender)?;
-        let job = self.data.jobs.get(&job_id).ok_or_else(|| format!("job {job_id} is unknown or finished"))?;
+        let sender_id = self.plugins.index.get(&sender).copied().ok_or(ProofRejection::NotRegistered { sender })?;
+        let job = self.data.jobs.get(&job_id).ok_or(ProofRejection::UnknownJob { job: job_id })?;
         if let JobStatus::Proven { .. } = job.status {
-            return Err(format!("job {job_id} is already proven"));
+            return Err(ProofRejection::AlreadyProven { job: job_id });
         }
         if inputs.job_id != job_id {
-            return Err(format!("public inputs name job {}, not {job_id}", inputs.job_id));
+            return Err(ProofRejection::WrongJob { job: job_id, named: inputs.job_id });
         }
         if inputs.prover != sender {
-            return Err(format!("proof is bound to prover {}, not the sender {sender}", inputs.prover));
+            return Err(ProofRejection::WrongProver { prover: inputs.prover, sender });
         }
         let expected = SubmittedInputs::from_statement(&job.statement(sender));
-        for (name, got, want) in [
-            ("pre root", inputs.pre_root, expected.pre_root),
-            ("post root", inputs.post_root, expected.post_root),
-            ("commitment", inputs.commitment, expected.commitment),
+        for (input, got, want) in [
+            (PublicInput::PreRoot, inputs.pre_root, expected.pre_root),
+            (PublicInput::PostRoot, inputs.post_root, expected.post_root),
+            (PublicInput::Commitment, inputs.commitment, expected.commitment),
         ] {
             if got != want {
-                return Err(format!("wrong {name}: {got}, the job's is {want}"));
+                return Err(ProofRejection::WrongInput { input });
             }
         }
         let assigned_to_sender = matches!(job.status, JobStatus::Assigned { plugin, .. } if plugin == sender_id);
@@ -661,13 +663,17 @@ impl Market {
         let bug = false;
         if !assigned_to_sender && !open_to_all && !bug {
             return Err(if job.failed_by.contains(&sender_id) {
-                format!("late: the sender's deadline for job {job_id} has passed")
+                ProofRejection::Late { job: job_id }
             } else {
-                format!("the sender is not the assignee of job {job_id}")
+                ProofRejection::NotAssignee { job: job_id }
             });
         }
         let statement = job.statement(sender);
-        let kind = verifier.verify(&statement, &proof).map_err(|e| format!("invalid proof: {e}"))?;
+        if proof == ProofData::Sidecar {
+            // The call says the proof travels beside the tx, and the tx came without it.
+            return Err(ProofRejection::SidecarMissing);
+        }
+        let kind = verifier.verify(&statement, &proof).map_err(ProofRejection::InvalidProof)?;
 
         // Accepted: release the assignment, pay, and move the block's tree forward.
         let job = self.data.jobs.get(&job_id).expect("checked").clone();

@@ -4,7 +4,10 @@ mod support;
 
 use alloy::primitives::{B256, U256};
 use support::{Behaviour, Harness, plugin_address};
-use zkcrowd_market::{AfterDeadline, EventKind, JobStatus, MarketCall, MarketParams, ProofData, SubmittedInputs};
+use zkcrowd_market::{
+    AfterDeadline, CallError, EventKind, JobStatus, MarketCall, MarketParams, ProofData, ProofRejection, PublicInput,
+    SubmittedInputs,
+};
 
 fn market(after_deadline: AfterDeadline, deadline: u64) -> Harness {
     let params = MarketParams {
@@ -25,9 +28,14 @@ fn first_assignment(h: &mut Harness) -> (u64, usize) {
     (job, h.index_of(&assignee))
 }
 
-fn submit(h: &mut Harness, plugin: usize, call: MarketCall) -> Result<(), String> {
+/// Submits `call` from `plugin` in a block of its own; the proof rejection, if any.
+fn submit(h: &mut Harness, plugin: usize, call: MarketCall) -> Result<(), ProofRejection> {
     h.block(vec![(plugin_address(plugin), call, U256::ZERO)], 0);
-    h.last_results[0].clone()
+    match h.last_results[0].clone() {
+        Ok(()) => Ok(()),
+        Err(CallError::ProofRejected(reason)) => Err(reason),
+        Err(other) => panic!("a submission refused as a call: {other:?}"),
+    }
 }
 
 /// Goal: each wrong submission is refused with its own reason and leaves the job assigned; the
@@ -42,42 +50,39 @@ fn each_rejection_has_its_reason() {
 
     // Not the assignee (a correct proof bound to the other plugin's own address).
     let theirs = h.proof_call(other, job).unwrap();
-    let error = submit(&mut h, other, theirs).unwrap_err();
-    assert!(error.contains("not the assignee"), "{error}");
+    assert_eq!(submit(&mut h, other, theirs), Err(ProofRejection::NotAssignee { job }));
 
     // Copied proof: the assignee's proof submitted by someone else (bound to the assignee).
-    let error = submit(&mut h, other, good.clone()).unwrap_err();
-    assert!(error.contains("bound to prover"), "{error}");
+    let (prover, sender) = (plugin_address(assignee), plugin_address(other));
+    assert_eq!(submit(&mut h, other, good.clone()), Err(ProofRejection::WrongProver { prover, sender }));
 
     // Wrong roots.
     let wrong_pre = SubmittedInputs { pre_root: B256::repeat_byte(7), ..inputs };
     let error =
-        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_pre, proof: proof.clone() })
-            .unwrap_err();
-    assert!(error.contains("wrong pre root"), "{error}");
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_pre, proof: proof.clone() });
+    assert_eq!(error, Err(ProofRejection::WrongInput { input: PublicInput::PreRoot }));
     let wrong_post = SubmittedInputs { post_root: B256::repeat_byte(7), ..inputs };
     let error =
-        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_post, proof: proof.clone() })
-            .unwrap_err();
-    assert!(error.contains("wrong post root"), "{error}");
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: wrong_post, proof: proof.clone() });
+    assert_eq!(error, Err(ProofRejection::WrongInput { input: PublicInput::PostRoot }));
 
     // Inputs naming another job, and an unknown job.
     let other_job = SubmittedInputs { job_id: job + 1000, ..inputs };
     let error =
-        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: other_job, proof: proof.clone() })
-            .unwrap_err();
-    assert!(error.contains("public inputs name job"), "{error}");
-    let error =
-        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: 999, inputs, proof: proof.clone() }).unwrap_err();
-    assert!(error.contains("unknown"), "{error}");
+        submit(&mut h, assignee, MarketCall::SubmitProof { job_id: job, inputs: other_job, proof: proof.clone() });
+    assert_eq!(error, Err(ProofRejection::WrongJob { job, named: job + 1000 }));
+    let error = submit(&mut h, assignee, MarketCall::SubmitProof { job_id: 999, inputs, proof: proof.clone() });
+    assert_eq!(error, Err(ProofRejection::UnknownJob { job: 999 }));
 
     // A proof that does not verify (modeled: wrong binding; e.g. a tampered witness).
     let bad = MarketCall::SubmitProof { job_id: job, inputs, proof: ProofData::Modeled(B256::repeat_byte(1)) };
-    let error = submit(&mut h, assignee, bad).unwrap_err();
-    assert!(error.contains("invalid proof"), "{error}");
+    assert!(matches!(submit(&mut h, assignee, bad), Err(ProofRejection::InvalidProof(_))));
     let real = MarketCall::SubmitProof { job_id: job, inputs, proof: ProofData::Real(vec![1, 2, 3].into()) };
-    let error = submit(&mut h, assignee, real).unwrap_err();
-    assert!(error.contains("no real-proof verifier"), "{error}");
+    let error = submit(&mut h, assignee, real);
+    assert!(
+        matches!(&error, Err(ProofRejection::InvalidProof(detail)) if detail.contains("no real-proof verifier")),
+        "{error:?}"
+    );
 
     let rejected = h.events.iter().filter(|e| matches!(e.kind, EventKind::ProofRejected { .. })).count();
     assert_eq!(rejected, 8, "every refusal is an event");
@@ -86,8 +91,11 @@ fn each_rejection_has_its_reason() {
     // Within the deadline, the right proof is accepted and paid; a second one is refused.
     assert_eq!(submit(&mut h, assignee, good.clone()), Ok(()));
     assert!(h.market.plugin(&plugin_address(assignee)).unwrap().balance.wei() > 0);
-    let error = submit(&mut h, assignee, good).unwrap_err();
-    assert!(error.contains("already proven") || error.contains("unknown"), "{error}");
+    let error = submit(&mut h, assignee, good);
+    assert!(
+        matches!(error, Err(ProofRejection::AlreadyProven { .. } | ProofRejection::UnknownJob { .. })),
+        "{error:?}"
+    );
 }
 
 /// Goal: after the deadline the old assignee's proof is late and refused; with
@@ -110,18 +118,19 @@ fn late_proofs_by_policy() {
         let bystander = h.proof_call(third, job).unwrap();
         match policy {
             AfterDeadline::AssignedOnly => {
-                let error = submit(&mut h, first, late).unwrap_err();
-                assert!(error.contains("late"), "{error}");
-                let error = submit(&mut h, third, bystander).unwrap_err();
-                assert!(error.contains("not the assignee"), "{error}");
+                assert_eq!(submit(&mut h, first, late), Err(ProofRejection::Late { job }));
+                assert_eq!(submit(&mut h, third, bystander), Err(ProofRejection::NotAssignee { job }));
             }
             AfterDeadline::Open => {
                 assert_eq!(submit(&mut h, third, bystander), Ok(()));
                 assert!(h.market.plugin(&plugin_address(third)).unwrap().balance.wei() > 0, "bystander paid");
                 // The second assignee's hold ends with the proof, without charge.
                 assert_eq!(h.market.plugin(&plugin_address(second)).unwrap().held, 0);
-                let error = submit(&mut h, first, late).unwrap_err();
-                assert!(error.contains("already proven") || error.contains("unknown"), "{error}");
+                let error = submit(&mut h, first, late);
+                assert!(
+                    matches!(error, Err(ProofRejection::AlreadyProven { .. } | ProofRejection::UnknownJob { .. })),
+                    "{error:?}"
+                );
             }
         }
     }

@@ -4,7 +4,9 @@
 //! (`eth_sendRawTransaction`, `eth_getTransactionCount`, subscriptions).
 
 use std::sync::Arc;
-pub use zkcrowd_chain::TxPacket;
+pub use zkcrowd_chain::{TxPacket, TxRejection};
+
+use serde::Serialize;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use zkcrowd_ledger::{Digest, LeafWrite};
@@ -42,6 +44,116 @@ pub enum ClientRequest {
         /// The plugin.
         plugin: Address,
     },
+    /// Ask what became of a transaction (like `eth_getTransactionReceipt`), answered with
+    /// [`ClientMessage::TxStatus`] from the validator's own chain and mempool.
+    GetTransaction {
+        /// The tx hash.
+        hash: B256,
+    },
+}
+
+/// Why a mempool refused a transaction that is valid against the head state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum MempoolError {
+    /// Already in the pool.
+    #[error("already known")]
+    Known,
+    /// The sender already has a pending transaction with this nonce.
+    #[error("nonce {nonce} already pending for this sender (replacement is not supported)")]
+    NonceTaken {
+        /// The nonce.
+        nonce: u64,
+    },
+    /// Nonce below the sender's state nonce.
+    #[error("nonce too low: account nonce is {expected}, tx nonce is {got}")]
+    NonceTooLow {
+        /// State nonce.
+        expected: u64,
+        /// Tx nonce.
+        got: u64,
+    },
+    /// Nonce too far ahead of the state nonce.
+    #[error("nonce {got} is more than {ahead_max} ahead of the account nonce {expected}")]
+    NonceTooFarAhead {
+        /// State nonce.
+        expected: u64,
+        /// Tx nonce.
+        got: u64,
+        /// How far ahead the pool queues.
+        ahead_max: u64,
+    },
+    /// The pool is full.
+    #[error("mempool full ({capacity} transactions)")]
+    Full {
+        /// The pool's capacity.
+        capacity: usize,
+    },
+}
+
+/// Why a validator refused a transaction, or dropped it from its mempool. Clients branch on the
+/// variant; the event log serializes it by name (`{"mempool": "known"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum TxRefusal {
+    /// Invalid: malformed, badly signed, or not valid against the head state (or refused by the
+    /// block builder).
+    #[error("{0}")]
+    Invalid(TxRejection),
+    /// Valid, but the mempool does not take it.
+    #[error("{0}")]
+    Mempool(MempoolError),
+}
+
+impl TxRefusal {
+    /// The tx's nonce conflicts with the sender's count (used, taken, or too far ahead): a client
+    /// whose count drifted resyncs its nonce and signs the call again.
+    pub fn is_nonce_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid(TxRejection::NonceTooLow { .. } | TxRejection::NonceGap { .. })
+                | Self::Mempool(
+                    MempoolError::NonceTooLow { .. }
+                        | MempoolError::NonceTaken { .. }
+                        | MempoolError::NonceTooFarAhead { .. }
+                )
+        )
+    }
+
+    /// The validator already holds this very tx: it is pending (or was, and may be committed).
+    pub fn is_known(&self) -> bool {
+        matches!(self, Self::Mempool(MempoolError::Known))
+    }
+}
+
+impl From<TxRejection> for TxRefusal {
+    fn from(rejection: TxRejection) -> Self {
+        Self::Invalid(rejection)
+    }
+}
+
+impl From<MempoolError> for TxRefusal {
+    fn from(error: MempoolError) -> Self {
+        Self::Mempool(error)
+    }
+}
+
+/// What a validator knows of a transaction ([`ClientMessage::TxStatus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    /// In a committed block of this validator's chain.
+    Committed {
+        /// The block.
+        block: BlockNumber,
+        /// Its receipt status.
+        success: bool,
+    },
+    /// In this validator's mempool.
+    Pending,
+    /// Neither: never received, refused, dropped, or committed longer ago than the validator's
+    /// receipt index reaches.
+    Unknown,
 }
 
 /// A job assigned to a plugin, with what it must prove.
@@ -122,7 +234,7 @@ pub enum ClientMessage {
         /// Its hash.
         hash: B256,
         /// Why.
-        reason: String,
+        reason: TxRefusal,
     },
     /// The transaction is in a committed block.
     TxCommitted {
@@ -163,6 +275,15 @@ pub enum ClientMessage {
     ProofSeen {
         /// The transaction, with its sidecar.
         tx: TxPacket,
+    },
+    /// The answer to [`ClientRequest::GetTransaction`].
+    TxStatus {
+        /// The tx hash.
+        hash: B256,
+        /// What the validator knows of it.
+        status: TxStatus,
+        /// The head's number when answered.
+        head: BlockNumber,
     },
 }
 

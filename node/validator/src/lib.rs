@@ -8,7 +8,11 @@ mod proven;
 mod wire;
 mod witness;
 
-pub use mempool::{Mempool, MempoolError, NONCE_AHEAD_MAX};
-pub use node::{CommitReport, Input, MarketSnapshot, Node, NodeParams, Output, Timer, is_proof_submission};
+pub use mempool::{Mempool, NONCE_AHEAD_MAX};
+pub use node::{
+    CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,
+    SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
+};
 pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord};
 pub use wire::{CommittedBlock, PeerMessage};
+pub use zkcrowd_protocol::MempoolError;

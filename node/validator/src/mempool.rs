@@ -9,39 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use alloy::consensus::Transaction;
 use alloy::primitives::{Address, B256};
 use zkcrowd_chain::{ChainState, SignedTx};
+use zkcrowd_protocol::MempoolError;
 
 /// How far ahead of the state nonce a sender may queue transactions.
 pub const NONCE_AHEAD_MAX: u64 = 64;
-
-/// Why the mempool refused a transaction.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MempoolError {
-    /// Already in the pool.
-    #[error("already known")]
-    Known,
-    /// The sender already has a pending transaction with this nonce.
-    #[error("nonce {0} already pending for this sender (replacement is not supported)")]
-    NonceTaken(u64),
-    /// Nonce below the sender's state nonce.
-    #[error("nonce too low: account nonce is {expected}, tx nonce is {got}")]
-    NonceTooLow {
-        /// State nonce.
-        expected: u64,
-        /// Tx nonce.
-        got: u64,
-    },
-    /// Nonce too far ahead.
-    #[error("nonce {got} is more than {NONCE_AHEAD_MAX} ahead of the account nonce {expected}")]
-    NonceTooFarAhead {
-        /// State nonce.
-        expected: u64,
-        /// Tx nonce.
-        got: u64,
-    },
-    /// The pool is full.
-    #[error("mempool full ({0} transactions)")]
-    Full(usize),
-}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -93,14 +64,18 @@ impl Mempool {
         if nonce < state_nonce {
             return Err(MempoolError::NonceTooLow { expected: state_nonce, got: nonce });
         }
-        if nonce > state_nonce + NONCE_AHEAD_MAX {
-            return Err(MempoolError::NonceTooFarAhead { expected: state_nonce, got: nonce });
+        if nonce > state_nonce.saturating_add(NONCE_AHEAD_MAX) {
+            return Err(MempoolError::NonceTooFarAhead {
+                expected: state_nonce,
+                got: nonce,
+                ahead_max: NONCE_AHEAD_MAX,
+            });
         }
         if self.by_sender.get(&tx.sender).is_some_and(|queue| queue.contains_key(&nonce)) {
-            return Err(MempoolError::NonceTaken(nonce));
+            return Err(MempoolError::NonceTaken { nonce });
         }
         if self.entries.len() >= self.capacity {
-            return Err(MempoolError::Full(self.capacity));
+            return Err(MempoolError::Full { capacity: self.capacity });
         }
         self.by_sender.entry(tx.sender).or_default().insert(nonce, tx.hash);
         self.entries.insert(tx.hash, Entry { tx, arrival: self.next_arrival });
@@ -119,11 +94,14 @@ impl Mempool {
                 if nonce != expected {
                     break;
                 }
-                let entry = &self.entries[hash];
+                // `by_sender` and `entries` hold the same hashes (insert and remove keep them in step).
+                let Some(entry) = self.entries.get(hash) else { continue };
                 // A tx is offered no earlier than the one before it from the same sender.
                 priority = priority.max(entry.arrival);
                 ranked.push((priority, nonce, &entry.tx));
-                expected += 1;
+                // A nonce of u64::MAX can never be followed (EIP-2681 caps nonces below it).
+                let Some(next) = expected.checked_add(1) else { break };
+                expected = next;
             }
         }
         ranked.sort_by_key(|(priority, nonce, tx)| (*priority, tx.sender, *nonce));

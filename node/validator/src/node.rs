@@ -15,7 +15,7 @@
 //! 5. After a crash a validator keeps what it had committed (its chain and block store: its disk)
 //!    and loses the rest (mempool, consensus round state, subscriptions): [`Node::restart`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use alloy::consensus::Transaction;
@@ -30,7 +30,7 @@ use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS};
 
 use crate::mempool::Mempool;
 use crate::proven::{ProvenBlocks, ProvenRecord};
-use zkcrowd_protocol::{Assignment, ClientId, ClientMessage, ClientRequest};
+use zkcrowd_protocol::{Assignment, ClientId, ClientMessage, ClientRequest, MempoolError, TxRefusal, TxStatus};
 
 use crate::wire::{CommittedBlock, PeerMessage};
 use crate::witness::Witnesses;
@@ -55,6 +55,10 @@ pub struct NodeParams {
     /// Record ledger witnesses and serve them with assignments ([`Assignment::inputs`]), with
     /// the accepted real proofs aggregates need. Costs a Merkle path per ledger write.
     pub serve_witnesses: bool,
+    /// Most committed blocks kept in memory to serve block sync and transaction receipts
+    /// ([`ClientRequest::GetTransaction`]); older ones are dropped. A peer further behind than
+    /// this cannot catch up by block sync (it would need state sync, which does not exist yet).
+    pub store_blocks_max: usize,
 }
 
 impl NodeParams {
@@ -68,6 +72,8 @@ impl NodeParams {
             sync_batch_max: 64,
             sync_retry_ms: 2_000,
             serve_witnesses: false,
+            // ~2.3 hours of 2-second blocks: longer than any crash a scenario heals from.
+            store_blocks_max: 4_096,
             timeouts: TimeoutParams {
                 propose_ms: block_time_ms + 2_000,
                 prevote_ms: 1_000,
@@ -201,13 +207,105 @@ pub struct CommitReport {
     pub supply: Result<(), String>,
 }
 
+/// Inputs this node dropped or refused, by cause, for the host to read ([`Node::counters`]).
+/// Nothing a peer or a client sends is dropped without counting here (or answering with a typed
+/// refusal).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Peer messages whose sender is not in the validator set.
+    pub peer_messages_from_unknown: u64,
+    /// Proposals not from the round's proposer, or beyond [`VERDICTS_PER_HEIGHT_MAX`].
+    pub proposals_dropped: u64,
+    /// Proposals for later heights beyond [`FUTURE_HEIGHTS_MAX`] or [`FUTURE_PROPOSALS_MAX`].
+    pub future_proposals_dropped: u64,
+    /// Forwarded transactions beyond [`FORWARDED_TXS_MAX`] in one message.
+    pub forwarded_txs_dropped: u64,
+    /// Forwarded transactions refused as invalid or by the mempool (duplicates not counted).
+    pub forwarded_txs_refused: u64,
+    /// Sync responses with more blocks than `sync_batch_max`.
+    pub sync_oversize: u64,
+    /// Synced blocks whose certificate names an unknown validator, a validator twice, or no quorum.
+    pub sync_bad_certificate: u64,
+    /// Synced blocks whose header does not hash to the claimed hash.
+    pub sync_hash_mismatch: u64,
+    /// Synced blocks that do not execute on this chain.
+    pub sync_invalid_block: u64,
+    /// Sync requests for blocks older than the store keeps (`store_blocks_max`).
+    pub sync_requests_unserved: u64,
+    /// Decided blocks that did not execute here (fetched by sync instead).
+    pub decided_blocks_failed: u64,
+    /// Subscriptions evicted, oldest first, beyond [`SUBSCRIPTIONS_MAX`].
+    pub subscriptions_evicted: u64,
+    /// Proof watchers evicted, oldest first, beyond [`WATCHERS_MAX`].
+    pub watchers_evicted: u64,
+}
+
+/// A map bounded by `capacity` that evicts its oldest entry (by last insertion) when full.
+#[derive(Debug, Clone)]
+struct Recent<K, V> {
+    entries: BTreeMap<K, (V, u64)>,
+    order: BTreeMap<u64, K>,
+    next: u64,
+    capacity: usize,
+}
+
+impl<K: Ord + Copy, V> Recent<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self { entries: BTreeMap::new(), order: BTreeMap::new(), next: 0, capacity: capacity.max(1) }
+    }
+
+    /// Inserts or refreshes `key`; returns whether an older entry was evicted to make room.
+    fn insert(&mut self, key: K, value: V) -> bool {
+        if let Some((_, sequence)) = self.entries.remove(&key) {
+            self.order.remove(&sequence);
+        }
+        let mut evicted = false;
+        while self.entries.len() >= self.capacity {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            self.entries.remove(&oldest);
+            evicted = true;
+        }
+        self.order.insert(self.next, key);
+        self.entries.insert(key, (value, self.next));
+        self.next += 1;
+        evicted
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let (value, sequence) = self.entries.remove(key)?;
+        self.order.remove(&sequence);
+        Some(value)
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.entries.get(key).map(|(value, _)| value)
+    }
+
+    fn contains(&self, key: &K) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &K> {
+        self.entries.keys()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+}
+
 /// One validator.
 pub struct Node {
     me: ValidatorIndex,
     validators: ValidatorSet,
     params: NodeParams,
     chain: Chain,
-    store: Vec<CommittedBlock>,
+    /// The last `store_blocks_max` committed blocks, oldest first (kept across a crash: disk).
+    store: VecDeque<CommittedBlock>,
+    /// Committed transactions of the blocks in `store`: hash → (block, receipt status). Looked up,
+    /// never iterated; bounded with the store (a block's entries leave with it).
+    receipts: HashMap<B256, (BlockNumber, bool)>,
     consensus: Consensus,
     mempool: Mempool,
     senders: Arc<SenderCache>,
@@ -223,10 +321,15 @@ pub struct Node {
     sync_pending: bool,
     /// A decision whose block this node does not have.
     undelivered: Option<(Height, Round, B256, Vec<ValidatorIndex>)>,
-    subscriptions: BTreeMap<Address, ClientId>,
+    /// Plugin → the client to push its assignments to ([`SUBSCRIPTIONS_MAX`], oldest evicted).
+    subscriptions: Recent<Address, ClientId>,
     /// Inputs of real proofs for live jobs ([`NodeParams::serve_witnesses`]).
     witnesses: Witnesses,
-    watchers: BTreeSet<ClientId>,
+    /// Clients that hear every admitted proof submission ([`WATCHERS_MAX`], oldest evicted).
+    watchers: Recent<ClientId, ()>,
+    /// Submitter of each tx this node admitted from a client. Bounded by the mempool: an entry is
+    /// made only for a tx entering the mempool and removed whenever that tx leaves it (committed,
+    /// refused by the builder, or pruned as stale). Looked up, never iterated.
     origins: HashMap<B256, ClientId>,
     last_commit_ms: u64,
     now_ms: u64,
@@ -245,6 +348,7 @@ pub struct Node {
     /// one-shot `CommitOwnProposal` has fired.
     #[cfg(feature = "test-bugs")]
     test_bugs: (Vec<zkcrowd_primitives::TestBug>, bool),
+    counters: NodeCounters,
 }
 
 /// Own consensus messages kept for re-sending at one height.
@@ -254,6 +358,23 @@ const REBROADCAST_MESSAGES_MAX: usize = 64;
 const FUTURE_HEIGHTS_MAX: u64 = 2;
 /// Proposals buffered per future height.
 const FUTURE_PROPOSALS_MAX: usize = 8;
+/// Distinct proposals executed per height. Each round has one proposer and an honest one proposes
+/// once; a height rarely needs more than a few rounds, and each verdict costs a block execution, so
+/// a faulty proposer cannot make this node execute more than this many blocks per height.
+pub const VERDICTS_PER_HEIGHT_MAX: usize = 256;
+/// Admitted transactions held for forwarding before the gossip timer fires; reaching it forwards
+/// at once, so a burst of submissions never builds a batch larger than this.
+pub const GOSSIP_BATCH_MAX: usize = 1_024;
+/// Transactions taken from one forwarded batch: an honest peer's batches hold at most
+/// [`GOSSIP_BATCH_MAX`]; the rest of a larger one is dropped (and counted).
+pub const FORWARDED_TXS_MAX: usize = GOSSIP_BATCH_MAX;
+/// Plugins with a subscription. Well above the plugins a validator serves (the largest shipped
+/// scenario has 5,000 plugins over all validators); the oldest subscription is evicted to make
+/// room, so a live plugin that resubscribes is never refused.
+pub const SUBSCRIPTIONS_MAX: usize = 16_384;
+/// Clients watching proof submissions. Each admitted proof is pushed to every watcher, so the bound
+/// caps that fan-out; the oldest watcher is evicted to make room.
+pub const WATCHERS_MAX: usize = 64;
 
 impl Node {
     /// A validator `me` of `validators` over `chain` (at genesis, or as stored).
@@ -275,7 +396,8 @@ impl Node {
             validators,
             params,
             chain,
-            store: Vec::new(),
+            store: VecDeque::new(),
+            receipts: HashMap::new(),
             consensus,
             mempool,
             senders,
@@ -286,9 +408,9 @@ impl Node {
             gossip: Vec::new(),
             sync_pending: false,
             undelivered: None,
-            subscriptions: BTreeMap::new(),
+            subscriptions: Recent::new(SUBSCRIPTIONS_MAX),
             witnesses: Witnesses::default(),
-            watchers: BTreeSet::new(),
+            watchers: Recent::new(WATCHERS_MAX),
             origins: HashMap::new(),
             last_commit_ms: 0,
             now_ms: 0,
@@ -297,6 +419,7 @@ impl Node {
             sent_at_height: Vec::new(),
             #[cfg(feature = "test-bugs")]
             test_bugs: (Vec::new(), false),
+            counters: NodeCounters::default(),
         }
     }
 
@@ -317,8 +440,14 @@ impl Node {
         self.params.block_time_ms * 2 + 1_000
     }
 
-    /// A one-line description of the node's consensus state (for run summaries and debugging).
+    /// A one-line description of the node's consensus state and, when any input was dropped,
+    /// its [`NodeCounters`] (for run summaries and debugging).
     pub fn status(&self) -> String {
+        let dropped = if self.counters == NodeCounters::default() {
+            String::new()
+        } else {
+            format!(" dropped {:?}", self.counters)
+        };
         format!(
             "height {} round {} step {:?} status {:?} locked {:?} executed {} proposals {} undelivered {} sync_pending {} mempool {}",
             self.height(),
@@ -331,7 +460,7 @@ impl Node {
             self.undelivered.is_some(),
             self.sync_pending,
             self.mempool.len(),
-        )
+        ) + &dropped
     }
 
     /// Votes withheld because they would have contradicted a vote sent before a crash.
@@ -339,7 +468,12 @@ impl Node {
         self.votes_withheld
     }
 
-    /// After a crash: keep the committed chain and block store, lose everything else.
+    /// Inputs dropped or refused, by cause.
+    pub fn counters(&self) -> NodeCounters {
+        self.counters
+    }
+
+    /// After a crash: keep the committed chain, block store and receipts, lose everything else.
     pub fn restart(&mut self) {
         if self.chain.has_open_block() {
             self.chain.revert_block();
@@ -368,9 +502,9 @@ impl Node {
         &self.chain
     }
 
-    /// Committed blocks, height 1 first.
-    pub fn blocks(&self) -> &[CommittedBlock] {
-        &self.store
+    /// The committed blocks kept (the last `store_blocks_max`), oldest first.
+    pub fn blocks(&self) -> impl Iterator<Item = &CommittedBlock> {
+        self.store.iter()
     }
 
     /// Fully proven blocks of this node's chain after `after`, contiguous, at most `max`: what its
@@ -422,19 +556,28 @@ impl Node {
     }
 
     fn on_peer(&mut self, from: ValidatorIndex, message: PeerMessage, out: &mut Vec<Output>) {
+        // The transport names the sender; consensus and certificates index the set with it.
+        if !self.validators.contains(from) {
+            self.counters.peer_messages_from_unknown += 1;
+            return;
+        }
         match message {
             PeerMessage::Consensus { message, block } => {
                 let height = message.height();
                 if height > self.height() {
                     self.request_sync(from, out);
                     if matches!(message, Message::Proposal { .. }) {
-                        if let Some(block) = block {
-                            if height <= self.height() + FUTURE_HEIGHTS_MAX {
+                        let queued =
+                            block.filter(|_| height <= self.height() + FUTURE_HEIGHTS_MAX).is_some_and(|block| {
                                 let queue = self.future.entry(height).or_default();
-                                if queue.len() < FUTURE_PROPOSALS_MAX {
+                                let room = queue.len() < FUTURE_PROPOSALS_MAX;
+                                if room {
                                     queue.push((from, message, block));
                                 }
-                            }
+                                room
+                            });
+                        if !queued {
+                            self.counters.future_proposals_dropped += 1;
                         }
                         return;
                     }
@@ -445,20 +588,23 @@ impl Node {
                 self.deliver(from, message, block, out);
             }
             PeerMessage::Txs(packets) => {
-                for packet in packets {
-                    let TxPacket { envelope, sidecar } = packet;
-                    if check_sidecar(envelope.to(), sidecar.as_ref()).is_err() {
-                        continue;
-                    }
-                    if let Ok(tx) = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)
-                    {
-                        let nonce = self.chain.state().nonce(&tx.sender);
-                        let _ = self.mempool.insert(tx.with_sidecar(sidecar), nonce);
+                let excess = packets.len().saturating_sub(FORWARDED_TXS_MAX);
+                self.counters.forwarded_txs_dropped += excess as u64;
+                for packet in packets.into_iter().take(FORWARDED_TXS_MAX) {
+                    match self.admit_forwarded(packet) {
+                        Ok(()) | Err(TxRefusal::Mempool(MempoolError::Known)) => {}
+                        Err(_) => self.counters.forwarded_txs_refused += 1,
                     }
                 }
             }
             PeerMessage::SyncRequest { from_height } => {
-                let start = from_height.saturating_sub(1) as usize;
+                let first = self.store.front().map_or(1, |b| b.block.header.number);
+                if from_height < first && self.chain.head().number >= first {
+                    // Older than the store keeps: this node cannot help (see `store_blocks_max`).
+                    self.counters.sync_requests_unserved += 1;
+                    return;
+                }
+                let start = usize::try_from(from_height.saturating_sub(first)).unwrap_or(usize::MAX);
                 let blocks: Vec<CommittedBlock> =
                     self.store.iter().skip(start).take(self.params.sync_batch_max).cloned().collect();
                 if !blocks.is_empty() {
@@ -473,8 +619,15 @@ impl Node {
     /// proposal's validity.
     fn deliver(&mut self, from: ValidatorIndex, message: Message, block: Option<Box<Block>>, out: &mut Vec<Output>) {
         let proposal_valid = match (&message, block) {
-            (Message::Proposal { value, height, .. }, Some(block)) => {
+            (Message::Proposal { value, height, round, .. }, Some(block)) => {
+                // Only the round's proposer sends its proposal (re-sends included); executing
+                // anyone else's block would let a peer spend this node's time for nothing.
+                let from_proposer = from == self.validators.proposer(*height, *round);
+                let room = self.verdicts.contains_key(value) || self.verdicts.len() < VERDICTS_PER_HEIGHT_MAX;
                 if *height != self.height() {
+                    None
+                } else if !from_proposer || !room {
+                    self.counters.proposals_dropped += 1;
                     None
                 } else {
                     Some(self.validate(*value, *block))
@@ -588,10 +741,22 @@ impl Node {
             };
             match self.chain.execute_block(&block, Some(&self.senders)) {
                 Ok(outcome) => self.executed = Some(outcome),
-                Err(error) => panic!("decided block {value} at height {height} does not execute here: {error}"),
+                Err(_) => {
+                    // This node executed the block when it validated it, on the same head, and
+                    // execution is deterministic: not expected. Fetch the certified block instead
+                    // of stopping (sync refuses it too if it really is invalid here).
+                    self.counters.decided_blocks_failed += 1;
+                    self.undelivered = Some((height, round, value, certificate.clone()));
+                    if let Some(&peer) = certificate.iter().find(|v| **v != self.me) {
+                        self.request_sync(peer, out);
+                    }
+                    return;
+                }
             }
         }
-        let mut outcome = self.executed.take().expect("executed above");
+        let Some(mut outcome) = self.executed.take() else {
+            unreachable!("the decided block is executed: it matched, or was executed just above")
+        };
         self.chain.commit_block(&mut outcome);
         self.after_commit(outcome, round, certificate, false, out);
         self.start_next_height(out);
@@ -629,12 +794,22 @@ impl Node {
     ) {
         let number = outcome.block.header.number;
         self.last_commit_ms = self.now_ms;
-        self.store.push(CommittedBlock {
+        self.store.push_back(CommittedBlock {
             block: outcome.block.clone(),
             hash: outcome.hash,
             round,
             certificate: certificate.clone(),
         });
+        for record in &outcome.txs {
+            self.receipts.insert(record.hash, (number, record.success));
+        }
+        while self.store.len() > self.params.store_blocks_max.max(1) {
+            if let Some(old) = self.store.pop_front() {
+                for envelope in &old.block.transactions {
+                    self.receipts.remove(envelope.tx_hash());
+                }
+            }
+        }
         // Mempool: drop what was included, and what can no longer be (stale nonces).
         let mut senders = BTreeSet::new();
         for record in &outcome.txs {
@@ -654,7 +829,7 @@ impl Node {
                     let reason = TxRejection::NonceTooLow { expected: nonce, got: stale.envelope.nonce() };
                     out.push(Output::ToClient {
                         to: client,
-                        message: ClientMessage::TxRejected { hash: stale.hash, reason: reason.to_string() },
+                        message: ClientMessage::TxRejected { hash: stale.hash, reason: reason.into() },
                     });
                 }
             }
@@ -668,7 +843,7 @@ impl Node {
         let mut by_plugin: BTreeMap<Address, Vec<Assignment>> = BTreeMap::new();
         for event in &outcome.market_events {
             if let EventKind::JobAssigned { job, plugin, .. } = &event.kind {
-                if self.subscriptions.contains_key(plugin) {
+                if self.subscriptions.contains(plugin) {
                     if let Some(assignment) = self.assignment(*job) {
                         by_plugin.entry(*plugin).or_default().push(assignment);
                     }
@@ -677,7 +852,7 @@ impl Node {
         }
         let active = self.chain.market().active_count();
         for (plugin, jobs) in by_plugin {
-            let to = self.subscriptions[&plugin];
+            let Some(&to) = self.subscriptions.get(&plugin) else { continue };
             out.push(Output::ToClient {
                 to,
                 message: ClientMessage::Assignments {
@@ -743,28 +918,48 @@ impl Node {
         out.push(Output::SetTimer { timer: Timer::SyncRetry, after_ms: self.params.sync_retry_ms });
     }
 
+    /// Imports certified blocks from a sync response. A response that breaks a rule (too many
+    /// blocks, a bad certificate, a hash that is not the block's, a block that does not execute)
+    /// is refused from that block on and counted; the blocks before it stay imported, and the
+    /// next message from a peer ahead asks again (a bad peer cannot stall sync from the others).
     fn on_sync(&mut self, from: ValidatorIndex, blocks: Vec<CommittedBlock>, out: &mut Vec<Output>) {
         self.sync_pending = false;
+        if blocks.len() > self.params.sync_batch_max {
+            self.counters.sync_oversize += 1;
+            return;
+        }
         let before = self.height();
-        let full_batch = blocks.len() >= self.params.sync_batch_max;
+        let full_batch = blocks.len() == self.params.sync_batch_max;
+        let mut refused = false;
         for committed in blocks {
             if committed.block.header.number != self.height() {
+                // Already imported (an earlier response) or not next: nothing to do with it.
                 continue;
             }
-            let stake: u64 = committed.certificate.iter().map(|v| self.validators.stake(*v)).sum();
-            let distinct: BTreeSet<_> = committed.certificate.iter().collect();
-            if distinct.len() != committed.certificate.len() || !self.validators.is_quorum(stake) {
+            if !self.certifies(&committed.certificate) {
+                self.counters.sync_bad_certificate += 1;
+                refused = true;
+                break;
+            }
+            if committed.block.header.hash() != committed.hash {
+                self.counters.sync_hash_mismatch += 1;
+                refused = true;
                 break;
             }
             self.revert_executed();
-            let mut outcome = match self.chain.execute_block(&committed.block, Some(&self.senders)) {
-                Ok(outcome) => outcome,
-                Err(error) => panic!(
-                    "certified block {} from validator {from} does not execute here: {error}",
-                    committed.block.header.number
-                ),
+            let Ok(mut outcome) = self.chain.execute_block(&committed.block, Some(&self.senders)) else {
+                self.counters.sync_invalid_block += 1;
+                refused = true;
+                break;
             };
-            assert_eq!(outcome.hash, committed.hash, "certified block hash mismatch");
+            if outcome.hash != committed.hash {
+                // Import recomputes and compares every header field, so the hash agrees with the
+                // header checked above; kept as a check, not an assumption.
+                self.chain.revert_block();
+                self.counters.sync_hash_mismatch += 1;
+                refused = true;
+                break;
+            }
             self.chain.commit_block(&mut outcome);
             self.after_commit(outcome, committed.round, committed.certificate, true, out);
         }
@@ -772,10 +967,21 @@ impl Node {
             // Fresh consensus state at the new height: rounds of the skipped heights are over.
             self.consensus = Consensus::new(self.validators.clone(), Some(self.me), self.params.timeouts.clone());
             self.start_next_height(out);
-            if full_batch {
+            if full_batch && !refused {
                 self.request_sync(from, out);
             }
         }
+    }
+
+    /// Whether `certificate` names distinct validators of the set holding a quorum of the stake.
+    fn certifies(&self, certificate: &[ValidatorIndex]) -> bool {
+        let distinct: BTreeSet<&ValidatorIndex> = certificate.iter().collect();
+        if distinct.len() != certificate.len() || !certificate.iter().all(|v| self.validators.contains(*v)) {
+            return false;
+        }
+        // Distinct members: the sum is at most the total stake, which fits u64.
+        let stake: u64 = certificate.iter().map(|v| self.validators.stake(*v)).sum();
+        self.validators.is_quorum(stake)
     }
 
     fn on_client(&mut self, from: ClientId, request: ClientRequest, out: &mut Vec<Output>) {
@@ -790,13 +996,22 @@ impl Node {
                     out.push(Output::ToClient { to: from, message: ClientMessage::TxAccepted { hash } });
                     return;
                 }
+                if let Some(&(block, success)) = self.receipts.get(&hash) {
+                    // A re-sent tx that is already committed (its `TxCommitted` may have been
+                    // lost): say so again rather than refuse its used nonce.
+                    out.push(Output::ToClient {
+                        to: from,
+                        message: ClientMessage::TxCommitted { hash, block, success },
+                    });
+                    return;
+                }
                 let result = self.admit(packet.clone());
                 let message = match result {
                     Ok(()) => {
                         self.origins.insert(hash, from);
                         let envelope = &packet.envelope;
                         if envelope.to() == Some(MARKET_ADDRESS) && is_proof_submission(envelope.input()) {
-                            for watcher in &self.watchers {
+                            for watcher in self.watchers.keys() {
                                 out.push(Output::ToClient {
                                     to: *watcher,
                                     message: ClientMessage::ProofSeen { tx: packet.clone() },
@@ -804,6 +1019,9 @@ impl Node {
                             }
                         }
                         self.gossip.push(packet);
+                        if self.gossip.len() >= GOSSIP_BATCH_MAX {
+                            out.push(Output::Broadcast(PeerMessage::Txs(std::mem::take(&mut self.gossip))));
+                        }
                         ClientMessage::TxAccepted { hash }
                     }
                     Err(reason) => ClientMessage::TxRejected { hash, reason },
@@ -811,15 +1029,29 @@ impl Node {
                 out.push(Output::ToClient { to: from, message });
             }
             ClientRequest::Subscribe { plugin, watch_proofs } => {
-                self.subscriptions.insert(plugin, from);
-                if watch_proofs {
-                    self.watchers.insert(from);
+                if self.subscriptions.insert(plugin, from) {
+                    self.counters.subscriptions_evicted += 1;
+                }
+                if watch_proofs && self.watchers.insert(from, ()) {
+                    self.counters.watchers_evicted += 1;
                 }
                 out.push(Output::ToClient { to: from, message: self.assignments_of(plugin) });
             }
             ClientRequest::Unsubscribe { plugin } => {
-                self.subscriptions.remove(&plugin);
+                // Only the subscribing connection ends its subscription.
+                if self.subscriptions.get(&plugin) == Some(&from) {
+                    self.subscriptions.remove(&plugin);
+                }
                 self.watchers.remove(&from);
+            }
+            ClientRequest::GetTransaction { hash } => {
+                let status = match self.receipts.get(&hash) {
+                    Some(&(block, success)) => TxStatus::Committed { block, success },
+                    None if self.mempool.contains(&hash) => TxStatus::Pending,
+                    None => TxStatus::Unknown,
+                };
+                let head = self.chain.head().number;
+                out.push(Output::ToClient { to: from, message: ClientMessage::TxStatus { hash, status, head } });
             }
             ClientRequest::GetAccount { address } => {
                 let state = self.chain.state();
@@ -843,8 +1075,10 @@ impl Node {
     /// The next nonce of `address`: its state nonce, past the consecutive run pending here.
     fn next_nonce(&self, address: &Address) -> u64 {
         let mut next = self.chain.state().nonce(address);
+        // At most `NONCE_AHEAD_MAX` iterations: the mempool queues no further ahead.
         while self.mempool.has_nonce(address, next) {
-            next += 1;
+            let Some(after) = next.checked_add(1) else { break };
+            next = after;
         }
         next
     }
@@ -861,40 +1095,44 @@ impl Node {
         }
     }
 
-    /// Mempool admission: decodes, checks what can be checked against the head state, and queues.
-    fn admit(&mut self, packet: TxPacket) -> Result<(), String> {
+    /// Mempool admission of a client's tx: decodes, checks what can be checked against the head
+    /// state, and queues.
+    fn admit(&mut self, packet: TxPacket) -> Result<(), TxRefusal> {
         let TxPacket { envelope, sidecar } = packet;
-        check_sidecar(envelope.to(), sidecar.as_ref()).map_err(|e| e.to_string())?;
+        check_sidecar(envelope.to(), sidecar.as_ref())?;
         let raw_len = envelope.eip2718_encoded_length();
         if raw_len > self.chain.spec().max_tx_size_bytes {
-            return Err(TxRejection::Oversize { size_bytes: raw_len, max_bytes: self.chain.spec().max_tx_size_bytes }
-                .to_string());
+            let max_bytes = self.chain.spec().max_tx_size_bytes;
+            return Err(TxRejection::Oversize { size_bytes: raw_len, max_bytes }.into());
         }
-        let tx = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)
-            .map_err(|e| e.to_string())?
-            .with_sidecar(sidecar);
+        let tx =
+            SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)?.with_sidecar(sidecar);
         let spec = self.chain.spec();
         if tx.envelope.gas_limit() > spec.gas_limit {
-            return Err(TxRejection::GasAboveBlockLimit {
-                gas_limit: tx.envelope.gas_limit(),
-                block_gas_limit: spec.gas_limit,
-            }
-            .to_string());
+            let (gas_limit, block_gas_limit) = (tx.envelope.gas_limit(), spec.gas_limit);
+            return Err(TxRejection::GasAboveBlockLimit { gas_limit, block_gas_limit }.into());
         }
         let base_fee = self.chain.next_base_fee();
         if tx.envelope.max_fee_per_gas() < u128::from(base_fee) {
-            return Err(TxRejection::FeeCapBelowBaseFee {
-                max_fee_per_gas: tx.envelope.max_fee_per_gas(),
-                base_fee_per_gas: base_fee,
-            }
-            .to_string());
+            let max_fee_per_gas = tx.envelope.max_fee_per_gas();
+            return Err(TxRejection::FeeCapBelowBaseFee { max_fee_per_gas, base_fee_per_gas: base_fee }.into());
         }
         let available = self.chain.state().balance(&tx.sender);
         if available < tx.max_cost() {
-            return Err(TxRejection::InsufficientBalance { required: tx.max_cost(), available }.to_string());
+            return Err(TxRejection::InsufficientBalance { required: tx.max_cost(), available }.into());
         }
         let nonce = self.chain.state().nonce(&tx.sender);
-        self.mempool.insert(tx, nonce).map_err(|e| e.to_string())
+        Ok(self.mempool.insert(tx, nonce)?)
+    }
+
+    /// Mempool admission of a tx a peer forwarded (which that peer admitted against its own head):
+    /// the sidecar, the signature and the mempool's own rules.
+    fn admit_forwarded(&mut self, packet: TxPacket) -> Result<(), TxRefusal> {
+        let TxPacket { envelope, sidecar } = packet;
+        check_sidecar(envelope.to(), sidecar.as_ref())?;
+        let tx = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)?;
+        let nonce = self.chain.state().nonce(&tx.sender);
+        Ok(self.mempool.insert(tx.with_sidecar(sidecar), nonce)?)
     }
 
     fn on_timer(&mut self, timer: Timer, out: &mut Vec<Output>) {
@@ -909,7 +1147,9 @@ impl Node {
                 }
                 self.revert_executed();
                 let candidates = self.mempool.candidates(self.chain.state(), self.params.block_txs_max);
-                let timestamp = (self.now_ms / 1_000).max(self.chain.head().timestamp + 1);
+                // A head stamped u64::MAX (possible only in a certified block) cannot be extended.
+                let Some(after_head) = self.chain.head().timestamp.checked_add(1) else { return };
+                let timestamp = (self.now_ms / 1_000).max(after_head);
                 let proposer = self.validators.address(self.me);
                 let outcome = self.chain.build_block_open(&candidates, timestamp, proposer);
                 for rejected in &outcome.rejected {
@@ -919,7 +1159,7 @@ impl Node {
                             to: client,
                             message: ClientMessage::TxRejected {
                                 hash: rejected.hash,
-                                reason: rejected.reason.to_string(),
+                                reason: TxRefusal::Invalid(rejected.reason.clone()),
                             },
                         });
                     }

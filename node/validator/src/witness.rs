@@ -2,7 +2,9 @@
 //! ([`crate::NodeParams::serve_witnesses`]): for each live leaf job, the ledger writes of its
 //! transactions (recorded by the chain as it executed them); for each live aggregate whose children
 //! were both proven for real, the children's accepted proof bytes (taken from the block sidecars).
-//! Entries leave when their job is proven.
+//! Entries leave when their job is proven (or, for accepted proofs, when their block is fully
+//! proven), so the maps are bounded by the market's live jobs; nothing a peer sends adds to them
+//! except through committed blocks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

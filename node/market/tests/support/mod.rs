@@ -47,7 +47,7 @@ pub struct Harness {
     /// Extra calls to send in the next block: (sender, call, value).
     pub extra_calls: Vec<(Address, MarketCall, U256)>,
     /// Outcomes of the last block's calls, in order.
-    pub last_results: Vec<Result<(), String>>,
+    pub last_results: Vec<Result<(), zkcrowd_market::CallError>>,
 }
 
 impl Harness {
