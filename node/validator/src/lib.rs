@@ -5,6 +5,7 @@
 mod mempool;
 mod node;
 mod proven;
+mod wal;
 mod wire;
 mod witness;
 
@@ -14,5 +15,6 @@ pub use node::{
     SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
 };
 pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord};
+pub use wal::{WAL_ENTRIES_MAX, WriteAheadLog};
 pub use wire::{CommittedBlock, PeerMessage};
 pub use zkcrowd_protocol::MempoolError;

@@ -12,8 +12,12 @@
 //!    hear `TxCommitted`; subscribed plugins hear their new assignments.
 //! 4. A validator that sees messages for heights beyond its next one asks the sender for the
 //!    committed blocks it lacks (with their certificates) and imports them.
-//! 5. After a crash a validator keeps what it had committed (its chain and block store: its disk)
-//!    and loses the rest (mempool, consensus round state, subscriptions): [`Node::restart`].
+//! 5. Consensus writes what it must not forget (height, round, own proposals and votes, lock and
+//!    valid value) to a write-ahead log before the messages that depend on it leave
+//!    ([`crate::WriteAheadLog`]). After a crash a validator keeps its disk (chain, block store,
+//!    receipts, log) and loses the rest (mempool, received messages, subscriptions):
+//!    [`Node::restart`], then `Start` rebuilds consensus from the log and rejoins the height with
+//!    its lock and its votes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS};
 
 use crate::mempool::Mempool;
 use crate::proven::{ProvenBlocks, ProvenRecord};
+use crate::wal::WriteAheadLog;
 use zkcrowd_protocol::{Assignment, ClientId, ClientMessage, ClientRequest, MempoolError, TxRefusal, TxStatus};
 
 use crate::wire::{CommittedBlock, PeerMessage};
@@ -238,6 +243,9 @@ pub struct NodeCounters {
     pub subscriptions_evicted: u64,
     /// Proof watchers evicted, oldest first, beyond [`WATCHERS_MAX`].
     pub watchers_evicted: u64,
+    /// Restarts whose write-ahead log consensus could not recover from (the node then waited for
+    /// the next height).
+    pub wal_unusable: u64,
 }
 
 /// A map bounded by `capacity` that evicts its oldest entry (by last insertion) when full.
@@ -333,15 +341,13 @@ pub struct Node {
     origins: HashMap<B256, ClientId>,
     last_commit_ms: u64,
     now_ms: u64,
-    /// Votes sent at the current height: (round, is_precommit) → value. Kept across a crash (with
-    /// the chain, on "disk"), so a restarted node never sends a second, different vote in a round
-    /// it voted in before (that would be equivocation).
-    votes_sent: BTreeMap<(Height, Round, bool), Option<B256>>,
-    /// Votes withheld by that rule.
-    votes_withheld: u64,
     /// Fully proven blocks of this node's chain, for its L1 submission agent (kept across a crash:
     /// derived from the committed chain).
     proven: ProvenBlocks,
+    /// The write-ahead log of consensus (kept across a crash, with the chain: its disk).
+    wal: WriteAheadLog,
+    /// Set by [`Node::restart`]: the next `Start` recovers consensus from the log.
+    recovering: bool,
     /// This node's consensus messages at the current height, for re-sending.
     sent_at_height: Vec<Message>,
     /// Deliberate bugs switched on by a test host ([`Node::set_test_bug`]), and whether the
@@ -414,8 +420,8 @@ impl Node {
             origins: HashMap::new(),
             last_commit_ms: 0,
             now_ms: 0,
-            votes_sent: BTreeMap::new(),
-            votes_withheld: 0,
+            wal: WriteAheadLog::new(),
+            recovering: false,
             sent_at_height: Vec::new(),
             #[cfg(feature = "test-bugs")]
             test_bugs: (Vec::new(), false),
@@ -463,9 +469,9 @@ impl Node {
         ) + &dropped
     }
 
-    /// Votes withheld because they would have contradicted a vote sent before a crash.
-    pub fn votes_withheld(&self) -> u64 {
-        self.votes_withheld
+    /// The write-ahead log of consensus.
+    pub fn wal(&self) -> &WriteAheadLog {
+        &self.wal
     }
 
     /// Inputs dropped or refused, by cause.
@@ -473,12 +479,15 @@ impl Node {
         self.counters
     }
 
-    /// After a crash: keep the committed chain, block store and receipts, lose everything else.
+    /// After a crash: keep the committed chain, block store, receipts and write-ahead log, lose
+    /// everything else; the next [`Input::Start`] recovers consensus from the log.
     pub fn restart(&mut self) {
         if self.chain.has_open_block() {
             self.chain.revert_block();
         }
         self.executed = None;
+        // Consensus is rebuilt from the write-ahead log when the host sends `Start`.
+        self.recovering = true;
         self.consensus = Consensus::new(self.validators.clone(), Some(self.me), self.params.timeouts.clone());
         self.mempool = Mempool::new(self.params.mempool_max);
         self.proposals.clear();
@@ -545,8 +554,13 @@ impl Node {
                     timer: Timer::Rebroadcast { height: self.height() },
                     after_ms: self.rebroadcast_ms(),
                 });
-                let outputs = self.consensus.handle(ConsensusInput::StartHeight(self.height()));
-                self.run_consensus(outputs, &mut out);
+                if std::mem::take(&mut self.recovering) {
+                    self.recover(&mut out);
+                }
+                if self.consensus.height() < self.height() {
+                    let outputs = self.consensus.handle(ConsensusInput::StartHeight(self.height()));
+                    self.run_consensus(outputs, &mut out);
+                }
             }
             Input::Peer { from, message } => self.on_peer(from, message, &mut out),
             Input::Client { from, request } => self.on_client(from, request, &mut out),
@@ -671,27 +685,36 @@ impl Node {
         }
     }
 
+    /// After a crash: rebuilds consensus from the write-ahead log (its height, round, lock, valid
+    /// value and the votes it sent) and resumes where it stopped: re-sends its messages of the
+    /// height and schedules the current step's timeout. A log the machine could not have written
+    /// is counted and ignored (the node then waits for the next height, as after block sync).
+    fn recover(&mut self, out: &mut Vec<Output>) {
+        let recovered =
+            Consensus::recover(self.validators.clone(), self.me, self.params.timeouts.clone(), self.wal.entries());
+        let (consensus, outputs) = match recovered {
+            Ok(recovered) => recovered,
+            Err(_) => {
+                self.counters.wal_unusable += 1;
+                return;
+            }
+        };
+        self.consensus = consensus;
+        if self.consensus.height() == self.height() {
+            // The blocks the log names (own proposal, locked and valid values) are valid: they
+            // were validated before they were logged.
+            for (hash, block) in self.wal.blocks() {
+                self.proposals.insert(*hash, block.clone());
+                self.verdicts.insert(*hash, true);
+            }
+            self.run_consensus(outputs, out);
+        }
+    }
+
     fn run_consensus(&mut self, outputs: Vec<ConsensusOutput>, out: &mut Vec<Output>) {
         for output in outputs {
             match output {
                 ConsensusOutput::Broadcast(message) => {
-                    let vote = match &message {
-                        Message::Prevote { height, round, value } => Some(((*height, *round, false), *value)),
-                        Message::Precommit { height, round, value } => Some(((*height, *round, true), *value)),
-                        Message::Proposal { .. } => None,
-                    };
-                    if let Some((slot, value)) = vote {
-                        match self.votes_sent.get(&slot) {
-                            Some(sent) if *sent != value => {
-                                self.votes_withheld += 1;
-                                continue;
-                            }
-                            Some(_) => {}
-                            None => {
-                                self.votes_sent.insert(slot, value);
-                            }
-                        }
-                    }
                     let block = match &message {
                         Message::Proposal { value, .. } => self.proposals.get(value).cloned().map(Box::new),
                         _ => None,
@@ -709,8 +732,10 @@ impl Node {
                 ConsensusOutput::ScheduleTimeout { timeout, after_ms } => {
                     out.push(Output::SetTimer { timer: Timer::Consensus(timeout), after_ms });
                 }
-                // Not yet kept: the validator's write-ahead log is wired in the next change.
-                ConsensusOutput::Persist(_) => {}
+                ConsensusOutput::Persist(entry) => {
+                    let proposals = &self.proposals;
+                    self.wal.append(entry, |hash| proposals.get(hash).cloned());
+                }
                 ConsensusOutput::Evidence(evidence) => out.push(Output::Evidence(evidence)),
                 ConsensusOutput::Decide { height, round, value, certificate } => {
                     self.on_decide(height, round, value, certificate, out);
@@ -764,7 +789,6 @@ impl Node {
 
     fn start_next_height(&mut self, out: &mut Vec<Output>) {
         let height = self.height();
-        self.votes_sent.retain(|(h, _, _), _| *h >= height);
         self.sent_at_height.clear();
         out.push(Output::SetTimer { timer: Timer::Rebroadcast { height }, after_ms: self.rebroadcast_ms() });
         self.proposals.clear();
