@@ -247,8 +247,10 @@ struct Withheld {
 
 /// Blocks before its deadline at which a withholder submits whatever the bounty.
 const WITHHOLD_MARGIN_BLOCKS: u64 = 3;
-/// Switch validator when nothing was heard for this long while transactions are pending.
-const FAILOVER_MS: u64 = 20_000;
+/// A plugin asks its validator for a keepalive this often, and switches validator after this long
+/// without hearing anything (a few keepalives, so one lost reply does not cause a switch).
+const PLUGIN_KEEPALIVE_MS: u64 = 10_000;
+const PLUGIN_VALIDATOR_SILENT_MS: u64 = 35_000;
 /// At most one copied proof per this long (a copier is a nuisance, not a flood).
 const COPY_INTERVAL_MS: u64 = 10_000;
 /// Sabotage `stop_proving`: no plugin starts a proof after this simulated time.
@@ -267,20 +269,24 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
     let market = &ctx.scenario.market;
     let block_ms = ctx.scenario.chain.block_time.as_millis();
     let heartbeat_every_ms = (market.heartbeat_window_blocks - market.proof_deadline_blocks) * block_ms / 2;
-    let tick_ms = (heartbeat_every_ms / 4).clamp(1_000, 15_000);
+    // Often enough for the keepalive cadence.
+    let tick_ms = (heartbeat_every_ms / 4).clamp(1_000, PLUGIN_KEEPALIVE_MS / 2);
     let base_fee = ctx.scenario.chain.base_fee.wei();
     let mut client = PluginClient::new(
         spec.signer.clone(),
         ClientConfig {
             chain_id: ctx.scenario.chain.chain_id,
             heartbeat_every_ms,
-            resend_after_ms: 15_000,
+            // A few blocks: a lost transaction (a proof with a deadline) is re-sent well in time.
+            resend_after_ms: (3 * block_ms).max(3_000),
             max_fee_per_gas: base_fee * 10,
             max_priority_fee_per_gas: base_fee / 10,
             watch_proofs: spec.behaviour == Behaviour::Copier,
             request_retry_ms: PLUGIN_REQUEST_RETRY_MS,
             // As often as heartbeats: one more small request per heartbeat.
             assignments_refresh_ms: heartbeat_every_ms,
+            keepalive_ms: PLUGIN_KEEPALIVE_MS,
+            validator_silent_ms: PLUGIN_VALIDATOR_SILENT_MS,
         },
     );
     let validators = ctx.validators();
@@ -348,13 +354,6 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                     continue;
                 }
                 let mut actions = Vec::new();
-                // Fail over only when a request is overdue and nothing was heard: an idle plugin
-                // hears nothing for long stretches, and that is fine.
-                if now > last_heard + FAILOVER_MS && client.has_overdue(now, FAILOVER_MS) {
-                    home = (home + 1) % validators;
-                    last_heard = now;
-                    actions.extend(client.handle(now, ClientEvent::Reconnected));
-                }
                 // Release withheld proofs whose bounty rose enough, or whose deadline is near.
                 let head = client.head() + (now.saturating_sub(last_heard) / block_ms.max(1));
                 let factor_ppm = (ctx.scenario.plugins.withhold_until_factor * 1e6) as u64;
@@ -440,6 +439,10 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
                 Action::Send(request) => {
                     let wire = Wire::Request { from: role.client_id(), request };
                     ctx.net.send(&endpoint, now, role, Role::Validator(home), wire);
+                }
+                Action::SwitchValidator => {
+                    home = (home + 1) % validators;
+                    last_heard = now;
                 }
                 Action::Prove { assignment, statement } => {
                     let proves =

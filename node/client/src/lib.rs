@@ -14,6 +14,12 @@
 //! 5. Links lose messages: the account query and the subscription are asked again every
 //!    `request_retry_ms` until answered, and the assignment list is refreshed every
 //!    `assignments_refresh_ms` (a lost push of a new job would otherwise go unproven).
+//! 6. Validators crash, restart and fall silent: every `keepalive_ms` the client asks its validator
+//!    whether it is there and still pushes this plugin's assignments. A validator that restarted
+//!    forgot the subscription, and says so: the client subscribes again (and its complete answer
+//!    brings back every held job). A validator that says nothing for `validator_silent_ms` is given
+//!    up: the client asks the host to switch validator ([`Action::SwitchValidator`]), then resyncs
+//!    its nonce, subscribes and re-sends its pending transactions there.
 //!
 //! Every queue is bounded ([`PENDING_TXS_MAX`], [`QUEUED_CALLS_MAX`], [`HELD_JOBS_MAX`]); what a
 //! full one drops is counted in [`ClientCounters`].
@@ -48,6 +54,11 @@ pub struct ClientConfig {
     pub request_retry_ms: u64,
     /// Ask for the full assignment list this often while online.
     pub assignments_refresh_ms: u64,
+    /// Ask the validator for a keepalive this often while online.
+    pub keepalive_ms: u64,
+    /// Switch validator when nothing was heard from it for this long while online (a few
+    /// keepalives: one lost reply must not cause a switch).
+    pub validator_silent_ms: u64,
 }
 
 /// Transactions sent and not yet committed or refused. A validator queues at most 64 nonces
@@ -70,6 +81,10 @@ pub struct ClientCounters {
     pub assignments_dropped: u64,
     /// Account queries and subscriptions asked again after no answer.
     pub requests_retried: u64,
+    /// Subscriptions renewed because the validator no longer had one (it restarted).
+    pub resubscribed: u64,
+    /// Switches to another validator after silence.
+    pub validator_switches: u64,
 }
 
 /// What a transaction was for.
@@ -121,6 +136,9 @@ pub enum Action {
         /// Its statement bound to this plugin.
         statement: Statement,
     },
+    /// The validator has been silent for `validator_silent_ms`: send everything from now on to
+    /// another validator. The [`Action::Send`]s that follow this action are for the new one.
+    SwitchValidator,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +171,10 @@ pub struct PluginClient {
     subscribe_asked_ms: Option<u64>,
     /// When the assignment list was last asked for.
     assignments_asked_ms: u64,
+    /// When the last keepalive was sent.
+    keepalive_asked_ms: u64,
+    /// When anything was last heard from the validator.
+    heard_ms: u64,
     counters: ClientCounters,
 }
 
@@ -180,6 +202,8 @@ impl PluginClient {
             account_asked_ms: None,
             subscribe_asked_ms: None,
             assignments_asked_ms: 0,
+            keepalive_asked_ms: 0,
+            heard_ms: 0,
             counters: ClientCounters::default(),
         }
     }
@@ -227,17 +251,13 @@ impl PluginClient {
             Event::Online => {
                 self.online = true;
                 self.nonce = None;
+                self.heard_ms = now_ms;
+                self.keepalive_asked_ms = now_ms;
                 self.resync(&mut out);
             }
             Event::Reconnected => {
                 if self.online {
-                    self.nonce = None;
-                    self.resync(&mut out);
-                    // Re-send what is still pending to the new validator.
-                    for pending in self.pending.values_mut() {
-                        pending.sent_at_ms = now_ms;
-                        out.push(Action::Send(ClientRequest::SubmitTx(pending.packet.clone())));
-                    }
+                    self.reconnect(&mut out);
                 }
             }
             Event::Offline => {
@@ -272,6 +292,19 @@ impl PluginClient {
         out
     }
 
+    /// Starts over with a (new) validator: nonce, subscription, and every pending transaction
+    /// sent again.
+    fn reconnect(&mut self, out: &mut Vec<Action>) {
+        self.nonce = None;
+        self.heard_ms = self.now_ms;
+        self.keepalive_asked_ms = self.now_ms;
+        self.resync(out);
+        for pending in self.pending.values_mut() {
+            pending.sent_at_ms = self.now_ms;
+            out.push(Action::Send(ClientRequest::SubmitTx(pending.packet.clone())));
+        }
+    }
+
     fn resync(&mut self, out: &mut Vec<Action>) {
         self.ask_account(out);
         self.subscribe(out);
@@ -299,6 +332,17 @@ impl PluginClient {
     fn tick(&mut self, out: &mut Vec<Action>) {
         if !self.online {
             return;
+        }
+        // A validator silent for this long is down or cut off: go elsewhere.
+        if self.now_ms >= self.heard_ms.saturating_add(self.config.validator_silent_ms) {
+            self.counters.validator_switches += 1;
+            out.push(Action::SwitchValidator);
+            self.reconnect(out);
+            return;
+        }
+        if self.now_ms >= self.keepalive_asked_ms.saturating_add(self.config.keepalive_ms) {
+            self.keepalive_asked_ms = self.now_ms;
+            out.push(Action::Send(ClientRequest::Keepalive { plugin: self.address }));
         }
         // A lost query or reply must not silence the plugin: ask again until answered.
         if self.nonce.is_none() && self.unanswered(self.account_asked_ms) {
@@ -331,7 +375,17 @@ impl PluginClient {
     }
 
     fn on_message(&mut self, message: ClientMessage, out: &mut Vec<Action>) {
+        self.heard_ms = self.now_ms;
         match message {
+            ClientMessage::Keepalive { plugin, subscribed, head } if plugin == self.address => {
+                self.head = self.head.max(head);
+                // It restarted and forgot us (or never got the subscription): subscribe again,
+                // unless a subscription is already on its way.
+                if self.online && !subscribed && self.subscribe_asked_ms.is_none() {
+                    self.counters.resubscribed += 1;
+                    self.subscribe(out);
+                }
+            }
             ClientMessage::Account { address, nonce, market_balance, head, .. } if address == self.address => {
                 self.account_asked_ms = None;
                 self.head = self.head.max(head);
@@ -408,6 +462,7 @@ impl PluginClient {
                 self.flush_queue(out);
             }
             ClientMessage::TxAccepted { .. }
+            | ClientMessage::Keepalive { .. }
             | ClientMessage::ProofSeen { .. }
             | ClientMessage::TxStatus { .. }
             | ClientMessage::Account { .. }
@@ -495,6 +550,8 @@ mod tests {
                 watch_proofs: false,
                 request_retry_ms: 3_000,
                 assignments_refresh_ms: 30_000,
+                keepalive_ms: 10_000,
+                validator_silent_ms: 35_000,
             },
         )
     }
@@ -722,6 +779,49 @@ mod tests {
         assert!(!refresh(&c.handle(30_000, Event::Tick)));
         assert!(refresh(&c.handle(36_500, Event::Tick)), "30 s after the subscription");
         assert!(!refresh(&c.handle(40_000, Event::Tick)));
+    }
+
+    /// Goal: a restarted validator (it forgot the subscription) and a silent one (down or cut off)
+    /// are both noticed. Method: answer keepalives with `subscribed: false`, then say nothing for
+    /// `validator_silent_ms`; the client must subscribe again, then switch validator, resync and
+    /// re-send its pending transaction there.
+    #[test]
+    fn restarted_and_silent_validators_are_noticed() {
+        let mut c = client();
+        c.handle(0, Event::Online);
+        sent_packets(&c.handle(100, Event::Message(account(&c, 0, true))));
+        let complete = ClientMessage::Assignments {
+            plugin: c.address(),
+            jobs: vec![],
+            complete: true,
+            head: 1,
+            active_plugins: 1,
+        };
+        c.handle(200, Event::Message(complete));
+        let keepalive =
+            |actions: &[Action]| actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::Keepalive { .. })));
+        let actions = c.handle(5_000, Event::Tick);
+        assert!(!keepalive(&actions), "not yet due");
+        let heartbeat = sent_packets(&actions);
+        assert_eq!(heartbeat.len(), 1, "the first heartbeat");
+        assert!(keepalive(&c.handle(10_000, Event::Tick)), "a keepalive every keepalive_ms");
+        // The validator restarted: it answers, but no longer pushes our assignments.
+        let forgot = ClientMessage::Keepalive { plugin: c.address(), subscribed: false, head: 5 };
+        let actions = c.handle(10_100, Event::Message(forgot.clone()));
+        assert!(subscribes(&actions), "subscribe again");
+        assert!(!subscribes(&c.handle(10_200, Event::Message(forgot))), "once, while that one is on its way");
+        assert_eq!(c.counters().resubscribed, 1);
+        // Then silence: no switch before validator_silent_ms after the last message (10.2 s)...
+        let actions = c.handle(45_000, Event::Tick);
+        assert!(!actions.iter().any(|a| matches!(a, Action::SwitchValidator)));
+        // ...and a switch at it, followed by a resync and the pending heartbeat re-sent.
+        let actions = c.handle(45_200, Event::Tick);
+        let switch = actions.iter().position(|a| matches!(a, Action::SwitchValidator)).expect("a switch");
+        let after = &actions[switch + 1..];
+        assert!(asks_account(after), "the nonce is resynced with the new validator");
+        assert!(subscribes(after), "and the subscription made there");
+        assert_eq!(sent_packets(after), heartbeat, "the pending heartbeat is re-sent there");
+        assert_eq!(c.counters().validator_switches, 1);
     }
 
     /// Goal: the client's queues stay within their bounds and count what they drop: calls past

@@ -50,6 +50,13 @@ pub enum ClientRequest {
         /// The tx hash.
         hash: B256,
     },
+    /// Is the validator there, and does it still push this plugin's assignments? Answered with
+    /// [`ClientMessage::Keepalive`]. A plugin that hears nothing for a while switches validator; one
+    /// that learns it is no longer subscribed (the validator restarted) subscribes again.
+    Keepalive {
+        /// The plugin.
+        plugin: Address,
+    },
 }
 
 /// Why a mempool refused a transaction that is valid against the head state.
@@ -282,6 +289,15 @@ pub enum ClientMessage {
         hash: B256,
         /// What the validator knows of it.
         status: TxStatus,
+        /// The head's number when answered.
+        head: BlockNumber,
+    },
+    /// The answer to [`ClientRequest::Keepalive`].
+    Keepalive {
+        /// The plugin asked about.
+        plugin: Address,
+        /// Whether this validator pushes the plugin's assignments (false after a restart).
+        subscribed: bool,
         /// The head's number when answered.
         head: BlockNumber,
     },

@@ -1093,6 +1093,11 @@ impl Node {
             ClientRequest::GetAssignments { plugin } => {
                 out.push(Output::ToClient { to: from, message: self.assignments_of(plugin) });
             }
+            ClientRequest::Keepalive { plugin } => {
+                let subscribed = self.subscriptions.get(&plugin) == Some(&from);
+                let head = self.chain.head().number;
+                out.push(Output::ToClient { to: from, message: ClientMessage::Keepalive { plugin, subscribed, head } });
+            }
         }
     }
 
