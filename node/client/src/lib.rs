@@ -83,6 +83,9 @@ pub struct ClientCounters {
     pub requests_retried: u64,
     /// Subscriptions renewed because the validator no longer had one (it restarted).
     pub resubscribed: u64,
+    /// Assignment lists fetched because a keepalive showed more jobs than the client held (a lost
+    /// push).
+    pub assignments_refetched: u64,
     /// Switches to another validator after silence.
     pub validator_switches: u64,
 }
@@ -377,13 +380,21 @@ impl PluginClient {
     fn on_message(&mut self, message: ClientMessage, out: &mut Vec<Action>) {
         self.heard_ms = self.now_ms;
         match message {
-            ClientMessage::Keepalive { plugin, subscribed, head } if plugin == self.address => {
+            ClientMessage::Keepalive { plugin, subscribed, jobs, head } if plugin == self.address => {
                 self.head = self.head.max(head);
-                // It restarted and forgot us (or never got the subscription): subscribe again,
-                // unless a subscription is already on its way.
-                if self.online && !subscribed && self.subscribe_asked_ms.is_none() {
+                if !self.online || self.subscribe_asked_ms.is_some() {
+                    return;
+                }
+                if !subscribed {
+                    // It restarted and forgot us (or never got the subscription): subscribe again.
                     self.counters.resubscribed += 1;
                     self.subscribe(out);
+                } else if usize::try_from(jobs).unwrap_or(usize::MAX) > self.held.len() {
+                    // A push of a new job was lost: fetch the complete list now, not at the next
+                    // refresh (the job's deadline may come first).
+                    self.counters.assignments_refetched += 1;
+                    self.assignments_asked_ms = self.now_ms;
+                    out.push(Action::Send(ClientRequest::GetAssignments { plugin: self.address }));
                 }
             }
             ClientMessage::Account { address, nonce, market_balance, head, .. } if address == self.address => {
@@ -806,16 +817,30 @@ mod tests {
         assert_eq!(heartbeat.len(), 1, "the first heartbeat");
         assert!(keepalive(&c.handle(10_000, Event::Tick)), "a keepalive every keepalive_ms");
         // The validator restarted: it answers, but no longer pushes our assignments.
-        let forgot = ClientMessage::Keepalive { plugin: c.address(), subscribed: false, head: 5 };
+        let forgot = ClientMessage::Keepalive { plugin: c.address(), subscribed: false, jobs: 0, head: 5 };
         let actions = c.handle(10_100, Event::Message(forgot.clone()));
         assert!(subscribes(&actions), "subscribe again");
         assert!(!subscribes(&c.handle(10_200, Event::Message(forgot))), "once, while that one is on its way");
         assert_eq!(c.counters().resubscribed, 1);
-        // Then silence: no switch before validator_silent_ms after the last message (10.2 s)...
+        // Subscribed again; a keepalive then shows a job the client never heard of (a lost push):
+        // the complete list is fetched at once.
+        let complete = ClientMessage::Assignments {
+            plugin: c.address(),
+            jobs: vec![],
+            complete: true,
+            head: 5,
+            active_plugins: 1,
+        };
+        c.handle(10_300, Event::Message(complete));
+        let missed = ClientMessage::Keepalive { plugin: c.address(), subscribed: true, jobs: 1, head: 6 };
+        let actions = c.handle(10_400, Event::Message(missed));
+        assert!(actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::GetAssignments { .. }))));
+        assert_eq!(c.counters().assignments_refetched, 1);
+        // Then silence: no switch before validator_silent_ms after the last message (10.4 s)...
         let actions = c.handle(45_000, Event::Tick);
         assert!(!actions.iter().any(|a| matches!(a, Action::SwitchValidator)));
         // ...and a switch at it, followed by a resync and the pending heartbeat re-sent.
-        let actions = c.handle(45_200, Event::Tick);
+        let actions = c.handle(45_400, Event::Tick);
         let switch = actions.iter().position(|a| matches!(a, Action::SwitchValidator)).expect("a switch");
         let after = &actions[switch + 1..];
         assert!(asks_account(after), "the nonce is resynced with the new validator");

@@ -657,11 +657,7 @@ impl Market {
         let open_to_all = self.params.after_deadline == AfterDeadline::Open
             && job.last_failed.is_some()
             && self.is_active(&self.plugins.list[sender_id as usize], block);
-        #[cfg(feature = "test-bugs")]
-        let bug = self.test_bugs.contains(&zkcrowd_primitives::TestBug::PayAnySubmitter);
-        #[cfg(not(feature = "test-bugs"))]
-        let bug = false;
-        if !assigned_to_sender && !open_to_all && !bug {
+        if !assigned_to_sender && !open_to_all {
             return Err(if job.failed_by.contains(&sender_id) {
                 ProofRejection::Late { job: job_id }
             } else {
@@ -699,6 +695,9 @@ impl Market {
     }
 
     fn pay(&mut self, plugin: PluginId, job: JobId, amount: Zkpow) {
+        // The deliberate bug pays the first registered plugin instead of the prover.
+        #[cfg(feature = "test-bugs")]
+        let plugin = if self.test_bugs.contains(&zkcrowd_primitives::TestBug::PayWrongPlugin) { 0 } else { plugin };
         let accounts = &mut self.data.accounts;
         let shortfall = amount.wei().saturating_sub(accounts.pool);
         if shortfall > 0 {

@@ -15,9 +15,9 @@ pub enum TestBug {
     /// Block execution credits one ZKPoW to a fixed account at the end of every block, on every
     /// validator alike (so roots still agree). Caught by `token_conservation`.
     MintOnCommit,
-    /// The market accepts and pays a valid proof from any registered plugin, assignee or not.
+    /// The market pays every bounty to the first registered plugin, whoever proved the job.
     /// Caught by `no_payment_to_non_assignee`.
-    PayAnySubmitter,
+    PayWrongPlugin,
     /// The validator with this bug decides its own first proposal without consensus: it commits a
     /// block nobody else commits. Caught by `roots_agree`.
     CommitOwnProposal,

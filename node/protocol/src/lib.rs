@@ -298,6 +298,9 @@ pub enum ClientMessage {
         plugin: Address,
         /// Whether this validator pushes the plugin's assignments (false after a restart).
         subscribed: bool,
+        /// How many jobs the plugin holds on this validator's chain: a plugin that knows fewer
+        /// missed a push (a lost message) and asks for the complete list.
+        jobs: u32,
         /// The head's number when answered.
         head: BlockNumber,
     },

@@ -1096,7 +1096,9 @@ impl Node {
             ClientRequest::Keepalive { plugin } => {
                 let subscribed = self.subscriptions.get(&plugin) == Some(&from);
                 let head = self.chain.head().number;
-                out.push(Output::ToClient { to: from, message: ClientMessage::Keepalive { plugin, subscribed, head } });
+                let jobs = u32::try_from(self.chain.market().assigned_to(&plugin).len()).unwrap_or(u32::MAX);
+                let message = ClientMessage::Keepalive { plugin, subscribed, jobs, head };
+                out.push(Output::ToClient { to: from, message });
             }
         }
     }

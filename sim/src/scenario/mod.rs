@@ -88,8 +88,9 @@ pub enum Sabotage {
     /// `token_conservation` — node bug: every block mints one ZKPoW from nowhere, on every
     /// validator alike.
     MintOnCommit,
-    /// `no_payment_to_non_assignee` — node bug: the market pays a valid proof from any plugin.
-    PayAnySubmitter,
+    /// `no_payment_to_non_assignee` — node bug: the market pays every bounty to the first
+    /// registered plugin, whoever proved the job.
+    PayWrongPlugin,
     /// `roots_agree` — node bug: validator 0 commits its own first proposal without consensus.
     CommitOwnProposal,
     /// `liveness` — simulator: every plugin stops proving after the first 20 simulated seconds
@@ -102,7 +103,7 @@ pub enum Sabotage {
 impl Sabotage {
     /// The node bug behind this sabotage, if it is one.
     pub fn is_node_bug(self) -> bool {
-        matches!(self, Self::DropAcceptedTxs | Self::MintOnCommit | Self::PayAnySubmitter | Self::CommitOwnProposal)
+        matches!(self, Self::DropAcceptedTxs | Self::MintOnCommit | Self::PayWrongPlugin | Self::CommitOwnProposal)
     }
 
     /// The checker this sabotage is meant to trip.
@@ -110,7 +111,7 @@ impl Sabotage {
         match self {
             Self::DropAcceptedTxs => Checker::NoLostTx,
             Self::MintOnCommit => Checker::TokenConservation,
-            Self::PayAnySubmitter => Checker::NoPaymentToNonAssignee,
+            Self::PayWrongPlugin => Checker::NoPaymentToNonAssignee,
             Self::CommitOwnProposal => Checker::RootsAgree,
             Self::StopProving => Checker::Liveness,
             Self::MuteL1Agents => Checker::L1CaughtUp,
@@ -124,7 +125,7 @@ impl Sabotage {
         match self {
             Self::DropAcceptedTxs => Some(TestBug::DropAcceptedTxs),
             Self::MintOnCommit => Some(TestBug::MintOnCommit),
-            Self::PayAnySubmitter => Some(TestBug::PayAnySubmitter),
+            Self::PayWrongPlugin => Some(TestBug::PayWrongPlugin),
             Self::CommitOwnProposal => Some(TestBug::CommitOwnProposal),
             Self::StopProving | Self::MuteL1Agents => None,
         }
