@@ -1,7 +1,9 @@
 //! Real proving inside a simulation (`proofs.real` in a scenario).
 //!
-//! A plugin whose job is picked for a real proof (every job under `all`; a seeded sample of leaf
-//! jobs under `sample_rate`; an aggregate whenever both its children were proven for real) proves
+//! The chain's genesis says which jobs need a real proof (`zkcrowd_market::RealProofPolicy`, from
+//! the scenario's `proofs.real`: every job with a circuit under `all`; a seeded sample of leaf jobs
+//! under `sample_rate`; an aggregate whenever both its children were proven for real), and refuses
+//! a modeled record for them. A plugin whose job needs one proves
 //! it with the plonky2 circuits of `zkcrowd-proofs` from the inputs its validator serves
 //! ([`zkcrowd_protocol::JobInputs`]), and submits the bytes as a sidecar. Every validator verifies
 //! them.
@@ -20,11 +22,9 @@ use std::sync::Arc;
 
 use alloy::primitives::Address;
 use anyhow::Context as _;
-use zkcrowd_market::{JobKind, Statement};
+use zkcrowd_market::Statement;
 use zkcrowd_proofs::{CallWitness, ProofSystem, RealProof, SpanWitness, TransferWitness, tamper_public_input};
 use zkcrowd_protocol::{Assignment, JobInputs};
-
-use crate::scenario::RealProofs;
 
 /// Where circuits are cached: `$ZKCROWD_CIRCUIT_CACHE`, or `target/zkcrowd/circuits`.
 pub fn cache_dir() -> PathBuf {
@@ -45,15 +45,12 @@ pub fn load_system(cache: &Path) -> anyhow::Result<Arc<ProofSystem>> {
     Ok(Arc::new(system))
 }
 
-/// The real-proving policy of a run.
+/// Real proving in a run: the circuits (which jobs are proven for real is the chain's rule, see
+/// [`RealProving::picks`]).
 #[derive(Debug, Clone)]
 pub struct RealProving {
     /// The circuits.
     pub system: Arc<ProofSystem>,
-    /// Which jobs.
-    pub policy: RealProofs,
-    /// The run's seed (for the sample).
-    pub seed: u64,
 }
 
 /// What proving produced.
@@ -66,14 +63,11 @@ pub struct Produced {
 }
 
 impl RealProving {
-    /// Whether this assignment gets a real proof: it has inputs, and it is sampled (a leaf) or its
-    /// children were real (an aggregate with inputs).
+    /// Whether this assignment gets a real proof: exactly when the chain requires one (its
+    /// `RealProofPolicy`, evaluated by the validator from chain data) and the validator served the
+    /// inputs. The plugin follows the chain's rule; it does not draw its own sample.
     pub fn picks(&self, assignment: &Assignment) -> bool {
-        match (&assignment.inputs, assignment.kind) {
-            (None, _) => false,
-            (Some(_), JobKind::Aggregate { .. }) => true,
-            (Some(_), _) => self.policy.samples(self.seed, assignment.job),
-        }
+        assignment.real_required && assignment.inputs.is_some()
     }
 
     /// Proves `assignment` for `prover`; `valid: false` tampers one public input afterwards (an

@@ -84,10 +84,10 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     // Link delays and losses are applied per class by `Net`; madsim adds almost nothing.
     config.net.send_latency = Duration::from_micros(1)..Duration::from_micros(2);
     // Real proving needs the circuits and a thread pool, both made before the simulation starts.
-    let real = scenario.proofs.real.map(|policy| {
+    let real = scenario.proofs.real.map(|_| {
         let system = crate::real::load_system(&crate::real::cache_dir())
             .unwrap_or_else(|error| panic!("real proofs: {error:#}"));
-        crate::real::RealProving { system, policy, seed }
+        crate::real::RealProving { system }
     });
     // The L1 too: anvil is a process with a worker thread (see `crate::l1`).
     let l1 = crate::l1::start(scenario).unwrap_or_else(|error| panic!("l1: {error}"));
@@ -201,7 +201,7 @@ async fn simulate(
 ) -> RunOutput {
     let handle = Handle::current();
     let identities = Identities::of(&scenario);
-    let genesis = setup::genesis(&scenario, &identities);
+    let genesis = setup::genesis(&scenario, &identities, seed);
     let validator_set = setup::validator_set(&genesis);
     let heal_ms = scenario.heal_time().as_millis();
     // As the chain counts it (`Chain::genesis_supply_wei`): every allocation's balance.

@@ -11,8 +11,10 @@ use zkcrowd_chain::{Genesis, GenesisAccount, GenesisValidator, VALIDATORS_MAX};
 use zkcrowd_consensus::ValidatorSet;
 use zkcrowd_primitives::{AccountRef, DevSigner, Zkpow, dev_signer};
 
-use crate::scenario::Scenario;
+use zkcrowd_market::{Factor, MarketParams, RealProofPolicy};
+
 use crate::scenario::limits::{PLUGINS_MAX, USERS_MAX};
+use crate::scenario::{RealProofs, Scenario};
 
 /// First development key of plugins.
 pub const PLUGIN_KEY_BASE: u64 = 1_000_000;
@@ -71,7 +73,7 @@ impl Identities {
 }
 
 /// The genesis of a scenario's chain.
-pub fn genesis(scenario: &Scenario, identities: &Identities) -> Genesis {
+pub fn genesis(scenario: &Scenario, identities: &Identities, seed: u64) -> Genesis {
     let mut accounts = vec![GenesisAccount {
         address: AccountRef::Address(STORE_CONTRACT),
         balance: Zkpow::ZERO,
@@ -101,7 +103,22 @@ pub fn genesis(scenario: &Scenario, identities: &Identities) -> Genesis {
                 stake: Zkpow::from_zkpow(VALIDATOR_STAKE_ZKPOW),
             })
             .collect(),
-        market: scenario.market.clone(),
+        market: MarketParams { real_proofs: real_proof_policy(scenario.proofs.real, seed), ..scenario.market.clone() },
+    }
+}
+
+/// The chain's rule for which jobs need real proofs, from the scenario's `proofs.real`: the chain
+/// enforces it (a modeled record for such a job is refused) and the plugins follow it, so both
+/// sides agree. A sample is salted with the run's seed.
+pub fn real_proof_policy(real: Option<RealProofs>, seed: u64) -> RealProofPolicy {
+    match real {
+        None => RealProofPolicy::None,
+        Some(RealProofs::All) => RealProofPolicy::All,
+        Some(RealProofs::Sampled { sample_rate }) => {
+            // Validated to lie in [0, 1]: parts per million, rounded once here.
+            let ppm = (sample_rate * 1e6).round() as u64;
+            RealProofPolicy::Sampled { sample_rate: Factor::from_ppm(ppm), salt: seed }
+        }
     }
 }
 

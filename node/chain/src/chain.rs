@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use zkcrowd_ledger::{Digest, TreeError, b256_to_digest, digest_to_b256};
 use zkcrowd_market::{
-    JobKind, Market, MarketEvent, ModeledVerifier, NewJob, ProofVerifier, call_commitment, combine_commitments,
-    transfer_commitment, tx_commitment,
+    JobKind, Market, MarketEvent, ModeledVerifier, NewJob, ProofVerifier, binds_effect, call_commitment,
+    combine_commitments, transfer_commitment, tx_commitment,
 };
 use zkcrowd_primitives::{FEE_BURN_ADDRESS, MARKET_ADDRESS};
 
@@ -722,6 +722,7 @@ impl Chain {
             let pre = b256_to_digest(record.pre_ledger_root).expect("ledger roots are canonical");
             let post = b256_to_digest(record.post_ledger_root).expect("ledger roots are canonical");
             let commitment = b256_to_digest(record.commitment).expect("commitments are canonical");
+            let has_circuit = binds_effect(commitment, record.hash);
             if record.kind == TxKind::System {
                 let full =
                     matches!(&system, Some(NewJob { kind: JobKind::System { txs, .. }, .. }) if *txs == chunk_max);
@@ -733,7 +734,10 @@ impl Chain {
                     pre_root: pre,
                     post_root: pre,
                     commitment,
+                    has_circuit: true,
                 });
+                // The span circuit proves a span only if it proves every call in it.
+                span.has_circuit &= has_circuit;
                 let JobKind::System { txs, .. } = &mut span.kind else { unreachable!() };
                 if *txs > 0 {
                     span.commitment = combine_commitments(span.commitment, commitment);
@@ -750,6 +754,9 @@ impl Chain {
                     pre_root: pre,
                     post_root: post,
                     commitment,
+                    // The transfer circuit proves transfers only (a contract call's commitment
+                    // never binds its effect anyway).
+                    has_circuit: has_circuit && record.kind == TxKind::Transfer,
                 });
             }
         }

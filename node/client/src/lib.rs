@@ -627,6 +627,7 @@ mod tests {
             created_block: 2,
             deadline_block: 20,
             inputs: None,
+            real_required: false,
         };
         let message = ClientMessage::Assignments {
             plugin: address,
@@ -730,6 +731,7 @@ mod tests {
             created_block: 2,
             deadline_block: 20,
             inputs: None,
+            real_required: false,
         };
         let message = ClientMessage::Assignments {
             plugin: c.address(),

@@ -59,6 +59,7 @@ impl Bench {
                     pre_root: root(self.txs - 1),
                     post_root: root(self.txs),
                     commitment: tx_commitment(keccak256(self.txs.to_be_bytes())),
+                    has_circuit: false,
                 }
             })
             .collect();

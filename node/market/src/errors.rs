@@ -132,6 +132,13 @@ pub enum ProofRejection {
         /// Which.
         input: PublicInput,
     },
+    /// A modeled proof record for a job the chain requires a real proof of
+    /// ([`crate::RealProofPolicy`]).
+    #[error("job {job} needs a real proof; a modeled record is not accepted")]
+    ModeledNotAllowed {
+        /// The job.
+        job: JobId,
+    },
     /// The submitter was the assignee and its deadline passed.
     #[error("late: the sender's deadline for job {job} has passed")]
     Late {

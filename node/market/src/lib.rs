@@ -58,9 +58,10 @@ pub use market::{
 };
 pub use params::{
     AfterDeadline, BountyParams, FundingParams, JOBS_PER_PLUGIN_MAX, MARKET_AMOUNT_WEI_MAX, MarketParams,
-    SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX,
+    RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX,
 };
 pub use statement::{
     CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,
-    call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment, tx_commitment,
+    binds_effect, call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment,
+    tx_commitment,
 };

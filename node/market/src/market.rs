@@ -102,6 +102,8 @@ pub struct Job {
     pub failed_commitment: B256,
     /// Position in its block's tree: (level, index).
     pub node: (u8, u32),
+    /// A modeled proof record is refused for this job ([`crate::RealProofPolicy`]).
+    pub real_required: bool,
 }
 
 impl Job {
@@ -129,6 +131,9 @@ pub struct NewJob {
     pub post_root: Digest,
     /// Commitment.
     pub commitment: Digest,
+    /// Whether a shipped circuit proves it (its commitment binds its ledger effect; see
+    /// [`crate::binds_effect`]).
+    pub has_circuit: bool,
 }
 
 /// Token flows of the market since genesis, in wei (see [`Accounts::identity_holds`]).
@@ -670,6 +675,9 @@ impl Market {
             return Err(ProofRejection::SidecarMissing);
         }
         let kind = verifier.verify(&statement, &proof).map_err(ProofRejection::InvalidProof)?;
+        if kind == ProofKind::Modeled && job.real_required {
+            return Err(ProofRejection::ModeledNotAllowed { job: job_id });
+        }
 
         // Accepted: release the assignment, pay, and move the block's tree forward.
         let job = self.data.jobs.get(&job_id).expect("checked").clone();
@@ -755,6 +763,7 @@ impl Market {
         post_root: Digest,
         commitment: Digest,
         node: (u8, u32),
+        real_required: bool,
     ) -> JobId {
         let id = self.data.next_job_id;
         self.data.next_job_id += 1;
@@ -771,6 +780,7 @@ impl Market {
             last_failed: None,
             failed_commitment: B256::ZERO,
             node,
+            real_required,
         };
         self.data.jobs.insert(id, job);
         self.data.open.insert(id);
@@ -814,12 +824,15 @@ impl Market {
             let right_job = self.data.jobs.get(&right).expect("live").clone();
             assert_eq!(left_job.post_root, right_job.pre_root, "adjacent spans must chain");
             let kind = JobKind::Aggregate { block, level: level + 1, left, right };
+            let real = |job: &Job| matches!(job.status, JobStatus::Proven { proof: ProofKind::Real, .. });
+            let real_required = self.params.real_proofs.aggregate_requires_real(real(&left_job) && real(&right_job));
             self.create_job(
                 kind,
                 left_job.pre_root,
                 right_job.post_root,
                 combine_commitments(left_job.commitment, right_job.commitment),
                 (level + 1, index / 2),
+                real_required,
             );
             return;
         }
@@ -837,7 +850,8 @@ impl Market {
         for (i, job) in new_jobs.iter().enumerate() {
             debug_assert_eq!(job.kind.block(), block);
             debug_assert!(!matches!(job.kind, JobKind::Aggregate { .. }));
-            self.create_job(job.kind, job.pre_root, job.post_root, job.commitment, (0, i as u32));
+            let real_required = self.params.real_proofs.leaf_requires_real(self.data.next_job_id, job.has_circuit);
+            self.create_job(job.kind, job.pre_root, job.post_root, job.commitment, (0, i as u32), real_required);
         }
         if leaves == 0 {
             self.data.fully_proven_pending_prune.push_back(block);
@@ -1063,6 +1077,7 @@ fn job_digest(job: &Job) -> B256 {
         preimage.extend_from_slice(digest_to_b256(digest).as_slice());
     }
     preimage.extend_from_slice(&job.created_block.to_be_bytes());
+    preimage.push(u8::from(job.real_required));
     match job.status {
         JobStatus::Open => preimage.push(0),
         JobStatus::Assigned { plugin, deadline_block } => {

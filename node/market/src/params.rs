@@ -38,6 +38,58 @@ pub enum AfterDeadline {
     Open,
 }
 
+/// Which jobs must be proven by a real proof: the chain refuses a modeled proof record for them
+/// ([`crate::ProofRejection::ModeledNotAllowed`]). Every validator evaluates it from chain data
+/// alone: whether the job has a circuit (a transfer or a span of market calls whose commitment
+/// binds its ledger effect), its id, and for an aggregate whether both children were proven for
+/// real. Jobs without a circuit (contract calls) may always carry a modeled record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RealProofPolicy {
+    /// Modeled records are accepted for every job (simulation studies of the market alone).
+    #[default]
+    None,
+    /// Every job that has a circuit, and every aggregate of two real children (a production chain).
+    All,
+    /// A sampled share of the leaf jobs that have a circuit — leaf job `j` is sampled when
+    /// `sha256("zkcrowd real-proof sample" ‖ salt ‖ j)` read as a 64-bit number falls below
+    /// `sample_rate × 2^64` — and every aggregate of two real children.
+    Sampled {
+        /// Share of leaf jobs, 0 to 1.
+        sample_rate: Factor,
+        /// Varies the sample between chains (the simulator uses the run's seed).
+        salt: u64,
+    },
+}
+
+impl RealProofPolicy {
+    /// Whether a new leaf job `job` that has a circuit (`has_circuit`) must be proven for real.
+    pub fn leaf_requires_real(&self, job: u64, has_circuit: bool) -> bool {
+        if !has_circuit {
+            return false;
+        }
+        match *self {
+            Self::None => false,
+            Self::All => true,
+            Self::Sampled { sample_rate, salt } => {
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                sha2::Digest::update(&mut hasher, b"zkcrowd real-proof sample");
+                sha2::Digest::update(&mut hasher, salt.to_be_bytes());
+                sha2::Digest::update(&mut hasher, job.to_be_bytes());
+                let digest = sha2::Digest::finalize(hasher);
+                let draw = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+                // draw < rate × 2^64, in integers: draw × 10^6 < ppm × 2^64.
+                u128::from(draw) * u128::from(crate::curve::PPM) < u128::from(sample_rate.ppm()) << 64
+            }
+        }
+    }
+
+    /// Whether a new aggregate whose children were both (`children_real`) proven for real must be.
+    pub fn aggregate_requires_real(&self, children_real: bool) -> bool {
+        children_real && *self != Self::None
+    }
+}
+
 /// How a job's bounty is computed: `base × age.factor(age) × supply.factor(active)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +183,9 @@ pub struct MarketParams {
     /// Reward funding.
     #[serde(default)]
     pub funding: FundingParams,
+    /// Which jobs must carry a real proof.
+    #[serde(default)]
+    pub real_proofs: RealProofPolicy,
 }
 
 fn default_system_job_txs() -> u32 {
@@ -164,6 +219,7 @@ impl Default for MarketParams {
             system_job_txs_max: default_system_job_txs(),
             bounty: BountyParams::default(),
             funding: FundingParams::default(),
+            real_proofs: RealProofPolicy::default(),
         }
     }
 }
@@ -225,6 +281,9 @@ impl MarketParams {
         }
         check_at_least(&here.key("system_job_txs_max"), self.system_job_txs_max, 1)?;
         check_at_least(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, 1)?;
+        if let RealProofPolicy::Sampled { sample_rate, .. } = self.real_proofs {
+            check_at_most(&here.key("real_proofs").key("sampled").key("sample_rate"), sample_rate, Factor::ONE)?;
+        }
         if self.debt_limit.wei() > 0 {
             return Err(Invalid::rule(
                 here.key("debt_limit"),

@@ -70,6 +70,13 @@ pub fn tx_commitment(tx_hash: B256) -> Digest {
     PoseidonHash::hash_no_pad(&hash_limbs(tx_hash))
 }
 
+/// Whether `commitment`, the commitment of the tx `tx_hash`, binds the tx's ledger effect (a
+/// [`transfer_commitment`] or a [`call_commitment`]) rather than its hash alone
+/// ([`tx_commitment`]): only such txs have a shipped circuit.
+pub fn binds_effect(commitment: Digest, tx_hash: B256) -> bool {
+    commitment != tx_commitment(tx_hash)
+}
+
 /// Domain tag of [`transfer_commitment`].
 pub const TRANSFER_COMMITMENT_TAG: u64 = 1;
 /// Domain tag of [`call_commitment`].

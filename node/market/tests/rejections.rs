@@ -6,7 +6,7 @@ use alloy::primitives::{B256, U256};
 use support::{Behaviour, Harness, plugin_address};
 use zkcrowd_market::{
     AfterDeadline, CallError, EventKind, JobStatus, MarketCall, MarketParams, ProofData, ProofRejection, PublicInput,
-    SubmittedInputs,
+    RealProofPolicy, SubmittedInputs,
 };
 
 fn market(after_deadline: AfterDeadline, deadline: u64) -> Harness {
@@ -134,4 +134,52 @@ fn late_proofs_by_policy() {
             }
         }
     }
+}
+
+/// Goal: a chain whose genesis requires real proofs refuses a modeled proof record for a job that
+/// has a circuit (a transfer), with its own reason, and still accepts one for a job that has none
+/// (a contract call). Method: the same market, one job of each kind, the assignee's valid modeled
+/// record for each.
+#[test]
+fn modeled_record_refused_for_a_job_that_must_be_real() {
+    let params =
+        MarketParams { heartbeat_window_blocks: 30, real_proofs: RealProofPolicy::All, ..MarketParams::default() };
+    let mut h = Harness::new(params, vec![Behaviour::Lazy, Behaviour::Lazy, Behaviour::Lazy]);
+    h.leaf_has_circuit = true;
+    let (job, assignee) = first_assignment(&mut h);
+    assert!(h.market.job(job).expect("live").real_required, "a transfer job under `all` needs a real proof");
+    let modeled = h.proof_call(assignee, job).expect("a call");
+    assert_eq!(submit(&mut h, assignee, modeled), Err(ProofRejection::ModeledNotAllowed { job }));
+    assert!(matches!(h.market.job(job).expect("still live").status, JobStatus::Assigned { .. }), "still assigned");
+
+    // A job without a circuit: the modeled record is its proof.
+    h.leaf_has_circuit = false;
+    let heartbeats = h.heartbeats();
+    h.block(heartbeats, 1);
+    let call_job = h.market.jobs().map(|j| j.id).max().expect("a second job");
+    assert!(!h.market.job(call_job).expect("live").real_required);
+    let assignee = h.index_of(&h.assignee(call_job).expect("assigned"));
+    let modeled = h.proof_call(assignee, call_job).expect("a call");
+    assert_eq!(submit(&mut h, assignee, modeled), Ok(()));
+}
+
+/// Goal: the sampled policy is a pure function of (salt, job) that every validator evaluates
+/// alike, hits about its rate, changes with the salt, and never samples a job without a circuit.
+/// Method: 20,000 job ids at 25% under two salts.
+#[test]
+fn sampled_policy_is_deterministic_and_hits_its_rate() {
+    let rate = zkcrowd_market::Factor::from_ppm(250_000);
+    let policy = |salt| RealProofPolicy::Sampled { sample_rate: rate, salt };
+    let picked: Vec<u64> = (0..20_000).filter(|job| policy(7).leaf_requires_real(*job, true)).collect();
+    let again: Vec<u64> = (0..20_000).filter(|job| policy(7).leaf_requires_real(*job, true)).collect();
+    assert_eq!(picked, again, "deterministic");
+    // 25% of 20,000 is 5,000 with a standard deviation of ~61: six sigma either way.
+    assert!((4_634..=5_366).contains(&picked.len()), "{} sampled", picked.len());
+    let other: Vec<u64> = (0..20_000).filter(|job| policy(8).leaf_requires_real(*job, true)).collect();
+    assert_ne!(picked, other, "another salt, another sample");
+    assert!((0..1_000).all(|job| !policy(7).leaf_requires_real(job, false)), "no circuit, no real proof");
+    assert!((0..1_000).all(|job| !RealProofPolicy::None.leaf_requires_real(job, true)));
+    assert!(!RealProofPolicy::None.aggregate_requires_real(true));
+    assert!(RealProofPolicy::All.aggregate_requires_real(true));
+    assert!(!RealProofPolicy::All.aggregate_requires_real(false));
 }

@@ -184,6 +184,9 @@ pub struct Assignment {
     /// serves witnesses and the job has one: `None` for jobs no shipped circuit proves (contract
     /// calls) and for aggregates with a modeled child.
     pub inputs: Option<Arc<JobInputs>>,
+    /// The chain refuses a modeled proof record for this job: it needs a real proof
+    /// (`zkcrowd_market::RealProofPolicy`).
+    pub real_required: bool,
 }
 
 /// The private inputs of a job's real proof, as the validator that executed the block knows them.

@@ -930,6 +930,7 @@ impl Node {
             created_block: job.created_block,
             deadline_block,
             inputs: self.witnesses.inputs.get(&job.id).cloned(),
+            real_required: job.real_required,
         })
     }
 

@@ -601,25 +601,6 @@ impl<'de> Deserialize<'de> for RealProofs {
     }
 }
 
-impl RealProofs {
-    /// Whether leaf job `job` is proven for real in a run with `seed`: all jobs, or those whose
-    /// `hash(seed, job)` falls below the rate (a pure function, so every agent agrees).
-    pub fn samples(&self, seed: u64, job: u64) -> bool {
-        match *self {
-            Self::All => true,
-            Self::Sampled { sample_rate } => {
-                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-                sha2::Digest::update(&mut hasher, b"zkcrowd real-proof sample");
-                sha2::Digest::update(&mut hasher, seed.to_be_bytes());
-                sha2::Digest::update(&mut hasher, job.to_be_bytes());
-                let digest = sha2::Digest::finalize(hasher);
-                let draw = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-                (draw as f64) < sample_rate * (u64::MAX as f64)
-            }
-        }
-    }
-}
-
 fn default_jitter() -> f64 {
     0.2
 }
@@ -1033,6 +1014,13 @@ impl Scenario {
         self.validate_load(&root.key("load"))?;
         self.validate_plugins(&root.key("plugins"))?;
         self.market.check().map_err(|e| e.within(&root.key("market")))?;
+        if self.market.real_proofs != zkcrowd_market::RealProofPolicy::None {
+            return Err(Invalid::rule(
+                root.key("market").key("real_proofs"),
+                "set in a scenario",
+                "`proofs.real` (the simulator writes the chain's rule from it, salted with the seed)",
+            ));
+        }
         let proofs = root.key("proofs");
         check_number(&proofs.key("jitter_sigma"), self.proofs.jitter_sigma, 0.0, PROOF_JITTER_SIGMA_MAX)?;
         if let Some(RealProofs::Sampled { sample_rate }) = self.proofs.real {

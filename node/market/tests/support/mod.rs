@@ -48,6 +48,8 @@ pub struct Harness {
     pub extra_calls: Vec<(Address, MarketCall, U256)>,
     /// Outcomes of the last block's calls, in order.
     pub last_results: Vec<Result<(), zkcrowd_market::CallError>>,
+    /// Whether the user-tx jobs of the next blocks have a circuit (transfers) or not (calls).
+    pub leaf_has_circuit: bool,
 }
 
 impl Harness {
@@ -62,6 +64,7 @@ impl Harness {
             events: Vec::new(),
             extra_calls: Vec::new(),
             last_results: Vec::new(),
+            leaf_has_circuit: false,
         };
         let registrations =
             (0..harness.behaviours.len()).map(|i| (plugin_address(i), MarketCall::Register, U256::ZERO)).collect();
@@ -105,6 +108,7 @@ impl Harness {
                     pre_root: root(self.txs),
                     post_root: root(self.txs + 1),
                     commitment: tx_commitment(keccak256(self.txs.to_be_bytes())),
+                    has_circuit: self.leaf_has_circuit,
                 };
                 self.txs += 1;
                 job
