@@ -185,7 +185,13 @@ impl Chain {
                 .insert_genesis_account(allocation.address, allocation.balance, allocation.nonce, allocation.code)
                 .map_err(|e| GenesisError::Invalid(e.to_string()))?;
         }
-        let market = Market::new(genesis.market.clone()).map_err(|e| GenesisError::Invalid(format!("market: {e}")))?;
+        let mut market =
+            Market::new(genesis.market.clone()).map_err(|e| GenesisError::Invalid(format!("market: {e}")))?;
+        // The supply cap holds for what the market mints too (issuance, shortfall): balances and
+        // stakes at genesis plus everything ever minted stay below it.
+        let genesis_supply: u128 = genesis.allocations().iter().map(|a| a.balance).sum::<u128>()
+            + genesis.validators.iter().map(|v| v.stake.wei()).sum::<u128>();
+        market.set_mint_room(crate::genesis::SUPPLY_WEI_MAX.saturating_sub(genesis_supply));
         let base_fee = u64::try_from(genesis.base_fee_per_gas.wei()).expect("validated to fit u64");
         let min_base_fee =
             genesis.min_base_fee_per_gas.map_or(base_fee, |m| u64::try_from(m.wei()).unwrap_or(u64::MAX));

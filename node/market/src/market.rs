@@ -258,6 +258,9 @@ pub struct Market {
     job_tree: MerkleTree<Sha256>,
     events: Vec<MarketEvent>,
     root: B256,
+    /// Wei the market may still mint (issuance and shortfall together): the chain's supply cap
+    /// minus its genesis supply ([`Market::set_mint_room`]). Unlimited until set.
+    mint_room_wei: u128,
     /// Deliberate bugs switched on by a test host ([`Market::set_test_bug`]).
     #[cfg(feature = "test-bugs")]
     test_bugs: Vec<zkcrowd_primitives::TestBug>,
@@ -289,6 +292,7 @@ impl Market {
             job_tree: MerkleTree::new(JOB_TREE_DEPTH),
             events: Vec::new(),
             root: B256::ZERO,
+            mint_room_wei: u128::MAX,
             #[cfg(feature = "test-bugs")]
             test_bugs: Vec::new(),
         };
@@ -297,6 +301,20 @@ impl Market {
     }
 
     // ---------------------------------------------------------------- queries
+
+    /// Caps what the market mints, issuance and shortfall together, at `room_wei` over its
+    /// lifetime: the chain passes its supply cap minus the genesis supply, so no balance can ever
+    /// reach the cap. At the cap, issuance stops and a reward the pool cannot cover is paid only as
+    /// far as the pool goes.
+    pub fn set_mint_room(&mut self, room_wei: u128) {
+        self.mint_room_wei = room_wei;
+    }
+
+    /// Wei the market may still mint.
+    fn mintable_wei(&self) -> u128 {
+        let minted = self.data.accounts.issued.saturating_add(self.data.accounts.shortfall_minted);
+        self.mint_room_wei.saturating_sub(minted)
+    }
 
     /// **Test only**: switches on a deliberate bug (see [`zkcrowd_primitives::TestBug`]).
     #[cfg(feature = "test-bugs")]
@@ -706,8 +724,12 @@ impl Market {
         // The deliberate bug pays the first registered plugin instead of the prover.
         #[cfg(feature = "test-bugs")]
         let plugin = if self.test_bugs.contains(&zkcrowd_primitives::TestBug::PayWrongPlugin) { 0 } else { plugin };
+        // The pool pays; what it lacks is minted, up to the supply cap (past it, the reward is
+        // what the pool and the remaining room cover).
+        let mintable = self.mintable_wei();
         let accounts = &mut self.data.accounts;
-        let shortfall = amount.wei().saturating_sub(accounts.pool);
+        let shortfall = amount.wei().saturating_sub(accounts.pool).min(mintable);
+        let amount = Zkpow::from_wei(amount.wei().min(accounts.pool + shortfall));
         if shortfall > 0 {
             accounts.shortfall_minted += shortfall;
             accounts.pool += shortfall;
@@ -860,7 +882,7 @@ impl Market {
 
         // 2. Funding.
         let fees = self.params.funding.fee_share.apply(Zkpow::from_wei(fees_wei));
-        let issuance = self.params.funding.issuance_per_block;
+        let issuance = Zkpow::from_wei(self.params.funding.issuance_per_block.wei().min(self.mintable_wei()));
         let accounts = &mut self.data.accounts;
         accounts.issued += issuance.wei();
         accounts.fees_recycled += fees.wei();

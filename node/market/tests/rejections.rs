@@ -183,3 +183,23 @@ fn sampled_policy_is_deterministic_and_hits_its_rate() {
     assert!(RealProofPolicy::All.aggregate_requires_real(true));
     assert!(!RealProofPolicy::All.aggregate_requires_real(false));
 }
+
+/// Goal: the market never mints past the room the chain leaves under its supply cap, issuance and
+/// shortfall together, and its accounts still balance. Method: a room of 2.5 ZKPoW against 10
+/// ZKPoW of issuance per block and honest provers earning bounties for twenty blocks.
+#[test]
+fn minting_stops_at_the_supply_cap() {
+    let params = MarketParams { heartbeat_window_blocks: 30, ..MarketParams::default() };
+    let mut h = Harness::new(params, vec![Behaviour::Honest { delay_blocks: 1 }; 3]);
+    // The harness's first block (registrations) already issued once: the room starts above it.
+    let room = h.market.accounts().issued + 2_500_000_000_000_000_000u128;
+    h.market.set_mint_room(room);
+    for _ in 0..20 {
+        let heartbeats = h.heartbeats();
+        h.block(heartbeats, 2);
+    }
+    let accounts = h.market.accounts();
+    assert!(accounts.rewards_paid > 0, "bounties were paid");
+    assert!(accounts.issued + accounts.shortfall_minted <= room, "{accounts:?}");
+    assert!(accounts.identity_holds(h.market.balances_total().wei()), "{accounts:?}");
+}
