@@ -300,6 +300,7 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
     let me = spec.signer.address();
 
     loop {
+        #[allow(clippy::large_enum_variant, reason = "one value per loop turn, moved at once")]
         enum Next {
             Control(Control),
             Wire(Wire),
@@ -332,14 +333,14 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
             Next::Wire(Wire::Response(message)) => {
                 last_heard = now;
                 let mut actions = Vec::new();
-                if let ClientMessage::ProofSeen { tx } = &message {
-                    if spec.behaviour == Behaviour::Copier && client.is_online() && now >= last_copy + COPY_INTERVAL_MS
-                    {
-                        if let Some(call) = copied_call(tx, me, &mut rng) {
-                            last_copy = now;
-                            actions = client.handle(now, ClientEvent::SendCall(call));
-                        }
-                    }
+                if let ClientMessage::ProofSeen { tx } = &message
+                    && spec.behaviour == Behaviour::Copier
+                    && client.is_online()
+                    && now >= last_copy + COPY_INTERVAL_MS
+                    && let Some(call) = copied_call(tx, me, &mut rng)
+                {
+                    last_copy = now;
+                    actions = client.handle(now, ClientEvent::SendCall(call));
                 }
                 actions.extend(client.handle(now, ClientEvent::Message(message)));
                 actions

@@ -150,7 +150,7 @@ fn progress_printer(terminal: bool) -> Box<dyn Fn(Progress) + Send + Sync> {
         })
     } else {
         Box::new(move |p: Progress| {
-            if p.sim_seconds % 600 == 0 {
+            if p.sim_seconds.is_multiple_of(600) {
                 eprintln!(
                     "progress: sim {}s  blocks {}  backlog {}  active plugins {}",
                     p.sim_seconds, p.blocks, p.backlog, p.active_plugins

@@ -627,10 +627,10 @@ impl Observer {
     pub fn on_commit(&mut self, t_ms: u64, validator: u16, report: &CommitReport, context: CommitContext) {
         let header = &report.outcome.block.header;
         let (height, hash) = (header.number, report.outcome.hash);
-        if let Err(reason) = &context.supply {
-            if self.supply == Verdict::Ok {
-                self.supply = Verdict::Violated(format!("validator {validator} after block {height}: {reason}"));
-            }
+        if let Err(reason) = &context.supply
+            && self.supply == Verdict::Ok
+        {
+            self.supply = Verdict::Violated(format!("validator {validator} after block {height}: {reason}"));
         }
         if let Some(reference) = self.blocks.get(&height) {
             if reference.hash != hash {
@@ -757,10 +757,10 @@ impl Observer {
         match &event.kind {
             EventKind::JobCreated { job, kind } => {
                 self.job_meta.insert(*job, (*kind, t_ms));
-                if let JobKind::Tx { index, .. } = kind {
-                    if let Some(hash) = tx_hashes.get(*index as usize) {
-                        self.tx_jobs.insert(*job, *hash);
-                    }
+                if let JobKind::Tx { index, .. } = kind
+                    && let Some(hash) = tx_hashes.get(*index as usize)
+                {
+                    self.tx_jobs.insert(*job, *hash);
                 }
             }
             EventKind::JobAssigned { job, plugin, attempt, .. } => {

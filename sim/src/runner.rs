@@ -332,39 +332,39 @@ async fn simulate(
         bring_online(&scheduler, plugin);
     }
     let end_ms = scenario.duration.as_millis() + scenario.drain().as_millis();
-    if let Arrivals::Poisson { rate } = scenario.plugins.arrivals {
-        if rate.per_second() > 0.0 {
-            let scheduler = scheduler.clone();
-            let ctx = ctx.clone();
-            madsim::task::spawn(async move {
-                let exp = Exp::new(rate.per_second() / 1_000.0).expect("positive rate");
-                let mut rng = agent_rng(ctx.seed, 0x6172_7276, 0);
-                loop {
-                    let wait = exp.sample(&mut rng).round().max(1.0) as u64;
-                    madsim::time::sleep(Duration::from_millis(wait)).await;
-                    // Plugins keep arriving through the healed phase: users stopping does not stop them.
-                    if ctx.now_ms() >= ctx.scenario.duration.as_millis() + ctx.scenario.drain().as_millis() {
-                        return;
-                    }
-                    // A uniformly random offline identity: draw until one is offline (the online
-                    // set is a minority or the draw stops after a bounded number of tries).
-                    let plugin = {
-                        let s = scheduler.lock().expect("scheduler lock");
-                        if s.online.len() >= population {
-                            None
-                        } else {
-                            (0..ARRIVAL_DRAWS_MAX)
-                                .map(|_| rng.random_range(0..population as u32))
-                                .find(|p| !s.online.contains(p))
-                                .or_else(|| (0..population as u32).find(|p| !s.online.contains(p)))
-                        }
-                    };
-                    if let Some(plugin) = plugin {
-                        bring_online(&scheduler, plugin);
-                    }
+    if let Arrivals::Poisson { rate } = scenario.plugins.arrivals
+        && rate.per_second() > 0.0
+    {
+        let scheduler = scheduler.clone();
+        let ctx = ctx.clone();
+        madsim::task::spawn(async move {
+            let exp = Exp::new(rate.per_second() / 1_000.0).expect("positive rate");
+            let mut rng = agent_rng(ctx.seed, 0x6172_7276, 0);
+            loop {
+                let wait = exp.sample(&mut rng).round().max(1.0) as u64;
+                madsim::time::sleep(Duration::from_millis(wait)).await;
+                // Plugins keep arriving through the healed phase: users stopping does not stop them.
+                if ctx.now_ms() >= ctx.scenario.duration.as_millis() + ctx.scenario.drain().as_millis() {
+                    return;
                 }
-            });
-        }
+                // A uniformly random offline identity: draw until one is offline (the online
+                // set is a minority or the draw stops after a bounded number of tries).
+                let plugin = {
+                    let s = scheduler.lock().expect("scheduler lock");
+                    if s.online.len() >= population {
+                        None
+                    } else {
+                        (0..ARRIVAL_DRAWS_MAX)
+                            .map(|_| rng.random_range(0..population as u32))
+                            .find(|p| !s.online.contains(p))
+                            .or_else(|| (0..population as u32).find(|p| !s.online.contains(p)))
+                    }
+                };
+                if let Some(plugin) = plugin {
+                    bring_online(&scheduler, plugin);
+                }
+            }
+        });
     }
 
     let downtime = schedule_faults(&ctx, &scheduler, &validator_nodes, &validator_states);

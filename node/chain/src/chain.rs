@@ -448,7 +448,7 @@ impl Chain {
             let tx = signed
                 .get_mut(index)
                 .filter(|_| last_index.is_none_or(|last| last < index))
-                .ok_or_else(|| ImportError::InvalidTx { index, reason: TxRejection::SidecarMisplaced })?;
+                .ok_or(ImportError::InvalidTx { index, reason: TxRejection::SidecarMisplaced })?;
             tx.sidecar = Some(sidecar.bytes.clone());
             last_index = Some(index);
         }

@@ -104,6 +104,10 @@ impl Factor {
     }
 
     /// `self × other`, truncated to a ppm, saturating at [`FACTOR_MAX`].
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "saturating fixed-point product (caps at FACTOR_MAX): not the `*` of `Mul`"
+    )]
     pub fn mul(self, other: Self) -> Self {
         let product = u128::from(self.0) * u128::from(other.0) / u128::from(PPM);
         Self(product.min(u128::from(FACTOR_MAX.0)) as u64)

@@ -110,7 +110,7 @@ proptest! {
                 }
             }
             // No job lost: each is live with a consistent status, or its block is fully proven.
-            for (&job, _) in &created {
+            for &job in created.keys() {
                 match h.market.job(job) {
                     Some(live) => match live.status {
                         JobStatus::Assigned { plugin, .. } => {

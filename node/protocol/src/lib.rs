@@ -18,6 +18,10 @@ pub type ClientId = u64;
 
 /// Client → validator.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
+)]
 pub enum ClientRequest {
     /// Submit a signed transaction (with its proof sidecar, if any).
     SubmitTx(TxPacket),
@@ -192,6 +196,10 @@ pub struct Assignment {
 /// The private inputs of a job's real proof, as the validator that executed the block knows them.
 /// (In a deployment a plugin fetches these from a validator; they are public chain data.)
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
+)]
 pub enum JobInputs {
     /// A transfer: its two ledger writes in the order the chain made them (address order).
     Transfer {
@@ -233,6 +241,10 @@ pub struct CallInputs {
 
 /// Validator → client.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
+)]
 pub enum ClientMessage {
     /// The transaction is in the mempool.
     TxAccepted {

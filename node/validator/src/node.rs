@@ -115,6 +115,10 @@ pub enum Timer {
 
 /// Something that happened to the node.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
+)]
 pub enum Input {
     /// Boot (or reboot after [`Node::restart`]).
     Start,
@@ -138,6 +142,10 @@ pub enum Input {
 
 /// What the host must do.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
+)]
 pub enum Output {
     /// Send to one validator.
     ToPeer {
@@ -866,12 +874,11 @@ impl Node {
         // Tell subscribed plugins about their new jobs.
         let mut by_plugin: BTreeMap<Address, Vec<Assignment>> = BTreeMap::new();
         for event in &outcome.market_events {
-            if let EventKind::JobAssigned { job, plugin, .. } = &event.kind {
-                if self.subscriptions.contains(plugin) {
-                    if let Some(assignment) = self.assignment(*job) {
-                        by_plugin.entry(*plugin).or_default().push(assignment);
-                    }
-                }
+            if let EventKind::JobAssigned { job, plugin, .. } = &event.kind
+                && self.subscriptions.contains(plugin)
+                && let Some(assignment) = self.assignment(*job)
+            {
+                by_plugin.entry(*plugin).or_default().push(assignment);
             }
         }
         let active = self.chain.market().active_count();
@@ -1232,10 +1239,10 @@ impl Node {
             }
             Timer::SyncRetry => {
                 self.sync_pending = false;
-                if let Some((_, _, _, certificate)) = self.undelivered.clone() {
-                    if let Some(&peer) = certificate.iter().find(|v| **v != self.me) {
-                        self.request_sync(peer, out);
-                    }
+                if let Some((_, _, _, certificate)) = self.undelivered.clone()
+                    && let Some(&peer) = certificate.iter().find(|v| **v != self.me)
+                {
+                    self.request_sync(peer, out);
                 }
             }
         }

@@ -48,10 +48,10 @@ impl WriteAheadLog {
             self.overflowed += 1;
             return;
         }
-        if let Some(hash) = named_block(&entry) {
-            if let Some(block) = block_of(&hash) {
-                self.blocks.insert(hash, block);
-            }
+        if let Some(hash) = named_block(&entry)
+            && let Some(block) = block_of(&hash)
+        {
+            self.blocks.insert(hash, block);
         }
         self.entries.push(entry);
     }

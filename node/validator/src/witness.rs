@@ -78,10 +78,9 @@ impl Witnesses {
             };
             if let (true, Ok(MarketCall::SubmitProof { job_id, .. })) =
                 (record.success, MarketCall::decode(envelope.input()))
+                && let Some(block) = self.job_blocks.get(&job_id)
             {
-                if let Some(block) = self.job_blocks.get(&job_id) {
-                    self.proofs.insert(job_id, (*block, sidecar.bytes.clone()));
-                }
+                self.proofs.insert(job_id, (*block, sidecar.bytes.clone()));
             }
         }
         let system: Vec<&TxRecord> = outcome.txs.iter().filter(|r| r.kind == TxKind::System).collect();

@@ -440,8 +440,10 @@ impl Default for PluginsSection {
 /// How offline plugins come online.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "process", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Default)]
 pub enum Arrivals {
     /// Nobody arrives after the start.
+    #[default]
     None,
     /// Poisson arrivals at `rate`, each picking a random offline identity.
     Poisson {
@@ -450,17 +452,13 @@ pub enum Arrivals {
     },
 }
 
-impl Default for Arrivals {
-    fn default() -> Self {
-        Self::None
-    }
-}
-
 /// Session length distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "distribution", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Default)]
 pub enum Session {
     /// Online until the end of the run.
+    #[default]
     Forever,
     /// Log-normal: `median` and `sigma` (of the underlying normal).
     Lognormal {
@@ -475,12 +473,6 @@ pub enum Session {
         /// Mean session length, from 1s to 12h.
         mean: SimDuration,
     },
-}
-
-impl Default for Session {
-    fn default() -> Self {
-        Self::Forever
-    }
 }
 
 /// Idle spells.
