@@ -92,8 +92,10 @@
 mod circuits;
 mod gadgets;
 mod shape;
+pub mod solidity;
 mod system;
 mod witness;
+mod wrap;
 
 pub use circuits::{AGGREGATE_PUBLIC_INPUTS, LEAF_PUBLIC_INPUTS, VERIFIER_DATA_FIELDS, Variant};
 pub use system::{
@@ -101,6 +103,7 @@ pub use system::{
     tamper_public_input,
 };
 pub use witness::{CallWitness, SPAN_CALLS_MAX, SpanWitness, TransferWitness, WitnessError};
+pub use wrap::{FinalFri, KeccakC, NormalizedProof, RangeRecord, WRAP_PUBLIC_INPUTS, WrapInputs, Wrapper};
 
 /// The recursion configuration: Poseidon over Goldilocks.
 pub(crate) type C = plonky2::plonk::config::PoseidonGoldilocksConfig;
