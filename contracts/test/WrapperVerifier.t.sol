@@ -10,69 +10,116 @@ import {WrapperVerifier} from "../src/generated/WrapperVerifier.sol";
 ///         every fixture and on mutated copies, the contract's verdict equals plonky2's (recorded by the
 ///         generator); mutations of every calldata section and public input are rejected, counted per
 ///         section; the gates contract matches plonky2's `eval_unfiltered` on random openings.
+/// @dev The proofs are ~67 KB each: they are loaded once per test and mutated in place (and restored),
+///      and every call restores the free memory pointer, so memory (whose cost is quadratic) stays small.
 contract WrapperVerifierTest is Test {
-    string internal constant PROOFS = "test/fixtures/wrapper/proofs.json";
-    string internal constant GATES = "test/fixtures/wrapper/gates.json";
+    string internal constant DIRECTORY = "test/fixtures/wrapper/";
 
     WrapperVerifier internal verifier;
-    string internal fixtures;
-    uint256 internal proofCount;
+
+    struct Fixtures {
+        string manifest;
+        bytes[] proofs;
+        bytes32[][] inputs;
+    }
 
     function setUp() public {
         verifier = new WrapperVerifier();
-        fixtures = vm.readFile(PROOFS);
-        proofCount = vm.parseJsonUint(fixtures, ".proofCount");
     }
 
     function _key(string memory array, uint256 i, string memory field) internal pure returns (string memory) {
         return string.concat(".", array, "[", vm.toString(i), "].", field);
     }
 
-    function _fixture(uint256 i) internal view returns (bytes memory proof, bytes32[] memory inputs) {
-        proof = vm.parseJsonBytes(fixtures, _key("proofs", i, "proof"));
-        inputs = vm.parseJsonBytes32Array(fixtures, _key("proofs", i, "inputs"));
+    /// A manifest number, without keeping the cheatcode call's copy of the manifest in memory.
+    function _uint(string memory json, string memory key) internal pure returns (uint256 value) {
+        uint256 free;
+        assembly {
+            free := mload(0x40)
+        }
+        value = vm.parseJsonUint(json, key);
+        assembly {
+            mstore(0x40, free)
+        }
     }
 
-    /// Every fixture verifies: real wrapped proofs of four kinds of range roots under several range records.
+    /// The verifier's verdict, without keeping the call's copy of the proof in memory.
+    function _verify(bytes memory proof, bytes32[] memory inputs) internal view returns (bool valid) {
+        uint256 free;
+        assembly {
+            free := mload(0x40)
+        }
+        valid = verifier.verify(proof, inputs);
+        assembly {
+            mstore(0x40, free)
+        }
+    }
+
+    /// Every fixture's calldata (binary files) and public inputs, and the manifest.
+    function _load() internal view returns (Fixtures memory fixtures) {
+        fixtures.manifest = vm.readFile(string.concat(DIRECTORY, "proofs.json"));
+        uint256 count = _uint(fixtures.manifest, ".proofCount");
+        fixtures.proofs = new bytes[](count);
+        fixtures.inputs = new bytes32[][](count);
+        for (uint256 i = 0; i < count; i++) {
+            string memory file = vm.parseJsonString(fixtures.manifest, _key("proofs", i, "file"));
+            fixtures.proofs[i] = vm.readFileBinary(string.concat(DIRECTORY, file));
+            fixtures.inputs[i] = vm.parseJsonBytes32Array(fixtures.manifest, _key("proofs", i, "inputs"));
+        }
+    }
+
+    /// Every fixture verifies: real wrapped proofs of four kinds of range roots under five range records.
     function test_verify_acceptsEveryFixture() public view {
-        assertGe(proofCount, 20, "at least 20 distinct proofs");
-        for (uint256 i = 0; i < proofCount; i++) {
-            (bytes memory proof, bytes32[] memory inputs) = _fixture(i);
-            assertEq(proof.length, vm.parseJsonUint(fixtures, ".proofBytes"), "calldata length");
-            assertTrue(verifier.verify(proof, inputs), string.concat("fixture ", vm.toString(i), " verifies"));
+        Fixtures memory fixtures = _load();
+        assertGe(fixtures.proofs.length, 20, "at least 20 distinct proofs");
+        uint256 length = _uint(fixtures.manifest, ".proofBytes");
+        for (uint256 i = 0; i < fixtures.proofs.length; i++) {
+            assertEq(fixtures.proofs[i].length, length, "calldata length");
+            assertTrue(_verify(fixtures.proofs[i], fixtures.inputs[i]), string.concat("fixture ", vm.toString(i)));
         }
     }
 
     /// Differential: the contract's verdict equals plonky2's on every fixture (valid) and every mutated
-    /// copy the generator judged (a byte of a section, or of a public input).
+    /// copy the generator judged (a byte of a calldata section, or of a public input).
     function test_verify_agreesWithPlonky2() public view {
-        uint256 count = vm.parseJsonUint(fixtures, ".mutationCount");
+        Fixtures memory fixtures = _load();
+        uint256 count = _uint(fixtures.manifest, ".mutationCount");
         assertGe(count, 20, "mutated cases");
         uint256 rejected;
         for (uint256 m = 0; m < count; m++) {
-            uint256 index = vm.parseJsonUint(fixtures, _key("mutations", m, "proof"));
-            uint256 offset = vm.parseJsonUint(fixtures, _key("mutations", m, "offset"));
-            uint8 xorByte = uint8(vm.parseJsonUint(fixtures, _key("mutations", m, "xor")));
-            int256 input = vm.parseJsonInt(fixtures, _key("mutations", m, "input"));
-            bool expected = vm.parseJsonBool(fixtures, _key("mutations", m, "valid"));
-            (bytes memory proof, bytes32[] memory inputs) = _fixture(index);
-            if (input < 0) {
-                proof[offset] = bytes1(uint8(proof[offset]) ^ xorByte);
+            uint256 index = _uint(fixtures.manifest, _key("mutations", m, "proof"));
+            uint256 offset = _uint(fixtures.manifest, _key("mutations", m, "offset"));
+            bytes1 flip = bytes1(uint8(_uint(fixtures.manifest, _key("mutations", m, "xor"))));
+            bool expected = vm.parseJsonBool(fixtures.manifest, _key("mutations", m, "valid"));
+            bool inInputs = vm.parseJsonInt(fixtures.manifest, _key("mutations", m, "input")) >= 0;
+            bytes memory proof = fixtures.proofs[index];
+            bytes32[] memory inputs = fixtures.inputs[index];
+            bytes32 word;
+            if (inInputs) {
+                word = inputs[offset / 32];
+                inputs[offset / 32] = word ^ (bytes32(flip) >> (8 * (offset % 32)));
             } else {
-                inputs[uint256(input)] = inputs[uint256(input)] ^ bytes32(uint256(xorByte) << (8 * (31 - offset % 32)));
+                proof[offset] ^= flip;
             }
-            bool verdict = verifier.verify(proof, inputs);
-            assertEq(verdict, expected, string.concat("mutation ", vm.toString(m), " verdict equals plonky2's"));
+            bool verdict = _verify(proof, inputs);
+            if (inInputs) inputs[offset / 32] = word;
+            else proof[offset] ^= flip;
+            assertEq(verdict, expected, string.concat("mutation ", vm.toString(m), ": verdict differs from plonky2's"));
             if (!verdict) rejected++;
         }
-        console.log("differential: %d valid fixtures and %d mutated copies agree with plonky2", proofCount, count);
-        console.log("  (plonky2 rejected %d of the mutated copies)", rejected);
+        for (uint256 i = 0; i < fixtures.proofs.length; i++) {
+            assertTrue(_verify(fixtures.proofs[i], fixtures.inputs[i]), "plonky2 accepts every fixture");
+        }
+        console.log("differential: %d fixtures (valid) and %d mutated copies agree with plonky2", fixtures.proofs.length, count);
+        console.log("  plonky2 and the contract rejected %d of the mutated copies", rejected);
     }
 
-    /// The gates contract matches plonky2's `eval_unfiltered` (folded by powers of α) on random openings.
+    /// The gates contract matches plonky2's `eval_unfiltered` (folded by powers of α) on random openings,
+    /// and its hash mode matches plonky2's Poseidon `hash_no_pad`.
     function test_gates_matchPlonky2() public {
-        string memory vectors = vm.readFile(GATES);
-        uint256 count = vm.parseJsonUint(vectors, ".vectorCount");
+        string memory vectors = vm.readFile(string.concat(DIRECTORY, "gates.json"));
+        uint256 count = _uint(vectors, ".vectorCount");
+        assertGe(count, 1, "gate vectors");
         for (uint256 i = 0; i < count; i++) {
             bytes memory input = vm.parseJsonBytes(vectors, _key("vectors", i, "input"));
             bytes memory output = vm.parseJsonBytes(vectors, _key("vectors", i, "output"));
@@ -80,7 +127,8 @@ contract WrapperVerifierTest is Test {
             assertTrue(ok, "gate mode answers");
             assertEq(answer, output, string.concat("gate vector ", vm.toString(i)));
         }
-        count = vm.parseJsonUint(vectors, ".hashCount");
+        count = _uint(vectors, ".hashCount");
+        assertGe(count, 1, "hash vectors");
         for (uint256 i = 0; i < count; i++) {
             bytes memory input = vm.parseJsonBytes(vectors, _key("hashes", i, "input"));
             bytes memory output = vm.parseJsonBytes(vectors, _key("hashes", i, "output"));
@@ -90,87 +138,128 @@ contract WrapperVerifierTest is Test {
         }
     }
 
-    /// A wrong number of public inputs, a truncated or extended proof, and an empty proof are refused.
+    /// A wrong number of public inputs, a proof a byte short or long, and an empty proof are refused.
     function test_verify_refusesWrongLengths() public view {
-        (bytes memory proof, bytes32[] memory inputs) = _fixture(0);
+        Fixtures memory fixtures = _load();
+        bytes memory proof = fixtures.proofs[0];
+        bytes32[] memory inputs = fixtures.inputs[0];
         bytes32[] memory three = new bytes32[](3);
-        for (uint256 i = 0; i < 3; i++) three[i] = inputs[i];
-        assertFalse(verifier.verify(proof, three), "three public inputs");
+        for (uint256 i = 0; i < 3; i++) {
+            three[i] = inputs[i];
+        }
+        assertFalse(_verify(proof, three), "three public inputs");
         bytes memory shorter = new bytes(proof.length - 1);
-        for (uint256 i = 0; i < shorter.length; i++) shorter[i] = proof[i];
-        assertFalse(verifier.verify(shorter, inputs), "a byte short");
-        assertFalse(verifier.verify(bytes.concat(proof, hex"00"), inputs), "a byte long");
-        assertFalse(verifier.verify("", inputs), "empty");
+        for (uint256 i = 0; i < shorter.length; i++) {
+            shorter[i] = proof[i];
+        }
+        assertFalse(_verify(shorter, inputs), "a byte short");
+        assertFalse(_verify(bytes.concat(proof, hex"00"), inputs), "a byte long");
+        assertFalse(_verify("", inputs), "empty");
+        assertTrue(_verify(proof, inputs), "the unmodified fixture");
     }
 
     /// A public-input word that is not four canonical field elements is refused (p itself in one lane).
     function test_verify_refusesNonCanonicalInput() public view {
-        (bytes memory proof, bytes32[] memory inputs) = _fixture(0);
+        Fixtures memory fixtures = _load();
+        bytes32[] memory inputs = fixtures.inputs[0];
         inputs[3] = bytes32((uint256(inputs[3]) & ~uint256(0xffffffffffffffff)) | 0xffffffff00000001);
-        assertFalse(verifier.verify(proof, inputs), "p in the last lane");
+        assertFalse(_verify(fixtures.proofs[0], inputs), "p in the last lane");
     }
 
     // ---- Mutation fuzzing: one byte of a section, xor a non-zero byte, must be rejected ----
 
-    /// Deterministic choices: the k-th draw below `bound` for section `s`.
+    /// Deterministic choices: a draw below `bound` for mutation k of section s.
     function _draw(uint256 s, uint256 k, uint256 salt, uint256 bound) internal pure returns (uint256) {
         return uint256(keccak256(abi.encode(s, k, salt))) % bound;
     }
 
-    /// Mutates `perSection` bytes in each listed section (of fixtures chosen round-robin) and requires
-    /// every copy to be rejected; logs the count per section. Returns the number of mutations.
-    function _mutateSections(uint256 first, uint256 last, uint256 perSection) internal view returns (uint256 total) {
-        for (uint256 s = first; s < last; s++) {
-            string memory name = vm.parseJsonString(fixtures, _key("sections", s, "name"));
-            uint256 start = vm.parseJsonUint(fixtures, _key("sections", s, "start"));
-            uint256 size = vm.parseJsonUint(fixtures, _key("sections", s, "bytes"));
-            uint256 repetitions = vm.parseJsonUint(fixtures, _key("sections", s, "repetitions"));
-            uint256 stride = vm.parseJsonUint(fixtures, _key("sections", s, "stride"));
-            uint256 rejected;
+    /// Mutates `perSection` bytes in every `step`-th section of [first, last) (of fixtures taken round-robin); every
+    /// copy must be rejected (an accepted one fails the test, so the logged count is the full count).
+    function _mutateSections(Fixtures memory fixtures, uint256 first, uint256 last, uint256 step, uint256 perSection)
+        internal
+        view
+        returns (uint256 total)
+    {
+        for (uint256 s = first; s < last; s += step) {
+            string memory name = vm.parseJsonString(fixtures.manifest, _key("sections", s, "name"));
+            // start, bytes, repetitions, stride
+            uint256[4] memory section = [
+                _uint(fixtures.manifest, _key("sections", s, "start")),
+                _uint(fixtures.manifest, _key("sections", s, "bytes")),
+                _uint(fixtures.manifest, _key("sections", s, "repetitions")),
+                _uint(fixtures.manifest, _key("sections", s, "stride"))
+            ];
             for (uint256 k = 0; k < perSection; k++) {
-                (bytes memory proof, bytes32[] memory inputs) = _fixture(k % proofCount);
-                uint256 offset = start + stride * _draw(s, k, 1, repetitions) + _draw(s, k, 2, size);
-                uint8 xorByte = uint8(1 + _draw(s, k, 3, 255));
-                proof[offset] = bytes1(uint8(proof[offset]) ^ xorByte);
-                assertFalse(verifier.verify(proof, inputs), string.concat(name, ": a mutation verified"));
-                rejected++;
+                assertFalse(_mutated(fixtures, k % fixtures.proofs.length, _offset(section, s, k), s, k), name);
             }
-            console.log("  %s: %d of %d mutations rejected", name, rejected, perSection);
+            console.log("  %s: %d of %d mutations rejected", name, perSection, perSection);
             total += perSection;
         }
     }
 
-    /// Header sections (caps, openings, FRI commit caps, final polynomial, proof of work) and the
-    /// public inputs.
+    /// Mutation k's byte offset in section s: a repetition (query), then a byte within it.
+    function _offset(uint256[4] memory section, uint256 s, uint256 k) internal pure returns (uint256) {
+        return section[0] + section[3] * _draw(s, k, 1, section[2]) + _draw(s, k, 2, section[1]);
+    }
+
+    /// The verdict on fixture `index` with the byte at `offset` xored with a non-zero byte (restored after).
+    function _mutated(Fixtures memory fixtures, uint256 index, uint256 offset, uint256 s, uint256 k)
+        internal
+        view
+        returns (bool verdict)
+    {
+        bytes memory proof = fixtures.proofs[index];
+        bytes1 flip = bytes1(uint8(1 + _draw(s, k, 3, 255)));
+        proof[offset] ^= flip;
+        verdict = _verify(proof, fixtures.inputs[index]);
+        proof[offset] ^= flip;
+    }
+
+    /// Header sections (caps, openings, FRI commit caps, final polynomial, proof of work) and the public
+    /// inputs (one bit of one word).
     function test_mutations_headerAndInputs() public view {
-        uint256 perSection = 60;
+        Fixtures memory fixtures = _load();
+        uint256 perSection = 50;
         console.log("mutation fuzzing, header sections and public inputs:");
-        uint256 total = _mutateSections(0, 7, perSection);
+        uint256 total = _mutateSections(fixtures, 0, 7, 1, perSection);
         uint256 rejected;
         for (uint256 k = 0; k < 4 * perSection; k++) {
-            (bytes memory proof, bytes32[] memory inputs) = _fixture(k % proofCount);
+            uint256 index = k % fixtures.proofs.length;
+            bytes32[] memory inputs = fixtures.inputs[index];
             uint256 word = k % 4;
-            uint256 bit = _draw(100, k, 1, 256);
-            inputs[word] = inputs[word] ^ bytes32(uint256(1) << bit);
-            assertFalse(verifier.verify(proof, inputs), "a mutated public input verified");
+            bytes32 flip = bytes32(uint256(1) << _draw(100, k, 1, 256));
+            inputs[word] ^= flip;
+            bool verdict = _verify(fixtures.proofs[index], inputs);
+            inputs[word] ^= flip;
+            assertFalse(verdict, "a mutated public input verified");
             rejected++;
         }
-        console.log("  public inputs (one bit of one word): %d of %d mutations rejected", rejected, 4 * perSection);
+        console.log("  public inputs: %d of %d mutations rejected", rejected, 4 * perSection);
         console.log("  total: %d", total + 4 * perSection);
     }
 
-    /// The four initial leaves and their Merkle paths, in every query.
-    function test_mutations_initialTrees() public view {
-        console.log("mutation fuzzing, query rounds' initial trees:");
-        uint256 total = _mutateSections(7, 15, 60);
+    /// The four initial leaves, in every query.
+    function test_mutations_initialLeaves() public view {
+        Fixtures memory fixtures = _load();
+        console.log("mutation fuzzing, query rounds' initial leaves:");
+        uint256 total = _mutateSections(fixtures, 7, 15, 2, 50);
+        console.log("  total: %d", total);
+    }
+
+    /// The four initial leaves' Merkle paths, in every query.
+    function test_mutations_initialPaths() public view {
+        Fixtures memory fixtures = _load();
+        console.log("mutation fuzzing, query rounds' initial Merkle paths:");
+        uint256 total = _mutateSections(fixtures, 8, 15, 2, 50);
         console.log("  total: %d", total);
     }
 
     /// The FRI steps' evaluations and Merkle paths, in every query.
     function test_mutations_friSteps() public view {
-        uint256 count = vm.parseJsonUint(fixtures, ".sectionCount");
+        Fixtures memory fixtures = _load();
+        uint256 count = _uint(fixtures.manifest, ".sectionCount");
         console.log("mutation fuzzing, query rounds' FRI steps:");
-        uint256 total = _mutateSections(15, count, 60);
+        uint256 total = _mutateSections(fixtures, 15, count, 1, 60);
         console.log("  total: %d", total);
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use alloy::primitives::{Address, B256};
 use anyhow::Context as _;
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::json;
 use zkcrowd_ledger::{AccountLeaf, AccountLedger};
 use zkcrowd_proofs::solidity::{self, Layout, Shape, decode_proof, encode_proof, gate_vector, hash_vector};
 use zkcrowd_proofs::{
@@ -65,10 +65,14 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         }
     }
     if args.fixtures && !args.check {
-        let fixtures = fixtures(&system, &wrapper, args.records)?;
-        for (name, value) in fixtures {
-            let path = args.root.join(FIXTURES).join(name);
-            write(&path, serde_json::to_string_pretty(&value)?.as_bytes())?;
+        let directory = args.root.join(FIXTURES);
+        // Proofs of an earlier run would linger under other names: start from an empty directory.
+        if directory.exists() {
+            std::fs::remove_dir_all(&directory).with_context(|| format!("emptying {}", directory.display()))?;
+        }
+        for (name, bytes) in fixtures(&system, &wrapper, args.records)? {
+            let path = directory.join(name);
+            write(&path, &bytes)?;
             println!("wrote {}", path.display());
         }
     }
@@ -183,7 +187,10 @@ impl Choices {
     }
 }
 
-fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::Result<Vec<(&'static str, Value)>> {
+/// The fixture files: (path under [`FIXTURES`], contents).
+type Files = Vec<(String, Vec<u8>)>;
+
+fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::Result<Files> {
     let shape = Shape::of(wrapper.final_common())?;
     let layout = Layout::of(&shape);
     let sections = sections(&shape, &layout);
@@ -203,6 +210,7 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
 
     // Proofs: every root under `records` range records.
     let mut proofs = Vec::new();
+    let mut calldatas: Vec<(String, Vec<u8>)> = Vec::new();
     let mut timings = Vec::new();
     for (kind, root) in roots(system)? {
         let started = Instant::now();
@@ -224,9 +232,11 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
                 .map_err(|reason| anyhow::anyhow!("a fresh {kind} proof does not verify: {reason}"))?;
             eprintln!("{kind} proof {r}: stage 1 {stage1:.1?}, final {last:.1?}, {} bytes", calldata.len());
             timings.push(last.as_secs_f64());
+            let file = format!("proof-{:02}.bin", proofs.len());
+            calldatas.push((file.clone(), calldata));
             proofs.push(json!({
                 "root": kind,
-                "proof": hex(&calldata),
+                "file": file,
                 "inputs": inputs.words().iter().map(|w| hex(w.as_slice())).collect::<Vec<_>>(),
                 "chainId": record.chain_id,
                 "firstBlock": record.first_block,
@@ -241,7 +251,7 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
     let mut choices = Choices(0);
     let mut mutations = Vec::new();
     for (index, proof) in proofs.iter().enumerate() {
-        let calldata = alloy::hex::decode(proof["proof"].as_str().context("hex")?)?;
+        let calldata = calldatas[index].1.clone();
         let words: Vec<B256> = proof["inputs"]
             .as_array()
             .context("inputs")?
@@ -276,7 +286,7 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
             "valid": verdict.is_ok(), "reason": verdict.err().unwrap_or_default(),
         }));
     }
-    let section_list: Vec<Value> = sections
+    let section_list: Vec<serde_json::Value> = sections
         .iter()
         .map(|(name, start, bytes, repetitions, stride)| {
             json!({ "name": name, "start": start, "bytes": bytes, "repetitions": repetitions, "stride": stride })
@@ -284,24 +294,22 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
         .collect();
     let mean = timings.iter().sum::<f64>() / timings.len().max(1) as f64;
     eprintln!("{} proofs, final stage {mean:.2} s on average", proofs.len());
-    Ok(vec![
-        (
-            "gates.json",
-            json!({
-                "vectorCount": gate_vectors.len(), "vectors": gate_vectors,
-                "hashCount": hash_vectors.len(), "hashes": hash_vectors,
-            }),
-        ),
-        (
-            "proofs.json",
-            json!({
-                "proofBytes": layout.total,
-                "proofCount": proofs.len(), "proofs": proofs,
-                "mutationCount": mutations.len(), "mutations": mutations,
-                "sectionCount": section_list.len(), "sections": section_list,
-            }),
-        ),
-    ])
+    let gates = json!({
+        "vectorCount": gate_vectors.len(), "vectors": gate_vectors,
+        "hashCount": hash_vectors.len(), "hashes": hash_vectors,
+    });
+    let manifest = json!({
+        "proofBytes": layout.total,
+        "proofCount": proofs.len(), "proofs": proofs,
+        "mutationCount": mutations.len(), "mutations": mutations,
+        "sectionCount": section_list.len(), "sections": section_list,
+    });
+    let mut files = vec![
+        ("gates.json".to_owned(), serde_json::to_vec_pretty(&gates)?),
+        ("proofs.json".to_owned(), serde_json::to_vec_pretty(&manifest)?),
+    ];
+    files.extend(calldatas);
+    Ok(files)
 }
 
 fn main() -> ExitCode {

@@ -219,7 +219,7 @@ fn mds_circulant_word() -> String {
 
 /// The generated gates contract and what the verifier needs to call it.
 #[derive(Debug, Clone)]
-pub struct GatesContract {
+pub(crate) struct GatesContract {
     /// Solidity source.
     pub source: String,
     /// Each gate's kind, in the circuit's order.
@@ -229,7 +229,7 @@ pub struct GatesContract {
 }
 
 /// The Solidity contract `name` evaluating `common`'s gates.
-pub fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &str) -> anyhow::Result<GatesContract> {
+pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &str) -> anyhow::Result<GatesContract> {
     let kinds: Vec<GateKind> = common.gates.iter().map(|gate| GateKind::of(gate, common)).collect::<Result<_, _>>()?;
     let num_challenges = common.config.num_challenges;
     let num_selectors = common.selectors_info.num_selectors();

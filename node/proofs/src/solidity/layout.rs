@@ -37,11 +37,11 @@ pub fn from_coordinates(coordinates: [F; 2]) -> Ext {
 }
 
 /// Bytes of a Merkle digest under `KeccakHash<25>`.
-pub const HASH_BYTES: usize = 25;
+pub(crate) const HASH_BYTES: usize = 25;
 /// Bytes of a base field element.
-pub const FIELD_BYTES: usize = 8;
+pub(crate) const FIELD_BYTES: usize = 8;
 /// Bytes of an extension field element.
-pub const EXT_BYTES: usize = 16;
+pub(crate) const EXT_BYTES: usize = 16;
 
 /// What a verifier of one circuit is generated from.
 #[derive(Debug, Clone, PartialEq, Eq)]

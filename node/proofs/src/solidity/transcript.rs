@@ -20,9 +20,9 @@ use crate::D;
 use crate::wrap::KeccakC;
 
 /// Sponge rate: elements absorbed per permutation.
-pub const RATE: usize = 8;
+pub(crate) const RATE: usize = 8;
 /// Sponge width.
-pub const WIDTH: usize = 12;
+pub(crate) const WIDTH: usize = 12;
 
 /// plonky2's duplex sponge over the Keccak pseudo-permutation, in the contract's form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl Sponge {
 
 /// The elements `FriParams::observe` absorbs: the FRI configuration, then hiding, degree bits and
 /// arities.
-pub fn fri_parameter_elements(common: &CommonCircuitData<F, D>) -> Vec<F> {
+pub(crate) fn fri_parameter_elements(common: &CommonCircuitData<F, D>) -> Vec<F> {
     let params = &common.fri_params;
     let config = &params.config;
     let mut out = vec![
@@ -109,7 +109,7 @@ pub fn fri_parameter_elements(common: &CommonCircuitData<F, D>) -> Vec<F> {
 
 /// The sponge after the constant prefix of every transcript: the FRI parameters and the circuit
 /// digest.
-pub fn prefix(common: &CommonCircuitData<F, D>, circuit_digest: &BytesHash<HASH_BYTES>) -> Sponge {
+pub(crate) fn prefix(common: &CommonCircuitData<F, D>, circuit_digest: &BytesHash<HASH_BYTES>) -> Sponge {
     let mut sponge = Sponge::default();
     sponge.observe_all(&fri_parameter_elements(common));
     sponge.observe_digest(circuit_digest);

@@ -27,7 +27,7 @@ fn reverse_bits(n: usize, bits: usize) -> usize {
 const UNUSED_SELECTOR: u64 = u32::MAX as u64;
 
 /// The Solidity of the verifier contract `name`, which deploys the gates contract `gates_name`.
-pub fn generate(
+pub(crate) fn generate(
     common: &CommonCircuitData<F, D>,
     verifier_data: &VerifierOnlyCircuitData<KeccakC, D>,
     gates: &GatesContract,

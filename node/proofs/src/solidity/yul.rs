@@ -6,36 +6,36 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The Goldilocks modulus as a Yul literal.
-pub const P: &str = "0xffffffff00000001";
+pub(crate) const P: &str = "0xffffffff00000001";
 
 /// A table of 64-bit constants, emitted as `bytes constant` and copied to memory at `base`.
 #[derive(Debug, Default, Clone)]
-pub struct Table {
+pub(crate) struct Table {
     entries: Vec<u64>,
 }
 
 impl Table {
     /// Appends `values`; returns the index of the first.
-    pub fn push(&mut self, values: &[u64]) -> usize {
+    pub(crate) fn push(&mut self, values: &[u64]) -> usize {
         let at = self.entries.len();
         self.entries.extend_from_slice(values);
         at
     }
 
     /// Appends a 32-byte word (four entries, big-endian); returns the index of the first.
-    pub fn push_word(&mut self, word: [u8; 32]) -> usize {
+    pub(crate) fn push_word(&mut self, word: [u8; 32]) -> usize {
         let values: Vec<u64> =
             word.chunks_exact(8).map(|chunk| u64::from_be_bytes(chunk.try_into().expect("8 bytes"))).collect();
         self.push(&values)
     }
 
     /// Bytes of the table (8 per entry).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         8 * self.entries.len()
     }
 
     /// The table as a Solidity hex literal body.
-    pub fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         let mut out = String::with_capacity(16 * self.entries.len());
         for entry in &self.entries {
             write!(out, "{entry:016x}").expect("writing to a string");
@@ -46,19 +46,19 @@ impl Table {
 
 /// A fixed memory map: named regions allocated upward from `start`, 32-byte aligned.
 #[derive(Debug, Clone)]
-pub struct Memory {
+pub(crate) struct Memory {
     next: usize,
     regions: Vec<(String, usize, usize, String)>,
 }
 
 impl Memory {
     /// A map starting at `start`.
-    pub fn new(start: usize) -> Self {
+    pub(crate) fn new(start: usize) -> Self {
         Self { next: start, regions: Vec::new() }
     }
 
     /// Allocates `bytes` (rounded up to words) under `name`; returns its address.
-    pub fn alloc(&mut self, name: &str, bytes: usize, what: &str) -> usize {
+    pub(crate) fn alloc(&mut self, name: &str, bytes: usize, what: &str) -> usize {
         let at = self.next;
         self.next += bytes.div_ceil(32) * 32;
         self.regions.push((name.to_owned(), at, bytes, what.to_owned()));
@@ -66,7 +66,7 @@ impl Memory {
     }
 
     /// The map as Solidity comment lines.
-    pub fn comment(&self, indent: &str) -> String {
+    pub(crate) fn comment(&self, indent: &str) -> String {
         let mut out = String::new();
         for (name, at, bytes, what) in &self.regions {
             writeln!(out, "{indent}// {at:#06x} {name:<12} {bytes:>6} bytes  {what}").expect("writing to a string");
@@ -75,7 +75,7 @@ impl Memory {
     }
 
     /// `$NAME$` substitutions for every region.
-    pub fn substitutions(&self, into: &mut BTreeMap<String, String>) {
+    pub(crate) fn substitutions(&self, into: &mut BTreeMap<String, String>) {
         for (name, at, _, _) in &self.regions {
             into.insert(name.clone(), format!("{at:#x}"));
         }
@@ -83,7 +83,7 @@ impl Memory {
 }
 
 /// Replaces every `$NAME$` in `template`; fails on a name without a value.
-pub fn fill(template: &str, values: &BTreeMap<String, String>) -> anyhow::Result<String> {
+pub(crate) fn fill(template: &str, values: &BTreeMap<String, String>) -> anyhow::Result<String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find('$') {
@@ -100,7 +100,7 @@ pub fn fill(template: &str, values: &BTreeMap<String, String>) -> anyhow::Result
 }
 
 /// Indents every non-empty line of `code` by `indent`.
-pub fn indent(code: &str, indent: &str) -> String {
+pub(crate) fn indent(code: &str, indent: &str) -> String {
     let mut out = String::with_capacity(code.len() + code.lines().count() * indent.len());
     for line in code.lines() {
         if !line.is_empty() {
