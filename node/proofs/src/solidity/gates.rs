@@ -186,7 +186,6 @@ struct PoseidonTables {
     full_rounds: usize,
     first_partial: usize,
     partial_constants: usize,
-    initial_matrix: usize,
     vs: usize,
     w_hats: usize,
 }
@@ -200,10 +199,9 @@ fn poseidon_tables(table: &mut Table) -> PoseidonTables {
     let full_rounds = table.push(&full);
     let first_partial = table.push(&<F as Poseidon>::FAST_PARTIAL_FIRST_ROUND_CONSTANT);
     let partial_constants = table.push(&<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS);
-    let initial_matrix = table.push(&<F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX.concat());
     let vs = table.push(&<F as Poseidon>::FAST_PARTIAL_ROUND_VS.concat());
     let w_hats = table.push(&<F as Poseidon>::FAST_PARTIAL_ROUND_W_HATS.concat());
-    PoseidonTables { full_rounds, first_partial, partial_constants, initial_matrix, vs, w_hats }
+    PoseidonTables { full_rounds, first_partial, partial_constants, vs, w_hats }
 }
 
 /// The MDS circulant's first row as a 32-byte Yul literal (`byte(i, ...)` reads entry `i`).
@@ -268,7 +266,7 @@ pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &st
     let public_inputs_hash = wires + 64 * num_wires;
     memory.alloc("APOW", 32 * num_challenges * max_constraints, "α_i^j, row i");
     memory.alloc("CB", 64 * max_constraints, "one gate's constraints (extension elements)");
-    memory.alloc("ST", 64 * 12, "Poseidon state (extension)");
+    memory.alloc("ST", 2 * 64 * 12, "Poseidon state (extension), twice over (the MDS rows read it cyclically)");
     memory.alloc("ST2", 64 * 12, "Poseidon MDS output");
     memory.alloc("T0", 128, "algebra temporary");
     memory.alloc("T1", 128, "algebra temporary");
@@ -277,7 +275,7 @@ pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &st
     memory.alloc("PRB", 128, "interpolation: running product");
     memory.alloc("TERM", 128, "interpolation: x - domain point");
     memory.alloc("LIST", 64 * 64, "random access: the list being folded");
-    memory.alloc("HS", 32 * 12, "native Poseidon state");
+    memory.alloc("HS", 2 * 32 * 12, "native Poseidon state, twice over");
     memory.alloc("HS2", 32 * 12, "native Poseidon MDS output");
     let output = memory.alloc("OUT", 64 * num_challenges * kinds.len(), "per gate, per α: Σ c_j α^j");
 
@@ -310,7 +308,6 @@ pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &st
         ("RCF", poseidon.full_rounds.to_string()),
         ("FPC", poseidon.first_partial.to_string()),
         ("FPR", poseidon.partial_constants.to_string()),
-        ("FIM", poseidon.initial_matrix.to_string()),
         ("FVS", poseidon.vs.to_string()),
         ("FWH", poseidon.w_hats.to_string()),
         ("CIRC", mds_circulant_word()),
@@ -325,7 +322,7 @@ pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &st
         <F as Poseidon>::MDS_MATRIX_DIAG[1..].iter().all(|&d| d == 0),
         "the MDS diagonal has entries past the first"
     );
-    let helpers = fill(HELPERS, &values)?;
+    let helpers = fill(&HELPERS.replace("// @POSEIDON@\n", &poseidon_helpers()), &values)?;
     let functions = fill(&functions, &values)?;
     let calls = fill(&calls, &values)?;
     let body = fill(BODY, &values)?;
@@ -428,144 +425,7 @@ function aputsub(j, a, b) {
     putsub(add(j, 1), add(a, 64), add(b, 64))
 }
 
-// ---- Poseidon layers over the extension (state at ST, 12 values of 2 words) ----
-// state[i] += full-round constant i of full round r (0..8: rounds 0..3 then 26..29).
-function constant_layer(r) {
-    let base := add($RCF$, mul(r, 12))
-    for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-        let p := add($ST$, shl(6, i))
-        mstore(p, addmod(mload(p), tb(add(base, i)), $P$))
-    }
-}
-function sbox_layer() {
-    for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-        let p := add($ST$, shl(6, i))
-        let c0, c1 := sbox(mload(p), mload(add(p, 32)))
-        mstore(p, c0)
-        mstore(add(p, 32), c1)
-    }
-}
-// The MDS layer: row r = Σ_i state[(i + r) % 12] · circ[i] + diag[r] · state[r]; entries are below
-// 2^6, so each row sums to below 2^74 before its `mod`.
-function mds_layer() {
-    for { let r := 0 } lt(r, 12) { r := add(r, 1) } {
-        let s0 := 0
-        let s1 := 0
-        for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-            let c := byte(i, $CIRC$)
-            let p := add($ST$, shl(6, mod(add(i, r), 12)))
-            s0 := add(s0, mul(mload(p), c))
-            s1 := add(s1, mul(mload(add(p, 32)), c))
-        }
-        if iszero(r) {
-            s0 := add(s0, mul(mload($ST$), $DIAG0$))
-            s1 := add(s1, mul(mload(add($ST$, 32)), $DIAG0$))
-        }
-        let q := add($ST2$, shl(6, r))
-        mstore(q, mod(s0, $P$))
-        mstore(add(q, 32), mod(s1, $P$))
-    }
-    mcopy($ST$, $ST2$, 768)
-}
-// Fast partial rounds' first layer: state += first constants, then the initial matrix on 1..12.
-function partial_init_layer() {
-    for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-        let p := add($ST$, shl(6, i))
-        mstore(p, addmod(mload(p), tb(add($FPC$, i)), $P$))
-    }
-    mstore($ST2$, mload($ST$))
-    mstore(add($ST2$, 32), mload(add($ST$, 32)))
-    for { let c := 1 } lt(c, 12) { c := add(c, 1) } {
-        let s0 := 0
-        let s1 := 0
-        for { let r := 1 } lt(r, 12) { r := add(r, 1) } {
-            let t := tb(add($FIM$, add(mul(sub(r, 1), 11), sub(c, 1))))
-            let p := add($ST$, shl(6, r))
-            s0 := add(s0, mul(mload(p), t))
-            s1 := add(s1, mul(mload(add(p, 32)), t))
-        }
-        let q := add($ST2$, shl(6, c))
-        mstore(q, mod(s0, $P$))
-        mstore(add(q, 32), mod(s1, $P$))
-    }
-    mcopy($ST$, $ST2$, 768)
-}
-// Fast partial round r's matrix: state[0] := Σ w_hat·state, state[i] += state[0]·v[i].
-function partial_fast_layer(r) {
-    let a0 := mload($ST$)
-    let a1 := mload(add($ST$, 32))
-    let s0 := mul(a0, $MDS00$)
-    let s1 := mul(a1, $MDS00$)
-    let row := add($FWH$, mul(r, 11))
-    let vrow := add($FVS$, mul(r, 11))
-    for { let i := 1 } lt(i, 12) { i := add(i, 1) } {
-        let p := add($ST$, shl(6, i))
-        let b0 := mload(p)
-        let b1 := mload(add(p, 32))
-        let t := tb(add(row, sub(i, 1)))
-        s0 := add(s0, mul(b0, t))
-        s1 := add(s1, mul(b1, t))
-        let v := tb(add(vrow, sub(i, 1)))
-        mstore(p, addmod(mulmod(a0, v, $P$), b0, $P$))
-        mstore(add(p, 32), addmod(mulmod(a1, v, $P$), b1, $P$))
-    }
-    mstore($ST$, mod(s0, $P$))
-    mstore(add($ST$, 32), mod(s1, $P$))
-}
-
-// ---- Native Poseidon over the base field (state at HS, 12 words), plonky2's `poseidon` ----
-function native_full_round(r) {
-    let base := add($RCF$, mul(r, 12))
-    for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-        let p := add($HS$, shl(5, i))
-        let x := addmod(mload(p), tb(add(base, i)), $P$)
-        let x2 := mulmod(x, x, $P$)
-        let x4 := mulmod(x2, x2, $P$)
-        mstore(p, mulmod(mulmod(x, x2, $P$), x4, $P$))
-    }
-    for { let r2 := 0 } lt(r2, 12) { r2 := add(r2, 1) } {
-        let s := 0
-        for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-            s := add(s, mul(mload(add($HS$, shl(5, mod(add(i, r2), 12)))), byte(i, $CIRC$)))
-        }
-        if iszero(r2) { s := add(s, mul(mload($HS$), $DIAG0$)) }
-        mstore(add($HS2$, shl(5, r2)), mod(s, $P$))
-    }
-    mcopy($HS$, $HS2$, 384)
-}
-function native_permute() {
-    for { let r := 0 } lt(r, 4) { r := add(r, 1) } { native_full_round(r) }
-    for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-        let p := add($HS$, shl(5, i))
-        mstore(p, addmod(mload(p), tb(add($FPC$, i)), $P$))
-    }
-    mstore($HS2$, mload($HS$))
-    for { let c := 1 } lt(c, 12) { c := add(c, 1) } {
-        let s := 0
-        for { let r := 1 } lt(r, 12) { r := add(r, 1) } {
-            s := add(s, mul(mload(add($HS$, shl(5, r))), tb(add($FIM$, add(mul(sub(r, 1), 11), sub(c, 1))))))
-        }
-        mstore(add($HS2$, shl(5, c)), mod(s, $P$))
-    }
-    mcopy($HS$, $HS2$, 384)
-    for { let r := 0 } lt(r, $NPART$) { r := add(r, 1) } {
-        let x := mload($HS$)
-        let x2 := mulmod(x, x, $P$)
-        let x4 := mulmod(x2, x2, $P$)
-        let a := addmod(mulmod(mulmod(x, x2, $P$), x4, $P$), tb(add($FPR$, r)), $P$)
-        let s := mul(a, $MDS00$)
-        let row := add($FWH$, mul(r, 11))
-        let vrow := add($FVS$, mul(r, 11))
-        for { let i := 1 } lt(i, 12) { i := add(i, 1) } {
-            let p := add($HS$, shl(5, i))
-            let b := mload(p)
-            s := add(s, mul(b, tb(add(row, sub(i, 1)))))
-            mstore(p, addmod(mulmod(a, tb(add(vrow, sub(i, 1))), $P$), b, $P$))
-        }
-        mstore($HS$, mod(s, $P$))
-    }
-    for { let r := 4 } lt(r, 8) { r := add(r, 1) } { native_full_round(r) }
-}
+// @POSEIDON@
 
 // Folds the current gate's n constraints with the powers of each α into out (2 words per α).
 function fold(n, out) {
@@ -703,43 +563,18 @@ for { let i := 0 } lt(i, 4) { i := add(i, 1) } {
     mstore(add(p, 32), addmod(r1, sub($P$, d1), $P$))
 }
 mcopy(add($ST$, 512), add($W$, 512), 256)
-let j := 5
-for { let r := 0 } lt(r, 8) { r := add(r, 1) } {
-    if eq(r, 4) {
-        // The partial rounds, between the two halves of full rounds.
-        partial_init_layer()
-        for { let k := 0 } lt(k, $NPART$) { k := add(k, 1) } {
-            let a0, a1 := wire(add(65, k))
-            let b0, b1 := es(mload($ST$), mload(add($ST$, 32)), a0, a1)
-            put(j, b0, b1)
-            j := add(j, 1)
-            a0, a1 := sbox(a0, a1)
-            if lt(k, sub($NPART$, 1)) { a0 := addmod(a0, tb(add($FPR$, k)), $P$) }
-            mstore($ST$, a0)
-            mstore(add($ST$, 32), a1)
-            partial_fast_layer(k)
-        }
-    }
-    constant_layer(r)
-    if r {
-        // S-box inputs are wires from the second round on: constrain, then continue from them.
-        let first := add(29, mul(sub(r, 1), 12))
-        if gt(r, 3) { first := add(87, mul(sub(r, 4), 12)) }
-        for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-            let p := add($ST$, shl(6, i))
-            let w := add($W$, shl(6, add(first, i)))
-            putsub(j, p, w)
-            j := add(j, 1)
-            mstore(p, mload(w))
-            mstore(add(p, 32), mload(add(w, 32)))
-        }
-    }
-    sbox_layer()
-    mds_layer()
-}
+// Full rounds 0..3 (round 0's S-box inputs are not wires), the partial rounds, full rounds 4..7.
+full_round(0, 0, 0)
+full_round(1, 29, 5)
+full_round(2, 41, 17)
+full_round(3, 53, 29)
+partial_rounds(41)
+full_round(4, 87, 63)
+full_round(5, 99, 75)
+full_round(6, 111, 87)
+full_round(7, 123, 99)
 for { let i := 0 } lt(i, 12) { i := add(i, 1) } {
-    putsub(j, add($ST$, shl(6, i)), add($W$, shl(6, add(12, i))))
-    j := add(j, 1)
+    putsub(add(111, i), add($ST$, shl(6, i)), add($W$, shl(6, add(12, i))))
 }
 "#;
 
@@ -856,4 +691,169 @@ pub fn hash_vector(count: usize, seed: &str) -> (Vec<u64>, Vec<u64>) {
     let input: Vec<F> = (0..count).map(|_| stream.next()).collect();
     let output = PoseidonHash::hash_no_pad(&input);
     (input.iter().map(PrimeField64::to_canonical_u64).collect(), output.elements.iter().map(PrimeField64::to_canonical_u64).collect())
+}
+
+/// The MDS circulant's row `r` as a sum of `terms` (`term(i, circ)` for the state element `i`
+/// positions after `r`), plus the diagonal's entry.
+fn mds_row(term: impl Fn(usize, u64) -> String) -> String {
+    let circ = <F as Poseidon>::MDS_MATRIX_CIRC;
+    let mut sum = term(0, circ[0]);
+    for (i, &c) in circ.iter().enumerate().skip(1) {
+        sum = format!("add({sum}, {})", term(i, c));
+    }
+    sum
+}
+
+/// Yul for the Poseidon permutation over the extension (the gate) and over the base field (the
+/// public-input hash): each layer's inner loop unrolled with its constants inlined, outer loops kept
+/// (code size); the state sits twice in a row so that MDS row r reads it at r, r + 1, ... r + 11.
+fn poseidon_helpers() -> String {
+    let width = 12;
+    let ext_row0 = mds_row(|i, c| format!("mul(mload(add(b, {})), {c})", 64 * i));
+    let ext_row1 = mds_row(|i, c| format!("mul(mload(add(b, {})), {c})", 64 * i + 32));
+    let native_row = mds_row(|i, c| format!("mul(mload(add(b, {})), {c})", 32 * i));
+    let mut partial_ext = String::new();
+    let mut partial_native = String::new();
+    for i in 1..width {
+        write!(
+            partial_ext,
+            "        {{\n            let p := add($ST$, {at})\n            let b0 := mload(p)\n            let b1 := mload(add(p, 32))\n            let t := shr(192, mload(add(wh, {k})))\n            s0 := add(s0, mul(b0, t))\n            s1 := add(s1, mul(b1, t))\n            t := shr(192, mload(add(vs, {k})))\n            mstore(p, addmod(mulmod(a0, t, $P$), b0, $P$))\n            mstore(add(p, 32), addmod(mulmod(a1, t, $P$), b1, $P$))\n        }}\n",
+            at = 64 * i,
+            k = 8 * (i - 1),
+        )
+        .expect("writing to a string");
+        write!(
+            partial_native,
+            "        {{\n            let p := add($HS$, {at})\n            let b := mload(p)\n            s := add(s, mul(b, shr(192, mload(add(wh, {k})))))\n            mstore(p, addmod(mulmod(a, shr(192, mload(add(vs, {k}))), $P$), b, $P$))\n        }}\n",
+            at = 32 * i,
+            k = 8 * (i - 1),
+        )
+        .expect("writing to a string");
+    }
+    let mut init_ext = String::new();
+    let mut init_native = String::new();
+    for c in 1..width {
+        let column = |component: usize, stride: usize, base: &str| {
+            let mut sum = String::new();
+            for r in 1..width {
+                let entry = <F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX[r - 1][c - 1];
+                let term = format!("mul(mload(add({base}, {})), {entry:#x})", stride * r + 32 * component);
+                sum = if sum.is_empty() { term } else { format!("add({sum}, {term})") };
+            }
+            sum
+        };
+        write!(
+            init_ext,
+            "mstore(add($ST2$, {a}), mod({}, $P$))\nmstore(add($ST2$, {b}), mod({}, $P$))\n",
+            column(0, 64, "$ST$"),
+            column(1, 64, "$ST$"),
+            a = 64 * c,
+            b = 64 * c + 32,
+        )
+        .expect("writing to a string");
+        write!(init_native, "mstore(add($HS2$, {a}), mod({}, $P$))\n", column(0, 32, "$HS$"), a = 32 * c)
+            .expect("writing to a string");
+    }
+    format!(
+        r#"// ---- Poseidon over the extension (the gate; state at ST, 12 values of 2 words, then a copy) ----
+// Full round r (0..8: rounds 0..3 then 26..29): round constants; if `wires`, the S-box inputs are the
+// 12 wires from there (constraints j..j+12: state - wire, then the state continues from the wires);
+// S-boxes; MDS.
+function full_round(r, wires, j) {{
+    let rc := add($TB$, shl(3, add($RCF$, mul(r, 12))))
+    for {{ let i := 0 }} lt(i, 12) {{ i := add(i, 1) }} {{
+        let p := add($ST$, shl(6, i))
+        let x0 := addmod(mload(p), shr(192, mload(add(rc, shl(3, i)))), $P$)
+        let x1 := mload(add(p, 32))
+        if wires {{
+            let w := add($W$, shl(6, add(wires, i)))
+            put(add(j, i), addmod(x0, sub($P$, mload(w)), $P$), addmod(x1, sub($P$, mload(add(w, 32))), $P$))
+            x0 := mload(w)
+            x1 := mload(add(w, 32))
+        }}
+        x0, x1 := sbox(x0, x1)
+        mstore(p, x0)
+        mstore(add(p, 32), x1)
+    }}
+    mds_layer()
+}}
+// Row r = Σ_i state[(r + i) % 12]·circ[i] (+ diag[0]·state[0] on row 0); entries are below 2^6, so a
+// row sums to below 2^74 before its `mod`.
+function mds_layer() {{
+    mcopy(add($ST$, 768), $ST$, 768)
+    for {{ let r := 0 }} lt(r, 12) {{ r := add(r, 1) }} {{
+        let b := add($ST$, shl(6, r))
+        let q := add($ST2$, shl(6, r))
+        mstore(q, mod({ext_row0}, $P$))
+        mstore(add(q, 32), mod({ext_row1}, $P$))
+    }}
+    mstore($ST2$, addmod(mload($ST2$), mulmod(mload($ST$), $DIAG0$, $P$), $P$))
+    mstore(add($ST2$, 32), addmod(mload(add($ST2$, 32)), mulmod(mload(add($ST$, 32)), $DIAG0$, $P$), $P$))
+    mcopy($ST$, $ST2$, 768)
+}}
+// The fast partial rounds: first constants, initial matrix, then per round the S-box input wire
+// (constraint j + k), its S-box, the round constant (not after the last), and the sparse matrix.
+function partial_rounds(j) {{
+    for {{ let i := 0 }} lt(i, 12) {{ i := add(i, 1) }} {{
+        let p := add($ST$, shl(6, i))
+        mstore(p, addmod(mload(p), tb(add($FPC$, i)), $P$))
+    }}
+    mstore($ST2$, mload($ST$))
+    mstore(add($ST2$, 32), mload(add($ST$, 32)))
+{init_ext}    mcopy($ST$, $ST2$, 768)
+    for {{ let k := 0 }} lt(k, $NPART$) {{ k := add(k, 1) }} {{
+        let a0, a1 := wire(add(65, k))
+        put(add(j, k), addmod(mload($ST$), sub($P$, a0), $P$), addmod(mload(add($ST$, 32)), sub($P$, a1), $P$))
+        a0, a1 := sbox(a0, a1)
+        if lt(k, sub($NPART$, 1)) {{ a0 := addmod(a0, tb(add($FPR$, k)), $P$) }}
+        let wh := add($TB$, shl(3, add($FWH$, mul(k, 11))))
+        let vs := add($TB$, shl(3, add($FVS$, mul(k, 11))))
+        let s0 := mul(a0, $MDS00$)
+        let s1 := mul(a1, $MDS00$)
+{partial_ext}        mstore($ST$, mod(s0, $P$))
+        mstore(add($ST$, 32), mod(s1, $P$))
+    }}
+}}
+
+// ---- Native Poseidon over the base field (state at HS, 12 words, then a copy): plonky2's
+// `poseidon` ----
+function native_full_round(r) {{
+    let rc := add($TB$, shl(3, add($RCF$, mul(r, 12))))
+    for {{ let i := 0 }} lt(i, 12) {{ i := add(i, 1) }} {{
+        let p := add($HS$, shl(5, i))
+        let x := addmod(mload(p), shr(192, mload(add(rc, shl(3, i)))), $P$)
+        let x2 := mulmod(x, x, $P$)
+        mstore(p, mulmod(mulmod(x, x2, $P$), mulmod(x2, x2, $P$), $P$))
+    }}
+    mcopy(add($HS$, 384), $HS$, 384)
+    for {{ let row := 0 }} lt(row, 12) {{ row := add(row, 1) }} {{
+        let b := add($HS$, shl(5, row))
+        mstore(add($HS2$, shl(5, row)), mod({native_row}, $P$))
+    }}
+    mstore($HS2$, addmod(mload($HS2$), mulmod(mload($HS$), $DIAG0$, $P$), $P$))
+    mcopy($HS$, $HS2$, 384)
+}}
+function native_permute() {{
+    for {{ let r := 0 }} lt(r, 4) {{ r := add(r, 1) }} {{ native_full_round(r) }}
+    for {{ let i := 0 }} lt(i, 12) {{ i := add(i, 1) }} {{
+        let p := add($HS$, shl(5, i))
+        mstore(p, addmod(mload(p), tb(add($FPC$, i)), $P$))
+    }}
+    mstore($HS2$, mload($HS$))
+{init_native}    mcopy($HS$, $HS2$, 384)
+    for {{ let k := 0 }} lt(k, $NPART$) {{ k := add(k, 1) }} {{
+        let x := mload($HS$)
+        let x2 := mulmod(x, x, $P$)
+        let a := addmod(mulmod(mulmod(x, x2, $P$), mulmod(x2, x2, $P$), $P$), tb(add($FPR$, k)), $P$)
+        let wh := add($TB$, shl(3, add($FWH$, mul(k, 11))))
+        let vs := add($TB$, shl(3, add($FVS$, mul(k, 11))))
+        let s := mul(a, $MDS00$)
+{partial_native}        mstore($HS$, mod(s, $P$))
+    }}
+    for {{ let r := 4 }} lt(r, 8) {{ r := add(r, 1) }} {{ native_full_round(r) }}
+}}
+"#,
+        init_ext = indent(&init_ext, "    "),
+        init_native = indent(&init_native, "    "),
+    )
 }

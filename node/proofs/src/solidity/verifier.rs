@@ -181,6 +181,49 @@ pub(crate) fn generate(
         )?;
     }
 
+    // The combination's loop over the leaves: eight elements per iteration, then the rest.
+    let combine = {
+        let lane = |word_lane: usize, power: usize| {
+            let value = match word_lane {
+                0 => "shr(192, w)".to_owned(),
+                1 => "and(shr(128, w), 0xffffffffffffffff)".to_owned(),
+                2 => "and(shr(64, w), 0xffffffffffffffff)".to_owned(),
+                _ => "and(w, 0xffffffffffffffff)".to_owned(),
+            };
+            format!(
+                "    v := {value}\n    r0 := add(r0, mul(v, mload(add(pw, {a}))))\n    r1 := add(r1, mul(v, mload(add(pw, {b}))))\n",
+                a = 64 * power,
+                b = 64 * power + 32
+            )
+        };
+        let full = open_zeta / 8 * 8;
+        let mut code = format!("for {{ let at := $LEAFS$ }} lt(at, add($LEAFS$, {})) {{ at := add(at, 64) }} {{\n    let v := 0\n", 8 * full);
+        for half in 0..2 {
+            write!(code, "    let w{half} := mload(add(at, {}))\n    bad := or(bad, high_ones(w{half}))\n", 32 * half)?;
+        }
+        for half in 0..2 {
+            write!(code, "    let w := bswap4(w{half})\n")?;
+            if half == 1 {
+                code = code.replacen("    let w := bswap4(w1)\n", "    w := bswap4(w1)\n", 1);
+            }
+            for l in 0..4 {
+                code.push_str(&lane(l, 4 * half + l));
+            }
+        }
+        code.push_str("    pw := add(pw, 512)\n}\n");
+        if full < open_zeta {
+            code.push_str("{\n    let v := 0\n    let w := 0\n");
+            for k in full..open_zeta {
+                if k % 4 == 0 || k == full {
+                    write!(code, "    w := mload(add($LEAFS$, {}))\n    bad := or(bad, high_ones(w))\n    w := bswap4(w)\n", 8 * (k / 4 * 4))?;
+                }
+                code.push_str(&lane(k % 4, k - full));
+            }
+            code.push_str("}\n");
+        }
+        indent(&code, "        ")
+    };
+
     let oracle_sizes = shape.oracle_sizes();
     let mut initial = String::new();
     let mut leaf_offset = 0;
@@ -274,7 +317,8 @@ pub(crate) fn generate(
     let body = body
         .replace("// @FILTERS@\n", &filters)
         .replace("// @INITIAL@\n", &indent(&initial, "    "))
-        .replace("// @STEPS@\n", &indent(&fri_steps, "    "));
+        .replace("// @STEPS@\n", &indent(&fri_steps, "    "))
+        .replace("// @COMBINE@\n", &fill(&combine, &values)?);
 
     let layout_doc = format!(
         "///      Calldata layout of `proof` ({total} bytes; field elements 8 bytes little-endian, hashes 25 bytes):\n///      wires, Z/partial-product and quotient caps at 0, {c1}, {c2}; openings at {o} ({open_total} extension\n///      elements: constants, σs, wires, Zs, partial products, quotient chunks at ζ, then Zs at gζ); FRI commit caps at\n///      {commit}; final polynomial ({final_len} coefficients) at {final_at}; proof-of-work witness at {pow}; {nq} query\n///      rounds of {qb} bytes from {queries} (per round: four leaves with their {ipath}-sibling paths, then per\n///      FRI step the coset's evaluations and its path).\n",
@@ -862,22 +906,19 @@ for { let qi := 0 } lt(qi, $NQ$) { qi := add(qi, 1) } {
     }
     // The batched opening at x: α^n1·(Σ α^k v_k - PZ)/(x - ζ) + (Σ_{Z} α^k v_k - PN)/(x - gζ).
     {
+        // Σ α^k v_k over the leaves, eight elements per iteration (each lane times a power's two
+        // coordinates, summed unreduced: 2^128 per term, fewer than 2^9 terms). A lane whose value has
+        // its top 32 bits set (only p - 1 among canonical values) sends every element to an exact check.
         let r0 := 0
         let r1 := 0
         let bad := 0
-        for { let k := 0 } lt(k, $OPEN_ZETA$) { k := add(k, 4) } {
-            let w := bswap4(mload(add($LEAFS$, shl(3, k))))
-            for { let l := 0 } lt(l, 4) { l := add(l, 1) } {
-                if lt(add(k, l), $OPEN_ZETA$) {
-                    let v := and(shr(sub(192, shl(6, l)), w), 0xffffffffffffffff)
-                    bad := or(bad, iszero(lt(v, $P$)))
-                    let p := add($APW$, shl(6, add(k, l)))
-                    r0 := add(r0, mul(v, mload(p)))
-                    r1 := add(r1, mul(v, mload(add(p, 32))))
-                }
+        let pw := $APW$
+// @COMBINE@
+        if bad {
+            for { let k := 0 } lt(k, $OPEN_ZETA$) { k := add(k, 1) } {
+                if iszero(lt(bswap64(shr(192, mload(add($LEAFS$, shl(3, k))))), $P$)) { fail() }
             }
         }
-        if bad { fail() }
         r0, r1 := es(mod(r0, $P$), mod(r1, $P$), mload($PZ$), mload(add($PZ$, 32)))
         let s0 := 0
         let s1 := 0
