@@ -437,19 +437,27 @@ contract WrapperGates {
 
             // Folds the current gate's n constraints with the powers of each α into out (2 words per α).
             function fold(n, out) {
-                for { let i := 0 } lt(i, 2) { i := add(i, 1) } {
-                    let powers := add(0x38c0, mul(shl(5, i), 123))
-                    let s0 := 0
-                    let s1 := 0
-                    for { let j := 0 } lt(j, n) { j := add(j, 1) } {
-                        let w := mload(add(powers, shl(5, j)))
-                        let c := add(0x5780, shl(6, j))
-                        s0 := add(s0, mul(mload(c), w))
-                        s1 := add(s1, mul(mload(add(c, 32)), w))
-                    }
-                    mstore(add(out, shl(6, i)), mod(s0, 0xffffffff00000001))
-                    mstore(add(out, add(shl(6, i), 32)), mod(s1, 0xffffffff00000001))
+                let s00 := 0
+                let s01 := 0
+                let s10 := 0
+                let s11 := 0
+                for { let j := 0 } lt(j, n) { j := add(j, 1) } {
+                    let c := add(0x5780, shl(6, j))
+                    let c0 := mload(c)
+                    let c1 := mload(add(c, 32))
+                    let row := add(0x38c0, shl(5, mul(j, 2)))
+                    let w := 0
+                    w := mload(add(row, 0))
+                    s00 := add(s00, mul(c0, w))
+                    s01 := add(s01, mul(c1, w))
+                    w := mload(add(row, 32))
+                    s10 := add(s10, mul(c0, w))
+                    s11 := add(s11, mul(c1, w))
                 }
+                mstore(add(out, 0), mod(s00, 0xffffffff00000001))
+                mstore(add(out, 32), mod(s01, 0xffffffff00000001))
+                mstore(add(out, 64), mod(s10, 0xffffffff00000001))
+                mstore(add(out, 96), mod(s11, 0xffffffff00000001))
             }
             // Gate 0: NoopGate
             function gate_0() {
@@ -758,12 +766,12 @@ contract WrapperGates {
             }
             if iszero(eq(calldatasize(), 9152)) { revert(0, 0) }
             calldatacopy(0x1500, 0, calldatasize())
+            // α_i^j at APOW + 32·(NC·j + i): the fold reads one row j for every α.
             for { let i := 0 } lt(i, 2) { i := add(i, 1) } {
                 let alpha := mload(add(0x1500, shl(5, i)))
-                let powers := add(0x38c0, mul(shl(5, i), 123))
                 let w := 1
                 for { let j := 0 } lt(j, 123) { j := add(j, 1) } {
-                    mstore(add(powers, shl(5, j)), w)
+                    mstore(add(0x38c0, shl(5, add(mul(j, 2), i))), w)
                     w := mulmod(w, alpha, 0xffffffff00000001)
                 }
             }

@@ -322,7 +322,10 @@ pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &st
         <F as Poseidon>::MDS_MATRIX_DIAG[1..].iter().all(|&d| d == 0),
         "the MDS diagonal has entries past the first"
     );
-    let helpers = fill(&HELPERS.replace("// @POSEIDON@\n", &poseidon_helpers()), &values)?;
+    let helpers = fill(
+        &HELPERS.replace("// @POSEIDON@\n", &poseidon_helpers()).replace("// @FOLD@\n", &fold_function(num_challenges)),
+        &values,
+    )?;
     let functions = fill(&functions, &values)?;
     let calls = fill(&calls, &values)?;
     let body = fill(BODY, &values)?;
@@ -427,22 +430,7 @@ function aputsub(j, a, b) {
 
 // @POSEIDON@
 
-// Folds the current gate's n constraints with the powers of each α into out (2 words per α).
-function fold(n, out) {
-    for { let i := 0 } lt(i, $NC$) { i := add(i, 1) } {
-        let powers := add($APOW$, mul(shl(5, i), $MAXC$))
-        let s0 := 0
-        let s1 := 0
-        for { let j := 0 } lt(j, n) { j := add(j, 1) } {
-            let w := mload(add(powers, shl(5, j)))
-            let c := add($CB$, shl(6, j))
-            s0 := add(s0, mul(mload(c), w))
-            s1 := add(s1, mul(mload(add(c, 32)), w))
-        }
-        mstore(add(out, shl(6, i)), mod(s0, $P$))
-        mstore(add(out, add(shl(6, i), 32)), mod(s1, $P$))
-    }
-}
+// @FOLD@
 "#;
 
 /// The contract's entry: checks, hash mode, then the powers of each α for gate mode.
@@ -466,12 +454,12 @@ if eq(calldatasize(), $HASH_BYTES$) {
 }
 if iszero(eq(calldatasize(), $INPUT_BYTES$)) { revert(0, 0) }
 calldatacopy($IN$, 0, calldatasize())
+// α_i^j at APOW + 32·(NC·j + i): the fold reads one row j for every α.
 for { let i := 0 } lt(i, $NC$) { i := add(i, 1) } {
     let alpha := mload(add($IN$, shl(5, i)))
-    let powers := add($APOW$, mul(shl(5, i), $MAXC$))
     let w := 1
     for { let j := 0 } lt(j, $MAXC$) { j := add(j, 1) } {
-        mstore(add(powers, shl(5, j)), w)
+        mstore(add($APOW$, shl(5, add(mul(j, $NC$), i))), w)
         w := mulmod(w, alpha, $P$)
     }
 }
@@ -855,5 +843,33 @@ function native_permute() {{
 "#,
         init_ext = indent(&init_ext, "    "),
         init_native = indent(&init_native, "    "),
+    )
+}
+
+/// `fold(n, out)`: the current gate's n constraints folded with the powers of every α in one pass
+/// (each constraint read once), written as two words per α at `out`. Products are below 2^128 and
+/// a gate has fewer than 2^10 constraints, so the sums are reduced once.
+fn fold_function(num_challenges: usize) -> String {
+    let mut declare = String::new();
+    let mut body = String::new();
+    let mut store = String::new();
+    for i in 0..num_challenges {
+        write!(declare, "    let s{i}0 := 0\n    let s{i}1 := 0\n").expect("writing to a string");
+        write!(
+            body,
+            "        w := mload(add(row, {at}))\n        s{i}0 := add(s{i}0, mul(c0, w))\n        s{i}1 := add(s{i}1, mul(c1, w))\n",
+            at = 32 * i
+        )
+        .expect("writing to a string");
+        write!(
+            store,
+            "    mstore(add(out, {a}), mod(s{i}0, $P$))\n    mstore(add(out, {b}), mod(s{i}1, $P$))\n",
+            a = 64 * i,
+            b = 64 * i + 32
+        )
+        .expect("writing to a string");
+    }
+    format!(
+        "// Folds the current gate's n constraints with the powers of each α into out (2 words per α).\nfunction fold(n, out) {{\n{declare}    for {{ let j := 0 }} lt(j, n) {{ j := add(j, 1) }} {{\n        let c := add($CB$, shl(6, j))\n        let c0 := mload(c)\n        let c1 := mload(add(c, 32))\n        let row := add($APOW$, shl(5, mul(j, $NC$)))\n        let w := 0\n{body}    }}\n{store}}}\n"
     )
 }
