@@ -19,6 +19,12 @@ use zkcrowd_proofs::{
     CallWitness, ProofSystem, RangeRecord, RealProof, SpanWitness, TransferWitness, WrapInputs, Wrapper,
 };
 
+/// The L2 chain id of the Rollup test chain of ranges.
+const ROLLUP_CHAIN_ID: u64 = 7777;
+
+/// The submitter (the Rollup test's only agent) of the chain of ranges.
+const ROLLUP_SUBMITTER: Address = Address::repeat_byte(0xa6);
+
 /// Where the forge fixtures go, under the repository root.
 const FIXTURES: &str = "contracts/test/fixtures/wrapper";
 
@@ -212,10 +218,13 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
     let mut proofs = Vec::new();
     let mut calldatas: Vec<(String, Vec<u8>)> = Vec::new();
     let mut timings = Vec::new();
-    for (kind, root) in roots(system)? {
+    let roots = roots(system)?;
+    let mut normalized_roots = Vec::new();
+    for (kind, root) in &roots {
         let started = Instant::now();
-        let normalized = wrapper.normalize(system, &root)?;
+        let normalized = wrapper.normalize(system, root)?;
         let stage1 = started.elapsed();
+        normalized_roots.push(normalized.clone());
         for r in 0..records {
             let record = RangeRecord {
                 chain_id: 1 + (r as u64 % 2) * 6,
@@ -245,6 +254,34 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
             }));
         }
     }
+
+    // A chain of ranges for the Rollup tests: the one-transfer block as range [1, 1], the span block
+    // as [2, 2], the two-block range as [3, 4], all for L2 chain ROLLUP_CHAIN_ID and submitter
+    // ROLLUP_SUBMITTER (each starts at the previous one's post root).
+    let mut chain = Vec::new();
+    for (position, first, last) in [(0usize, 1u64, 1u64), (1, 2, 2), (3, 3, 4)] {
+        let record = RangeRecord { chain_id: ROLLUP_CHAIN_ID, first_block: first, last_block: last, submitter: ROLLUP_SUBMITTER };
+        let proof = wrapper.finish(&normalized_roots[position], &record)?;
+        let inputs = Wrapper::inputs_of(&proof).context("16 public inputs")?;
+        let calldata = encode_proof(&shape, &proof)?;
+        rust_verdict(wrapper, &shape, &calldata, &inputs)
+            .map_err(|reason| anyhow::anyhow!("a fresh rollup-chain proof does not verify: {reason}"))?;
+        let file = format!("range-{first}-{last}.bin");
+        chain.push(json!({
+            "file": file,
+            "first": first,
+            "last": last,
+            "preRoot": inputs.pre_root.to_string(),
+            "postRoot": inputs.post_root.to_string(),
+            "txCommitment": inputs.commitment.to_string(),
+            "binding": inputs.binding.to_string(),
+        }));
+        calldatas.push((file, calldata));
+    }
+    anyhow::ensure!(
+        chain.windows(2).all(|pair| pair[0]["postRoot"] == pair[1]["preRoot"]),
+        "the rollup chain's ranges do not chain"
+    );
 
     // Mutated copies with plonky2's verdicts: one byte of one section of each proof, and one byte
     // of one public input.
@@ -301,6 +338,7 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
     let manifest = json!({
         "proofBytes": layout.total,
         "proofCount": proofs.len(), "proofs": proofs,
+        "rollup": { "chainId": ROLLUP_CHAIN_ID, "submitter": ROLLUP_SUBMITTER.to_string(), "ranges": chain },
         "mutationCount": mutations.len(), "mutations": mutations,
         "sectionCount": section_list.len(), "sections": section_list,
     });
