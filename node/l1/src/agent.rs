@@ -189,7 +189,14 @@ pub struct Submitter {
 
 impl Submitter {
     /// The loop of `agent`, which is `schedule.agents[index]`.
-    pub fn new(agent: SubmissionAgent, index: usize, schedule: Schedule, rollup: Address, max_per_l1_block: usize, attempts: u32) -> Self {
+    pub fn new(
+        agent: SubmissionAgent,
+        index: usize,
+        schedule: Schedule,
+        rollup: Address,
+        max_per_l1_block: usize,
+        attempts: u32,
+    ) -> Self {
         assert_eq!(schedule.agents.get(index), Some(&agent.address()), "the agent is the schedule's agent {index}");
         Self { agent, index, schedule, rollup, max_per_l1_block, attempts, in_flight: Default::default() }
     }
@@ -236,7 +243,11 @@ impl Submitter {
         Some(if receipt.success {
             Submitted::Accepted { block, gas_used: receipt.gas_used }
         } else {
-            Submitted::Reverted { block, gas_used: receipt.gas_used, reason: crate::contract::revert_reason(&receipt.revert_data) }
+            Submitted::Reverted {
+                block,
+                gas_used: receipt.gas_used,
+                reason: crate::contract::revert_reason(&receipt.revert_data),
+            }
         })
     }
 

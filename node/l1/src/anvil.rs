@@ -164,7 +164,8 @@ fn worker(config: AnvilConfig, inbox: Receiver<Request>, ready: Sender<Result<St
     let instance = match spawned {
         Ok(instance) => instance,
         Err(e) => {
-            let _ = ready.send(Err(L1Error::Spawn(format!("{} ({e}); scripts/setup installs it", config.program.display()))));
+            let _ = ready
+                .send(Err(L1Error::Spawn(format!("{} ({e}); scripts/setup installs it", config.program.display()))));
             return;
         }
     };
@@ -212,7 +213,10 @@ impl Rpc {
         self.provider.raw_request::<_, Value>(method.into(), params).await.map_err(|e| match e {
             alloy::transports::RpcError::ErrorResp(payload) => match payload.data.as_ref() {
                 Some(data) if payload.message.contains("revert") => {
-                    let bytes: Bytes = serde_json::from_str::<String>(data.get()).ok().and_then(|s| s.parse().ok()).unwrap_or_default();
+                    let bytes: Bytes = serde_json::from_str::<String>(data.get())
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_default();
                     L1Error::Reverted(crate::contract::revert_reason(&bytes))
                 }
                 _ => L1Error::Refused(format!("{method}: {}", payload.message)),
@@ -253,7 +257,10 @@ impl Rpc {
                 Bytes::new()
             } else {
                 let trace = self
-                    .request("debug_traceTransaction", json!([tx_hash, { "disableStack": true, "disableStorage": true }]))
+                    .request(
+                        "debug_traceTransaction",
+                        json!([tx_hash, { "disableStack": true, "disableStorage": true }]),
+                    )
                     .await?;
                 let hex = trace["returnValue"].as_str().unwrap_or_default();
                 let hex = if hex.starts_with("0x") { hex.to_owned() } else { format!("0x{hex}") };

@@ -69,7 +69,12 @@ alloy::sol! {
 /// `Rollup`'s constructor arguments, ABI-encoded after the creation code. The last, the L2 chain id
 /// that range proofs bind, is 0: the simulator submits single blocks (`submitBlock`), which do not
 /// use it, until it moves to ranges (issue 14).
-pub fn rollup_constructor_args(verifier: Address, agents: &[Address], slot_seconds: u64, genesis_root: B256) -> Vec<u8> {
+pub fn rollup_constructor_args(
+    verifier: Address,
+    agents: &[Address],
+    slot_seconds: u64,
+    genesis_root: B256,
+) -> Vec<u8> {
     use alloy::sol_types::SolValue;
     (verifier, agents.to_vec(), slot_seconds, genesis_root, 0u64).abi_encode_params()
 }
@@ -91,7 +96,9 @@ pub fn revert_reason(data: &[u8]) -> String {
             IRollup::IRollupErrors::NotSlotOwner(e) => {
                 format!("NotSlotOwner(sender {}, owner {}, slot {})", e.sender, e.owner, e.slot)
             }
-            IRollup::IRollupErrors::WrongBlockNumber(e) => format!("WrongBlockNumber(expected {}, got {})", e.expected, e.got),
+            IRollup::IRollupErrors::WrongBlockNumber(e) => {
+                format!("WrongBlockNumber(expected {}, got {})", e.expected, e.got)
+            }
             IRollup::IRollupErrors::WrongPreRoot(e) => format!("WrongPreRoot(expected {}, got {})", e.expected, e.got),
             IRollup::IRollupErrors::InvalidProof(_) => "InvalidProof()".to_owned(),
             IRollup::IRollupErrors::UnknownBlock(e) => format!("UnknownBlock({})", e.number),
@@ -100,7 +107,11 @@ pub fn revert_reason(data: &[u8]) -> String {
     if let Some(message) = alloy::sol_types::decode_revert_reason(data) {
         return message;
     }
-    if data.is_empty() { "reverted without data".to_owned() } else { format!("reverted with 0x{}", alloy::hex::encode(data)) }
+    if data.is_empty() {
+        "reverted without data".to_owned()
+    } else {
+        format!("reverted with 0x{}", alloy::hex::encode(data))
+    }
 }
 
 /// Where forge writes the artifacts: `$ZKCROWD_CONTRACTS_OUT`, else `contracts/out` of this checkout.
@@ -114,7 +125,8 @@ pub fn artifacts_dir() -> PathBuf {
 pub fn creation_code(file: &str, contract: &str) -> Result<Bytes, L1Error> {
     let path = artifacts_dir().join(file).join(format!("{contract}.json"));
     let missing = |why: String| L1Error::Artifact { path: path.display().to_string(), why };
-    let text = std::fs::read_to_string(&path).map_err(|e| missing(format!("{e} (run scripts/setup: it builds contracts/ with forge)")))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| missing(format!("{e} (run scripts/setup: it builds contracts/ with forge)")))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| missing(e.to_string()))?;
     let hex = json["bytecode"]["object"].as_str().ok_or_else(|| missing("no bytecode.object".to_owned()))?;
     let bytes: Bytes = hex.parse().map_err(|e| missing(format!("bytecode: {e}")))?;

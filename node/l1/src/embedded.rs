@@ -2,8 +2,8 @@
 //! spawning a process per run costs more than the run. It builds no headers (no block hashes) and
 //! charges no fees (base fee 0); gas used per transaction is the EVM's and matches anvil's.
 
-use alloy::consensus::{Transaction as _, TxEnvelope};
 use alloy::consensus::transaction::SignerRecoverable;
+use alloy::consensus::{Transaction as _, TxEnvelope};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_evm::FromRecoveredTx;
 use revm::context::result::{ExecutionResult, Output};
@@ -32,7 +32,13 @@ pub struct EmbeddedL1 {
 impl EmbeddedL1 {
     /// An empty chain at block 0 with `genesis_timestamp`.
     pub fn new(chain_id: u64, genesis_timestamp: u64) -> Self {
-        Self { db: CacheDB::new(EmptyDB::default()), chain_id, number: 0, timestamp: genesis_timestamp, pool: Vec::new() }
+        Self {
+            db: CacheDB::new(EmptyDB::default()),
+            chain_id,
+            number: 0,
+            timestamp: genesis_timestamp,
+            pool: Vec::new(),
+        }
     }
 
     fn env(&self, number: u64, timestamp: u64) -> (BlockEnv, CfgEnv) {
@@ -63,7 +69,8 @@ impl L1Backend for EmbeddedL1 {
     }
 
     fn set_balance(&mut self, address: Address, wei: U256) -> Result<(), L1Error> {
-        let mut info = self.db.load_account(address).map_err(|e| L1Error::Refused(e.to_string()))?.info().unwrap_or_default();
+        let mut info =
+            self.db.load_account(address).map_err(|e| L1Error::Refused(e.to_string()))?.info().unwrap_or_default();
         info.balance = wei;
         self.db.insert_account_info(address, info);
         Ok(())

@@ -56,7 +56,9 @@ fn bindings_match_the_artifacts() {
         assert!(rollup.iter().any(|s| s == signature), "Rollup has no {signature}: {rollup:?}");
     }
     let verifier = signatures("ModeledProofVerifier.sol", "ModeledProofVerifier");
-    for signature in [IModeledProofVerifier::SIMULATION_ONLYCall::SIGNATURE, IModeledProofVerifier::verifyCall::SIGNATURE] {
+    for signature in
+        [IModeledProofVerifier::SIMULATION_ONLYCall::SIGNATURE, IModeledProofVerifier::verifyCall::SIGNATURE]
+    {
         assert!(verifier.iter().any(|s| s == signature), "ModeledProofVerifier has no {signature}: {verifier:?}");
     }
 }

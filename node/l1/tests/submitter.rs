@@ -14,15 +14,25 @@ fn root(n: u64) -> B256 {
 }
 
 fn blocks(range: std::ops::RangeInclusive<u64>) -> Vec<ProvenBlock> {
-    range.map(|n| ProvenBlock::modeled(n, root(n - 1), root(n), keccak256(format!("txs {n}")), Address::repeat_byte(7))).collect()
+    range
+        .map(|n| ProvenBlock::modeled(n, root(n - 1), root(n), keccak256(format!("txs {n}")), Address::repeat_byte(7)))
+        .collect()
 }
 
 fn setup() -> (EmbeddedL1, Deployment, Vec<Submitter>) {
     let mut l1 = EmbeddedL1::new(31_337, GENESIS);
-    let agents: Vec<SubmissionAgent> = (0..2).map(|i| SubmissionAgent::new(l1_signer("agent", 3, i), 31_337, 0)).collect();
+    let agents: Vec<SubmissionAgent> =
+        (0..2).map(|i| SubmissionAgent::new(l1_signer("agent", 3, i), 31_337, 0)).collect();
     let addresses: Vec<Address> = agents.iter().map(SubmissionAgent::address).collect();
-    let deployment =
-        Deployment::deploy_simulation(&mut l1, l1_signer("deployer", 3, 0), &addresses, SLOT_SECONDS, root(0), GENESIS + 1).unwrap();
+    let deployment = Deployment::deploy_simulation(
+        &mut l1,
+        l1_signer("deployer", 3, 0),
+        &addresses,
+        SLOT_SECONDS,
+        root(0),
+        GENESIS + 1,
+    )
+    .unwrap();
     let submitters = agents
         .into_iter()
         .enumerate()
@@ -54,7 +64,10 @@ fn submits_in_its_slot_confirms_and_bounds_retries() {
 
     let mined = l1.mine(slot_start(1) + 2).unwrap();
     let outcomes: Vec<Submitted> = mined.receipts.iter().filter_map(|r| submitters[owner].on_receipt(r)).collect();
-    assert!(matches!(outcomes[..], [Submitted::Accepted { block: 1, .. }, Submitted::Accepted { block: 2, .. }]), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[..], [Submitted::Accepted { block: 1, .. }, Submitted::Accepted { block: 2, .. }]),
+        "{outcomes:?}"
+    );
     assert_eq!(deployment.proven_head(&mut l1).unwrap(), (2, root(2)));
 
     // A revert is reported with its reason and the block is submitted again in a later slot.
@@ -67,13 +80,19 @@ fn submits_in_its_slot_confirms_and_bounds_retries() {
     }
     let mined = l1.mine(slot_start(2) + 1).unwrap();
     let reverted = submitters[next_owner].on_receipt(&mined.receipts[0]).unwrap();
-    assert!(matches!(&reverted, Submitted::Reverted { block: 3, reason, .. } if reason.starts_with("WrongPreRoot(")), "{reverted:?}");
+    assert!(
+        matches!(&reverted, Submitted::Reverted { block: 3, reason, .. } if reason.starts_with("WrongPreRoot(")),
+        "{reverted:?}"
+    );
     let later_owner = deployment.schedule.owner_index(3);
     let txs = submitters[later_owner].due(slot_start(3), &blocks(3..=3));
     for (number, tx) in &txs {
         submitters[later_owner].sent(l1.send(tx).unwrap(), *number);
     }
     let mined = l1.mine(slot_start(3) + 1).unwrap();
-    assert!(matches!(submitters[later_owner].on_receipt(&mined.receipts[0]), Some(Submitted::Accepted { block: 3, .. })));
+    assert!(matches!(
+        submitters[later_owner].on_receipt(&mined.receipts[0]),
+        Some(Submitted::Accepted { block: 3, .. })
+    ));
     assert_eq!(deployment.proven_head(&mut l1).unwrap(), (3, root(3)));
 }

@@ -83,7 +83,14 @@ fn main() {
     let mut normalized = None;
     for config in args {
         let fri = parse(&config);
-        let name = format!("r{}-q{}-pow{}-cap{}-a{}", fri.rate_bits, fri.num_query_rounds, fri.proof_of_work_bits, fri.cap_height, fri.reduction_arity_bits.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("."));
+        let name = format!(
+            "r{}-q{}-pow{}-cap{}-a{}",
+            fri.rate_bits,
+            fri.num_query_rounds,
+            fri.proof_of_work_bits,
+            fri.cap_height,
+            fri.reduction_arity_bits.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(".")
+        );
         let started = Instant::now();
         let wrapper = Wrapper::build_with(&system, fri.clone()).expect("wrapper");
         let build = started.elapsed();
@@ -107,7 +114,10 @@ fn main() {
             let relative = file.path.strip_prefix("contracts/").expect("under contracts/");
             write(&dir.join(relative), file.contents.as_bytes());
         }
-        write(&dir.join("src/IVerifier.sol"), &std::fs::read(root.join("contracts/src/IVerifier.sol")).expect("IVerifier"));
+        write(
+            &dir.join("src/IVerifier.sol"),
+            &std::fs::read(root.join("contracts/src/IVerifier.sol")).expect("IVerifier"),
+        );
         write(&dir.join("test/Gas.t.sol"), GAS_TEST.as_bytes());
         write(&dir.join("proof.bin"), &calldata);
         let inputs = Wrapper::inputs_of(&proof).expect("inputs");

@@ -339,7 +339,10 @@ pub(crate) struct AggregateTargets {
     aggregates: [VerifierCircuitTarget; 4],
 }
 
-pub(crate) fn constant_verifier_data(builder: &mut Builder, data: &VerifierOnlyCircuitData<C, D>) -> VerifierCircuitTarget {
+pub(crate) fn constant_verifier_data(
+    builder: &mut Builder,
+    data: &VerifierOnlyCircuitData<C, D>,
+) -> VerifierCircuitTarget {
     VerifierCircuitTarget {
         constants_sigmas_cap: builder.constant_merkle_cap(&data.constants_sigmas_cap),
         circuit_digest: builder.constant_hash(data.circuit_digest),

@@ -139,7 +139,13 @@ impl FinalFri {
     /// The configuration the generated verifier uses (chosen in docs/benchmarks.md, "On-chain
     /// verifier"): rate 1/2^6, 14 queries, 16 bits of proof of work (6·14 + 16 = 100 bits).
     pub fn chosen() -> Self {
-        Self { rate_bits: 6, num_query_rounds: 14, proof_of_work_bits: 16, cap_height: 4, reduction_arity_bits: vec![4, 4] }
+        Self {
+            rate_bits: 6,
+            num_query_rounds: 14,
+            proof_of_work_bits: 16,
+            cap_height: 4,
+            reduction_arity_bits: vec![4, 4],
+        }
     }
 
     /// plonky2's conjectured security: `rate_bits × queries + proof-of-work bits`.
@@ -250,9 +256,8 @@ fn define_stage1_aggregate(builder: &mut Builder, system: &ProofSystem) -> Stage
     // The cyclic-recursion check `ProofSystem::verify` makes on a top aggregate, here in-circuit: its
     // anchor must be the real aggregation circuits' (see the crate documentation).
     let anchor = builder.constant_hash(system.anchor());
-    let claimed = HashOutTarget {
-        elements: std::array::from_fn(|i| proof.public_inputs[zkcrowd_market::Statement::FIELDS + i]),
-    };
+    let claimed =
+        HashOutTarget { elements: std::array::from_fn(|i| proof.public_inputs[zkcrowd_market::Statement::FIELDS + i]) };
     builder.connect_hashes(claimed, anchor);
     builder.verify_proof::<C>(&proof, &verifier_data, shape);
     register_statement(builder, &proof);

@@ -1,11 +1,11 @@
-//! The wrapper and the generated L1 verifier, on the Rust side: wrapped proofs of every kind of
-//! range root verify and bind their range record; the calldata encoding round-trips and refuses
+//! The wrapper and the generated L1 verifier, on the Rust side: wrapped proofs of both kinds of
+//! range root (leaf, aggregate) verify and bind their range record; the calldata encoding round-trips and refuses
 //! non-canonical elements; the transcript the contract replays gives plonky2's challenges; the
 //! committed contracts are what the generator writes today (the CI staleness check).
 //!
 //! One proof system (cached under cargo's target tmp dir) and one wrapper are built per test
-//! process; a wrapped proof costs about 15 s on two cores (stage 1, then the final proof), so the
-//! tests share two.
+//! process (about a minute on two cores; a wrapped proof costs 15-40 s more), so the proving checks
+//! are one test.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -72,9 +72,12 @@ fn wrapped() -> &'static plonky2::plonk::proof::ProofWithPublicInputs<F, KeccakC
 }
 
 /// A wrapped leaf and a wrapped aggregate verify, expose the root's roots and commitment and the
-/// record's binding; changing any public input makes plonky2 refuse the proof.
+/// record's binding, and changing any public input makes plonky2 refuse the proof; the aggregate's
+/// calldata round-trips (and the decoder refuses a non-canonical element and a wrong length); the
+/// transcript the contract replays gives plonky2's challenges. (One test: nextest runs each test in
+/// its own process, and each builds the circuits.)
 #[test]
-fn wrapped_proofs_verify_and_bind_their_inputs() {
+fn wrapped_proofs_verify_bind_and_encode() {
     let (leaf, aggregate) = roots();
     let wrapped_leaf = wrapper().wrap(system(), leaf, &RECORD).unwrap();
     for (root, proof) in [(leaf, &wrapped_leaf), (aggregate, wrapped())] {
@@ -90,6 +93,8 @@ fn wrapped_proofs_verify_and_bind_their_inputs() {
             assert!(wrapper().verify(&tampered).is_err(), "public input {index} changed and still verified");
         }
     }
+    calldata_round_trips_and_refuses_bad_encodings();
+    transcript_model_matches_plonky2();
 }
 
 /// The binding is keccak256(abi.encode(uint64, uint64, uint64, address)) with each word's top bit
@@ -97,14 +102,16 @@ fn wrapped_proofs_verify_and_bind_their_inputs() {
 #[test]
 fn binding_is_the_masked_abi_hash() {
     let expected = {
-        let mut hash = keccak256((RECORD.chain_id, RECORD.first_block, RECORD.last_block, RECORD.submitter).abi_encode());
+        let mut hash =
+            keccak256((RECORD.chain_id, RECORD.first_block, RECORD.last_block, RECORD.submitter).abi_encode());
         for word in hash.0.chunks_exact_mut(8) {
             word[0] &= 0x7f;
         }
         hash
     };
     assert_eq!(RECORD.binding(), expected);
-    let inputs = WrapInputs { pre_root: B256::ZERO, post_root: B256::ZERO, commitment: B256::ZERO, binding: RECORD.binding() };
+    let inputs =
+        WrapInputs { pre_root: B256::ZERO, post_root: B256::ZERO, commitment: B256::ZERO, binding: RECORD.binding() };
     assert!(inputs.to_fields().is_some(), "the binding is four canonical elements");
     for changed in [
         RangeRecord { chain_id: 8, ..RECORD },
@@ -116,9 +123,21 @@ fn binding_is_the_masked_abi_hash() {
     }
 }
 
+/// The committed contracts are exactly what the generator writes for today's circuits (run
+/// `cargo run --release -p zkcrowd-proofs --bin zkcrowd-verifier-gen` after changing a circuit). The
+/// circuits are built in this process, the committed files by another: this also checks that
+/// building the circuits is deterministic.
+#[test]
+fn committed_verifier_is_fresh() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in solidity::generate(wrapper()).unwrap() {
+        let committed = std::fs::read_to_string(root.join(&file.path)).unwrap_or_default();
+        assert!(committed == file.contents, "{} is stale: run zkcrowd-verifier-gen", file.path);
+    }
+}
+
 /// Calldata round-trips to the same proof, has the layout's length, and the decoder refuses a
 /// non-canonical element (p written over the first opening) and a wrong length.
-#[test]
 fn calldata_round_trips_and_refuses_bad_encodings() {
     let shape = Shape::of(wrapper().final_common()).unwrap();
     let layout = Layout::of(&shape);
@@ -141,7 +160,6 @@ fn calldata_round_trips_and_refuses_bad_encodings() {
 
 /// The transcript model the contract replays (constant prefix, then the proof in calldata order)
 /// gives exactly plonky2's challenges.
-#[test]
 fn transcript_model_matches_plonky2() {
     let proof = wrapped();
     let common = wrapper().final_common();
@@ -159,17 +177,4 @@ fn transcript_model_matches_plonky2() {
     assert_eq!(betas, fri.fri_betas);
     assert_eq!(model.pow_response, fri.fri_pow_response);
     assert_eq!(model.query_indices, fri.fri_query_indices);
-}
-
-/// The committed contracts are exactly what the generator writes for today's circuits (run
-/// `cargo run --release -p zkcrowd-proofs --bin zkcrowd-verifier-gen` after changing a circuit). The
-/// circuits are built in this process, the committed files by another: this also checks that
-/// building the circuits is deterministic.
-#[test]
-fn committed_verifier_is_fresh() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for file in solidity::generate(wrapper()).unwrap() {
-        let committed = std::fs::read_to_string(root.join(&file.path)).unwrap_or_default();
-        assert!(committed == file.contents, "{} is stale: run zkcrowd-verifier-gen", file.path);
-    }
 }

@@ -120,8 +120,11 @@ fn roots(system: &ProofSystem) -> anyhow::Result<Vec<(&'static str, RealProof)>>
     let calls = (0..3u8)
         .map(|i| {
             let before = *ledger.get(&address(10 + i)).context("funded")?;
-            let write =
-                ledger.upsert_recorded(AccountLeaf { nonce: before.nonce + 1, balance: before.balance - 100, ..before })?;
+            let write = ledger.upsert_recorded(AccountLeaf {
+                nonce: before.nonce + 1,
+                balance: before.balance - 100,
+                ..before
+            })?;
             Ok(CallWitness { tx_hash: B256::repeat_byte(0x40 + i), debit_wei: 100, credit_wei: 0, write })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -170,14 +173,38 @@ fn sections(shape: &Shape, layout: &Layout) -> Vec<(String, usize, usize, usize,
     ];
     let oracle = ["constants and sigmas", "wires", "Zs and partial products", "quotient"];
     for (i, &(leaf, path)) in layout.initial.iter().enumerate() {
-        out.push((format!("query leaves: {}", oracle[i]), layout.queries + leaf, path - leaf, shape.num_queries, layout.query_bytes));
+        out.push((
+            format!("query leaves: {}", oracle[i]),
+            layout.queries + leaf,
+            path - leaf,
+            shape.num_queries,
+            layout.query_bytes,
+        ));
         let path_bytes = shape.initial_path_length() * 25;
-        out.push((format!("query Merkle paths: {}", oracle[i]), layout.queries + path, path_bytes, shape.num_queries, layout.query_bytes));
+        out.push((
+            format!("query Merkle paths: {}", oracle[i]),
+            layout.queries + path,
+            path_bytes,
+            shape.num_queries,
+            layout.query_bytes,
+        ));
     }
     let step_paths = shape.step_path_lengths();
     for (step, &(evals, path)) in layout.steps.iter().enumerate() {
-        out.push((format!("query FRI step {step} evaluations"), layout.queries + evals, path - evals, shape.num_queries, layout.query_bytes));
-        out.push((format!("query FRI step {step} Merkle paths"), layout.queries + path, step_paths[step] * 25, shape.num_queries, layout.query_bytes));
+        out.push((
+            format!("query FRI step {step} evaluations"),
+            layout.queries + evals,
+            path - evals,
+            shape.num_queries,
+            layout.query_bytes,
+        ));
+        out.push((
+            format!("query FRI step {step} Merkle paths"),
+            layout.queries + path,
+            step_paths[step] * 25,
+            shape.num_queries,
+            layout.query_bytes,
+        ));
     }
     out
 }
@@ -260,7 +287,12 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
     // ROLLUP_SUBMITTER (each starts at the previous one's post root).
     let mut chain = Vec::new();
     for (position, first, last) in [(0usize, 1u64, 1u64), (1, 2, 2), (3, 3, 4)] {
-        let record = RangeRecord { chain_id: ROLLUP_CHAIN_ID, first_block: first, last_block: last, submitter: ROLLUP_SUBMITTER };
+        let record = RangeRecord {
+            chain_id: ROLLUP_CHAIN_ID,
+            first_block: first,
+            last_block: last,
+            submitter: ROLLUP_SUBMITTER,
+        };
         let proof = wrapper.finish(&normalized_roots[position], &record)?;
         let inputs = Wrapper::inputs_of(&proof).context("16 public inputs")?;
         let calldata = encode_proof(&shape, &proof)?;

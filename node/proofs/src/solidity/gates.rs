@@ -193,7 +193,9 @@ struct PoseidonTables {
 fn poseidon_tables(table: &mut Table) -> PoseidonTables {
     let width = 12;
     let mut full = Vec::new();
-    for round in (0..HALF_N_FULL_ROUNDS).chain(HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS..2 * HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS) {
+    for round in
+        (0..HALF_N_FULL_ROUNDS).chain(HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS..2 * HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS)
+    {
         full.extend_from_slice(&ALL_ROUND_CONSTANTS[width * round..width * (round + 1)]);
     }
     let full_rounds = table.push(&full);
@@ -284,12 +286,7 @@ pub(crate) fn generate(common: &CommonCircuitData<F, D>, name: &str, header: &st
         writeln!(functions, "// Gate {index}: {}", common.gates[index].0.id().chars().take(100).collect::<String>())?;
         functions.push_str(&body);
         writeln!(calls, "gate_{index}()")?;
-        writeln!(
-            calls,
-            "fold({}, {:#x})",
-            kind.num_constraints(),
-            output + 64 * num_challenges * index
-        )?;
+        writeln!(calls, "fold({}, {:#x})", kind.num_constraints(), output + 64 * num_challenges * index)?;
     }
 
     let mut values = BTreeMap::new();
@@ -678,7 +675,10 @@ pub fn hash_vector(count: usize, seed: &str) -> (Vec<u64>, Vec<u64>) {
     let mut stream = Stream::new(seed);
     let input: Vec<F> = (0..count).map(|_| stream.next()).collect();
     let output = PoseidonHash::hash_no_pad(&input);
-    (input.iter().map(PrimeField64::to_canonical_u64).collect(), output.elements.iter().map(PrimeField64::to_canonical_u64).collect())
+    (
+        input.iter().map(PrimeField64::to_canonical_u64).collect(),
+        output.elements.iter().map(PrimeField64::to_canonical_u64).collect(),
+    )
 }
 
 /// The MDS circulant's row `r` as a sum of `terms` (`term(i, circ)` for the state element `i`

@@ -145,9 +145,8 @@ pub fn challenges(
 ) -> Challenges {
     let mut sponge = prefix(common, circuit_digest);
     let num_challenges = common.config.num_challenges;
-    let public_inputs_hash = <KeccakC as plonky2::plonk::config::GenericConfig<D>>::InnerHasher::hash_no_pad(
-        &proof.public_inputs,
-    );
+    let public_inputs_hash =
+        <KeccakC as plonky2::plonk::config::GenericConfig<D>>::InnerHasher::hash_no_pad(&proof.public_inputs);
     sponge.observe_all(&public_inputs_hash.elements);
     let proof = &proof.proof;
     for digest in &proof.wires_cap.0 {

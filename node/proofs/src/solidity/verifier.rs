@@ -79,8 +79,9 @@ pub(crate) fn generate(
         let pair: Vec<u64> = (0..1usize << (arity_bits - 1))
             .map(|m| g.exp_u64(reverse_bits(m, arity_bits - 1) as u64).inverse().to_canonical_u64())
             .collect();
-        let start: Vec<u64> =
-            (0..1usize << arity_bits).map(|t| g.exp_u64(reverse_bits(t, arity_bits) as u64).to_canonical_u64()).collect();
+        let start: Vec<u64> = (0..1usize << arity_bits)
+            .map(|t| g.exp_u64(reverse_bits(t, arity_bits) as u64).to_canonical_u64())
+            .collect();
         let halving = F::TWO.inverse().exp_u64(arity_bits as u64).to_canonical_u64();
         fold_tables.push((table.push(&pair), table.push(&start), halving));
     }
@@ -144,7 +145,11 @@ pub(crate) fn generate(
     memory.alloc("PREV", 64, "the evaluation the next FRI step must hold");
     memory.alloc("SINV", 32, "FRI fold: 1/start of the coset, squared per level");
     memory.alloc("FB", 64, "FRI fold: β, squared per level");
-    memory.alloc("EVALS", 64 * (1 << shape.reduction_arity_bits.iter().copied().max().unwrap_or(1)), "one FRI step's coset (then its folds)");
+    memory.alloc(
+        "EVALS",
+        64 * (1 << shape.reduction_arity_bits.iter().copied().max().unwrap_or(1)),
+        "one FRI step's coset (then its folds)",
+    );
 
     // ---- Generated fragments ----
     // The sponge after the constant prefix of the transcript.
@@ -162,11 +167,7 @@ pub(crate) fn generate(
     for (gate, &selector) in selector_indices.iter().enumerate() {
         let group = &groups[selector];
         anyhow::ensure!(group.contains(&gate), "gate {gate} outside its selector group");
-        writeln!(
-            filters,
-            "gate_sum({gate}, {selector}, {}, {}, {many})",
-            group.start, group.end
-        )?;
+        writeln!(filters, "gate_sum({gate}, {selector}, {}, {}, {many})", group.start, group.end)?;
     }
 
     // Per-step FRI calls (the parameters are in the table).
@@ -197,7 +198,10 @@ pub(crate) fn generate(
             )
         };
         let full = open_zeta / 8 * 8;
-        let mut code = format!("for {{ let at := $LEAFS$ }} lt(at, add($LEAFS$, {})) {{ at := add(at, 64) }} {{\n    let v := 0\n", 8 * full);
+        let mut code = format!(
+            "for {{ let at := $LEAFS$ }} lt(at, add($LEAFS$, {})) {{ at := add(at, 64) }} {{\n    let v := 0\n",
+            8 * full
+        );
         for half in 0..2 {
             write!(code, "    let w{half} := mload(add(at, {}))\n    bad := or(bad, high_ones(w{half}))\n", 32 * half)?;
         }
@@ -215,7 +219,11 @@ pub(crate) fn generate(
             code.push_str("{\n    let v := 0\n    let w := 0\n");
             for k in full..open_zeta {
                 if k % 4 == 0 || k == full {
-                    write!(code, "    w := mload(add($LEAFS$, {}))\n    bad := or(bad, high_ones(w))\n    w := bswap4(w)\n", 8 * (k / 4 * 4))?;
+                    write!(
+                        code,
+                        "    w := mload(add($LEAFS$, {}))\n    bad := or(bad, high_ones(w))\n    w := bswap4(w)\n",
+                        8 * (k / 4 * 4)
+                    )?;
                 }
                 code.push_str(&lane(k % 4, k - full));
             }
