@@ -83,9 +83,7 @@ contract WrapperVerifier is IVerifier {
             // 0xcf20 X                32 bytes  the query's point x (then x^arity after each step)
             // 0xcf40 XINV             32 bytes  1/x
             // 0xcf60 PREV             64 bytes  the evaluation the next FRI step must hold
-            // 0xcfa0 SINV             32 bytes  FRI fold: 1/start of the coset, squared per level
-            // 0xcfc0 FB               64 bytes  FRI fold: β, squared per level
-            // 0xd000 EVALS          1024 bytes  one FRI step's coset (then its folds)
+            // 0xcfa0 EVALS          1024 bytes  one FRI step's coset (then its folds)
 
             // ---- Failure: `verify` returns false ----
             function fail() {
@@ -310,6 +308,252 @@ contract WrapperVerifier is IVerifier {
                 }
             }
 
+            function coset_4(within, step, start_table) {
+                // Decode: two evaluations per word; a lane whose value has its top 32 bits set (only p - 1 among
+                // canonical values) sends the coset to an exact check.
+                let bad := 0
+                {
+                    let raw := mload(add(0xc700, 0))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 0), shr(192, w))
+                    mstore(add(0xcfa0, 32), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 64), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 96), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 32))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 128), shr(192, w))
+                    mstore(add(0xcfa0, 160), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 192), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 224), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 64))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 256), shr(192, w))
+                    mstore(add(0xcfa0, 288), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 320), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 352), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 96))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 384), shr(192, w))
+                    mstore(add(0xcfa0, 416), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 448), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 480), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 128))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 512), shr(192, w))
+                    mstore(add(0xcfa0, 544), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 576), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 608), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 160))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 640), shr(192, w))
+                    mstore(add(0xcfa0, 672), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 704), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 736), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 192))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 768), shr(192, w))
+                    mstore(add(0xcfa0, 800), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 832), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 864), and(w, 0xffffffffffffffff))
+                }
+                {
+                    let raw := mload(add(0xc700, 224))
+                    bad := or(bad, high_ones(raw))
+                    let w := bswap4(raw)
+                    mstore(add(0xcfa0, 896), shr(192, w))
+                    mstore(add(0xcfa0, 928), and(shr(128, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 960), and(shr(64, w), 0xffffffffffffffff))
+                    mstore(add(0xcfa0, 992), and(w, 0xffffffffffffffff))
+                }
+                if bad {
+                    for { let k := 0 } lt(k, 32) { k := add(k, 1) } {
+                        if iszero(lt(mload(add(0xcfa0, shl(5, k))), 0xffffffff00000001)) { fail() }
+                    }
+                }
+                let e := add(0xcfa0, shl(6, within))
+                if iszero(and(eq(mload(e), mload(0xcf60)), eq(mload(add(e, 32)), mload(add(0xcf60, 32))))) { fail() }
+                // start^-1 = x^-1·g^rev(within) (the coset's first point is x·g^-rev(within)).
+                let s := mulmod(mload(0xcf40), tb(add(start_table, within)), 0xffffffff00000001)
+                let b0 := mload(add(0xf80, shl(6, step)))
+                let b1 := mload(add(0xf80, add(shl(6, step), 32)))
+                {
+                    let zinv := mulmod(s, 0x1, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 0))
+                    let a1 := mload(add(0xcfa0, 32))
+                    let c0 := mload(add(0xcfa0, 64))
+                    let c1 := mload(add(0xcfa0, 96))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 0), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 32), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffeffff00000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 128))
+                    let a1 := mload(add(0xcfa0, 160))
+                    let c0 := mload(add(0xcfa0, 192))
+                    let c1 := mload(add(0xcfa0, 224))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 64), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 96), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffffeff00000101, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 256))
+                    let a1 := mload(add(0xcfa0, 288))
+                    let c0 := mload(add(0xcfa0, 320))
+                    let c1 := mload(add(0xcfa0, 352))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 128), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 160), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffffffeff000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 384))
+                    let a1 := mload(add(0xcfa0, 416))
+                    let c0 := mload(add(0xcfa0, 448))
+                    let c1 := mload(add(0xcfa0, 480))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 192), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 224), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xffefffff00100001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 512))
+                    let a1 := mload(add(0xcfa0, 544))
+                    let c0 := mload(add(0xcfa0, 576))
+                    let c1 := mload(add(0xcfa0, 608))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 256), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 288), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xffffffef00000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 640))
+                    let a1 := mload(add(0xcfa0, 672))
+                    let c0 := mload(add(0xcfa0, 704))
+                    let c1 := mload(add(0xcfa0, 736))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 320), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 352), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xefffffff00000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 768))
+                    let a1 := mload(add(0xcfa0, 800))
+                    let c0 := mload(add(0xcfa0, 832))
+                    let c1 := mload(add(0xcfa0, 864))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 384), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 416), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffffffefffff001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 896))
+                    let a1 := mload(add(0xcfa0, 928))
+                    let c0 := mload(add(0xcfa0, 960))
+                    let c1 := mload(add(0xcfa0, 992))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 448), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 480), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                s := mulmod(s, s, 0xffffffff00000001)
+                b0, b1 := em(b0, b1, b0, b1)
+                {
+                    let zinv := mulmod(s, 0x1, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 0))
+                    let a1 := mload(add(0xcfa0, 32))
+                    let c0 := mload(add(0xcfa0, 64))
+                    let c1 := mload(add(0xcfa0, 96))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 0), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 32), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffeffff00000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 128))
+                    let a1 := mload(add(0xcfa0, 160))
+                    let c0 := mload(add(0xcfa0, 192))
+                    let c1 := mload(add(0xcfa0, 224))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 64), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 96), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffffeff00000101, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 256))
+                    let a1 := mload(add(0xcfa0, 288))
+                    let c0 := mload(add(0xcfa0, 320))
+                    let c1 := mload(add(0xcfa0, 352))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 128), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 160), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffffffeff000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 384))
+                    let a1 := mload(add(0xcfa0, 416))
+                    let c0 := mload(add(0xcfa0, 448))
+                    let c1 := mload(add(0xcfa0, 480))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 192), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 224), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                s := mulmod(s, s, 0xffffffff00000001)
+                b0, b1 := em(b0, b1, b0, b1)
+                {
+                    let zinv := mulmod(s, 0x1, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 0))
+                    let a1 := mload(add(0xcfa0, 32))
+                    let c0 := mload(add(0xcfa0, 64))
+                    let c1 := mload(add(0xcfa0, 96))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 0), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 32), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                {
+                    let zinv := mulmod(s, 0xfffeffff00000001, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 128))
+                    let a1 := mload(add(0xcfa0, 160))
+                    let c0 := mload(add(0xcfa0, 192))
+                    let c1 := mload(add(0xcfa0, 224))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 64), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 96), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                s := mulmod(s, s, 0xffffffff00000001)
+                b0, b1 := em(b0, b1, b0, b1)
+                {
+                    let zinv := mulmod(s, 0x1, 0xffffffff00000001)
+                    let a0 := mload(add(0xcfa0, 0))
+                    let a1 := mload(add(0xcfa0, 32))
+                    let c0 := mload(add(0xcfa0, 64))
+                    let c1 := mload(add(0xcfa0, 96))
+                    let t0, t1 := em(mulmod(b0, zinv, 0xffffffff00000001), mulmod(b1, zinv, 0xffffffff00000001), addmod(a0, sub(0xffffffff00000001, c0), 0xffffffff00000001), addmod(a1, sub(0xffffffff00000001, c1), 0xffffffff00000001))
+                    mstore(add(0xcfa0, 0), addmod(addmod(a0, c0, 0xffffffff00000001), t0, 0xffffffff00000001))
+                    mstore(add(0xcfa0, 32), addmod(addmod(a1, c1, 0xffffffff00000001), t1, 0xffffffff00000001))
+                }
+                mstore(0xcf60, mulmod(mload(0xcfa0), 0xefffffff10000001, 0xffffffff00000001))
+                mstore(add(0xcf60, 32), mulmod(mload(add(0xcfa0, 32)), 0xefffffff10000001, 0xffffffff00000001))
+            }
             // ---- FRI ----
             // One folding step at query offset `q`: checks the coset's Merkle path (coset index `idx >> arity`),
             // that the coset holds the previous evaluation (PREV) at `idx`'s position, and replaces PREV with
@@ -325,41 +569,10 @@ contract WrapperVerifier is IVerifier {
                 calldatacopy(0xc700, add(q, tb(add(params, 2))), shl(4, arity))
                 next := shr(arity_bits, idx)
                 if iszero(merkle(and(keccak256(0xc700, shl(4, arity)), 0xffffffffffffffffffffffffffffffffffffffffffffffffff00000000000000), next, add(q, tb(add(params, 3))), tb(add(params, 1)), add(mload(0x860), tb(add(params, 4))))) { fail() }
-                for { let k := 0 } lt(k, arity) { k := add(k, 1) } {
-                    let w := bswap4(mload(add(0xc700, shl(4, k))))
-                    let v0 := shr(192, w)
-                    let v1 := and(shr(128, w), 0xffffffffffffffff)
-                    if iszero(and(lt(v0, 0xffffffff00000001), lt(v1, 0xffffffff00000001))) { fail() }
-                    mstore(add(0xd000, shl(6, k)), v0)
-                    mstore(add(0xd000, add(shl(6, k), 32)), v1)
-                }
-                let e := add(0xd000, shl(6, and(idx, sub(arity, 1))))
-                if iszero(and(eq(mload(e), mload(0xcf60)), eq(mload(add(e, 32)), mload(add(0xcf60, 32))))) { fail() }
-                // start^-1 = x^-1 · g^rev(within) (the coset's first point is x·g^-rev(within)).
-                mstore(0xcfa0, mulmod(mload(0xcf40), tb(add(tb(add(params, 6)), and(idx, sub(arity, 1)))), 0xffffffff00000001))
-                mstore(0xcfc0, mload(add(0xf80, shl(6, step))))
-                mstore(add(0xcfc0, 32), mload(add(0xf80, add(shl(6, step), 32))))
-                let pairs := tb(add(params, 5))
-                for { let size := shr(1, arity) } size { size := shr(1, size) } {
-                    for { let m := 0 } lt(m, size) { m := add(m, 1) } {
-                        let p := add(0xd000, shl(7, m))
-                        let zinv := mulmod(mload(0xcfa0), tb(add(pairs, m)), 0xffffffff00000001)
-                        let d0, d1 := es(mload(p), mload(add(p, 32)), mload(add(p, 64)), mload(add(p, 96)))
-                        d0, d1 := em(mulmod(mload(0xcfc0), zinv, 0xffffffff00000001), mulmod(mload(add(0xcfc0, 32)), zinv, 0xffffffff00000001), d0, d1)
-                        let o := add(0xd000, shl(6, m))
-                        mstore(o, addmod(addmod(mload(p), mload(add(p, 64)), 0xffffffff00000001), d0, 0xffffffff00000001))
-                        mstore(add(o, 32), addmod(addmod(mload(add(p, 32)), mload(add(p, 96)), 0xffffffff00000001), d1, 0xffffffff00000001))
-                    }
-                    // The next level's points are the squares: start^-2, β^2; its pairs use the first half of
-                    // the table (g^-2rev(m) over half the bits is g^-rev(m) over the full bits).
-                    mstore(0xcfa0, mulmod(mload(0xcfa0), mload(0xcfa0), 0xffffffff00000001))
-                    let b0, b1 := em(mload(0xcfc0), mload(add(0xcfc0, 32)), mload(0xcfc0), mload(add(0xcfc0, 32)))
-                    mstore(0xcfc0, b0)
-                    mstore(add(0xcfc0, 32), b1)
-                }
-                let halving := tb(add(params, 7))
-                mstore(0xcf60, mulmod(mload(0xd000), halving, 0xffffffff00000001))
-                mstore(add(0xcf60, 32), mulmod(mload(add(0xd000, 32)), halving, 0xffffffff00000001))
+                // Decode, check against PREV and fold, unrolled for this arity (see `coset_*`).
+                switch arity_bits
+                case 4 { coset_4(and(idx, 15), step, tb(add(params, 6))) }
+                default { revert(0, 0) }
                 // x := x^arity, and its inverse.
                 mstore(0xcf20, fpow2k(mload(0xcf20), arity_bits))
                 mstore(0xcf40, fpow2k(mload(0xcf40), arity_bits))

@@ -143,8 +143,6 @@ pub(crate) fn generate(
     memory.alloc("X", 32, "the query's point x (then x^arity after each step)");
     memory.alloc("XINV", 32, "1/x");
     memory.alloc("PREV", 64, "the evaluation the next FRI step must hold");
-    memory.alloc("SINV", 32, "FRI fold: 1/start of the coset, squared per level");
-    memory.alloc("FB", 64, "FRI fold: β, squared per level");
     memory.alloc(
         "EVALS",
         64 * (1 << shape.reduction_arity_bits.iter().copied().max().unwrap_or(1)),
@@ -169,6 +167,19 @@ pub(crate) fn generate(
         anyhow::ensure!(group.contains(&gate), "gate {gate} outside its selector group");
         writeln!(filters, "gate_sum({gate}, {selector}, {}, {}, {many})", group.start, group.end)?;
     }
+
+    // Per arity: the coset's decoding, its check against the previous evaluation and its fold,
+    // unrolled with the fold constants inlined.
+    let mut arities: Vec<usize> = shape.reduction_arity_bits.clone();
+    arities.sort_unstable();
+    arities.dedup();
+    let mut cosets = String::new();
+    let mut cosets_switch = String::from("switch arity_bits\n");
+    for &arity_bits in &arities {
+        cosets.push_str(&coset_function(arity_bits));
+        writeln!(cosets_switch, "case {arity_bits} {{ coset_{arity_bits}(and(idx, {}), step, tb(add(params, 6))) }}", (1usize << arity_bits) - 1)?;
+    }
+    cosets_switch.push_str("default { revert(0, 0) }\n");
 
     // Per-step FRI calls (the parameters are in the table).
     let mut fri_steps = String::new();
@@ -327,6 +338,9 @@ pub(crate) fn generate(
         .replace("// @INITIAL@\n", &indent(&initial, "    "))
         .replace("// @STEPS@\n", &indent(&fri_steps, "    "))
         .replace("// @COMBINE@\n", &fill(&combine, &values)?);
+    let helpers = helpers
+        .replace("// @COSETS_SWITCH@\n", &fill(&indent(&cosets_switch, "    "), &values)?)
+        .replace("// @COSETS@\n", &fill(&cosets, &values)?);
 
     let layout_doc = format!(
         "///      Calldata layout of `proof` ({total} bytes; field elements 8 bytes little-endian, hashes 25 bytes):\n///      wires, Z/partial-product and quotient caps at 0, {c1}, {c2}; openings at {o} ({open_total} extension\n///      elements: constants, σs, wires, Zs, partial products, quotient chunks at ζ, then Zs at gζ); FRI commit caps at\n///      {commit}; final polynomial ({final_len} coefficients) at {final_at}; proof-of-work witness at {pow}; {nq} query\n///      rounds of {qb} bytes from {queries} (per round: four leaves with their {ipath}-sibling paths, then per\n///      FRI step the coset's evaluations and its path).\n",
@@ -649,6 +663,7 @@ function pp_chunk(i, c) {
     }
 }
 
+// @COSETS@
 // ---- FRI ----
 // One folding step at query offset `q`: checks the coset's Merkle path (coset index `idx >> arity`),
 // that the coset holds the previous evaluation (PREV) at `idx`'s position, and replaces PREV with
@@ -664,41 +679,8 @@ function fri_step(q, idx, step, params) -> next {
     calldatacopy($LEAFS$, add(q, tb(add(params, 2))), shl(4, arity))
     next := shr(arity_bits, idx)
     if iszero(merkle(and(keccak256($LEAFS$, shl(4, arity)), $MASK25$), next, add(q, tb(add(params, 3))), tb(add(params, 1)), add(mload($PF$), tb(add(params, 4))))) { fail() }
-    for { let k := 0 } lt(k, arity) { k := add(k, 1) } {
-        let w := bswap4(mload(add($LEAFS$, shl(4, k))))
-        let v0 := shr(192, w)
-        let v1 := and(shr(128, w), 0xffffffffffffffff)
-        if iszero(and(lt(v0, $P$), lt(v1, $P$))) { fail() }
-        mstore(add($EVALS$, shl(6, k)), v0)
-        mstore(add($EVALS$, add(shl(6, k), 32)), v1)
-    }
-    let e := add($EVALS$, shl(6, and(idx, sub(arity, 1))))
-    if iszero(and(eq(mload(e), mload($PREV$)), eq(mload(add(e, 32)), mload(add($PREV$, 32))))) { fail() }
-    // start^-1 = x^-1 · g^rev(within) (the coset's first point is x·g^-rev(within)).
-    mstore($SINV$, mulmod(mload($XINV$), tb(add(tb(add(params, 6)), and(idx, sub(arity, 1)))), $P$))
-    mstore($FB$, mload(add($FBETA$, shl(6, step))))
-    mstore(add($FB$, 32), mload(add($FBETA$, add(shl(6, step), 32))))
-    let pairs := tb(add(params, 5))
-    for { let size := shr(1, arity) } size { size := shr(1, size) } {
-        for { let m := 0 } lt(m, size) { m := add(m, 1) } {
-            let p := add($EVALS$, shl(7, m))
-            let zinv := mulmod(mload($SINV$), tb(add(pairs, m)), $P$)
-            let d0, d1 := es(mload(p), mload(add(p, 32)), mload(add(p, 64)), mload(add(p, 96)))
-            d0, d1 := em(mulmod(mload($FB$), zinv, $P$), mulmod(mload(add($FB$, 32)), zinv, $P$), d0, d1)
-            let o := add($EVALS$, shl(6, m))
-            mstore(o, addmod(addmod(mload(p), mload(add(p, 64)), $P$), d0, $P$))
-            mstore(add(o, 32), addmod(addmod(mload(add(p, 32)), mload(add(p, 96)), $P$), d1, $P$))
-        }
-        // The next level's points are the squares: start^-2, β^2; its pairs use the first half of
-        // the table (g^-2rev(m) over half the bits is g^-rev(m) over the full bits).
-        mstore($SINV$, mulmod(mload($SINV$), mload($SINV$), $P$))
-        let b0, b1 := em(mload($FB$), mload(add($FB$, 32)), mload($FB$), mload(add($FB$, 32)))
-        mstore($FB$, b0)
-        mstore(add($FB$, 32), b1)
-    }
-    let halving := tb(add(params, 7))
-    mstore($PREV$, mulmod(mload($EVALS$), halving, $P$))
-    mstore(add($PREV$, 32), mulmod(mload(add($EVALS$, 32)), halving, $P$))
+    // Decode, check against PREV and fold, unrolled for this arity (see `coset_*`).
+// @COSETS_SWITCH@
     // x := x^arity, and its inverse.
     mstore($X$, fpow2k(mload($X$), arity_bits))
     mstore($XINV$, fpow2k(mload($XINV$), arity_bits))
@@ -972,3 +954,62 @@ for { let qi := 0 } lt(qi, $NQ$) { qi := add(qi, 1) } {
 mstore(0, 1)
 return(0, 32)
 "#;
+
+/// `coset_<a>(within, step, start_table)`: decodes the 2^a evaluations copied to LEAFS (canonical
+/// checked), requires the one at `within` to be PREV, and folds them at the step's β into PREV, every
+/// loop unrolled: pairs (E[2m], E[2m+1]) are the values at ±z_m with z_m = start·g^rev(m), and E'[m] =
+/// (E[2m] + E[2m+1]) + β·z_m^-1·(E[2m] - E[2m+1]); each level squares β and start^-1 and uses the
+/// first half of the same constants g^-rev(m); the halvings are one factor 2^-a at the end.
+fn coset_function(arity_bits: usize) -> String {
+    let arity = 1usize << arity_bits;
+    let g = F::primitive_root_of_unity(arity_bits);
+    let mut code = format!(
+        "function coset_{arity_bits}(within, step, start_table) {{\n    // Decode: two evaluations per word; a lane whose value has its top 32 bits set (only p - 1 among\n    // canonical values) sends the coset to an exact check.\n    let bad := 0\n"
+    );
+    for word in 0..arity / 2 {
+        write!(
+            code,
+            "    {{\n        let raw := mload(add($LEAFS$, {r}))\n        bad := or(bad, high_ones(raw))\n        let w := bswap4(raw)\n        mstore(add($EVALS$, {a}), shr(192, w))\n        mstore(add($EVALS$, {b}), and(shr(128, w), 0xffffffffffffffff))\n        mstore(add($EVALS$, {c}), and(shr(64, w), 0xffffffffffffffff))\n        mstore(add($EVALS$, {d}), and(w, 0xffffffffffffffff))\n    }}\n",
+            r = 32 * word,
+            a = 128 * word,
+            b = 128 * word + 32,
+            c = 128 * word + 64,
+            d = 128 * word + 96,
+        )
+        .expect("writing to a string");
+    }
+    write!(
+        code,
+        "    if bad {{\n        for {{ let k := 0 }} lt(k, {values}) {{ k := add(k, 1) }} {{\n            if iszero(lt(mload(add($EVALS$, shl(5, k))), $P$)) {{ fail() }}\n        }}\n    }}\n    let e := add($EVALS$, shl(6, within))\n    if iszero(and(eq(mload(e), mload($PREV$)), eq(mload(add(e, 32)), mload(add($PREV$, 32))))) {{ fail() }}\n    // start^-1 = x^-1·g^rev(within) (the coset's first point is x·g^-rev(within)).\n    let s := mulmod(mload($XINV$), tb(add(start_table, within)), $P$)\n    let b0 := mload(add($FBETA$, shl(6, step)))\n    let b1 := mload(add($FBETA$, add(shl(6, step), 32)))\n",
+        values = 2 * arity,
+    )
+    .expect("writing to a string");
+    let mut size = arity / 2;
+    while size > 0 {
+        for m in 0..size {
+            let constant = g.exp_u64(reverse_bits(m, arity_bits - 1) as u64).inverse().to_canonical_u64();
+            write!(
+                code,
+                "    {{\n        let zinv := mulmod(s, {constant:#x}, $P$)\n        let a0 := mload(add($EVALS$, {p0}))\n        let a1 := mload(add($EVALS$, {p1}))\n        let c0 := mload(add($EVALS$, {p2}))\n        let c1 := mload(add($EVALS$, {p3}))\n        let t0, t1 := em(mulmod(b0, zinv, $P$), mulmod(b1, zinv, $P$), addmod(a0, sub($P$, c0), $P$), addmod(a1, sub($P$, c1), $P$))\n        mstore(add($EVALS$, {o0}), addmod(addmod(a0, c0, $P$), t0, $P$))\n        mstore(add($EVALS$, {o1}), addmod(addmod(a1, c1, $P$), t1, $P$))\n    }}\n",
+                p0 = 128 * m,
+                p1 = 128 * m + 32,
+                p2 = 128 * m + 64,
+                p3 = 128 * m + 96,
+                o0 = 64 * m,
+                o1 = 64 * m + 32,
+            )
+            .expect("writing to a string");
+        }
+        size /= 2;
+        if size > 0 {
+            code.push_str("    s := mulmod(s, s, $P$)\n    b0, b1 := em(b0, b1, b0, b1)\n");
+        }
+    }
+    let halving = F::TWO.inverse().exp_u64(arity_bits as u64).to_canonical_u64();
+    write!(
+        code,
+        "    mstore($PREV$, mulmod(mload($EVALS$), {halving:#x}, $P$))\n    mstore(add($PREV$, 32), mulmod(mload(add($EVALS$, 32)), {halving:#x}, $P$))\n}}\n"
+    )
+    .expect("writing to a string");
+    code
+}
