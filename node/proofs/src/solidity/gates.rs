@@ -596,7 +596,7 @@ fn coset_interpolation(subgroup_bits: usize, degree: usize, (domain, weights): (
         .expect("writing to a string");
         out.push_str(&chunk(start, end));
     }
-    write!(out, "aputsub({}, add($W$, shl(6, {evaluation_value})), $EVB$)\n", 2 + 4 * intermediates)
+    writeln!(out, "aputsub({}, add($W$, shl(6, {evaluation_value})), $EVB$)", 2 + 4 * intermediates)
         .expect("writing to a string");
     out
 }
@@ -739,7 +739,7 @@ fn poseidon_helpers() -> String {
             b = 64 * c + 32,
         )
         .expect("writing to a string");
-        write!(init_native, "mstore(add($HS2$, {a}), mod({}, $P$))\n", column(0, 32, "$HS$"), a = 32 * c)
+        writeln!(init_native, "mstore(add($HS2$, {a}), mod({}, $P$))", column(0, 32, "$HS$"), a = 32 * c)
             .expect("writing to a string");
     }
     format!(

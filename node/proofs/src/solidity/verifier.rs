@@ -177,7 +177,11 @@ pub(crate) fn generate(
     let mut cosets_switch = String::from("switch arity_bits\n");
     for &arity_bits in &arities {
         cosets.push_str(&coset_function(arity_bits));
-        writeln!(cosets_switch, "case {arity_bits} {{ coset_{arity_bits}(and(idx, {}), step, tb(add(params, 6))) }}", (1usize << arity_bits) - 1)?;
+        writeln!(
+            cosets_switch,
+            "case {arity_bits} {{ coset_{arity_bits}(and(idx, {}), step, tb(add(params, 6))) }}",
+            (1usize << arity_bits) - 1
+        )?;
     }
     cosets_switch.push_str("default { revert(0, 0) }\n");
 
@@ -217,10 +221,9 @@ pub(crate) fn generate(
             write!(code, "    let w{half} := mload(add(at, {}))\n    bad := or(bad, high_ones(w{half}))\n", 32 * half)?;
         }
         for half in 0..2 {
-            write!(code, "    let w := bswap4(w{half})\n")?;
-            if half == 1 {
-                code = code.replacen("    let w := bswap4(w1)\n", "    w := bswap4(w1)\n", 1);
-            }
+            // The first half declares `w`, the second reuses it.
+            let declare = if half == 0 { "let " } else { "" };
+            writeln!(code, "    {declare}w := bswap4(w{half})")?;
             for l in 0..4 {
                 code.push_str(&lane(l, 4 * half + l));
             }
