@@ -5,16 +5,23 @@ import {IVerifier} from "./IVerifier.sol";
 
 /// @title Rollup
 /// @notice zkcrowd's L1 contract: the chain of fully proven L2 blocks (docs/protocol.md §1, steps 9-10).
-/// @dev A block is accepted only
+/// @dev Blocks arrive in **ranges** (`submitRange`): the blocks [first, last] with one proof of the
+///      whole range (a wrapped plonky2 proof: the generated WrapperVerifier; or a modeled record in
+///      simulations). A range is accepted only
 ///      1. from the submission agent that owns the current time slot: slot = (now - genesisTime) /
 ///         slotSeconds, owner = agents[slot % agents.length] (a missed slot passes to the next agent);
-///      2. if it is the next block (number = provenHead + 1) and its pre ledger root equals the last
-///         accepted post ledger root (the accepted chain is contiguous);
-///      3. if the verifier accepts its proof of (preRoot, postRoot, txCommitment, aggregator).
+///      2. if it starts at the next block (first = provenHead + 1, last ≥ first) and its pre ledger root
+///         equals the last accepted post ledger root (the accepted chain is contiguous);
+///      3. if the verifier accepts its proof of (preRoot, postRoot, txCommitment, rangeBinding(first,
+///         last, sender)): the binding ties the proof to this L2 chain, these block numbers and the
+///         sender, so nobody can take a proof from the mempool and submit it as theirs.
+///      Only a hash of the range record is stored (the record itself is in the event and the calldata).
+///      `submitBlock` is the earlier per-block path (a full record stored per block), kept for the
+///      simulator's modeled runs until they submit ranges; both paths advance the same proven head.
 ///      The agents are the validator set registered at deployment. A proven validator-set change
 ///      (BFT consensus, a later issue) will replace them through the verifier; until then they are fixed.
 contract Rollup {
-    /// @notice An accepted L2 block.
+    /// @notice An accepted L2 block (the per-block path).
     struct BlockRecord {
         bytes32 preRoot;
         bytes32 postRoot;
@@ -25,6 +32,21 @@ contract Rollup {
         uint64 acceptedAt;
     }
 
+    /// @notice An accepted range of L2 blocks; only `keccak256(abi.encode(record))` is stored.
+    struct RangeRecord {
+        uint64 first;
+        uint64 last;
+        bytes32 preRoot;
+        bytes32 postRoot;
+        bytes32 txCommitment;
+        address agent;
+        uint64 slot;
+        uint64 acceptedAt;
+    }
+
+    /// @notice Each 8-byte word's top bit cleared: the binding is four canonical Goldilocks elements.
+    bytes32 public constant BINDING_MASK = 0x7fffffffffffffff7fffffffffffffff7fffffffffffffff7fffffffffffffff;
+
     /// @notice The proof verifier.
     IVerifier public immutable verifier;
     /// @notice L1 timestamp of slot 0 (the deployment block's timestamp).
@@ -33,13 +55,17 @@ contract Rollup {
     uint64 public immutable slotSeconds;
     /// @notice The L2 genesis ledger root (the post root of block 0).
     bytes32 public immutable genesisRoot;
+    /// @notice The L2 chain's id, bound by every range proof.
+    uint64 public immutable l2ChainId;
 
     address[] private _agents;
     uint64 private _provenHead;
     bytes32 private _lastPostRoot;
     mapping(uint64 number => BlockRecord) private _blocks;
+    /// @dev Range record hashes by the range's first block.
+    mapping(uint64 first => bytes32) private _ranges;
 
-    /// @notice An L2 block was accepted.
+    /// @notice An L2 block was accepted (the per-block path).
     event BlockAccepted(
         uint64 indexed number,
         bytes32 preRoot,
@@ -50,20 +76,34 @@ contract Rollup {
         uint64 slot
     );
 
+    /// @notice A range of L2 blocks was accepted; `recordHash` is what `rangeRecordHash(first)` returns.
+    event RangeAccepted(
+        uint64 indexed first,
+        uint64 last,
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 txCommitment,
+        address indexed agent,
+        uint64 slot,
+        bytes32 recordHash
+    );
+
     /// @notice No agent, or a zero-length slot, at deployment.
     error InvalidConfig(string what);
     /// @notice The sender does not own the current slot.
     error NotSlotOwner(address sender, address owner, uint64 slot);
-    /// @notice The block is not the next one.
+    /// @notice The block (or the range's first block) is not the next one.
     error WrongBlockNumber(uint64 expected, uint64 got);
-    /// @notice The block's pre root is not the last accepted post root.
+    /// @notice A range whose last block is before its first.
+    error EmptyRange(uint64 first, uint64 last);
+    /// @notice The pre root is not the last accepted post root.
     error WrongPreRoot(bytes32 expected, bytes32 got);
     /// @notice The verifier rejected the proof.
     error InvalidProof();
     /// @notice No accepted block has this number.
     error UnknownBlock(uint64 number);
 
-    constructor(IVerifier verifier_, address[] memory agents_, uint64 slotSeconds_, bytes32 genesisRoot_) {
+    constructor(IVerifier verifier_, address[] memory agents_, uint64 slotSeconds_, bytes32 genesisRoot_, uint64 l2ChainId_) {
         if (address(verifier_) == address(0)) revert InvalidConfig("verifier is the zero address");
         if (agents_.length == 0) revert InvalidConfig("no submission agent");
         if (slotSeconds_ == 0) revert InvalidConfig("slot of zero seconds");
@@ -74,11 +114,38 @@ contract Rollup {
         genesisTime = uint64(block.timestamp);
         slotSeconds = slotSeconds_;
         genesisRoot = genesisRoot_;
+        l2ChainId = l2ChainId_;
         _agents = agents_;
         _lastPostRoot = genesisRoot_;
     }
 
-    /// @notice Submits the next fully proven L2 block.
+    /// @notice Submits the next range [first, last] of fully proven L2 blocks with one proof of it.
+    function submitRange(
+        uint64 first,
+        uint64 last,
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 txCommitment,
+        bytes calldata proof
+    ) external {
+        uint64 slot = _checkSubmitter();
+        if (first != _provenHead + 1) revert WrongBlockNumber(_provenHead + 1, first);
+        if (last < first) revert EmptyRange(first, last);
+        if (preRoot != _lastPostRoot) revert WrongPreRoot(_lastPostRoot, preRoot);
+        bytes32[] memory inputs = rangeInputs(first, last, preRoot, postRoot, txCommitment, msg.sender);
+        if (!verifier.verify(proof, inputs)) revert InvalidProof();
+        bytes32 recordHash = keccak256(
+            abi.encode(
+                RangeRecord(first, last, preRoot, postRoot, txCommitment, msg.sender, slot, uint64(block.timestamp))
+            )
+        );
+        _ranges[first] = recordHash;
+        _provenHead = last;
+        _lastPostRoot = postRoot;
+        emit RangeAccepted(first, last, preRoot, postRoot, txCommitment, msg.sender, slot, recordHash);
+    }
+
+    /// @notice Submits the next fully proven L2 block (the per-block path, see the contract notes).
     function submitBlock(
         uint64 number,
         bytes32 preRoot,
@@ -87,9 +154,7 @@ contract Rollup {
         address aggregator,
         bytes calldata proof
     ) external {
-        uint64 slot = currentSlot();
-        address owner = _agents[slot % _agents.length];
-        if (msg.sender != owner) revert NotSlotOwner(msg.sender, owner, slot);
+        uint64 slot = _checkSubmitter();
         if (number != _provenHead + 1) revert WrongBlockNumber(_provenHead + 1, number);
         if (preRoot != _lastPostRoot) revert WrongPreRoot(_lastPostRoot, preRoot);
         if (!verifier.verify(proof, publicInputs(preRoot, postRoot, txCommitment, aggregator))) revert InvalidProof();
@@ -99,7 +164,37 @@ contract Rollup {
         emit BlockAccepted(number, preRoot, postRoot, txCommitment, aggregator, msg.sender, slot);
     }
 
-    /// @notice The public inputs a block proof must prove (IVerifier's order).
+    /// @dev Reverts unless the sender owns the current slot; returns the slot.
+    function _checkSubmitter() private view returns (uint64 slot) {
+        slot = currentSlot();
+        address owner = _agents[slot % _agents.length];
+        if (msg.sender != owner) revert NotSlotOwner(msg.sender, owner, slot);
+    }
+
+    /// @notice What a range proof binds besides the roots and the commitment:
+    ///         keccak256(abi.encode(l2ChainId, first, last, submitter)) with each 8-byte word's top bit
+    ///         cleared (four canonical field elements; 252 bits of keccak).
+    function rangeBinding(uint64 first, uint64 last, address submitter) public view returns (bytes32) {
+        return keccak256(abi.encode(l2ChainId, first, last, submitter)) & BINDING_MASK;
+    }
+
+    /// @notice The public inputs a range proof must prove (the WrapperVerifier's order).
+    function rangeInputs(
+        uint64 first,
+        uint64 last,
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 txCommitment,
+        address submitter
+    ) public view returns (bytes32[] memory inputs) {
+        inputs = new bytes32[](4);
+        inputs[0] = preRoot;
+        inputs[1] = postRoot;
+        inputs[2] = txCommitment;
+        inputs[3] = rangeBinding(first, last, submitter);
+    }
+
+    /// @notice The public inputs a block proof must prove (the per-block path, IVerifier's order).
     function publicInputs(bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator)
         public
         pure
@@ -127,14 +222,20 @@ contract Rollup {
         return _agents;
     }
 
-    /// @notice The last accepted L2 block (0 before any) and its post ledger root.
+    /// @notice The last accepted L2 block (0 before any) and its post root.
     function provenHead() external view returns (uint64 number, bytes32 postRoot) {
         return (_provenHead, _lastPostRoot);
     }
 
-    /// @notice An accepted block.
+    /// @notice An accepted block of the per-block path.
     function blockAt(uint64 number) external view returns (BlockRecord memory) {
-        if (number == 0 || number > _provenHead) revert UnknownBlock(number);
+        if (number == 0 || number > _provenHead || _blocks[number].agent == address(0)) revert UnknownBlock(number);
         return _blocks[number];
+    }
+
+    /// @notice The stored hash of the range starting at `first` (zero if none): compare it with
+    ///         `keccak256(abi.encode(record))` of a record read from the RangeAccepted event.
+    function rangeRecordHash(uint64 first) external view returns (bytes32) {
+        return _ranges[first];
     }
 }

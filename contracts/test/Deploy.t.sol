@@ -6,6 +6,7 @@ import {IVerifier} from "../src/IVerifier.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {ModeledProofVerifier} from "../src/simulation/ModeledProofVerifier.sol";
 import {Deploy} from "../script/Deploy.s.sol";
+import {WrapperVerifier} from "../src/generated/WrapperVerifier.sol";
 import {DeploySimulation} from "../script/DeploySimulation.s.sol";
 
 /// @title StubVerifier
@@ -30,6 +31,7 @@ contract HonestlyFlaggedVerifier is StubVerifier {
 ///         real-looking one; the simulation script deploys a working verifier and Rollup pair.
 contract DeployTest is Test {
     bytes32 internal constant GENESIS_ROOT = keccak256("zkcrowd.test.genesis-root");
+    uint64 internal constant L2_CHAIN_ID = 7777;
 
     Deploy internal deployScript;
     DeploySimulation internal simulationScript;
@@ -54,20 +56,20 @@ contract DeployTest is Test {
                 )
             )
         );
-        deployScript.deploy(modeled, agents, 12, GENESIS_ROOT);
+        deployScript.deploy(modeled, agents, 12, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
     /// The production script refuses a verifier address without code (an EOA, or a typo).
     function test_deploy_refusesCodelessVerifier() public {
         address eoa = makeAddr("not a contract");
         vm.expectRevert(bytes(string.concat("Deploy: verifier ", vm.toString(eoa), " has no code")));
-        deployScript.deploy(eoa, agents, 12, GENESIS_ROOT);
+        deployScript.deploy(eoa, agents, 12, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
     /// The production script deploys over a real-looking verifier, and the Rollup uses it.
     function test_deploy_acceptsRealLookingVerifier() public {
         StubVerifier stub = new StubVerifier();
-        Rollup rollup = deployScript.deploy(address(stub), agents, 12, GENESIS_ROOT);
+        Rollup rollup = deployScript.deploy(address(stub), agents, 12, GENESIS_ROOT, L2_CHAIN_ID);
         assertEq(address(rollup.verifier()), address(stub));
         assertEq(rollup.agents(), agents);
         assertEq(rollup.slotSeconds(), 12);
@@ -82,7 +84,7 @@ contract DeployTest is Test {
     /// A verifier that implements SIMULATION_ONLY() and answers false is accepted.
     function test_deploy_acceptsVerifierFlaggedFalse() public {
         HonestlyFlaggedVerifier flagged = new HonestlyFlaggedVerifier();
-        Rollup rollup = deployScript.deploy(address(flagged), agents, 12, GENESIS_ROOT);
+        Rollup rollup = deployScript.deploy(address(flagged), agents, 12, GENESIS_ROOT, L2_CHAIN_ID);
         assertEq(address(rollup.verifier()), address(flagged));
     }
 
@@ -90,23 +92,37 @@ contract DeployTest is Test {
     function test_deploy_keepsRollupConfigChecks() public {
         StubVerifier stub = new StubVerifier();
         vm.expectRevert(abi.encodeWithSelector(Rollup.InvalidConfig.selector, "no submission agent"));
-        deployScript.deploy(address(stub), new address[](0), 12, GENESIS_ROOT);
+        deployScript.deploy(address(stub), new address[](0), 12, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
-    /// run() reads VERIFIER, AGENTS, SLOT_SECONDS and GENESIS_ROOT from the environment. (The only
-    /// test that sets these variables: tests run in parallel and the environment is process-wide.)
+    /// run() reads VERIFIER, AGENTS, SLOT_SECONDS, GENESIS_ROOT and L2_CHAIN_ID from the environment, and
+    /// deploys the generated WrapperVerifier when VERIFIER is unset. (The only test that sets these
+    /// variables: tests run in parallel and the environment is process-wide.)
     function test_run_readsEnvironment() public {
         StubVerifier stub = new StubVerifier();
         vm.setEnv("VERIFIER", vm.toString(address(stub)));
         vm.setEnv("AGENTS", string.concat(vm.toString(agents[0]), ",", vm.toString(agents[1])));
         vm.setEnv("SLOT_SECONDS", "7");
         vm.setEnv("GENESIS_ROOT", vm.toString(GENESIS_ROOT));
+        vm.setEnv("L2_CHAIN_ID", "7777");
 
         Rollup rollup = deployScript.run();
         assertEq(address(rollup.verifier()), address(stub));
         assertEq(rollup.agents(), agents);
         assertEq(rollup.slotSeconds(), 7);
         assertEq(rollup.genesisRoot(), GENESIS_ROOT);
+        assertEq(rollup.l2ChainId(), L2_CHAIN_ID);
+
+        vm.setEnv("VERIFIER", vm.toString(address(0)));
+        rollup = deployScript.run();
+        WrapperVerifier generated = WrapperVerifier(address(rollup.verifier()));
+        assertGt(address(generated.gates()).code.length, 0, "the generated verifier and its gates contract");
+        (bool answered,) = address(generated).staticcall(abi.encodeWithSignature("SIMULATION_ONLY()"));
+        assertFalse(answered, "the generated verifier is not flagged simulation-only");
+
+        vm.setEnv("L2_CHAIN_ID", "0");
+        vm.expectRevert(bytes("Deploy: L2_CHAIN_ID must be a non-zero 64-bit id"));
+        deployScript.run();
     }
 
     /// The simulation's default agents are anvil's first four dev accounts.
@@ -123,7 +139,8 @@ contract DeployTest is Test {
     /// production script refuses the pair's verifier.
     function test_simulation_deploysWorkingPair() public {
         address[] memory defaults = simulationScript.defaultAgents();
-        (ModeledProofVerifier verifier, Rollup rollup) = simulationScript.deploy(defaults, 12, GENESIS_ROOT);
+        (IVerifier deployed, Rollup rollup) = simulationScript.deploy(defaults, 12, GENESIS_ROOT, 0, false);
+        ModeledProofVerifier verifier = ModeledProofVerifier(address(deployed));
         assertEq(address(rollup.verifier()), address(verifier));
         assertEq(rollup.agents(), defaults);
         assertTrue(verifier.SIMULATION_ONLY());
@@ -140,6 +157,22 @@ contract DeployTest is Test {
         assertEq(headRoot, postRoot);
 
         vm.expectRevert();
-        deployScript.deploy(address(verifier), defaults, 12, GENESIS_ROOT);
+        deployScript.deploy(address(verifier), defaults, 12, GENESIS_ROOT, L2_CHAIN_ID);
+    }
+}
+
+/// @title DeploySimulationWrappedTest
+/// @notice With VERIFIER_KIND=wrapped the simulation script deploys the generated verifier, which the
+///         production script accepts.
+contract DeploySimulationWrappedTest is Test {
+    function test_simulation_deploysTheGeneratedVerifier() public {
+        DeploySimulation simulationScript = new DeploySimulation();
+        address[] memory defaults = simulationScript.defaultAgents();
+        (IVerifier verifier, Rollup rollup) =
+            simulationScript.deploy(defaults, 12, keccak256("genesis"), 7777, true);
+        assertEq(address(rollup.verifier()), address(verifier));
+        assertEq(rollup.l2ChainId(), 7777);
+        assertGt(address(WrapperVerifier(address(verifier)).gates()).code.length, 0, "gates deployed");
+        new Deploy().checkVerifier(address(verifier));
     }
 }

@@ -26,19 +26,19 @@ contract RollupTest is RollupFixture {
     /// A zero verifier address is refused.
     function test_constructor_revertsOnZeroVerifier() public {
         vm.expectRevert(abi.encodeWithSelector(Rollup.InvalidConfig.selector, "verifier is the zero address"));
-        new Rollup(IVerifier(address(0)), agents, SLOT_SECONDS, GENESIS_ROOT);
+        new Rollup(IVerifier(address(0)), agents, SLOT_SECONDS, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
     /// An empty agent list is refused.
     function test_constructor_revertsOnNoAgents() public {
         vm.expectRevert(abi.encodeWithSelector(Rollup.InvalidConfig.selector, "no submission agent"));
-        new Rollup(verifier, new address[](0), SLOT_SECONDS, GENESIS_ROOT);
+        new Rollup(verifier, new address[](0), SLOT_SECONDS, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
     /// A zero-length slot is refused.
     function test_constructor_revertsOnZeroSlot() public {
         vm.expectRevert(abi.encodeWithSelector(Rollup.InvalidConfig.selector, "slot of zero seconds"));
-        new Rollup(verifier, agents, 0, GENESIS_ROOT);
+        new Rollup(verifier, agents, 0, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
     /// A zero agent address is refused wherever it stands in the list.
@@ -47,7 +47,7 @@ contract RollupTest is RollupFixture {
             address[] memory withZero = agents;
             withZero[i] = address(0);
             vm.expectRevert(abi.encodeWithSelector(Rollup.InvalidConfig.selector, "agent is the zero address"));
-            new Rollup(verifier, withZero, SLOT_SECONDS, GENESIS_ROOT);
+            new Rollup(verifier, withZero, SLOT_SECONDS, GENESIS_ROOT, L2_CHAIN_ID);
         }
     }
 

@@ -70,7 +70,7 @@ contract RollupFuzzTest is RollupFixture {
         for (uint256 i = 0; i < count; i++) {
             set[i] = makeAddr(string.concat("scheduled", vm.toString(i)));
         }
-        rollup = new Rollup(verifier, set, slotSeconds, GENESIS_ROOT);
+        rollup = new Rollup(verifier, set, slotSeconds, GENESIS_ROOT, L2_CHAIN_ID);
         uint256 t = bound(timestamp, DEPLOY_TIME, DEPLOY_TIME + 100 * 365 days);
         vm.warp(t);
 

@@ -205,6 +205,7 @@ contract RollupHandler is CommonBase, StdUtils {
 contract RollupInvariantTest is Test {
     uint64 internal constant SLOT_SECONDS = 12;
     bytes32 internal constant GENESIS_ROOT = keccak256("zkcrowd.test.genesis-root");
+    uint64 internal constant L2_CHAIN_ID = 7777;
 
     Rollup internal rollup;
     RollupHandler internal handler;
@@ -220,7 +221,7 @@ contract RollupInvariantTest is Test {
 
         vm.warp(1_700_000_000);
         ModeledProofVerifier verifier = new ModeledProofVerifier();
-        rollup = new Rollup(verifier, agents, SLOT_SECONDS, GENESIS_ROOT);
+        rollup = new Rollup(verifier, agents, SLOT_SECONDS, GENESIS_ROOT, L2_CHAIN_ID);
         handler = new RollupHandler(rollup, verifier, outsiders);
 
         bytes4[] memory selectors = new bytes4[](7);

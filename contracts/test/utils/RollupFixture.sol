@@ -14,6 +14,7 @@ abstract contract RollupFixture is Test {
     uint64 internal constant SLOT_SECONDS = 12;
     uint256 internal constant DEPLOY_TIME = 1_700_000_000;
     bytes32 internal constant GENESIS_ROOT = keccak256("zkcrowd.test.genesis-root");
+    uint64 internal constant L2_CHAIN_ID = 7777;
 
     ModeledProofVerifier internal verifier;
     Rollup internal rollup;
@@ -27,7 +28,7 @@ abstract contract RollupFixture is Test {
         outsider = makeAddr("outsider");
         verifier = new ModeledProofVerifier();
         vm.warp(DEPLOY_TIME);
-        rollup = new Rollup(verifier, agents, SLOT_SECONDS, GENESIS_ROOT);
+        rollup = new Rollup(verifier, agents, SLOT_SECONDS, GENESIS_ROOT, L2_CHAIN_ID);
     }
 
     /// @notice The canonical post ledger root of block `number` (test data).

@@ -66,7 +66,9 @@ alloy::sol! {
     }
 }
 
-/// `Rollup`'s constructor arguments, ABI-encoded after the creation code.
+/// `Rollup`'s constructor arguments, ABI-encoded after the creation code. The last, the L2 chain id
+/// that range proofs bind, is 0: the simulator submits single blocks (`submitBlock`), which do not
+/// use it, until it moves to ranges (issue 14).
 pub fn rollup_constructor_args(
     verifier: Address,
     agents: &[Address],
@@ -74,7 +76,7 @@ pub fn rollup_constructor_args(
     genesis_root: B256,
 ) -> Vec<u8> {
     use alloy::sol_types::SolValue;
-    (verifier, agents.to_vec(), slot_seconds, genesis_root).abi_encode_params()
+    (verifier, agents.to_vec(), slot_seconds, genesis_root, 0u64).abi_encode_params()
 }
 
 /// The modeled proof record the simulation-only verifier accepts:

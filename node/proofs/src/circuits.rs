@@ -339,14 +339,17 @@ pub(crate) struct AggregateTargets {
     aggregates: [VerifierCircuitTarget; 4],
 }
 
-fn constant_verifier_data(builder: &mut Builder, data: &VerifierOnlyCircuitData<C, D>) -> VerifierCircuitTarget {
+pub(crate) fn constant_verifier_data(
+    builder: &mut Builder,
+    data: &VerifierOnlyCircuitData<C, D>,
+) -> VerifierCircuitTarget {
     VerifierCircuitTarget {
         constants_sigmas_cap: builder.constant_merkle_cap(&data.constants_sigmas_cap),
         circuit_digest: builder.constant_hash(data.circuit_digest),
     }
 }
 
-fn select_verifier_data(
+pub(crate) fn select_verifier_data(
     builder: &mut Builder,
     condition: BoolTarget,
     x: &VerifierCircuitTarget,

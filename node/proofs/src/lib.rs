@@ -55,6 +55,16 @@
 //! the allocated slot is the next free one: the statement's roots come from the chain's ledger,
 //! which allocates each address once, left to right.
 //!
+//! The **wrapper** ([`Wrapper`], the proof the L1 verifies) proves exactly what the range's root
+//! proof proves (its pre root, post root and commitment, under the real transfer, span or
+//! aggregation circuits, the anchor checked in-circuit) and nothing about the range record it binds:
+//! the L2 chain id, the first and last block numbers and the submitter are free inputs of the final
+//! circuit, tied to the proof only by plonky2's public-input hash (as a leaf proof's job id and
+//! prover are). A submitter can label a range with numbers of its choice; the L1 contract enforces
+//! that ranges chain by their ledger roots and that each starts at the next number, so a mislabelled
+//! range shifts the numbering the L1 records but cannot break the chain of roots. The root proof's
+//! job id and prover are not exposed.
+//!
 //! # Aggregation design: small leaves, cyclic recursion among four aggregation circuits
 //!
 //! Two shapes ([`plonky2::plonk::circuit_data::CommonCircuitData`], see `shape.rs`): the transfer
@@ -74,6 +84,14 @@
 //! and every leaf under the real transfer or span circuit. The market's trees (a lone last node
 //! rises, so unbalanced trees mix leaves and aggregates at any height) need nothing else.
 //!
+//! # The L1's proof: the wrapper
+//!
+//! [`Wrapper`] turns a range's root proof into one `KeccakGoldilocksConfig` proof (two stages: a
+//! Poseidon "normalize" circuit over the leaf or aggregate root, then the final Keccak circuit, see
+//! `wrap.rs`) whose 16 public inputs are the pre root, post root, commitment and the range binding
+//! ([`RangeRecord::binding`]). [`solidity`] generates the Solidity verifier of the final circuit
+//! (`contracts/src/generated/`), its calldata encoding and the forge fixtures.
+//!
 //! # Usage
 //!
 //! ```no_run
@@ -92,8 +110,10 @@
 mod circuits;
 mod gadgets;
 mod shape;
+pub mod solidity;
 mod system;
 mod witness;
+mod wrap;
 
 pub use circuits::{AGGREGATE_PUBLIC_INPUTS, LEAF_PUBLIC_INPUTS, VERIFIER_DATA_FIELDS, Variant};
 pub use system::{
@@ -101,6 +121,7 @@ pub use system::{
     tamper_public_input,
 };
 pub use witness::{CallWitness, SPAN_CALLS_MAX, SpanWitness, TransferWitness, WitnessError};
+pub use wrap::{FinalFri, KeccakC, NormalizedProof, RangeRecord, WRAP_PUBLIC_INPUTS, WrapInputs, Wrapper};
 
 /// The recursion configuration: Poseidon over Goldilocks.
 pub(crate) type C = plonky2::plonk::config::PoseidonGoldilocksConfig;

@@ -171,7 +171,7 @@ impl fmt::Debug for ProofSystem {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -446,7 +446,7 @@ impl ProofSystem {
         )
     }
 
-    fn circuit(&self, kind: CircuitKind) -> &CircuitData<F, C, D> {
+    pub(crate) fn circuit(&self, kind: CircuitKind) -> &CircuitData<F, C, D> {
         match kind {
             CircuitKind::Transfer => &self.transfer.data,
             CircuitKind::Span => &self.span.data,
@@ -455,8 +455,13 @@ impl ProofSystem {
     }
 
     /// The shape of a kind's proofs.
-    fn common(&self, kind: CircuitKind) -> &CommonCircuitData<F, D> {
+    pub(crate) fn common(&self, kind: CircuitKind) -> &CommonCircuitData<F, D> {
         &self.circuit(kind).common
+    }
+
+    /// The hash of the four aggregation circuits' verifier data that every aggregate exposes.
+    pub(crate) fn anchor(&self) -> HashOut<F> {
+        self.anchor
     }
 
     /// Whether this system was loaded or built.
@@ -607,7 +612,7 @@ impl ProofSystem {
     }
 
     /// Decodes a proof: its circuit and plonky2 proof (no verification).
-    fn decode(&self, bytes: &[u8]) -> Result<(CircuitKind, ProofWithPublicInputs<F, C, D>), String> {
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<(CircuitKind, ProofWithPublicInputs<F, C, D>), String> {
         if bytes.len() > PROOF_BYTES_MAX {
             return Err(format!("a proof of {} bytes, above the {PROOF_BYTES_MAX}-byte limit", bytes.len()));
         }

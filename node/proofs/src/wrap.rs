@@ -1,0 +1,449 @@
+//! The **wrapper**: turns the root proof of a contiguous range of L2 blocks (a transfer or span
+//! proof for a one-job block, an aggregate otherwise) into one small proof under plonky2's
+//! Keccak-based configuration, which the generated Solidity verifier checks on the L1
+//! (`crate::solidity`).
+//!
+//! Two stages:
+//! 1. **Normalize** (Poseidon configuration): one of two circuits of the same shape verifies the
+//!    range's root proof, a leaf (transfer or span verifier data, constants) or an aggregate (one of
+//!    the four aggregation circuits' verifier data, constants, and the anchor input equal to the real
+//!    anchor, in-circuit), and exposes its pre root, post root and commitment. Its FRI
+//!    configuration has a high rate so that stage 2, which verifies it, stays small.
+//! 2. **Final** (`KeccakGoldilocksConfig`, Keccak Merkle trees and challenger): verifies a stage-1
+//!    proof under one of the two stage-1 circuits (constants, chosen by a witness bit) and exposes
+//!    the [`WRAP_PUBLIC_INPUTS`] = 16 public inputs: pre root (4), post root (4), commitment (4) and the
+//!    range's binding (4, see [`RangeRecord::binding`]). Its FRI parameters ([`FinalFri`]) are
+//!    chosen for on-chain cost (see docs/benchmarks.md, "On-chain verifier").
+//!
+//! The binding is a free input of the final circuit: like the job id and prover of a leaf proof, it
+//! is bound by plonky2's public-input hash (a proof for one range record does not verify for
+//! another), not computed from anything the circuits prove.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use alloy::primitives::{Address, B256, keccak256};
+use plonky2::field::types::Field;
+use plonky2::fri::FriConfig;
+use plonky2::fri::reduction_strategies::FriReductionStrategy;
+use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, CommonCircuitData, VerifierCircuitTarget};
+use plonky2::plonk::config::KeccakGoldilocksConfig;
+use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
+use zkcrowd_ledger::{Digest, F, b256_to_digest, digest_to_b256};
+
+use crate::circuits::{Variant, constant_verifier_data, select_verifier_data};
+use crate::gadgets::Builder;
+use crate::shape::pad_to;
+use crate::system::{CircuitKind, ProofError, ProofSystem, RealProof, panic_message};
+use crate::{C, D};
+
+/// The configuration of the final proof: truncated Keccak for Merkle trees and the challenger.
+pub type KeccakC = KeccakGoldilocksConfig;
+
+/// Public inputs of a wrapped proof: pre root, post root, commitment, binding (4 fields each).
+pub const WRAP_PUBLIC_INPUTS: usize = 16;
+
+/// Public inputs of a stage-1 proof: pre root, post root, commitment.
+const STAGE1_PUBLIC_INPUTS: usize = 12;
+
+/// The L1's record of a range of L2 blocks, bound (not proven) by a wrapped proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeRecord {
+    /// The L2 chain's id.
+    pub chain_id: u64,
+    /// The first L2 block of the range.
+    pub first_block: u64,
+    /// The last L2 block of the range (`≥ first_block`).
+    pub last_block: u64,
+    /// The L1 account allowed to submit the proof (the slot's owner).
+    pub submitter: Address,
+}
+
+impl RangeRecord {
+    /// `keccak256(abi.encode(uint64 chainId, uint64 firstBlock, uint64 lastBlock, address
+    /// submitter))` with the top bit of each 8-byte word cleared, so that its four big-endian words
+    /// are canonical Goldilocks elements (the fourth public-input word of the verifier). 252 bits of
+    /// keccak: a second record with the same binding costs about 2^252 hashes to find.
+    pub fn binding(&self) -> B256 {
+        let mut encoded = [0u8; 128];
+        encoded[24..32].copy_from_slice(&self.chain_id.to_be_bytes());
+        encoded[56..64].copy_from_slice(&self.first_block.to_be_bytes());
+        encoded[88..96].copy_from_slice(&self.last_block.to_be_bytes());
+        encoded[108..128].copy_from_slice(self.submitter.as_slice());
+        let mut hash = keccak256(encoded);
+        for word in hash.0.chunks_exact_mut(8) {
+            word[0] &= 0x7f;
+        }
+        hash
+    }
+}
+
+/// The four 32-byte public-input words of a wrapped proof, as the L1 verifier takes them: pre root,
+/// post root, commitment (each as `digest_to_b256`) and the range binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapInputs {
+    /// The range's first pre ledger root.
+    pub pre_root: B256,
+    /// The range's last post ledger root.
+    pub post_root: B256,
+    /// The range's tx commitment (the root proof's).
+    pub commitment: B256,
+    /// [`RangeRecord::binding`].
+    pub binding: B256,
+}
+
+impl WrapInputs {
+    /// The four words in the verifier's order.
+    pub fn words(&self) -> [B256; 4] {
+        [self.pre_root, self.post_root, self.commitment, self.binding]
+    }
+
+    /// The 16 field elements (four big-endian 64-bit words per input); `None` if a word is not a
+    /// canonical field element.
+    pub fn to_fields(&self) -> Option<[F; WRAP_PUBLIC_INPUTS]> {
+        let mut out = [F::ZERO; WRAP_PUBLIC_INPUTS];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(self.words()) {
+            chunk.copy_from_slice(&b256_to_digest(word)?.elements);
+        }
+        Some(out)
+    }
+
+    /// The inverse of [`Self::to_fields`].
+    pub fn from_fields(fields: &[F]) -> Option<Self> {
+        if fields.len() != WRAP_PUBLIC_INPUTS {
+            return None;
+        }
+        let word = |i: usize| digest_to_b256(Digest { elements: std::array::from_fn(|j| fields[4 * i + j]) });
+        Some(Self { pre_root: word(0), post_root: word(1), commitment: word(2), binding: word(3) })
+    }
+}
+
+/// FRI parameters of the final proof (the one the L1 verifies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalFri {
+    /// log2 of the blowup: each query is worth this many bits of conjectured security.
+    pub rate_bits: usize,
+    /// Query rounds.
+    pub num_query_rounds: usize,
+    /// Grinding bits (each worth one bit of security; the prover's cost doubles per bit).
+    pub proof_of_work_bits: u32,
+    /// Merkle cap height (caps are in the proof, paths are shorter by this much).
+    pub cap_height: usize,
+    /// log2 of each FRI folding's arity.
+    pub reduction_arity_bits: Vec<usize>,
+}
+
+impl FinalFri {
+    /// The configuration the generated verifier uses (chosen in docs/benchmarks.md, "On-chain
+    /// verifier"): rate 1/2^6, 14 queries, 16 bits of proof of work (6·14 + 16 = 100 bits).
+    pub fn chosen() -> Self {
+        Self {
+            rate_bits: 6,
+            num_query_rounds: 14,
+            proof_of_work_bits: 16,
+            cap_height: 4,
+            reduction_arity_bits: vec![4, 4],
+        }
+    }
+
+    /// plonky2's conjectured security: `rate_bits × queries + proof-of-work bits`.
+    pub fn conjectured_security_bits(&self) -> usize {
+        self.rate_bits * self.num_query_rounds + self.proof_of_work_bits as usize
+    }
+
+    fn circuit_config(&self) -> CircuitConfig {
+        CircuitConfig {
+            fri_config: FriConfig {
+                rate_bits: self.rate_bits,
+                cap_height: self.cap_height,
+                proof_of_work_bits: self.proof_of_work_bits,
+                reduction_strategy: FriReductionStrategy::Fixed(self.reduction_arity_bits.clone()),
+                num_query_rounds: self.num_query_rounds,
+            },
+            ..CircuitConfig::standard_recursion_config()
+        }
+    }
+}
+
+/// The stage-1 configuration: the standard recursion configuration with a higher rate (fewer
+/// queries for stage 2 to verify): rate 1/2^5, 17 queries, 15 bits of proof of work (100 bits).
+fn stage1_config() -> CircuitConfig {
+    let mut config = CircuitConfig::standard_recursion_config();
+    config.fri_config.rate_bits = 5;
+    config.fri_config.num_query_rounds = 17;
+    config.fri_config.proof_of_work_bits = 15;
+    config
+}
+
+/// A stage-1 circuit's inputs.
+#[derive(Debug)]
+enum Stage1Targets {
+    /// Verifies a transfer (`is_span` false) or span proof.
+    Leaf { proof: ProofWithPublicInputsTarget<D>, is_span: BoolTarget },
+    /// Verifies an aggregate of the variant these bits name.
+    Aggregate { proof: ProofWithPublicInputsTarget<D>, left_leaf: BoolTarget, right_leaf: BoolTarget },
+}
+
+struct Stage1 {
+    data: CircuitData<F, C, D>,
+    targets: Stage1Targets,
+}
+
+struct Final {
+    data: CircuitData<F, KeccakC, D>,
+    proof: ProofWithPublicInputsTarget<D>,
+    is_aggregate: BoolTarget,
+    binding: [Target; 4],
+}
+
+/// A stage-1 proof of a range's root proof (see [`Wrapper::normalize`]).
+#[derive(Debug, Clone)]
+pub struct NormalizedProof {
+    proof: ProofWithPublicInputs<F, C, D>,
+    /// Whether by the leaf stage-1 circuit.
+    leaf: bool,
+}
+
+/// The wrapper circuits, built for one [`ProofSystem`] (their constants are its verifier data).
+pub struct Wrapper {
+    /// Stage 1 for a leaf root proof, then for an aggregate root proof (one shape).
+    stage1: [Stage1; 2],
+    last: Final,
+    fri: FinalFri,
+}
+
+impl std::fmt::Debug for Wrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wrapper")
+            .field("stage1_degree_bits", &self.stage1[0].data.common.degree_bits())
+            .field("final_degree_bits", &self.last.data.common.degree_bits())
+            .field("fri", &self.fri)
+            .finish_non_exhaustive()
+    }
+}
+
+fn register_statement(builder: &mut Builder, proof: &ProofWithPublicInputsTarget<D>) {
+    builder.register_public_inputs(&proof.public_inputs[..STAGE1_PUBLIC_INPUTS]);
+}
+
+fn define_stage1_leaf(builder: &mut Builder, system: &ProofSystem) -> Stage1Targets {
+    let leaf = system.common(CircuitKind::Transfer);
+    let proof = builder.add_virtual_proof_with_pis(leaf);
+    let is_span = builder.add_virtual_bool_target_safe();
+    let transfer = constant_verifier_data(builder, &system.circuit(CircuitKind::Transfer).verifier_only);
+    let span = constant_verifier_data(builder, &system.circuit(CircuitKind::Span).verifier_only);
+    let verifier_data = select_verifier_data(builder, is_span, &span, &transfer);
+    builder.verify_proof::<C>(&proof, &verifier_data, leaf);
+    register_statement(builder, &proof);
+    Stage1Targets::Leaf { proof, is_span }
+}
+
+fn define_stage1_aggregate(builder: &mut Builder, system: &ProofSystem) -> Stage1Targets {
+    let shape = system.common(CircuitKind::Aggregate(Variant::ALL[0]));
+    let proof = builder.add_virtual_proof_with_pis(shape);
+    let left_leaf = builder.add_virtual_bool_target_safe();
+    let right_leaf = builder.add_virtual_bool_target_safe();
+    let aggregates: Vec<VerifierCircuitTarget> = Variant::ALL
+        .iter()
+        .map(|&variant| constant_verifier_data(builder, &system.circuit(CircuitKind::Aggregate(variant)).verifier_only))
+        .collect();
+    // Index 2 × left_leaf + right_leaf into [`Variant::ALL`], as in the aggregation circuits.
+    let low = select_verifier_data(builder, right_leaf, &aggregates[1], &aggregates[0]);
+    let high = select_verifier_data(builder, right_leaf, &aggregates[3], &aggregates[2]);
+    let verifier_data = select_verifier_data(builder, left_leaf, &high, &low);
+    // The cyclic-recursion check `ProofSystem::verify` makes on a top aggregate, here in-circuit: its
+    // anchor must be the real aggregation circuits' (see the crate documentation).
+    let anchor = builder.constant_hash(system.anchor());
+    let claimed =
+        HashOutTarget { elements: std::array::from_fn(|i| proof.public_inputs[zkcrowd_market::Statement::FIELDS + i]) };
+    builder.connect_hashes(claimed, anchor);
+    builder.verify_proof::<C>(&proof, &verifier_data, shape);
+    register_statement(builder, &proof);
+    Stage1Targets::Aggregate { proof, left_leaf, right_leaf }
+}
+
+/// Runs the prover, turning plonky2's errors and panics into a reason.
+fn prove<Cfg: plonky2::plonk::config::GenericConfig<D, F = F>>(
+    data: &CircuitData<F, Cfg, D>,
+    witness: PartialWitness<F>,
+) -> Result<ProofWithPublicInputs<F, Cfg, D>, ProofError> {
+    match catch_unwind(AssertUnwindSafe(|| data.prove(witness))) {
+        Ok(Ok(proof)) => Ok(proof),
+        Ok(Err(error)) => Err(ProofError::Unsatisfied(format!("{error:#}"))),
+        Err(panic) => Err(ProofError::Unsatisfied(panic_message(panic.as_ref()))),
+    }
+}
+
+impl Wrapper {
+    /// Builds the wrapper circuits for `system` with the chosen final FRI parameters.
+    pub fn build(system: &ProofSystem) -> anyhow::Result<Self> {
+        Self::build_with(system, FinalFri::chosen())
+    }
+
+    /// Builds the wrapper circuits with the final proof's FRI parameters `fri` (for measuring
+    /// alternatives; the generated verifier is for [`FinalFri::chosen`]).
+    pub fn build_with(system: &ProofSystem, fri: FinalFri) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            fri.conjectured_security_bits() >= 100,
+            "{fri:?} gives {} bits of conjectured security, below 100",
+            fri.conjectured_security_bits()
+        );
+        // Stage 1: both circuits with the union of their gates, padded to the larger degree.
+        let define = |builder: &mut Builder, aggregate: bool| {
+            if aggregate { define_stage1_aggregate(builder, system) } else { define_stage1_leaf(builder, system) }
+        };
+        let mut shapes = Vec::new();
+        for aggregate in [false, true] {
+            let mut builder = Builder::new(stage1_config());
+            define(&mut builder, aggregate);
+            shapes.push(builder.mock_build::<C>().common);
+        }
+        let goal = shapes.iter().max_by_key(|common| common.degree_bits()).expect("two shapes").clone();
+        let mut stage1 = Vec::new();
+        for aggregate in [false, true] {
+            let mut builder = Builder::new(stage1_config());
+            let targets = define(&mut builder, aggregate);
+            for shape in &shapes {
+                for gate in &shape.gates {
+                    builder.add_gate_to_gate_set(gate.clone());
+                }
+            }
+            pad_to(&mut builder, &goal);
+            stage1.push(Stage1 { data: builder.build::<C>(), targets });
+        }
+        anyhow::ensure!(stage1[0].data.common == stage1[1].data.common, "the two stage-1 circuits differ in shape");
+        let stage1: [Stage1; 2] = stage1.try_into().unwrap_or_else(|_| unreachable!("two circuits"));
+
+        // Stage 2: verify a stage-1 proof under either circuit.
+        let inner = &stage1[0].data.common;
+        let mut builder = Builder::new(fri.circuit_config());
+        let proof = builder.add_virtual_proof_with_pis(inner);
+        let is_aggregate = builder.add_virtual_bool_target_safe();
+        let leaf = constant_verifier_data(&mut builder, &stage1[0].data.verifier_only);
+        let aggregate = constant_verifier_data(&mut builder, &stage1[1].data.verifier_only);
+        let verifier_data = select_verifier_data(&mut builder, is_aggregate, &aggregate, &leaf);
+        builder.verify_proof::<C>(&proof, &verifier_data, inner);
+        builder.register_public_inputs(&proof.public_inputs);
+        let binding = builder.add_virtual_target_arr::<4>();
+        builder.register_public_inputs(&binding);
+        let data = builder.build::<KeccakC>();
+        anyhow::ensure!(data.common.num_public_inputs == WRAP_PUBLIC_INPUTS, "the final circuit's public inputs");
+        let total_arity: usize = fri.reduction_arity_bits.iter().sum();
+        anyhow::ensure!(
+            total_arity <= data.common.degree_bits(),
+            "FRI arities {:?} fold below a constant for a 2^{}-row circuit",
+            fri.reduction_arity_bits,
+            data.common.degree_bits()
+        );
+        Ok(Self { stage1, last: Final { data, proof, is_aggregate, binding }, fri })
+    }
+
+    /// The final circuit's shape (what the Solidity verifier is generated from).
+    pub fn final_common(&self) -> &CommonCircuitData<F, D> {
+        &self.last.data.common
+    }
+
+    /// The final circuit's verifier data.
+    pub fn final_verifier(&self) -> &plonky2::plonk::circuit_data::VerifierOnlyCircuitData<KeccakC, D> {
+        &self.last.data.verifier_only
+    }
+
+    /// The final proof's FRI parameters.
+    pub fn fri(&self) -> &FinalFri {
+        &self.fri
+    }
+
+    /// log2 of the rows of the stage-1 circuits and of the final circuit.
+    pub fn degree_bits(&self) -> (usize, usize) {
+        (self.stage1[0].data.common.degree_bits(), self.last.data.common.degree_bits())
+    }
+
+    /// Wraps `root`, a verified proof of a range (leaf or aggregate of `system`), for `record`:
+    /// stage 1, then the final proof (plonky2's structure; [`crate::solidity::encode_proof`] gives
+    /// its calldata).
+    pub fn wrap(
+        &self,
+        system: &ProofSystem,
+        root: &RealProof,
+        record: &RangeRecord,
+    ) -> Result<ProofWithPublicInputs<F, KeccakC, D>, ProofError> {
+        let normalized = self.normalize(system, root)?;
+        self.finish(&normalized, record)
+    }
+
+    /// Stage 1 of [`Self::wrap`]: verifies `root` natively, then proves it under the stage-1
+    /// circuit of its kind. One normalized proof serves any number of range records.
+    pub fn normalize(&self, system: &ProofSystem, root: &RealProof) -> Result<NormalizedProof, ProofError> {
+        system.verify(&root.statement, &root.bytes).map_err(|reason| ProofError::Child { side: "root", reason })?;
+        let (kind, proof) = system.decode(&root.bytes).map_err(|reason| ProofError::Child { side: "root", reason })?;
+        Ok(NormalizedProof { proof: self.prove_stage1(kind, &proof)?, leaf: kind.is_leaf() })
+    }
+
+    /// Stage 2 of [`Self::wrap`]: the final proof over a normalized proof, bound to `record`.
+    pub fn finish(
+        &self,
+        normalized: &NormalizedProof,
+        record: &RangeRecord,
+    ) -> Result<ProofWithPublicInputs<F, KeccakC, D>, ProofError> {
+        self.prove_final(&normalized.proof, normalized.leaf, record.binding())
+    }
+
+    /// Stage 1 over a decoded root proof of `kind`.
+    fn prove_stage1(
+        &self,
+        kind: CircuitKind,
+        proof: &ProofWithPublicInputs<F, C, D>,
+    ) -> Result<ProofWithPublicInputs<F, C, D>, ProofError> {
+        let mut witness = PartialWitness::new();
+        let unsatisfied = |error: anyhow::Error| ProofError::Unsatisfied(format!("{error:#}"));
+        let circuit = match (kind, &self.stage1[0].targets, &self.stage1[1].targets) {
+            (CircuitKind::Transfer | CircuitKind::Span, Stage1Targets::Leaf { proof: target, is_span }, _) => {
+                witness.set_proof_with_pis_target(target, proof).map_err(unsatisfied)?;
+                witness.set_bool_target(*is_span, kind == CircuitKind::Span).map_err(unsatisfied)?;
+                &self.stage1[0]
+            }
+            (CircuitKind::Aggregate(variant), _, Stage1Targets::Aggregate { proof: target, left_leaf, right_leaf }) => {
+                witness.set_proof_with_pis_target(target, proof).map_err(unsatisfied)?;
+                witness.set_bool_target(*left_leaf, variant.left_leaf).map_err(unsatisfied)?;
+                witness.set_bool_target(*right_leaf, variant.right_leaf).map_err(unsatisfied)?;
+                &self.stage1[1]
+            }
+            _ => unreachable!("stage 1 holds the leaf circuit, then the aggregate one"),
+        };
+        prove(&circuit.data, witness)
+    }
+
+    /// The final proof over a stage-1 proof (`leaf`: by the leaf stage-1 circuit).
+    fn prove_final(
+        &self,
+        stage1: &ProofWithPublicInputs<F, C, D>,
+        leaf: bool,
+        binding: B256,
+    ) -> Result<ProofWithPublicInputs<F, KeccakC, D>, ProofError> {
+        let unsatisfied = |error: anyhow::Error| ProofError::Unsatisfied(format!("{error:#}"));
+        let binding = b256_to_digest(binding)
+            .ok_or_else(|| ProofError::Unsatisfied("the binding is not four canonical field elements".into()))?;
+        let mut witness = PartialWitness::new();
+        witness.set_proof_with_pis_target(&self.last.proof, stage1).map_err(unsatisfied)?;
+        witness.set_bool_target(self.last.is_aggregate, !leaf).map_err(unsatisfied)?;
+        witness.set_target_arr(&self.last.binding, &binding.elements).map_err(unsatisfied)?;
+        prove(&self.last.data, witness)
+    }
+
+    /// plonky2's verdict on a final proof and its public inputs (the reference the L1 verifier is
+    /// tested against).
+    pub fn verify(&self, proof: &ProofWithPublicInputs<F, KeccakC, D>) -> Result<(), String> {
+        match catch_unwind(AssertUnwindSafe(|| self.last.data.verify(proof.clone()))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(format!("the wrapped proof does not verify: {error}")),
+            Err(panic) => Err(format!("verification failed: {}", panic_message(panic.as_ref()))),
+        }
+    }
+
+    /// The public inputs of a final proof as the L1 takes them (`None` if not 16 of them).
+    pub fn inputs_of(proof: &ProofWithPublicInputs<F, KeccakC, D>) -> Option<WrapInputs> {
+        WrapInputs::from_fields(&proof.public_inputs)
+    }
+}
