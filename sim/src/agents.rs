@@ -531,6 +531,10 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let mut nonces = vec![0u64; users.len()];
     let mut in_flight = vec![0u8; users.len()];
     let mut pending: BTreeMap<B256, PendingUserTx> = BTreeMap::new();
+    // A refused tx leaves a hole in its user's nonces: the user asks a validator for the account's
+    // nonce (as a wallet does) and sends nothing more until answered (`Some(asked at)`).
+    let mut resync: Vec<Option<u64>> = vec![None; users.len()];
+    let user_index: BTreeMap<Address, usize> = users.iter().enumerate().map(|(i, u)| (u.address(), i)).collect();
     let base_fee = ctx.scenario.chain.base_fee.wei();
     let send_to = |now: u64, validator: u16, request: ClientRequest| {
         let wire = Wire::Request { from: role.client_id(), request };
@@ -594,9 +598,22 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                         p.queried = true;
                         send_to(now, p.validator, ClientRequest::GetTransaction { hash });
                     } else {
-                        in_flight[p.user] -= 1;
+                        let (user, validator) = (p.user, p.validator);
+                        in_flight[user] -= 1;
                         pending.remove(&hash);
                         ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
+                        if resync[user].is_none() {
+                            resync[user] = Some(now);
+                            let address = users[user].address();
+                            send_to(now, validator, ClientRequest::GetAccount { address });
+                        }
+                    }
+                }
+                ClientMessage::Account { address, nonce, .. } => {
+                    if let Some(&user) = user_index.get(&address)
+                        && resync[user].take().is_some()
+                    {
+                        nonces[user] = nonce;
                     }
                 }
                 _ => {}
@@ -610,8 +627,9 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     fire_after(&internal, exp.sample(&mut rng).round().max(1.0) as u64, true);
                 }
                 // A user with room for another unconfirmed tx (a few tries, then skip this one).
-                let Some(user) =
-                    (0..4).map(|_| rng.random_range(0..users.len())).find(|u| in_flight[*u] < USER_PENDING_MAX)
+                let Some(user) = (0..4)
+                    .map(|_| rng.random_range(0..users.len()))
+                    .find(|u| in_flight[*u] < USER_PENDING_MAX && resync[*u].is_none())
                 else {
                     continue;
                 };
@@ -659,6 +677,16 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
             }
             Either::Right(false) => {
                 fire_after(&internal, USER_CHECK_MS, false);
+                for (user, asked) in resync.iter_mut().enumerate() {
+                    if let Some(at) = asked
+                        && now >= *at + USER_RESEND_MS
+                    {
+                        // Unanswered (the link or the validator): ask the next one.
+                        *at = now;
+                        let validator = ((user + (now / USER_RESEND_MS) as usize) % usize::from(validators)) as u16;
+                        send_to(now, validator, ClientRequest::GetAccount { address: users[user].address() });
+                    }
+                }
                 for (hash, p) in pending.iter_mut().filter(|(_, p)| now >= p.sent_ms + USER_RESEND_MS) {
                     if p.queried {
                         // The validator did not answer (down, or the link lost it): move on.

@@ -8,8 +8,9 @@
 //!    (eligibility needs a heartbeat recent enough to cover a job's whole deadline).
 //! 3. For each assignment: ask the host to prove it ([`Action::Prove`]); when the host reports the
 //!    proof ([`Event::ProofReady`]), submit it if its deadline has not passed.
-//! 4. Nonces are tracked locally; a nonce refusal triggers a resync and the call is re-sent with a
-//!    fresh nonce. A transaction neither committed nor refused after `resend_after_ms` is re-sent
+//! 4. Nonces are tracked locally; a nonce refusal, or a transient one (mempool full, evicted
+//!    behind a nonce gap, fee cap below a base fee that rose), triggers a resync and the call is
+//!    re-sent with a fresh nonce, priced at the validator's current base fee. A transaction neither committed nor refused after `resend_after_ms` is re-sent
 //!    (a validator answers a re-sent committed tx with `TxCommitted` again).
 //! 5. Links lose messages: the account query and the subscription are asked again every
 //!    `request_retry_ms` until answered, and the assignment list is refreshed every
@@ -44,7 +45,10 @@ pub struct ClientConfig {
     pub heartbeat_every_ms: u64,
     /// Re-send a transaction not yet committed or refused after this long.
     pub resend_after_ms: u64,
-    /// Fee cap of every transaction.
+    /// Least fee cap of a transaction. The client offers the larger of this and twice the base
+    /// fee its validator last reported plus the tip (the usual wallet rule: room for six full
+    /// blocks of base-fee growth); a tx refused because the base fee rose past its cap is signed
+    /// again at the new price.
     pub max_fee_per_gas: u128,
     /// Tip of every transaction.
     pub max_priority_fee_per_gas: u128,
@@ -88,6 +92,8 @@ pub struct ClientCounters {
     pub assignments_refetched: u64,
     /// Switches to another validator after silence.
     pub validator_switches: u64,
+    /// Calls signed again after a transient refusal (full pool, eviction, fee cap outpriced).
+    pub txs_resent_after_refusal: u64,
 }
 
 /// What a transaction was for.
@@ -162,6 +168,8 @@ pub struct PluginClient {
     address: Address,
     config: ClientConfig,
     nonce: Option<u64>,
+    /// The next block's base fee as the validator last reported it.
+    base_fee_per_gas: u64,
     registered: bool,
     online: bool,
     last_heartbeat_ms: Option<u64>,
@@ -197,6 +205,7 @@ impl PluginClient {
             address,
             config,
             nonce: None,
+            base_fee_per_gas: 0,
             registered: false,
             online: false,
             last_heartbeat_ms: None,
@@ -385,8 +394,9 @@ impl PluginClient {
     fn on_message(&mut self, message: ClientMessage, out: &mut Vec<Action>) {
         self.heard_ms = self.now_ms;
         match message {
-            ClientMessage::Keepalive { plugin, subscribed, jobs, head } if plugin == self.address => {
+            ClientMessage::Keepalive { plugin, subscribed, jobs, head, base_fee_per_gas } if plugin == self.address => {
                 self.head = self.head.max(head);
+                self.base_fee_per_gas = base_fee_per_gas;
                 if !self.online || self.subscribe_asked_ms.is_some() {
                     return;
                 }
@@ -402,9 +412,12 @@ impl PluginClient {
                     out.push(Action::Send(ClientRequest::GetAssignments { plugin: self.address }));
                 }
             }
-            ClientMessage::Account { address, nonce, market_balance, head, .. } if address == self.address => {
+            ClientMessage::Account { address, nonce, market_balance, head, base_fee_per_gas, .. }
+                if address == self.address =>
+            {
                 self.account_asked_ms = None;
                 self.head = self.head.max(head);
+                self.base_fee_per_gas = base_fee_per_gas;
                 // Pending txs already hold nonces below the validator's count; keep ours if ahead.
                 self.nonce = Some(self.nonce.map_or(nonce, |n| n.max(nonce)));
                 self.registered |= market_balance.is_some();
@@ -461,9 +474,13 @@ impl PluginClient {
                     return;
                 }
                 let Some(pending) = self.pending.remove(&hash) else { return };
-                if reason.is_nonce_conflict() {
-                    // Our count drifted (a lost tx, another validator's view): resync and sign the
-                    // call again with the validator's count.
+                if reason.is_nonce_conflict() || reason.is_transient() {
+                    // Our count drifted (a lost tx, another validator's view), or the tx was refused
+                    // for now (full pool, evicted behind a gap, outpriced by a rising base fee):
+                    // resync and sign the call again with the validator's count and price.
+                    if reason.is_transient() {
+                        self.counters.txs_resent_after_refusal += 1;
+                    }
                     if let Some(call) = decode_call(&pending.packet.envelope) {
                         let value = pending.envelope_value();
                         // Re-queued past the bound: it was admitted once already, and at most
@@ -506,6 +523,13 @@ impl PluginClient {
         self.flush_queue(out);
     }
 
+    /// The fee cap of the next tx: twice the last reported base fee plus the tip, at least the
+    /// configured floor.
+    fn fee_cap(&self) -> u128 {
+        let priced = 2 * u128::from(self.base_fee_per_gas) + self.config.max_priority_fee_per_gas;
+        priced.max(self.config.max_fee_per_gas)
+    }
+
     fn flush_queue(&mut self, out: &mut Vec<Action>) {
         while let Some(nonce) = self.nonce {
             if self.pending.len() >= PENDING_TXS_MAX {
@@ -518,7 +542,7 @@ impl PluginClient {
                     chain_id: self.config.chain_id,
                     nonce,
                     gas_limit: MARKET_CALL_GAS,
-                    max_fee_per_gas: self.config.max_fee_per_gas,
+                    max_fee_per_gas: self.fee_cap(),
                     max_priority_fee_per_gas: self.config.max_priority_fee_per_gas,
                     to: TxKind::Call(MARKET_ADDRESS),
                     value,
@@ -574,7 +598,14 @@ mod tests {
 
     fn account(c: &PluginClient, nonce: u64, registered: bool) -> ClientMessage {
         let market_balance = registered.then(Default::default);
-        ClientMessage::Account { address: c.address(), nonce, balance: U256::ZERO, market_balance, head: 1 }
+        ClientMessage::Account {
+            address: c.address(),
+            nonce,
+            balance: U256::ZERO,
+            market_balance,
+            head: 1,
+            base_fee_per_gas: 0,
+        }
     }
 
     fn sent_packets(actions: &[Action]) -> Vec<TxPacket> {
@@ -613,7 +644,14 @@ mod tests {
         let address = c.address();
         let actions = c.handle(0, Event::Online);
         assert!(matches!(actions[0], Action::Send(ClientRequest::GetAccount { .. })));
-        let account = ClientMessage::Account { address, nonce: 3, balance: U256::ZERO, market_balance: None, head: 1 };
+        let account = ClientMessage::Account {
+            address,
+            nonce: 3,
+            balance: U256::ZERO,
+            market_balance: None,
+            head: 1,
+            base_fee_per_gas: 0,
+        };
         let actions = c.handle(10, Event::Message(account));
         assert_eq!(sent_calls(&actions), vec![MarketCall::Register]);
         let Action::Send(ClientRequest::SubmitTx(register)) = &actions[0] else { panic!() };
@@ -667,6 +705,7 @@ mod tests {
             balance: U256::ZERO,
             market_balance: Some(Default::default()),
             head: 4,
+            base_fee_per_gas: 0,
         };
         let actions = c.handle(11_200, Event::Message(account));
         let calls = sent_calls(&actions);
@@ -824,7 +863,8 @@ mod tests {
         assert_eq!(heartbeat.len(), 1, "the first heartbeat");
         assert!(keepalive(&c.handle(10_000, Event::Tick)), "a keepalive every keepalive_ms");
         // The validator restarted: it answers, but no longer pushes our assignments.
-        let forgot = ClientMessage::Keepalive { plugin: c.address(), subscribed: false, jobs: 0, head: 5 };
+        let forgot =
+            ClientMessage::Keepalive { plugin: c.address(), subscribed: false, jobs: 0, head: 5, base_fee_per_gas: 0 };
         let actions = c.handle(10_100, Event::Message(forgot.clone()));
         assert!(subscribes(&actions), "subscribe again");
         assert!(!subscribes(&c.handle(10_200, Event::Message(forgot))), "once, while that one is on its way");
@@ -839,7 +879,8 @@ mod tests {
             active_plugins: 1,
         };
         c.handle(10_300, Event::Message(complete));
-        let missed = ClientMessage::Keepalive { plugin: c.address(), subscribed: true, jobs: 1, head: 6 };
+        let missed =
+            ClientMessage::Keepalive { plugin: c.address(), subscribed: true, jobs: 1, head: 6, base_fee_per_gas: 0 };
         let actions = c.handle(10_400, Event::Message(missed));
         assert!(actions.iter().any(|a| matches!(a, Action::Send(ClientRequest::GetAssignments { .. }))));
         assert_eq!(c.counters().assignments_refetched, 1);

@@ -100,6 +100,30 @@ pub enum MempoolError {
         /// The pool's capacity.
         capacity: usize,
     },
+    /// Admitted once, then dropped from the pool: it could no longer be included.
+    #[error("evicted: {0}")]
+    Evicted(Eviction),
+}
+
+/// Why an admitted transaction left a mempool without being included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Eviction {
+    /// The block builder refused the sender's tx with nonce `refused`, so this later one can no
+    /// longer be included.
+    #[error("follows the refused nonce {refused}")]
+    FollowsRefused {
+        /// The refused nonce.
+        refused: u64,
+    },
+    /// It waited too many blocks behind a missing nonce.
+    #[error("waited {blocks} blocks behind the missing nonce {missing}")]
+    NonceGap {
+        /// The nonce the sender's queue waited for.
+        missing: u64,
+        /// How long it waited (the bound).
+        blocks: u64,
+    },
 }
 
 /// Why a validator refused a transaction, or dropped it from its mempool. Clients branch on the
@@ -128,6 +152,17 @@ impl TxRefusal {
                         | MempoolError::NonceTaken { .. }
                         | MempoolError::NonceTooFarAhead { .. }
                 )
+        )
+    }
+
+    /// Refused for now, not for good: the pool was full, the tx was evicted behind a gap, or its
+    /// fee cap fell below a base fee that rose while it waited. The same call, signed again with
+    /// a fresh nonce and a fee priced at the current base fee, may well be taken.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Mempool(MempoolError::Full { .. } | MempoolError::Evicted(_))
+                | Self::Invalid(TxRejection::FeeCapBelowBaseFee { .. })
         )
     }
 
@@ -279,6 +314,8 @@ pub enum ClientMessage {
         market_balance: Option<SignedZkpow>,
         /// The head's number.
         head: BlockNumber,
+        /// The next block's base fee (wei per gas): what a tx sent now must at least offer.
+        base_fee_per_gas: u64,
     },
     /// New or current assignments of a plugin.
     Assignments {
@@ -318,6 +355,8 @@ pub enum ClientMessage {
         jobs: u32,
         /// The head's number when answered.
         head: BlockNumber,
+        /// The next block's base fee (wei per gas), for pricing the plugin's next transactions.
+        base_fee_per_gas: u64,
     },
 }
 

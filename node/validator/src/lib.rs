@@ -9,7 +9,7 @@ mod wal;
 mod wire;
 mod witness;
 
-pub use mempool::{Mempool, NONCE_AHEAD_MAX};
+pub use mempool::{Mempool, NONCE_AHEAD_MAX, NONCE_GAP_BLOCKS_MAX};
 pub use node::{
     CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,
     SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,

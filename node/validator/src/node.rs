@@ -32,10 +32,12 @@ use zkcrowd_consensus::{
 use zkcrowd_market::{EventKind, IZkcrowdMarket, JobStatus};
 use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS};
 
-use crate::mempool::Mempool;
+use crate::mempool::{Mempool, NONCE_GAP_BLOCKS_MAX};
 use crate::proven::{ProvenBlocks, ProvenRecord};
 use crate::wal::WriteAheadLog;
-use zkcrowd_protocol::{Assignment, ClientId, ClientMessage, ClientRequest, MempoolError, TxRefusal, TxStatus};
+use zkcrowd_protocol::{
+    Assignment, ClientId, ClientMessage, ClientRequest, Eviction, MempoolError, TxRefusal, TxStatus,
+};
 
 use crate::wire::{CommittedBlock, PeerMessage};
 use crate::witness::Witnesses;
@@ -49,6 +51,9 @@ pub struct NodeParams {
     pub mempool_max: usize,
     /// Transactions per block offered to the builder.
     pub block_txs_max: usize,
+    /// Market calls offered ahead of other transactions per block (the market lane; see the
+    /// mempool's documentation). Of `block_txs_max`, not on top of it.
+    pub market_lane_txs_max: usize,
     /// How often admitted transactions are forwarded to peers.
     pub gossip_interval_ms: u64,
     /// Most blocks in one sync response.
@@ -73,6 +78,7 @@ impl NodeParams {
             block_time_ms,
             mempool_max,
             block_txs_max: 2_000,
+            market_lane_txs_max: 500,
             gossip_interval_ms: 100,
             sync_batch_max: 64,
             sync_retry_ms: 2_000,
@@ -254,6 +260,9 @@ pub struct NodeCounters {
     /// Restarts whose write-ahead log consensus could not recover from (the node then waited for
     /// the next height).
     pub wal_unusable: u64,
+    /// Admitted transactions evicted from the mempool behind a missing nonce
+    /// ([`zkcrowd_protocol::Eviction`]).
+    pub txs_evicted: u64,
 }
 
 /// A map bounded by `capacity` that evicts its oldest entry (by last insertion) when full.
@@ -857,14 +866,14 @@ impl Node {
         for sender in senders {
             let nonce = self.chain.state().nonce(&sender);
             for stale in self.mempool.prune_sender(&sender, nonce) {
-                if let Some(client) = self.origins.remove(&stale.hash) {
-                    let reason = TxRejection::NonceTooLow { expected: nonce, got: stale.envelope.nonce() };
-                    out.push(Output::ToClient {
-                        to: client,
-                        message: ClientMessage::TxRejected { hash: stale.hash, reason: reason.into() },
-                    });
-                }
+                let reason = TxRejection::NonceTooLow { expected: nonce, got: stale.envelope.nonce() };
+                self.tell_origin(stale.hash, reason.into(), out);
             }
+        }
+        for (gapped, missing) in self.mempool.evict_gapped(self.chain.state(), number) {
+            self.counters.txs_evicted += 1;
+            let reason = MempoolError::Evicted(Eviction::NonceGap { missing, blocks: NONCE_GAP_BLOCKS_MAX });
+            self.tell_origin(gapped.hash, reason.into(), out);
         }
         self.proven.after_commit(&outcome);
         if self.params.serve_witnesses {
@@ -1095,6 +1104,7 @@ impl Node {
                         balance: state.balance(&address),
                         market_balance: self.chain.market().plugin(&address).map(|p| p.balance),
                         head: self.chain.head().number,
+                        base_fee_per_gas: self.chain.next_base_fee(),
                     },
                 });
             }
@@ -1105,9 +1115,17 @@ impl Node {
                 let subscribed = self.subscriptions.get(&plugin) == Some(&from);
                 let head = self.chain.head().number;
                 let jobs = u32::try_from(self.chain.market().assigned_to(&plugin).len()).unwrap_or(u32::MAX);
-                let message = ClientMessage::Keepalive { plugin, subscribed, jobs, head };
+                let base_fee_per_gas = self.chain.next_base_fee();
+                let message = ClientMessage::Keepalive { plugin, subscribed, jobs, head, base_fee_per_gas };
                 out.push(Output::ToClient { to: from, message });
             }
+        }
+    }
+
+    /// Tells the client that sent `hash` here (if any) that it was refused or dropped.
+    fn tell_origin(&mut self, hash: B256, reason: TxRefusal, out: &mut Vec<Output>) {
+        if let Some(client) = self.origins.remove(&hash) {
+            out.push(Output::ToClient { to: client, message: ClientMessage::TxRejected { hash, reason } });
         }
     }
 
@@ -1161,7 +1179,7 @@ impl Node {
             return Err(TxRejection::InsufficientBalance { required: tx.max_cost(), available }.into());
         }
         let nonce = self.chain.state().nonce(&tx.sender);
-        Ok(self.mempool.insert(tx, nonce)?)
+        Ok(self.mempool.insert(tx, nonce, self.chain.head().number)?)
     }
 
     /// Mempool admission of a tx a peer forwarded (which that peer admitted against its own head):
@@ -1171,7 +1189,7 @@ impl Node {
         check_sidecar(envelope.to(), sidecar.as_ref())?;
         let tx = SignedTx::from_envelope_cached(envelope, self.chain.spec().chain_id, &self.senders)?;
         let nonce = self.chain.state().nonce(&tx.sender);
-        Ok(self.mempool.insert(tx.with_sidecar(sidecar), nonce)?)
+        Ok(self.mempool.insert(tx.with_sidecar(sidecar), nonce, self.chain.head().number)?)
     }
 
     fn on_timer(&mut self, timer: Timer, out: &mut Vec<Output>) {
@@ -1185,22 +1203,26 @@ impl Node {
                     return;
                 }
                 self.revert_executed();
-                let candidates = self.mempool.candidates(self.chain.state(), self.params.block_txs_max);
+                let candidates = self.mempool.candidates(
+                    self.chain.state(),
+                    self.params.block_txs_max,
+                    self.params.market_lane_txs_max,
+                );
                 // A head stamped u64::MAX (possible only in a certified block) cannot be extended.
                 let Some(after_head) = self.chain.head().timestamp.checked_add(1) else { return };
                 let timestamp = (self.now_ms / 1_000).max(after_head);
                 let proposer = self.validators.address(self.me);
                 let outcome = self.chain.build_block_open(&candidates, timestamp, proposer);
                 for rejected in &outcome.rejected {
-                    self.mempool.remove(&rejected.hash);
-                    if let Some(client) = self.origins.remove(&rejected.hash) {
-                        out.push(Output::ToClient {
-                            to: client,
-                            message: ClientMessage::TxRejected {
-                                hash: rejected.hash,
-                                reason: TxRefusal::Invalid(rejected.reason.clone()),
-                            },
-                        });
+                    let Some(tx) = self.mempool.remove(&rejected.hash) else { continue };
+                    self.tell_origin(rejected.hash, TxRefusal::Invalid(rejected.reason.clone()), out);
+                    // The sender's later txs wait behind a nonce that will not come: evict them
+                    // now, with the reason, so their senders re-sync and send again.
+                    let refused = tx.envelope.nonce();
+                    for follower in self.mempool.evict_followers(&tx.sender, refused) {
+                        self.counters.txs_evicted += 1;
+                        let reason = MempoolError::Evicted(Eviction::FollowsRefused { refused });
+                        self.tell_origin(follower.hash, reason.into(), out);
                     }
                 }
                 let value = outcome.hash;
