@@ -383,6 +383,9 @@ pub struct Observer {
     equivocation_slots: BTreeSet<(u64, u32, zkcrowd_consensus::MessageKind, u16)>,
     equivocations: BTreeMap<u16, u64>,
     committed: BTreeSet<B256>,
+    /// Per committed user tx: from its first submission to its commit on the reference chain (the
+    /// f+1-th validator's commit: Tendermint's finality), ms.
+    pub finality_ms: Vec<u64>,
     refused: BTreeMap<B256, TxRefusal>,
     /// Tx jobs: job → tx hash.
     tx_jobs: BTreeMap<JobId, B256>,
@@ -484,6 +487,7 @@ impl Observer {
             equivocation_slots: BTreeSet::new(),
             equivocations: BTreeMap::new(),
             committed: BTreeSet::new(),
+            finality_ms: Vec::new(),
             refused: BTreeMap::new(),
             tx_jobs: BTreeMap::new(),
             accepted: BTreeMap::new(),
@@ -722,7 +726,11 @@ impl Observer {
                 0
             };
             self.expected.apply_tx(record.fee_wei, burned_value);
-            self.committed.insert(record.hash);
+            if self.committed.insert(record.hash)
+                && let Some(sent_ms) = self.submitted.get(&record.hash)
+            {
+                self.finality_ms.push(t_ms.saturating_sub(*sent_ms));
+            }
             self.stats.txs_committed += 1;
             if record.kind != TxKind::System {
                 self.stats.user_txs_committed += 1;

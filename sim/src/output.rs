@@ -64,6 +64,9 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
         "wall_seconds": wall_seconds,
         "txs_submitted": observer.submitted_count(),
         "consensus": {
+            // User txs: first submission to commit on the reference chain, seconds.
+            "tx_finality_p50_s": percentile(&observer.finality_ms, 0.5).map(|ms| ms as f64 / 1_000.0),
+            "tx_finality_p95_s": percentile(&observer.finality_ms, 0.95).map(|ms| ms as f64 / 1_000.0),
             // Distinct (height, round, type) slots in which each validator sent two different messages.
             "equivocations": observer
                 .equivocations()

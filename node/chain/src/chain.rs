@@ -7,7 +7,9 @@
 //! valid and that the recomputed header equals the proposed one, and undoes the block otherwise.
 //!
 //! Market transactions (to [`MARKET_ADDRESS`]) go after user transactions in a block, so the block's
-//! system span is contiguous and proven by one system job. revm executes them like any call (gas,
+//! system span is contiguous and proven by one system job. So that a flood of user transactions
+//! cannot defer them, the builder keeps room for the market calls it is offered (their gas limits,
+//! up to half the block's gas) when it takes user transactions. revm executes them like any call (gas,
 //! nonce, value to the market address); the market then applies the call and the value is settled
 //! in revm's state diff before it is committed: a repayment leaves native supply for the market
 //! balance, a refused call's value and a withdrawal are credited to the sender, and the market
@@ -26,6 +28,7 @@ use revm::database_interface::WrapDatabaseRef;
 use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE;
 use revm::primitives::hardfork::SpecId;
 use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use zkcrowd_ledger::{Digest, TreeError, b256_to_digest, digest_to_b256};
@@ -139,7 +142,11 @@ pub enum ImportError {
 }
 
 enum Mode {
-    Build,
+    /// Building a proposal: user transactions may use at most `user_gas_max` of the block's gas
+    /// (the rest is kept for the market calls among the candidates, which execute after them).
+    Build {
+        user_gas_max: u64,
+    },
     Import,
 }
 
@@ -380,13 +387,17 @@ impl Chain {
         // Market transactions go last, keeping their relative order (see the module documentation).
         let (user, system): (Vec<usize>, Vec<usize>) =
             (0..candidates.len()).partition(|&i| candidates[i].envelope.to() != Some(MARKET_ADDRESS));
+        // Market calls execute after user txs, so a block filled with user txs would defer every
+        // one of them: keep room for the market calls offered, up to half the block's gas.
+        let system_gas: u64 = system.iter().map(|&i| candidates[i].envelope.gas_limit()).fold(0, u64::saturating_add);
+        let user_gas_max = self.spec.gas_limit - system_gas.min(self.spec.gas_limit / 2);
         let order: Vec<usize> = user.into_iter().chain(system).collect();
         let ordered: Vec<SignedTx> = order.iter().map(|&i| candidates[i].clone()).collect();
         // In build mode `execute` rejects bad candidates instead of failing; its one other error,
         // a full ledger while applying a tx, is ruled out by the room check before each tx (and
         // `ChainState::apply_changes` checks room before writing anything), so this cannot fire.
         let mut outcome = self
-            .execute(&ordered, timestamp, proposer, Mode::Build)
+            .execute(&ordered, timestamp, proposer, Mode::Build { user_gas_max })
             .expect("building rejects bad candidates and checks ledger room before applying a tx");
         for rejected in &mut outcome.rejected {
             rejected.position = order[rejected.position];
@@ -542,10 +553,17 @@ impl Chain {
         let mut rejected: Vec<Rejected> = Vec::new();
         let mut deferred: Vec<usize> = Vec::new();
 
+        // Senders with a deferred tx (build mode): their later txs wait too, rather than being
+        // refused for the nonce gap the deferral leaves.
+        let mut deferred_senders: BTreeSet<Address> = BTreeSet::new();
         for (position, tx) in candidates.iter().enumerate() {
+            if deferred_senders.contains(&tx.sender) {
+                deferred.push(position);
+                continue;
+            }
             let fail = |reason: TxRejection| -> Result<(), ImportError> {
                 match mode {
-                    Mode::Build => Ok(()),
+                    Mode::Build { .. } => Ok(()),
                     Mode::Import => Err(ImportError::InvalidTx { index: position, reason }),
                 }
             };
@@ -563,6 +581,15 @@ impl Chain {
                     return Err(ImportError::GasLimitExceeded);
                 }
                 deferred.push(position);
+                deferred_senders.insert(tx.sender);
+                continue;
+            }
+            if let Mode::Build { user_gas_max } = mode
+                && tx.envelope.to() != Some(MARKET_ADDRESS)
+                && gas_used + tx.envelope.gas_limit() > user_gas_max
+            {
+                deferred.push(position);
+                deferred_senders.insert(tx.sender);
                 continue;
             }
             let to = tx.envelope.to();

@@ -12,7 +12,12 @@
 //! A block runs inside a journal ([`ChainState::begin_block`]): every overwritten value is recorded,
 //! so a block that fails validation is undone exactly ([`ChainState::revert_block`]), roots included.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+#[allow(
+    clippy::disallowed_types,
+    reason = "lookups by key; the only iterations (accounts_sorted sorts; wiping storage journals and re-hashes every slot) cannot reach state in an order-dependent way"
+)]
+use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -38,6 +43,10 @@ pub struct StoredAccount {
     /// keccak of the runtime code ([`KECCAK256_EMPTY`] for none).
     pub code_hash: B256,
     /// Non-zero storage slots.
+    #[allow(
+        clippy::disallowed_types,
+        reason = "lookups by key; the only iterations (accounts_sorted sorts; wiping storage journals and re-hashes every slot) cannot reach state in an order-dependent way"
+    )]
     pub storage: HashMap<U256, U256>,
 }
 
@@ -110,6 +119,10 @@ pub struct LedgerChange {
 }
 
 /// The full state with its Ethereum and ledger commitments (see the module documentation).
+#[allow(
+    clippy::disallowed_types,
+    reason = "lookups by key; the only iterations (accounts_sorted sorts; wiping storage journals and re-hashes every slot) cannot reach state in an order-dependent way"
+)]
 pub struct ChainState {
     accounts: HashMap<Address, StoredAccount>,
     code: HashMap<B256, Bytecode>,
@@ -138,6 +151,10 @@ impl Default for ChainState {
 
 impl ChainState {
     /// An empty state.
+    #[allow(
+        clippy::disallowed_types,
+        reason = "lookups by key; the only iterations (accounts_sorted sorts; wiping storage journals and re-hashes every slot) cannot reach state in an order-dependent way"
+    )]
     pub fn new() -> Self {
         Self {
             accounts: HashMap::new(),

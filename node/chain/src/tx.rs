@@ -248,6 +248,10 @@ impl SignedTx {
 /// validators simulated in one process can share one.
 #[derive(Debug)]
 pub struct SenderCache {
+    #[allow(
+        clippy::disallowed_types,
+        reason = "a cache looked up by hash; eviction follows the VecDeque's order, never the map's"
+    )]
     inner: std::sync::Mutex<(std::collections::HashMap<B256, Address>, std::collections::VecDeque<B256>)>,
     capacity: usize,
 }

@@ -12,7 +12,8 @@ use zkcrowd_chain::{
     Chain, DevAccounts, Genesis, GenesisAccount, GenesisValidator, ImportError, SignedTx, TxKind as Kind, TxRejection,
 };
 use zkcrowd_ledger::{AccountLeaf, AccountLedger, digest_to_b256};
-use zkcrowd_primitives::{AccountRef, FEE_BURN_ADDRESS, Zkpow, dev_address, dev_signer};
+use zkcrowd_market::MarketCall;
+use zkcrowd_primitives::{AccountRef, FEE_BURN_ADDRESS, MARKET_ADDRESS, Zkpow, dev_address, dev_signer};
 
 const CHAIN_ID: u64 = 7777;
 const USERS: u64 = 8;
@@ -261,6 +262,44 @@ fn deferral_when_gas_runs_out() {
     assert_eq!(outcome.txs.len(), 2);
     assert_eq!(outcome.deferred, vec![2]);
     assert!(outcome.rejected.is_empty());
+}
+
+/// Goal: a deferred tx's later nonces are deferred with it, not refused for the gap its deferral
+/// leaves (that refusal would cost the sender every tx it had queued, in a full block).
+#[test]
+fn deferral_keeps_the_senders_later_nonces() {
+    let mut g = genesis();
+    g.gas_limit = 50_000;
+    let mut chain = Chain::from_genesis(&g).unwrap();
+    let candidates = vec![
+        transfer(0, 0, dev_address(1), 1),
+        transfer(1, 0, dev_address(2), 1),
+        transfer(2, 0, dev_address(3), 1),
+        transfer(2, 1, dev_address(3), 1),
+        transfer(2, 2, dev_address(3), 1),
+    ];
+    let outcome = chain.build_block(&candidates, 1_002, dev_address(100));
+    assert_eq!(outcome.txs.len(), 2);
+    assert_eq!(outcome.deferred, vec![2, 3, 4]);
+    assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);
+}
+
+/// Goal: market calls offered to the builder are not deferred by user transactions that would
+/// fill the block: the builder keeps room for them (up to half the block's gas), though they
+/// execute after the user transactions.
+#[test]
+fn builder_keeps_room_for_market_calls() {
+    let mut g = genesis();
+    g.gas_limit = 100_000;
+    let mut chain = Chain::from_genesis(&g).unwrap();
+    let heartbeat = tx(7, 0, TxKind::Call(MARKET_ADDRESS), 0, 40_000, &MarketCall::Heartbeat.encode());
+    let mut candidates: Vec<SignedTx> = (0..4).map(|u| transfer(u, 0, dev_address(20), 1)).collect();
+    candidates.push(heartbeat.clone());
+    let outcome = chain.build_block(&candidates, 1_002, dev_address(100));
+    let included: Vec<B256> = outcome.txs.iter().map(|r| r.hash).collect();
+    assert!(included.contains(&heartbeat.hash), "the market call is in the block");
+    assert_eq!(outcome.txs.len(), 3, "two transfers fit beside it");
+    assert_eq!(outcome.deferred, vec![2, 3]);
 }
 
 /// Goal: a full account ledger refuses the tx that would create an account, with a typed

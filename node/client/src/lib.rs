@@ -193,8 +193,14 @@ pub struct PluginClient {
     counters: ClientCounters,
 }
 
-/// Gas limit of market calls (a modeled proof needs ~60k; real proofs carry ~100 KiB of calldata).
-pub const MARKET_CALL_GAS: u64 = 3_000_000;
+/// Gas limit of a market call with `input_len` bytes of calldata. A call to the market runs no EVM
+/// code: it costs the intrinsic 21,000 plus calldata, at most 40 gas a byte under EIP-7623's floor
+/// (real proofs travel as sidecars, outside the calldata). A margin of 10,000 on top. A block's gas
+/// limit counts gas limits, not gas used, so an overstated limit (this was a flat 3,000,000: ten
+/// market calls filled a 30M block) starves market calls exactly when blocks are full.
+pub fn market_call_gas(input_len: usize) -> u64 {
+    21_000 + 40 * input_len as u64 + 10_000
+}
 
 impl PluginClient {
     /// A client signing with `signer`.
@@ -536,18 +542,19 @@ impl PluginClient {
                 break;
             }
             let Some((call, value, purpose, sidecar)) = self.queue.pop_front() else { break };
+            let input = call.encode();
             let envelope = sign(
                 &self.signer,
                 TxEip1559 {
                     chain_id: self.config.chain_id,
                     nonce,
-                    gas_limit: MARKET_CALL_GAS,
+                    gas_limit: market_call_gas(input.len()),
                     max_fee_per_gas: self.fee_cap(),
                     max_priority_fee_per_gas: self.config.max_priority_fee_per_gas,
                     to: TxKind::Call(MARKET_ADDRESS),
                     value,
                     access_list: Default::default(),
-                    input: call.encode(),
+                    input,
                 },
             );
             // EIP-2681: an account's nonce stays below u64::MAX, so this never saturates in use.

@@ -1,5 +1,9 @@
 //! The account ledger: (address, nonce, balance) for every account, under the header's ledger root.
 
+#[allow(
+    clippy::disallowed_types,
+    reason = "looked up by address, never iterated: iteration order cannot reach state"
+)]
 use std::collections::HashMap;
 
 use alloy::primitives::Address;
@@ -75,7 +79,10 @@ impl LeafWrite {
 #[derive(Debug, Clone)]
 pub struct AccountLedger {
     tree: MerkleTree,
-    // Looked up, never iterated: iteration order cannot reach state.
+    #[allow(
+        clippy::disallowed_types,
+        reason = "looked up by address, never iterated: iteration order cannot reach state"
+    )]
     index_of: HashMap<Address, u64>,
     leaves: Vec<AccountLeaf>,
     /// Most accounts: the tree's `2^depth` unless lowered by [`Self::set_capacity`].
@@ -90,6 +97,10 @@ impl Default for AccountLedger {
 
 impl AccountLedger {
     /// An empty ledger of depth [`ACCOUNT_TREE_DEPTH`].
+    #[allow(
+        clippy::disallowed_types,
+        reason = "looked up by address, never iterated: iteration order cannot reach state"
+    )]
     pub fn new() -> Self {
         let tree = MerkleTree::new(ACCOUNT_TREE_DEPTH);
         let capacity = tree.capacity();

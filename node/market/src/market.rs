@@ -5,7 +5,7 @@
 //! block, live in a plain vector with a first-touch journal; the two commitment trees journal their
 //! leaves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use imbl::{OrdMap, OrdSet, Vector};
@@ -208,7 +208,7 @@ pub struct CallOutcome {
 #[derive(Debug, Clone, Default)]
 struct Plugins {
     list: Vec<Plugin>,
-    index: HashMap<Address, PluginId>,
+    index: BTreeMap<Address, PluginId>,
     sorted: Vec<(Address, PluginId)>,
     /// Open during a block: the length at its start and each touched plugin's original.
     journal: Option<(usize, BTreeMap<PluginId, Plugin>)>,

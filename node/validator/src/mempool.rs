@@ -19,7 +19,7 @@
 //! the tx before it ([`zkcrowd_protocol::Eviction::FollowsRefused`]), else after [`NONCE_GAP_BLOCKS_MAX`] blocks
 //! ([`zkcrowd_protocol::Eviction::NonceGap`]). Senders re-sync their nonce and send again, as wallets do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use alloy::consensus::Transaction;
 use alloy::primitives::{Address, B256};
@@ -45,7 +45,7 @@ struct Entry {
 /// The pending transactions of one node.
 #[derive(Debug, Clone)]
 pub struct Mempool {
-    entries: HashMap<B256, Entry>,
+    entries: BTreeMap<B256, Entry>,
     by_sender: BTreeMap<Address, BTreeMap<u64, B256>>,
     next_arrival: u64,
     capacity: usize,
@@ -54,7 +54,7 @@ pub struct Mempool {
 impl Mempool {
     /// An empty pool for at most `capacity` transactions.
     pub fn new(capacity: usize) -> Self {
-        Self { entries: HashMap::new(), by_sender: BTreeMap::new(), next_arrival: 0, capacity }
+        Self { entries: BTreeMap::new(), by_sender: BTreeMap::new(), next_arrival: 0, capacity }
     }
 
     /// Number of pending transactions.

@@ -19,7 +19,7 @@
 //!    [`Node::restart`], then `Start` rebuilds consensus from the log and rejoins the height with
 //!    its lock and its votes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use alloy::consensus::Transaction;
@@ -330,7 +330,7 @@ pub struct Node {
     store: VecDeque<CommittedBlock>,
     /// Committed transactions of the blocks in `store`: hash → (block, receipt status). Looked up,
     /// never iterated; bounded with the store (a block's entries leave with it).
-    receipts: HashMap<B256, (BlockNumber, bool)>,
+    receipts: BTreeMap<B256, (BlockNumber, bool)>,
     consensus: Consensus,
     mempool: Mempool,
     senders: Arc<SenderCache>,
@@ -355,7 +355,7 @@ pub struct Node {
     /// Submitter of each tx this node admitted from a client. Bounded by the mempool: an entry is
     /// made only for a tx entering the mempool and removed whenever that tx leaves it (committed,
     /// refused by the builder, or pruned as stale). Looked up, never iterated.
-    origins: HashMap<B256, ClientId>,
+    origins: BTreeMap<B256, ClientId>,
     last_commit_ms: u64,
     now_ms: u64,
     /// Fully proven blocks of this node's chain, for its L1 submission agent (kept across a crash:
@@ -420,7 +420,7 @@ impl Node {
             params,
             chain,
             store: VecDeque::new(),
-            receipts: HashMap::new(),
+            receipts: BTreeMap::new(),
             consensus,
             mempool,
             senders,
@@ -434,7 +434,7 @@ impl Node {
             subscriptions: Recent::new(SUBSCRIPTIONS_MAX),
             witnesses: Witnesses::default(),
             watchers: Recent::new(WATCHERS_MAX),
-            origins: HashMap::new(),
+            origins: BTreeMap::new(),
             last_commit_ms: 0,
             now_ms: 0,
             wal: WriteAheadLog::new(),

@@ -41,7 +41,12 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs, reason = "test support shared by several test files")]
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+#[allow(
+    clippy::disallowed_types,
+    reason = "test harness bookkeeping (was this message logged/answered), only looked up"
+)]
+use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::{Address, B256};
 use zkcrowd_consensus::{
@@ -208,6 +213,10 @@ pub struct Decision {
     pub time_ms: u64,
 }
 
+#[allow(
+    clippy::disallowed_types,
+    reason = "test harness bookkeeping (was this message logged/answered), only looked up"
+)]
 pub struct Network {
     pub config: Config,
     pub validators: ValidatorSet,
@@ -260,6 +269,10 @@ pub struct Network {
 const BYZANTINE_VALUES_MAX: usize = 16;
 
 impl Network {
+    #[allow(
+        clippy::disallowed_types,
+        reason = "test harness bookkeeping (was this message logged/answered), only looked up"
+    )]
     pub fn new(config: Config) -> Self {
         let validators = validator_set(&config.stakes);
         let mut nodes = Vec::new();
