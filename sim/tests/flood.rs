@@ -11,7 +11,7 @@ use zkcrowd_sim::scenario::Scenario;
 /// Goal: after the 90-second flood of `scenarios/storms/flood-short.yaml` (full blocks, a climbing base
 /// fee, a proving backlog), within one heartbeat window all 40 always-online honest plugins are
 /// active at once, each has a proof accepted after the flood, the first validator's mempool empties
-/// (and holds no backlog in the last 30 blocks), and every check holds (one seed: the CI sweep runs the scenario on two more). Method: the observer's per-block
+/// (and holds no backlog in the last 30 blocks), and every check holds (seed 2 here; the CI sweep runs seeds 1 and 2). Method: the observer's per-block
 /// samples (active plugins, mempool) and job rows.
 #[test]
 fn the_crowd_recovers_after_a_flood() {

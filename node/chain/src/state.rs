@@ -35,6 +35,10 @@ pub const BLOCK_HASH_HISTORY: u64 = 256;
 
 /// An account as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(
+    clippy::disallowed_types,
+    reason = "lookups by key; the only iterations (accounts_sorted sorts; wiping storage journals and re-hashes every slot) cannot reach state in an order-dependent way"
+)]
 pub struct StoredAccount {
     /// Transaction count.
     pub nonce: u64,
@@ -43,10 +47,6 @@ pub struct StoredAccount {
     /// keccak of the runtime code ([`KECCAK256_EMPTY`] for none).
     pub code_hash: B256,
     /// Non-zero storage slots.
-    #[allow(
-        clippy::disallowed_types,
-        reason = "lookups by key; the only iterations (accounts_sorted sorts; wiping storage journals and re-hashes every slot) cannot reach state in an order-dependent way"
-    )]
     pub storage: HashMap<U256, U256>,
 }
 
