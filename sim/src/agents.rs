@@ -4,7 +4,7 @@
 //! Each is a madsim node with one endpoint and one loop: receive a message, a timer or a control
 //! signal; hand it to the production state machine; carry out what it asks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -531,10 +531,11 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let mut nonces = vec![0u64; users.len()];
     let mut in_flight = vec![0u8; users.len()];
     let mut pending: BTreeMap<B256, PendingUserTx> = BTreeMap::new();
-    // A refused tx leaves a hole in its user's nonces: the user asks a validator for the account's
-    // nonce (as a wallet does) and sends nothing more until answered (`Some(asked at)`).
-    let mut resync: Vec<Option<u64>> = vec![None; users.len()];
-    let user_index: BTreeMap<Address, usize> = users.iter().enumerate().map(|(i, u)| (u.address(), i)).collect();
+    // A tx refused for a reason other than its nonce leaves that nonce unused: a hole its user's
+    // later txs would wait behind (until evicted). The user's next tx fills it, as a wallet that
+    // re-syncs its count would; a hole that turns out used (committed elsewhere) is refused as
+    // such and not reopened.
+    let mut holes: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); users.len()];
     let base_fee = ctx.scenario.chain.base_fee.wei();
     let send_to = |now: u64, validator: u16, request: ClientRequest| {
         let wire = Wire::Request { from: role.client_id(), request };
@@ -598,22 +599,13 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                         p.queried = true;
                         send_to(now, p.validator, ClientRequest::GetTransaction { hash });
                     } else {
-                        let (user, validator) = (p.user, p.validator);
+                        let user = p.user;
+                        if !reason.is_nonce_conflict() {
+                            holes[user].insert(p.envelope.nonce());
+                        }
                         in_flight[user] -= 1;
                         pending.remove(&hash);
                         ctx.observer.lock().expect("observer lock").tx_refused(now, hash, reason);
-                        if resync[user].is_none() {
-                            resync[user] = Some(now);
-                            let address = users[user].address();
-                            send_to(now, validator, ClientRequest::GetAccount { address });
-                        }
-                    }
-                }
-                ClientMessage::Account { address, nonce, .. } => {
-                    if let Some(&user) = user_index.get(&address)
-                        && resync[user].take().is_some()
-                    {
-                        nonces[user] = nonce;
                     }
                 }
                 _ => {}
@@ -627,12 +619,15 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     fire_after(&internal, exp.sample(&mut rng).round().max(1.0) as u64, true);
                 }
                 // A user with room for another unconfirmed tx (a few tries, then skip this one).
-                let Some(user) = (0..4)
-                    .map(|_| rng.random_range(0..users.len()))
-                    .find(|u| in_flight[*u] < USER_PENDING_MAX && resync[*u].is_none())
+                let Some(user) =
+                    (0..4).map(|_| rng.random_range(0..users.len())).find(|u| in_flight[*u] < USER_PENDING_MAX)
                 else {
                     continue;
                 };
+                let nonce = holes[user].pop_first().unwrap_or_else(|| {
+                    nonces[user] += 1;
+                    nonces[user] - 1
+                });
                 let contract = rng.random_bool(load.mix.contract_call);
                 let (to, input, gas_limit, value, kind) = if contract {
                     let mut input = [0u8; 64];
@@ -650,7 +645,7 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     &users[user],
                     TxEip1559 {
                         chain_id: ctx.scenario.chain.chain_id,
-                        nonce: nonces[user],
+                        nonce,
                         gas_limit,
                         max_fee_per_gas: base_fee * 100,
                         max_priority_fee_per_gas: base_fee / 10,
@@ -660,33 +655,16 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                         input,
                     },
                 );
-                nonces[user] += 1;
                 in_flight[user] += 1;
                 let hash = *envelope.tx_hash();
                 let validator = (user % usize::from(validators)) as u16;
-                ctx.observer.lock().expect("observer lock").tx_submitted(
-                    now,
-                    hash,
-                    kind,
-                    user as u32,
-                    nonces[user] - 1,
-                );
+                ctx.observer.lock().expect("observer lock").tx_submitted(now, hash, kind, user as u32, nonce);
                 send_to(now, validator, ClientRequest::SubmitTx(envelope.clone().into()));
                 let p = PendingUserTx { user, envelope, sent_ms: now, validator, queried: false, stale_nonce: None };
                 pending.insert(hash, p);
             }
             Either::Right(false) => {
                 fire_after(&internal, USER_CHECK_MS, false);
-                for (user, asked) in resync.iter_mut().enumerate() {
-                    if let Some(at) = asked
-                        && now >= *at + USER_RESEND_MS
-                    {
-                        // Unanswered (the link or the validator): ask the next one.
-                        *at = now;
-                        let validator = ((user + (now / USER_RESEND_MS) as usize) % usize::from(validators)) as u16;
-                        send_to(now, validator, ClientRequest::GetAccount { address: users[user].address() });
-                    }
-                }
                 for (hash, p) in pending.iter_mut().filter(|(_, p)| now >= p.sent_ms + USER_RESEND_MS) {
                     if p.queried {
                         // The validator did not answer (down, or the link lost it): move on.

@@ -410,9 +410,11 @@ impl PluginClient {
                     // It restarted and forgot us (or never got the subscription): subscribe again.
                     self.counters.resubscribed += 1;
                     self.subscribe(out);
-                } else if usize::try_from(jobs).unwrap_or(usize::MAX) > self.held.len() {
-                    // A push of a new job was lost: fetch the complete list now, not at the next
-                    // refresh (the job's deadline may come first).
+                } else if usize::try_from(jobs).unwrap_or(usize::MAX) != self.held.len() {
+                    // More jobs there: a push of a new job was lost. Fewer: a job we hold was
+                    // proven or taken back and the news was lost, and it may hide a lost push too.
+                    // Fetch the complete list now, not at the next refresh (a deadline may come
+                    // first); its answer replaces what we hold.
                     self.counters.assignments_refetched += 1;
                     self.assignments_asked_ms = self.now_ms;
                     out.push(Action::Send(ClientRequest::GetAssignments { plugin: self.address }));
