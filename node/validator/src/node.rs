@@ -1114,7 +1114,8 @@ impl Node {
             ClientRequest::Keepalive { plugin } => {
                 let subscribed = self.subscriptions.get(&plugin) == Some(&from);
                 let head = self.chain.head().number;
-                let jobs = u32::try_from(self.chain.market().assigned_to(&plugin).len()).unwrap_or(u32::MAX);
+                // The plugin's counter, not a scan of the assigned jobs: keepalives are frequent.
+                let jobs = self.chain.market().plugin(&plugin).map_or(0, |p| p.held);
                 let base_fee_per_gas = self.chain.next_base_fee();
                 let message = ClientMessage::Keepalive { plugin, subscribed, jobs, head, base_fee_per_gas };
                 out.push(Output::ToClient { to: from, message });
