@@ -873,6 +873,11 @@ impl Observer {
         self.blocks.values().filter(|b| b.committed_ms <= until_ms).all(|b| b.fully_proven_ms.is_some())
     }
 
+    /// Whether every user tx submitted so far is settled: committed or refused with a reason.
+    pub fn user_txs_settled(&self) -> bool {
+        self.submitted.keys().all(|h| self.committed.contains(h) || self.refused.contains_key(h))
+    }
+
     /// The last block of the contiguous run of fully proven blocks from height 1 (0 if none).
     pub fn fully_proven_head(&self) -> u64 {
         let mut head = 0;

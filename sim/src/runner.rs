@@ -7,7 +7,7 @@
 //!    node's memory, a restart recovers from the chain ([`zkcrowd_node::Node::restart`]).
 //! 3. **Fault phase** (`duration`): users send transactions, plugins come and go, faults fire.
 //! 4. **Healed phase**: users stop; the run goes on until every block committed during the fault
-//!    phase is fully proven, or for `drain` at most.
+//!    phase is fully proven and every user tx sent in it is settled, or for `drain` at most.
 //! 5. **Verdicts**: the observer's checkers, the digest, the tables.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -397,7 +397,12 @@ async fn simulate(
         }
         if now >= duration_ms {
             ctx.load_stopped.store(true, Ordering::Relaxed);
-            let all_proven = ctx.observer.lock().expect("observer lock").all_proven_until(duration_ms);
+            // Healed when every block of the fault phase is proven and every user tx sent in it
+            // is settled (a tx sent just before the end, lost on a link, is still being re-sent).
+            let all_proven = {
+                let observer = ctx.observer.lock().expect("observer lock");
+                observer.all_proven_until(duration_ms) && observer.user_txs_settled()
+            };
             if now >= end_ms {
                 break;
             }

@@ -944,8 +944,19 @@ impl Market {
         if eligible.is_empty() {
             return;
         }
+        // Free places among the eligible: once none is left no open job can be assigned (every
+        // candidate is full), so the remaining jobs are left open without drawing for each. In a
+        // backlog (thousands of open jobs, every plugin full) the draws and fallback scans cost
+        // every validator O(open jobs × eligible) per block, which is what slowed floods down.
+        let mut free: u64 = eligible
+            .iter()
+            .map(|(_, id)| u64::from(jobs_max.saturating_sub(self.plugins.list[*id as usize].held)))
+            .sum();
         let open: Vec<JobId> = self.data.open.iter().copied().collect();
         for job_id in open {
+            if free == 0 {
+                break;
+            }
             let job = self.data.jobs.get(&job_id).expect("open job is live");
             let attempt = job.attempts;
             let failed_by = job.failed_by.clone();
@@ -992,6 +1003,7 @@ impl Market {
             self.data.open.remove(&job_id);
             self.data.deadlines.insert((deadline, job_id));
             self.plugin_counters_mut(plugin).held += 1;
+            free -= 1;
             self.emit(EventKind::JobAssigned { job: job_id, plugin: address, attempt, deadline_block: deadline });
         }
     }
