@@ -1,15 +1,17 @@
 //! The Rollup contract end to end, on a real anvil process and on the embedded revm L1: deploy,
-//! submit three blocks from the slot owners, read them back; out-of-slot and wrong-pre-root
-//! submissions revert with their reasons; both L1s charge the same gas.
+//! submit three ranges from the slot owners, read their record hashes back; out-of-slot and
+//! wrong-pre-root submissions revert with their reasons; the contract's range inputs (with the
+//! binding) equal the Rust side's; both L1s charge the same gas.
 
 use alloy::primitives::{Address, B256, keccak256};
 use zkcrowd_l1::anvil::AnvilConfig;
 use zkcrowd_l1::contract::{l1_signer, revert_reason};
-use zkcrowd_l1::{AnvilL1, Deployment, EmbeddedL1, L1Backend, ProvenBlock, SubmissionAgent};
+use zkcrowd_l1::{AnvilL1, Deployment, EmbeddedL1, L1Backend, ProvenRange, SubmissionAgent, VerifierKind};
 
 const CHAIN_ID: u64 = 31_337;
 const GENESIS_TIMESTAMP: u64 = 1_700_000_000;
 const SLOT_SECONDS: u64 = 12;
+const L2_CHAIN_ID: u64 = 7_777;
 
 fn root(n: u64) -> B256 {
     keccak256(format!("ledger root {n}"))
@@ -23,27 +25,46 @@ struct Observed {
     reasons: Vec<String>,
 }
 
-/// Deploys with three agents, then: block 1 by the slot-1 owner, an out-of-slot attempt, a wrong
-/// pre root, blocks 2 and 3 in later slots; reads the chain back.
+/// Deploys with three agents, then: range [1, 1] by the slot-1 owner, an out-of-slot attempt, a
+/// wrong pre root, ranges [2, 3] and [4, 5] in later slots; reads the chain back.
 fn scenario(l1: &mut dyn L1Backend) -> Observed {
     let mut agents: Vec<SubmissionAgent> =
         (0..3).map(|i| SubmissionAgent::new(l1_signer("agent", 7, i), l1.chain_id(), 0)).collect();
     let addresses: Vec<Address> = agents.iter().map(SubmissionAgent::address).collect();
-    let deployment = Deployment::deploy_simulation(
+    let deployment = Deployment::deploy(
         l1,
         l1_signer("deployer", 7, 0),
+        VerifierKind::Modeled,
         &addresses,
         SLOT_SECONDS,
         root(0),
+        L2_CHAIN_ID,
         GENESIS_TIMESTAMP + 1,
     )
     .expect("deploys");
     assert_eq!(deployment.proven_head(l1).unwrap(), (0, root(0)));
-    let blocks: Vec<ProvenBlock> = (1..=3)
-        .map(|n| {
-            ProvenBlock::modeled(n, root(n - 1), root(n), keccak256(format!("txs {n}")), Address::repeat_byte(n as u8))
+    let blocks: Vec<ProvenRange> = [(1, 1), (2, 3), (4, 5)]
+        .into_iter()
+        .map(|(first, last)| {
+            let commitment = keccak256(format!("txs {first}-{last}"));
+            let prover = Address::repeat_byte(first as u8);
+            ProvenRange::modeled(L2_CHAIN_ID, first, last, root(first - 1), root(last), commitment, prover)
         })
         .collect();
+    for range in &blocks {
+        let inputs = deployment
+            .range_inputs(
+                l1,
+                range.first,
+                range.last,
+                range.pre_root,
+                range.post_root,
+                range.tx_commitment,
+                range.prover,
+            )
+            .unwrap();
+        assert_eq!(inputs, range.public_inputs(), "the contract's range inputs and binding are the Rust side's");
+    }
     let schedule = deployment.schedule.clone();
     let mut observed = Observed { tx_hashes: Vec::new(), gas: Vec::new(), reasons: Vec::new() };
     let mut mine = |l1: &mut dyn L1Backend, slot: u64, sends: Vec<alloy::consensus::TxEnvelope>| {
@@ -66,9 +87,8 @@ fn scenario(l1: &mut dyn L1Backend) -> Observed {
     mine(l1, 1, sends);
     // Slot 2: its owner submits block 2 with a wrong pre root, then the right block 2.
     let owner = schedule.owner_index(2);
-    let mut wrong = blocks[1].clone();
-    wrong.pre_root = root(99);
-    wrong = ProvenBlock::modeled(wrong.number, wrong.pre_root, wrong.post_root, wrong.tx_commitment, wrong.aggregator);
+    let b = &blocks[1];
+    let wrong = ProvenRange::modeled(L2_CHAIN_ID, b.first, b.last, root(99), b.post_root, b.tx_commitment, b.prover);
     let sends = vec![agents[owner].sign_submit(rollup, &wrong), agents[owner].sign_submit(rollup, &blocks[1])];
     mine(l1, 2, sends);
     // Slot 3 is missed by its owner; slot 4's owner (the next agent) submits block 3.
@@ -78,15 +98,11 @@ fn scenario(l1: &mut dyn L1Backend) -> Observed {
     let sends = vec![agents[owner].sign_submit(rollup, &blocks[2])];
     mine(l1, 4, sends);
 
-    assert_eq!(deployment.proven_head(l1).unwrap(), (3, root(3)));
-    for block in &blocks {
-        let record = deployment.block_at(l1, block.number).expect("accepted");
-        assert_eq!(
-            (record.preRoot, record.postRoot, record.txCommitment, record.aggregator),
-            (block.pre_root, block.post_root, block.tx_commitment, block.aggregator)
-        );
+    assert_eq!(deployment.proven_head(l1).unwrap(), (5, root(5)));
+    for range in &blocks {
+        assert_ne!(deployment.range_record_hash(l1, range.first).unwrap(), B256::ZERO, "range {} stored", range.first);
     }
-    assert_eq!(deployment.block_at(l1, 4).unwrap_err().to_string(), "call reverted: UnknownBlock(4)");
+    assert_eq!(deployment.range_record_hash(l1, 3).unwrap(), B256::ZERO, "records are kept by first block");
     observed
 }
 
@@ -104,7 +120,7 @@ fn rollup_on_anvil_and_embedded_agree() {
     let mut embedded = EmbeddedL1::new(CHAIN_ID, GENESIS_TIMESTAMP);
     let on_embedded = scenario(&mut embedded);
     assert_eq!(on_anvil, on_embedded, "same transactions, outcomes and gas on both L1s");
-    eprintln!("submitBlock gas (accepted, out of slot, wrong pre root, accepted, accepted): {:?}", on_anvil.gas);
+    eprintln!("submitRange gas (accepted, out of slot, wrong pre root, accepted, accepted): {:?}", on_anvil.gas);
 }
 
 #[test]

@@ -5,40 +5,36 @@ import {IVerifier} from "./IVerifier.sol";
 
 /// @title Rollup
 /// @notice zkcrowd's L1 contract: the chain of fully proven L2 blocks (docs/protocol.md §1, steps 9-10).
-/// @dev Blocks arrive in **ranges** (`submitRange`): the blocks [first, last] with one proof of the
+/// @dev Blocks arrive only in **ranges** (`submitRange`): the blocks [first, last] with one proof of the
 ///      whole range (a wrapped plonky2 proof: the generated WrapperVerifier; or a modeled record in
 ///      simulations). A range is accepted only
-///      1. from the submission agent that owns the current time slot: slot = (now - genesisTime) /
+///      1. from a submission agent that owns the current time slot: slot = (now - genesisTime) /
 ///         slotSeconds, owner = agents[slot % agents.length] (a missed slot passes to the next agent);
 ///      2. if it starts at the next block (first = provenHead + 1, last ≥ first) and its pre ledger root
 ///         equals the last accepted post ledger root (the accepted chain is contiguous);
 ///      3. if the verifier accepts its proof of (preRoot, postRoot, txCommitment, rangeBinding(first,
-///         last, sender)): the binding ties the proof to this L2 chain, these block numbers and the
-///         sender, so nobody can take a proof from the mempool and submit it as theirs.
-///      Only a hash of the range record is stored (the record itself is in the event and the calldata).
-///      `submitBlock` is the earlier per-block path (a full record stored per block), kept for the
-///      simulator's modeled runs until they submit ranges; both paths advance the same proven head.
+///         last, prover)): the binding ties the proof to this L2 chain, these block numbers and the
+///         prover, the plugin that proved the wrap.
+///      The binding names the **prover, not the L1 sender**. The L2 market assigns the wrap of a range
+///      as a job before anyone knows in which agent's slot the range will land on the L1, and the L2
+///      does not observe the L1; a proof bound to one sender could only ever be posted by that agent,
+///      so an agent that misses its slots (crashed, or adversarial) would stall the L1 forever. Bound
+///      to the prover, the proof can be posted by whichever agent owns the slot, while a copied proof
+///      stays worthless to a copier: the accepted record names who proved it, not who copied it.
+///      Only a hash of the range record (with both the prover and the posting agent) is stored; the
+///      record itself is in the event and the calldata.
 ///      The agents are the validator set registered at deployment. A proven validator-set change
 ///      (BFT consensus, a later issue) will replace them through the verifier; until then they are fixed.
 contract Rollup {
-    /// @notice An accepted L2 block (the per-block path).
-    struct BlockRecord {
-        bytes32 preRoot;
-        bytes32 postRoot;
-        bytes32 txCommitment;
-        address aggregator;
-        address agent;
-        uint64 slot;
-        uint64 acceptedAt;
-    }
-
     /// @notice An accepted range of L2 blocks; only `keccak256(abi.encode(record))` is stored.
+    /// @dev `prover` is the plugin that proved the wrap (bound by the proof); `agent` posted it.
     struct RangeRecord {
         uint64 first;
         uint64 last;
         bytes32 preRoot;
         bytes32 postRoot;
         bytes32 txCommitment;
+        address prover;
         address agent;
         uint64 slot;
         uint64 acceptedAt;
@@ -61,20 +57,8 @@ contract Rollup {
     address[] private _agents;
     uint64 private _provenHead;
     bytes32 private _lastPostRoot;
-    mapping(uint64 number => BlockRecord) private _blocks;
     /// @dev Range record hashes by the range's first block.
     mapping(uint64 first => bytes32) private _ranges;
-
-    /// @notice An L2 block was accepted (the per-block path).
-    event BlockAccepted(
-        uint64 indexed number,
-        bytes32 preRoot,
-        bytes32 postRoot,
-        bytes32 txCommitment,
-        address aggregator,
-        address indexed agent,
-        uint64 slot
-    );
 
     /// @notice A range of L2 blocks was accepted; `recordHash` is what `rangeRecordHash(first)` returns.
     event RangeAccepted(
@@ -83,6 +67,7 @@ contract Rollup {
         bytes32 preRoot,
         bytes32 postRoot,
         bytes32 txCommitment,
+        address prover,
         address indexed agent,
         uint64 slot,
         bytes32 recordHash
@@ -92,7 +77,7 @@ contract Rollup {
     error InvalidConfig(string what);
     /// @notice The sender does not own the current slot.
     error NotSlotOwner(address sender, address owner, uint64 slot);
-    /// @notice The block (or the range's first block) is not the next one.
+    /// @notice The range's first block is not the next one.
     error WrongBlockNumber(uint64 expected, uint64 got);
     /// @notice A range whose last block is before its first.
     error EmptyRange(uint64 first, uint64 last);
@@ -100,8 +85,6 @@ contract Rollup {
     error WrongPreRoot(bytes32 expected, bytes32 got);
     /// @notice The verifier rejected the proof.
     error InvalidProof();
-    /// @notice No accepted block has this number.
-    error UnknownBlock(uint64 number);
 
     constructor(IVerifier verifier_, address[] memory agents_, uint64 slotSeconds_, bytes32 genesisRoot_, uint64 l2ChainId_) {
         if (address(verifier_) == address(0)) revert InvalidConfig("verifier is the zero address");
@@ -119,49 +102,34 @@ contract Rollup {
         _lastPostRoot = genesisRoot_;
     }
 
-    /// @notice Submits the next range [first, last] of fully proven L2 blocks with one proof of it.
+    /// @notice Submits the next range [first, last] of fully proven L2 blocks with one proof of it,
+    ///         proved by `prover` (bound by the proof). Any owner of the current slot may submit it.
     function submitRange(
         uint64 first,
         uint64 last,
         bytes32 preRoot,
         bytes32 postRoot,
         bytes32 txCommitment,
+        address prover,
         bytes calldata proof
     ) external {
         uint64 slot = _checkSubmitter();
         if (first != _provenHead + 1) revert WrongBlockNumber(_provenHead + 1, first);
         if (last < first) revert EmptyRange(first, last);
         if (preRoot != _lastPostRoot) revert WrongPreRoot(_lastPostRoot, preRoot);
-        bytes32[] memory inputs = rangeInputs(first, last, preRoot, postRoot, txCommitment, msg.sender);
+        bytes32[] memory inputs = rangeInputs(first, last, preRoot, postRoot, txCommitment, prover);
         if (!verifier.verify(proof, inputs)) revert InvalidProof();
         bytes32 recordHash = keccak256(
             abi.encode(
-                RangeRecord(first, last, preRoot, postRoot, txCommitment, msg.sender, slot, uint64(block.timestamp))
+                RangeRecord(
+                    first, last, preRoot, postRoot, txCommitment, prover, msg.sender, slot, uint64(block.timestamp)
+                )
             )
         );
         _ranges[first] = recordHash;
         _provenHead = last;
         _lastPostRoot = postRoot;
-        emit RangeAccepted(first, last, preRoot, postRoot, txCommitment, msg.sender, slot, recordHash);
-    }
-
-    /// @notice Submits the next fully proven L2 block (the per-block path, see the contract notes).
-    function submitBlock(
-        uint64 number,
-        bytes32 preRoot,
-        bytes32 postRoot,
-        bytes32 txCommitment,
-        address aggregator,
-        bytes calldata proof
-    ) external {
-        uint64 slot = _checkSubmitter();
-        if (number != _provenHead + 1) revert WrongBlockNumber(_provenHead + 1, number);
-        if (preRoot != _lastPostRoot) revert WrongPreRoot(_lastPostRoot, preRoot);
-        if (!verifier.verify(proof, publicInputs(preRoot, postRoot, txCommitment, aggregator))) revert InvalidProof();
-        _blocks[number] = BlockRecord(preRoot, postRoot, txCommitment, aggregator, msg.sender, slot, uint64(block.timestamp));
-        _provenHead = number;
-        _lastPostRoot = postRoot;
-        emit BlockAccepted(number, preRoot, postRoot, txCommitment, aggregator, msg.sender, slot);
+        emit RangeAccepted(first, last, preRoot, postRoot, txCommitment, prover, msg.sender, slot, recordHash);
     }
 
     /// @dev Reverts unless the sender owns the current slot; returns the slot.
@@ -172,10 +140,11 @@ contract Rollup {
     }
 
     /// @notice What a range proof binds besides the roots and the commitment:
-    ///         keccak256(abi.encode(l2ChainId, first, last, submitter)) with each 8-byte word's top bit
-    ///         cleared (four canonical field elements; 252 bits of keccak).
-    function rangeBinding(uint64 first, uint64 last, address submitter) public view returns (bytes32) {
-        return keccak256(abi.encode(l2ChainId, first, last, submitter)) & BINDING_MASK;
+    ///         keccak256(abi.encode(l2ChainId, first, last, prover)) with each 8-byte word's top bit
+    ///         cleared (four canonical field elements; 252 bits of keccak). The prover, not the L1
+    ///         sender: see the contract notes.
+    function rangeBinding(uint64 first, uint64 last, address prover) public view returns (bytes32) {
+        return keccak256(abi.encode(l2ChainId, first, last, prover)) & BINDING_MASK;
     }
 
     /// @notice The public inputs a range proof must prove (the WrapperVerifier's order).
@@ -185,26 +154,13 @@ contract Rollup {
         bytes32 preRoot,
         bytes32 postRoot,
         bytes32 txCommitment,
-        address submitter
+        address prover
     ) public view returns (bytes32[] memory inputs) {
         inputs = new bytes32[](4);
         inputs[0] = preRoot;
         inputs[1] = postRoot;
         inputs[2] = txCommitment;
-        inputs[3] = rangeBinding(first, last, submitter);
-    }
-
-    /// @notice The public inputs a block proof must prove (the per-block path, IVerifier's order).
-    function publicInputs(bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator)
-        public
-        pure
-        returns (bytes32[] memory inputs)
-    {
-        inputs = new bytes32[](4);
-        inputs[0] = preRoot;
-        inputs[1] = postRoot;
-        inputs[2] = txCommitment;
-        inputs[3] = bytes32(uint256(uint160(aggregator)));
+        inputs[3] = rangeBinding(first, last, prover);
     }
 
     /// @notice The slot of the current block's timestamp.
@@ -225,12 +181,6 @@ contract Rollup {
     /// @notice The last accepted L2 block (0 before any) and its post root.
     function provenHead() external view returns (uint64 number, bytes32 postRoot) {
         return (_provenHead, _lastPostRoot);
-    }
-
-    /// @notice An accepted block of the per-block path.
-    function blockAt(uint64 number) external view returns (BlockRecord memory) {
-        if (number == 0 || number > _provenHead || _blocks[number].agent == address(0)) revert UnknownBlock(number);
-        return _blocks[number];
     }
 
     /// @notice The stored hash of the range starting at `first` (zero if none): compare it with

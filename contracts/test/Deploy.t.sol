@@ -76,7 +76,7 @@ contract DeployTest is Test {
         assertEq(rollup.genesisRoot(), GENESIS_ROOT);
 
         vm.prank(agents[0]);
-        rollup.submitBlock(1, GENESIS_ROOT, bytes32(uint256(1)), bytes32(uint256(2)), address(this), "stub proof");
+        rollup.submitRange(1, 1, GENESIS_ROOT, bytes32(uint256(1)), bytes32(uint256(2)), address(this), "stub proof");
         (uint64 head,) = rollup.provenHead();
         assertEq(head, 1);
     }
@@ -135,8 +135,8 @@ contract DeployTest is Test {
         assertEq(simulationScript.defaultAgents(), expected);
     }
 
-    /// The simulation script deploys a working pair: block 1 with a modeled proof is accepted, and the
-    /// production script refuses the pair's verifier.
+    /// The simulation script deploys a working pair: the range [1, 1] with a modeled proof is accepted, and
+    /// the production script refuses the pair's verifier.
     function test_simulation_deploysWorkingPair() public {
         address[] memory defaults = simulationScript.defaultAgents();
         (IVerifier deployed, Rollup rollup) = simulationScript.deploy(defaults, 12, GENESIS_ROOT, 0, false);
@@ -147,11 +147,11 @@ contract DeployTest is Test {
 
         bytes32 postRoot = keccak256("post 1");
         bytes32 txCommitment = keccak256("txs 1");
-        address aggregator = makeAddr("aggregator");
+        address prover = makeAddr("prover");
         bytes memory proof =
-            abi.encodePacked(verifier.recordOf(rollup.publicInputs(GENESIS_ROOT, postRoot, txCommitment, aggregator)));
+            abi.encodePacked(verifier.recordOf(rollup.rangeInputs(1, 1, GENESIS_ROOT, postRoot, txCommitment, prover)));
         vm.prank(defaults[0]);
-        rollup.submitBlock(1, GENESIS_ROOT, postRoot, txCommitment, aggregator, proof);
+        rollup.submitRange(1, 1, GENESIS_ROOT, postRoot, txCommitment, prover, proof);
         (uint64 head, bytes32 headRoot) = rollup.provenHead();
         assertEq(head, 1);
         assertEq(headRoot, postRoot);

@@ -6,7 +6,8 @@ import {IVerifier} from "../src/IVerifier.sol";
 import {RollupFixture} from "./utils/RollupFixture.sol";
 
 /// @title RollupTest
-/// @notice Unit tests of Rollup: configuration, block acceptance, the slot schedule and every revert.
+/// @notice Unit tests of Rollup: configuration, acceptance of (single-block) ranges, the slot schedule and
+///         every revert.
 contract RollupTest is RollupFixture {
     // ---------------------------------------------------------------- constructor
 
@@ -53,17 +54,24 @@ contract RollupTest is RollupFixture {
 
     // ---------------------------------------------------------------- public inputs and modeled proofs
 
-    /// publicInputs is (preRoot, postRoot, txCommitment, aggregator as a left-padded word), and the
-    /// modeled record is keccak256(abi.encode(MODELED_PROOF_TAG, publicInputs)): the fixture's proofs
-    /// are anchored to the specification, not only to the contracts' own helpers.
-    function test_publicInputs_layoutAndModeledRecord() public view {
-        bytes32[] memory inputs =
-            rollup.publicInputs(bytes32(uint256(1)), bytes32(uint256(2)), bytes32(uint256(3)), address(0xA9));
+    /// rangeInputs is (preRoot, postRoot, txCommitment, rangeBinding), the binding is
+    /// keccak256(abi.encode(l2ChainId, first, last, prover)) masked, and the modeled record is
+    /// keccak256(abi.encode(MODELED_PROOF_TAG, rangeInputs)): the fixture's proofs are anchored to the
+    /// specification, not only to the contracts' own helpers.
+    function test_rangeInputs_layoutAndModeledRecord() public view {
+        bytes32[] memory inputs = rollup.rangeInputs(
+            3, 5, bytes32(uint256(1)), bytes32(uint256(2)), bytes32(uint256(3)), address(0xA9)
+        );
         assertEq(inputs.length, 4);
         assertEq(inputs[0], bytes32(uint256(1)));
         assertEq(inputs[1], bytes32(uint256(2)));
         assertEq(inputs[2], bytes32(uint256(3)));
-        assertEq(inputs[3], bytes32(uint256(0xA9)));
+        assertEq(
+            inputs[3],
+            keccak256(abi.encode(L2_CHAIN_ID, uint64(3), uint64(5), address(0xA9)))
+                & 0x7fffffffffffffff7fffffffffffffff7fffffffffffffff7fffffffffffffff
+        );
+        assertEq(inputs[3], rollup.rangeBinding(3, 5, address(0xA9)));
         assertEq(verifier.MODELED_PROOF_TAG(), keccak256("zkcrowd.modeled-proof.v1"));
         assertEq(verifier.recordOf(inputs), keccak256(abi.encode(keccak256("zkcrowd.modeled-proof.v1"), inputs)));
         assertTrue(verifier.verify(abi.encodePacked(verifier.recordOf(inputs)), inputs));
@@ -71,8 +79,10 @@ contract RollupTest is RollupFixture {
 
     // ---------------------------------------------------------------- acceptance and readback
 
-    /// Blocks 1, 2, 3 from the owners of slots 0, 1, 2 are accepted and read back field by field.
+    /// Blocks 1, 2, 3 (single-block ranges) from the owners of slots 0, 1, 2 are accepted; each stored
+    /// record hash is the hash of the full record (prover, agent, slot, acceptance time).
     function test_submit_acceptsBlocks1To3() public {
+        bytes32[4] memory hashes;
         for (uint64 n = 1; n <= 3; n++) {
             warpToSlot(n - 1);
             address owner = agents[n - 1];
@@ -82,53 +92,50 @@ contract RollupTest is RollupFixture {
             (uint64 head, bytes32 headRoot) = rollup.provenHead();
             assertEq(head, n);
             assertEq(headRoot, postRootOf(n));
-            Rollup.BlockRecord memory b = rollup.blockAt(n);
-            assertEq(b.preRoot, preRootOf(n));
-            assertEq(b.postRoot, postRootOf(n));
-            assertEq(b.txCommitment, txCommitmentOf(n));
-            assertEq(b.aggregator, aggregatorOf(n));
-            assertEq(b.agent, owner);
-            assertEq(b.slot, n - 1);
-            assertEq(b.acceptedAt, block.timestamp);
+            hashes[n] = hashOf(canonicalRecord(n, owner, n - 1, uint64(block.timestamp)));
+            assertEq(rollup.rangeRecordHash(n), hashes[n]);
+            // Any other field changes the hash: the stored hash pins the whole record.
+            assertTrue(rollup.rangeRecordHash(n) != hashOf(canonicalRecord(n, outsider, n - 1, uint64(block.timestamp))));
+            assertTrue(rollup.rangeRecordHash(n) != hashOf(canonicalRecord(n, owner, n, uint64(block.timestamp))));
         }
-        // Earlier blocks are unchanged by later ones.
-        assertEq(rollup.blockAt(1).postRoot, postRootOf(1));
-        assertEq(rollup.blockAt(2).agent, agents[1]);
+        // Earlier ranges are unchanged by later ones.
+        assertEq(rollup.rangeRecordHash(1), hashes[1]);
+        assertEq(rollup.rangeRecordHash(2), hashes[2]);
     }
 
-    /// An accepted block emits BlockAccepted with its number, contents, agent and slot.
-    function test_submit_emitsBlockAccepted() public {
+    /// An accepted range emits RangeAccepted with its blocks, contents, prover, agent, slot and hash.
+    function test_submit_emitsRangeAccepted() public {
         acceptCanonicalBlocks(1);
         warpToSlot(4);
         bytes memory proof = canonicalProof(2);
+        bytes32 recordHash = hashOf(canonicalRecord(2, agents[1], 4, uint64(block.timestamp)));
         vm.expectEmit(true, true, true, true, address(rollup));
-        emit Rollup.BlockAccepted(2, preRootOf(2), postRootOf(2), txCommitmentOf(2), aggregatorOf(2), agents[1], 4);
+        emit Rollup.RangeAccepted(
+            2, 2, preRootOf(2), postRootOf(2), txCommitmentOf(2), proverOf(2), agents[1], 4, recordHash
+        );
         vm.prank(agents[1]);
-        rollup.submitBlock(2, preRootOf(2), postRootOf(2), txCommitmentOf(2), aggregatorOf(2), proof);
+        rollup.submitRange(2, 2, preRootOf(2), postRootOf(2), txCommitmentOf(2), proverOf(2), proof);
     }
 
-    /// The slot owner may submit several consecutive blocks within its slot.
+    /// The slot owner may submit several consecutive ranges within its slot.
     function test_submit_ownerMaySubmitSeveralBlocksInItsSlot() public {
         submitCanonicalAs(agents[0], 1);
         submitCanonicalAs(agents[0], 2);
         (uint64 head,) = rollup.provenHead();
         assertEq(head, 2);
-        assertEq(rollup.blockAt(2).slot, 0);
+        assertEq(rollup.rangeRecordHash(2), hashOf(canonicalRecord(2, agents[0], 0, uint64(block.timestamp))));
     }
 
-    /// blockAt reverts UnknownBlock for block 0 and for any block past the proven head.
-    function test_blockAt_revertsOnUnknownBlock() public {
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownBlock.selector, uint64(0)));
-        rollup.blockAt(0);
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownBlock.selector, uint64(1)));
-        rollup.blockAt(1);
+    /// rangeRecordHash is zero for block 0, for any block past the proven head, and before acceptance.
+    function test_rangeRecordHash_zeroForUnknownRanges() public {
+        assertEq(rollup.rangeRecordHash(0), bytes32(0));
+        assertEq(rollup.rangeRecordHash(1), bytes32(0));
 
         acceptCanonicalBlocks(1);
-        assertEq(rollup.blockAt(1).postRoot, postRootOf(1));
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownBlock.selector, uint64(2)));
-        rollup.blockAt(2);
-        vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownBlock.selector, type(uint64).max));
-        rollup.blockAt(type(uint64).max);
+        assertTrue(rollup.rangeRecordHash(1) != bytes32(0));
+        assertEq(rollup.rangeRecordHash(0), bytes32(0));
+        assertEq(rollup.rangeRecordHash(2), bytes32(0));
+        assertEq(rollup.rangeRecordHash(type(uint64).max), bytes32(0));
     }
 
     // ---------------------------------------------------------------- slot schedule
@@ -156,7 +163,7 @@ contract RollupTest is RollupFixture {
         bytes memory proof = canonicalProof(2);
         vm.expectRevert(abi.encodeWithSelector(Rollup.NotSlotOwner.selector, agents[0], agents[1], uint64(1)));
         vm.prank(agents[0]);
-        rollup.submitBlock(2, preRootOf(2), postRootOf(2), txCommitmentOf(2), aggregatorOf(2), proof);
+        rollup.submitRange(2, 2, preRootOf(2), postRootOf(2), txCommitmentOf(2), proverOf(2), proof);
     }
 
     /// A missed slot passes to the next agent: the owner of slot 1 does nothing, at slot 2 the next
@@ -169,17 +176,15 @@ contract RollupTest is RollupFixture {
         bytes memory proof = canonicalProof(2);
         vm.expectRevert(abi.encodeWithSelector(Rollup.NotSlotOwner.selector, agents[1], agents[2], uint64(2)));
         vm.prank(agents[1]);
-        rollup.submitBlock(2, preRootOf(2), postRootOf(2), txCommitmentOf(2), aggregatorOf(2), proof);
+        rollup.submitRange(2, 2, preRootOf(2), postRootOf(2), txCommitmentOf(2), proverOf(2), proof);
 
         submitCanonicalAs(agents[2], 2);
-        Rollup.BlockRecord memory b = rollup.blockAt(2);
-        assertEq(b.agent, agents[2]);
-        assertEq(b.slot, 2);
+        assertEq(rollup.rangeRecordHash(2), hashOf(canonicalRecord(2, agents[2], 2, uint64(block.timestamp))));
 
         // The schedule wraps: slot 3 belongs to agent0 again.
         warpToSlot(3);
         submitCanonicalAs(agents[0], 3);
-        assertEq(rollup.blockAt(3).agent, agents[0]);
+        assertEq(rollup.rangeRecordHash(3), hashOf(canonicalRecord(3, agents[0], 3, uint64(block.timestamp))));
     }
 
     // ---------------------------------------------------------------- reverts
@@ -192,19 +197,32 @@ contract RollupTest is RollupFixture {
         for (uint256 i = 0; i < intruders.length; i++) {
             vm.expectRevert(abi.encodeWithSelector(Rollup.NotSlotOwner.selector, intruders[i], agents[1], uint64(1)));
             vm.prank(intruders[i]);
-            rollup.submitBlock(1, preRootOf(1), postRootOf(1), txCommitmentOf(1), aggregatorOf(1), proof);
+            rollup.submitRange(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1), proof);
         }
     }
 
-    /// Skipping ahead (or submitting block 0) reverts WrongBlockNumber(expected, got).
+    /// A range starting anywhere but the next block (block 0, skipping ahead) reverts
+    /// WrongBlockNumber(expected, got).
     function test_submit_revertsWrongBlockNumberWhenSkippingAhead() public {
         uint64[3] memory numbers = [uint64(0), 2, type(uint64).max];
         bytes memory proof = canonicalProof(1);
         for (uint256 i = 0; i < numbers.length; i++) {
             vm.expectRevert(abi.encodeWithSelector(Rollup.WrongBlockNumber.selector, uint64(1), numbers[i]));
             vm.prank(agents[0]);
-            rollup.submitBlock(numbers[i], preRootOf(1), postRootOf(1), txCommitmentOf(1), aggregatorOf(1), proof);
+            rollup.submitRange(
+                numbers[i], numbers[i], preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1), proof
+            );
         }
+    }
+
+    /// A range whose last block is before its first reverts EmptyRange(first, last).
+    function test_submit_revertsEmptyRange() public {
+        acceptCanonicalBlocks(2);
+        bytes memory proof = proofOf(3, 2, preRootOf(3), postRootOf(3), txCommitmentOf(3), proverOf(3));
+        address owner = currentOwner();
+        vm.expectRevert(abi.encodeWithSelector(Rollup.EmptyRange.selector, uint64(3), uint64(2)));
+        vm.prank(owner);
+        rollup.submitRange(3, 2, preRootOf(3), postRootOf(3), txCommitmentOf(3), proverOf(3), proof);
     }
 
     /// Resubmitting an accepted block reverts WrongBlockNumber(head + 1, number), even in a later slot.
@@ -215,7 +233,7 @@ contract RollupTest is RollupFixture {
             address owner = currentOwner();
             vm.expectRevert(abi.encodeWithSelector(Rollup.WrongBlockNumber.selector, uint64(3), n));
             vm.prank(owner);
-            rollup.submitBlock(n, preRootOf(n), postRootOf(n), txCommitmentOf(n), aggregatorOf(n), proof);
+            rollup.submitRange(n, n, preRootOf(n), postRootOf(n), txCommitmentOf(n), proverOf(n), proof);
         }
     }
 
@@ -225,17 +243,18 @@ contract RollupTest is RollupFixture {
         acceptCanonicalBlocks(1);
         bytes32[2] memory wrongRoots = [GENESIS_ROOT, keccak256("elsewhere")];
         for (uint256 i = 0; i < wrongRoots.length; i++) {
-            bytes memory proof = proofOf(wrongRoots[i], postRootOf(2), txCommitmentOf(2), aggregatorOf(2));
+            bytes memory proof = proofOf(2, 2, wrongRoots[i], postRootOf(2), txCommitmentOf(2), proverOf(2));
             vm.expectRevert(abi.encodeWithSelector(Rollup.WrongPreRoot.selector, postRootOf(1), wrongRoots[i]));
             vm.prank(agents[0]);
-            rollup.submitBlock(2, wrongRoots[i], postRootOf(2), txCommitmentOf(2), aggregatorOf(2), proof);
+            rollup.submitRange(2, 2, wrongRoots[i], postRootOf(2), txCommitmentOf(2), proverOf(2), proof);
         }
     }
 
     /// Malformed or wrong proof bytes revert InvalidProof: empty, truncated, extended, one bit
     /// flipped, and a record under another tag.
     function test_submit_revertsInvalidProofOnWrongBytes() public {
-        bytes32[] memory inputs = rollup.publicInputs(preRootOf(1), postRootOf(1), txCommitmentOf(1), aggregatorOf(1));
+        bytes32[] memory inputs =
+            rollup.rangeInputs(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1));
         bytes32 record = verifier.recordOf(inputs);
         bytes[5] memory proofs = [
             bytes(""),
@@ -248,48 +267,59 @@ contract RollupTest is RollupFixture {
         for (uint256 i = 0; i < proofs.length; i++) {
             vm.expectRevert(Rollup.InvalidProof.selector);
             vm.prank(agents[0]);
-            rollup.submitBlock(1, preRootOf(1), postRootOf(1), txCommitmentOf(1), aggregatorOf(1), proofs[i]);
+            rollup.submitRange(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1), proofs[i]);
         }
         submitCanonicalAs(agents[0], 1); // the valid record still passes
     }
 
-    /// A valid proof of other public inputs reverts InvalidProof: a proof copied from another
-    /// aggregator, or made for another post root or transaction commitment.
+    /// A valid proof of other public inputs reverts InvalidProof: a proof copied from another prover
+    /// (submitted naming the copier as prover), or made for other block numbers, another post root or
+    /// another transaction commitment.
     function test_submit_revertsInvalidProofForOtherPublicInputs() public {
         address thief = makeAddr("thief");
-        bytes memory stolen = canonicalProof(1); // proves aggregatorOf(1)'s block
+        bytes memory stolen = canonicalProof(1); // proves proverOf(1)'s wrap
         vm.expectRevert(Rollup.InvalidProof.selector);
         vm.prank(agents[0]);
-        rollup.submitBlock(1, preRootOf(1), postRootOf(1), txCommitmentOf(1), thief, stolen);
+        rollup.submitRange(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), thief, stolen);
 
-        bytes memory otherPost = proofOf(preRootOf(1), keccak256("other post"), txCommitmentOf(1), aggregatorOf(1));
+        bytes memory otherLast = proofOf(1, 2, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1));
         vm.expectRevert(Rollup.InvalidProof.selector);
         vm.prank(agents[0]);
-        rollup.submitBlock(1, preRootOf(1), postRootOf(1), txCommitmentOf(1), aggregatorOf(1), otherPost);
+        rollup.submitRange(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1), otherLast);
 
-        bytes memory otherTxs = proofOf(preRootOf(1), postRootOf(1), keccak256("other txs"), aggregatorOf(1));
+        bytes memory otherPost =
+            proofOf(1, 1, preRootOf(1), keccak256("other post"), txCommitmentOf(1), proverOf(1));
         vm.expectRevert(Rollup.InvalidProof.selector);
         vm.prank(agents[0]);
-        rollup.submitBlock(1, preRootOf(1), postRootOf(1), txCommitmentOf(1), aggregatorOf(1), otherTxs);
+        rollup.submitRange(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1), otherPost);
+
+        bytes memory otherTxs = proofOf(1, 1, preRootOf(1), postRootOf(1), keccak256("other txs"), proverOf(1));
+        vm.expectRevert(Rollup.InvalidProof.selector);
+        vm.prank(agents[0]);
+        rollup.submitRange(1, 1, preRootOf(1), postRootOf(1), txCommitmentOf(1), proverOf(1), otherTxs);
     }
 
-    /// Checks run in order: slot owner, then block number, then pre root, then proof.
+    /// Checks run in order: slot owner, then first block, then empty range, then pre root, then proof.
     function test_submit_checksInOrder() public {
         bytes32 badRoot = keccak256("bad root");
         vm.expectRevert(abi.encodeWithSelector(Rollup.NotSlotOwner.selector, outsider, agents[0], uint64(0)));
         vm.prank(outsider);
-        rollup.submitBlock(7, badRoot, 0, 0, address(0), "");
+        rollup.submitRange(7, 6, badRoot, 0, 0, address(0), "");
 
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongBlockNumber.selector, uint64(1), uint64(7)));
         vm.prank(agents[0]);
-        rollup.submitBlock(7, badRoot, 0, 0, address(0), "");
+        rollup.submitRange(7, 6, badRoot, 0, 0, address(0), "");
+
+        vm.expectRevert(abi.encodeWithSelector(Rollup.EmptyRange.selector, uint64(1), uint64(0)));
+        vm.prank(agents[0]);
+        rollup.submitRange(1, 0, badRoot, 0, 0, address(0), "");
 
         vm.expectRevert(abi.encodeWithSelector(Rollup.WrongPreRoot.selector, GENESIS_ROOT, badRoot));
         vm.prank(agents[0]);
-        rollup.submitBlock(1, badRoot, 0, 0, address(0), "");
+        rollup.submitRange(1, 1, badRoot, 0, 0, address(0), "");
 
         vm.expectRevert(Rollup.InvalidProof.selector);
         vm.prank(agents[0]);
-        rollup.submitBlock(1, GENESIS_ROOT, 0, 0, address(0), "");
+        rollup.submitRange(1, 1, GENESIS_ROOT, 0, 0, address(0), "");
     }
 }

@@ -9,7 +9,9 @@ use std::time::Instant;
 use alloy::primitives::{Address, B256};
 use anyhow::{Context, Result, ensure};
 use zkcrowd_ledger::{AccountLeaf, AccountLedger};
-use zkcrowd_proofs::{CallWitness, ProofSystem, RealProof, SPAN_CALLS_MAX, SpanWitness, TransferWitness};
+use zkcrowd_proofs::{
+    CallWitness, ProofSystem, RangeRecord, RealProof, SPAN_CALLS_MAX, SpanWitness, TransferWitness, Wrapper,
+};
 
 use crate::cost::Calibration;
 
@@ -26,9 +28,9 @@ fn median_ms<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T
     Ok((times[times.len() / 2], last.expect("runs > 0")))
 }
 
-/// Measures transfer, 16-call span and aggregation proofs (`runs` each, median) and returns the
-/// calibration, with the machine in its note.
-pub fn measure(system: &ProofSystem, runs: usize) -> Result<Calibration> {
+/// Measures transfer, 16-call span and aggregation proofs and the wrap of an aggregate root
+/// (`runs` each, median) and returns the calibration, with the machine in its note.
+pub fn measure(system: &ProofSystem, wrapper: &Wrapper, runs: usize) -> Result<Calibration> {
     ensure!(runs > 0, "runs must be positive");
     let prover = Address::repeat_byte(0xaa);
     let mut ledger = AccountLedger::new();
@@ -60,6 +62,8 @@ pub fn measure(system: &ProofSystem, runs: usize) -> Result<Calibration> {
     let right: RealProof = system.prove_transfer(&t2, 2, prover)?;
     let (span_ms, _) = median_ms(runs, || Ok(system.prove_span(&span, 3, prover)?))?;
     let (aggregate_ms, aggregate) = median_ms(runs, || Ok(system.prove_aggregate(&left, &right, 4, prover)?))?;
+    let record = RangeRecord { chain_id: 7777, first_block: 1, last_block: 8, prover: prover };
+    let (wrap_ms, _) = median_ms(runs, || Ok(wrapper.wrap_calldata(system, &aggregate, &record)?))?;
     let (verify_ms, ()) =
         median_ms(runs, || system.verify(&aggregate.statement, &aggregate.bytes).map_err(anyhow::Error::msg))?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -73,6 +77,7 @@ pub fn measure(system: &ProofSystem, runs: usize) -> Result<Calibration> {
         tx_ms,
         span_ms,
         aggregate_ms,
+        wrap_ms,
     })
 }
 
@@ -85,7 +90,8 @@ fn cpu_model() -> Option<String> {
 /// Measures and writes the profile to `out`.
 pub fn run(cache: &Path, out: &Path, runs: usize) -> Result<Calibration> {
     let system = crate::real::load_system(cache)?;
-    let calibration = measure(&system, runs)?;
+    let wrapper = crate::real::build_wrapper(&system)?;
+    let calibration = measure(&system, &wrapper, runs)?;
     let text = serde_json::to_string_pretty(&calibration)? + "\n";
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     Ok(calibration)

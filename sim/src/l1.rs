@@ -2,18 +2,20 @@
 //! submission agents, in lockstep with the simulated clock.
 //!
 //! Every `l1.block_time` of simulated time the driver
-//! 1. lets each agent act on what its own validator's chain says is fully proven and not yet on
-//!    L1 (contiguous from the L1's proven head, [`zkcrowd_node::Node::proven_blocks`]; the
-//!    observer is not asked): honest agents submit in their own slots; adversarial ones skip, submit
-//!    out of slot, or submit a wrong pre root; crashed validators' agents do nothing; during an L1
-//!    outage every attempt fails and is retried `l1.attempts` times, `l1.retry_backoff` apart;
+//! 1. lets each agent act on the **wrapped ranges** its own validator's chain has and the L1 lacks
+//!    (contiguous from the L1's proven head, [`zkcrowd_node::Node::wrapped_ranges`]; the observer is
+//!    not asked): honest agents submit in their own slots; adversarial ones skip, submit out of
+//!    slot, submit a wrong pre root or a tampered proof; crashed validators' agents do nothing;
+//!    during an L1 outage every attempt fails and is retried `l1.attempts` times,
+//!    `l1.retry_backoff` apart;
 //! 2. mines one L1 block whose timestamp is the L1 genesis plus the simulated seconds, and logs the
 //!    block and every submission's fate (accepted, or the revert reason) into the event log.
 //!
-//! Proofs on L1 are **modeled**: the deployment's verifier is the simulation-only
-//! `ModeledProofVerifier` (the on-chain plonky2 verifier is a later issue), even when the L2 proofs
-//! were real. The L1's calls block the madsim thread (anvil answers on a worker thread made before
-//! the simulation), so simulated time does not pass while the L1 works.
+//! The verifier is the scenario's `l1.verifier`: the generated `WrapperVerifier`, which verifies
+//! each range's wrapped plonky2 proof on the L1 (with `proofs.real: all`), or the simulation-only
+//! `ModeledProofVerifier`, which checks a modeled record of the range's inputs and proves nothing.
+//! The L1's calls block the madsim thread (anvil answers on a worker thread made before the
+//! simulation), so simulated time does not pass while the L1 works.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,15 +24,15 @@ use futures::channel::mpsc::UnboundedSender;
 use zkcrowd_l1::anvil::AnvilConfig;
 use zkcrowd_l1::contract::l1_signer;
 use zkcrowd_l1::{
-    AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, NotSent, ProvenBlock, SubmissionAgent, SubmissionOutcome,
-    Submitted, Submitter,
+    AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, NotSent, ProvenRange, SubmissionAgent, SubmissionOutcome,
+    Submitted, Submitter, VerifierKind,
 };
 
 use zkcrowd_node::Node;
 
 use crate::agents::Ctx;
 use crate::observer::Record;
-use crate::scenario::{AgentBehaviour, L1Kind, Scenario};
+use crate::scenario::{AgentBehaviour, L1Kind, L1Verifier, Scenario};
 
 /// The L1's chain id (anvil's default).
 pub const L1_CHAIN_ID: u64 = 31_337;
@@ -52,7 +54,7 @@ pub fn preflight(scenario: &Scenario) -> Result<(), L1Error> {
     if scenario.l1.kind == L1Kind::None {
         return Ok(());
     }
-    zkcrowd_l1::contract::creation_code("ModeledProofVerifier.sol", "ModeledProofVerifier")?;
+    verifier_kind(scenario).creation_code()?;
     zkcrowd_l1::contract::creation_code("Rollup.sol", "Rollup")?;
     if scenario.l1.kind == L1Kind::Anvil {
         let program = zkcrowd_l1::anvil::default_program();
@@ -62,6 +64,14 @@ pub fn preflight(scenario: &Scenario) -> Result<(), L1Error> {
         }
     }
     Ok(())
+}
+
+/// The verifier a scenario's Rollup calls.
+pub fn verifier_kind(scenario: &Scenario) -> VerifierKind {
+    match scenario.l1.verifier {
+        L1Verifier::Modeled => VerifierKind::Modeled,
+        L1Verifier::Wrapped => VerifierKind::Wrapped,
+    }
 }
 
 /// What the L1 looked like at the end, for the summary.
@@ -77,8 +87,10 @@ pub struct L1Outcome {
     pub l1_head_hash: Option<B256>,
     /// Rollup and verifier addresses.
     pub rollup: Address,
-    /// The verifier (simulation-only, modeled proofs).
+    /// The verifier.
     pub verifier: Address,
+    /// Which verifier.
+    pub verifier_kind: Option<VerifierKind>,
     /// Gas of the deployment block.
     pub deploy_gas: u64,
 }
@@ -115,6 +127,8 @@ pub struct Driver {
     head: u64,
     last_block: Option<(u64, Option<B256>)>,
     status: Arc<Mutex<L1Outcome>>,
+    /// The L2 chain's id (the Rollup's, bound by every range proof).
+    l2_chain_id: u64,
 }
 
 impl Driver {
@@ -126,18 +140,23 @@ impl Driver {
         nodes: Vec<Arc<Mutex<Node>>>,
         downtime: Downtime,
     ) -> Result<Self, L1Error> {
-        let genesis_root = nodes[0].lock().expect("node lock").chain().head().ledger_root;
+        let (genesis_root, l2_chain_id) = {
+            let node = nodes[0].lock().expect("node lock");
+            (node.chain().head().ledger_root, node.chain().spec().chain_id)
+        };
         let validators = u64::from(ctx.scenario.chain.validators);
         let agents: Vec<SubmissionAgent> = (0..validators)
             .map(|i| SubmissionAgent::new(l1_signer("agent", ctx.seed, i), backend.chain_id(), 0))
             .collect();
         let addresses: Vec<Address> = agents.iter().map(SubmissionAgent::address).collect();
-        let deployment = Deployment::deploy_simulation(
+        let deployment = Deployment::deploy(
             backend.as_mut(),
             l1_signer("deployer", ctx.seed, 0),
+            verifier_kind(&ctx.scenario),
             &addresses,
             ctx.scenario.l1.slot.as_millis() / 1_000,
             genesis_root,
+            l2_chain_id,
             L1_GENESIS_TIMESTAMP + 1,
         )?;
         let last_block = Some((deployment.block.number, deployment.block.hash));
@@ -146,12 +165,13 @@ impl Driver {
             .into_iter()
             .enumerate()
             .map(|(index, agent)| {
-                let (max, attempts) = (l1.max_blocks_per_l1_block as usize, l1.attempts);
+                let (max, attempts) = (l1.max_ranges_per_l1_block as usize, l1.attempts);
                 Submitter::new(agent, index, deployment.schedule.clone(), deployment.rollup, max, attempts)
             })
             .collect();
         let status = Arc::new(Mutex::new(L1Outcome::default()));
-        let driver = Self { ctx, backend, deployment, submitters, downtime, nodes, head: 0, last_block, status };
+        let driver =
+            Self { ctx, backend, deployment, submitters, downtime, nodes, head: 0, last_block, status, l2_chain_id };
         *driver.status.lock().expect("status lock") = driver.outcome();
         Ok(driver)
     }
@@ -166,27 +186,33 @@ impl Driver {
         L1_GENESIS_TIMESTAMP + 1 + t_ms / 1_000
     }
 
-    /// The fully proven L2 blocks after the L1's head, contiguous, at most `max`, as validator
-    /// `agent`'s own chain has them.
-    fn pending(&self, agent: usize, max: usize) -> Vec<ProvenBlock> {
+    /// The wrapped ranges after the L1's head, contiguous, at most `max`, as validator `agent`'s own
+    /// chain has them: with the wrapped proof, or (a modeled wrap) the modeled record.
+    fn pending(&self, agent: usize, max: usize) -> Vec<ProvenRange> {
         let node = self.nodes[agent].lock().expect("node lock");
-        node.proven_blocks(self.head, max)
+        node.wrapped_ranges(self.head, max)
             .into_iter()
-            .map(|b| {
-                ProvenBlock::modeled(
-                    b.number,
-                    b.pre_root,
-                    b.post_root,
-                    b.transactions_root,
-                    b.aggregator.unwrap_or(Address::ZERO),
-                )
+            .map(|r| {
+                let modeled = ProvenRange::modeled(
+                    self.l2_chain_id,
+                    r.first_block,
+                    r.last_block,
+                    r.pre_root,
+                    r.post_root,
+                    r.commitment,
+                    r.prover,
+                );
+                match r.proof {
+                    Some(proof) => ProvenRange { proof, ..modeled },
+                    None => modeled,
+                }
             })
             .collect()
     }
 
-    /// The highest fully proven head among the validators' chains.
-    pub fn l2_proven_head(nodes: &[Arc<Mutex<Node>>]) -> u64 {
-        nodes.iter().map(|n| n.lock().expect("node lock").fully_proven_head()).max().unwrap_or(0)
+    /// The last block of the highest range the validators' chains have wrapped.
+    pub fn l2_wrapped_head(nodes: &[Arc<Mutex<Node>>]) -> u64 {
+        nodes.iter().map(|n| n.lock().expect("node lock").wrapped_head()).max().unwrap_or(0)
     }
 
     /// One L1 block: agents act, the block is mined, outcomes are logged. Returns whether the L1
@@ -197,7 +223,7 @@ impl Driver {
         let timestamp = Self::timestamp_at(ctx.now_ms());
         for index in 0..self.submitters.len() {
             let agent = index as u16;
-            let pending = self.pending(index, l1.max_blocks_per_l1_block as usize);
+            let pending = self.pending(index, l1.max_ranges_per_l1_block as usize);
             let muted = ctx.scenario.sabotage.contains(&crate::scenario::Sabotage::MuteL1Agents);
             if pending.is_empty() || muted || self.downtime.validator_down(agent, ctx.now_ms()) {
                 continue;
@@ -210,18 +236,29 @@ impl Driver {
                 AgentBehaviour::SkipSlots => Vec::new(),
                 AgentBehaviour::OutOfSlot if own_slot => submitter.due(timestamp, &pending),
                 AgentBehaviour::OutOfSlot => {
-                    vec![(pending[0].number, submitter.agent_mut().sign_submit(rollup, &pending[0]))]
+                    let r = &pending[0];
+                    vec![((r.first, r.last), submitter.agent_mut().sign_submit(rollup, r))]
                 }
                 AgentBehaviour::WrongPreRoot if own_slot => {
-                    let b = &pending[0];
-                    let wrong = B256::from(U256::from_be_bytes(b.pre_root.0).wrapping_add(U256::from(1)));
-                    let block = ProvenBlock::modeled(b.number, wrong, b.post_root, b.tx_commitment, b.aggregator);
-                    vec![(b.number, submitter.agent_mut().sign_submit(rollup, &block))]
+                    let r = &pending[0];
+                    let wrong = B256::from(U256::from_be_bytes(r.pre_root.0).wrapping_add(U256::from(1)));
+                    let range = ProvenRange { pre_root: wrong, ..r.clone() };
+                    vec![((r.first, r.last), submitter.agent_mut().sign_submit(rollup, &range))]
                 }
-                AgentBehaviour::WrongPreRoot => Vec::new(),
+                AgentBehaviour::TamperedProof if own_slot => {
+                    let r = &pending[0];
+                    let mut proof = r.proof.to_vec();
+                    let middle = proof.len() / 2;
+                    if let Some(byte) = proof.get_mut(middle) {
+                        *byte ^= 1;
+                    }
+                    let range = ProvenRange { proof: proof.into(), ..r.clone() };
+                    vec![((r.first, r.last), submitter.agent_mut().sign_submit(rollup, &range))]
+                }
+                AgentBehaviour::WrongPreRoot | AgentBehaviour::TamperedProof => Vec::new(),
             };
             let count = txs.len();
-            for (position, (number, tx)) in txs.into_iter().enumerate() {
+            for (position, ((first_block, last_block), tx)) in txs.into_iter().enumerate() {
                 let mut attempt = 1;
                 let failure = loop {
                     let result = if self.downtime.outage(ctx.now_ms()) {
@@ -231,7 +268,7 @@ impl Driver {
                     };
                     match result {
                         Ok(hash) => {
-                            self.submitters[index].sent(hash, number);
+                            self.submitters[index].sent(hash, (first_block, last_block));
                             break None;
                         }
                         Err(L1Error::Unavailable(_)) if self.submitters[index].retry(attempt) => {
@@ -246,7 +283,9 @@ impl Driver {
                     // its next slot.
                     self.submitters[index].unsent(count - position);
                     let outcome = SubmissionOutcome::NotSent(NotSent::from_error(&error, attempt));
-                    self.log(Record::L1Submission { agent, l2_block: number, tx: None, outcome, gas_used: 0 });
+                    let record =
+                        Record::L1Submission { agent, first_block, last_block, tx: None, outcome, gas_used: 0 };
+                    self.log(record);
                     break;
                 }
             }
@@ -264,21 +303,25 @@ impl Driver {
             else {
                 continue;
             };
-            let (l2_block, gas_used, outcome) = match submitted {
-                Submitted::Accepted { block: l2_block, gas_used } => {
-                    self.head = l2_block;
+            let (first_block, last_block, gas_used, outcome) = match submitted {
+                Submitted::Accepted { first, last, gas_used } => {
+                    self.head = last;
                     let mut observer = self.ctx.observer.lock().expect("observer lock");
-                    if let Some(row) = observer.blocks.get_mut(&l2_block) {
-                        row.l1_accepted_ms = Some(now);
-                        row.l1_gas = Some(gas_used);
+                    let share = gas_used / (last - first + 1);
+                    for number in first..=last {
+                        if let Some(row) = observer.blocks.get_mut(&number) {
+                            row.l1_accepted_ms = Some(now);
+                            row.l1_gas = Some(share);
+                        }
                     }
-                    (l2_block, gas_used, SubmissionOutcome::Accepted)
+                    (first, last, gas_used, SubmissionOutcome::Accepted)
                 }
-                Submitted::Reverted { block: l2_block, gas_used, reason } => {
-                    (l2_block, gas_used, SubmissionOutcome::Reverted(reason))
+                Submitted::Reverted { first, last, gas_used, reason } => {
+                    (first, last, gas_used, SubmissionOutcome::Reverted(reason))
                 }
             };
-            self.log(Record::L1Submission { agent, l2_block, tx: Some(receipt.tx_hash), outcome, gas_used });
+            let tx = Some(receipt.tx_hash);
+            self.log(Record::L1Submission { agent, first_block, last_block, tx, outcome, gas_used });
         }
         // Confirmation: the contract's own view of its head must be the driver's.
         let (proven, _) = self.deployment.proven_head(self.backend.as_mut()).expect("the Rollup answers provenHead");
@@ -292,7 +335,7 @@ impl Driver {
             proven_head: self.head,
         });
         *self.status.lock().expect("status lock") = self.outcome();
-        self.head >= Self::l2_proven_head(&self.nodes)
+        self.head >= Self::l2_wrapped_head(&self.nodes)
     }
 
     fn log(&self, record: Record) {
@@ -300,16 +343,18 @@ impl Driver {
     }
 
     /// Runs until the simulation ends; after the fault phase, sends on `caught_up` each time the
-    /// L1 holds every fully proven block and every block of the fault phase is fully proven.
+    /// L1 holds every wrapped range and every block of the fault phase (fully proven, wrapped and
+    /// accepted).
     pub async fn run(mut self, caught_up: UnboundedSender<()>) {
         let block_time = self.ctx.scenario.l1.block_time.to_std();
         let duration_ms = self.ctx.scenario.duration.as_millis();
         loop {
             madsim::time::sleep(block_time).await;
             let all_on_l1 = self.step().await;
-            let done = self.ctx.now_ms() >= duration_ms
-                && all_on_l1
-                && self.ctx.observer.lock().expect("observer lock").all_proven_until(duration_ms);
+            let done = self.ctx.now_ms() >= duration_ms && all_on_l1 && {
+                let observer = self.ctx.observer.lock().expect("observer lock");
+                observer.all_proven_until(duration_ms) && self.head >= observer.last_block_until(duration_ms)
+            };
             if done {
                 let _ = caught_up.unbounded_send(());
             }
@@ -324,6 +369,7 @@ impl Driver {
             l1_head_hash: self.last_block.and_then(|b| b.1),
             rollup: self.deployment.rollup,
             verifier: self.deployment.verifier,
+            verifier_kind: Some(self.deployment.verifier_kind),
             deploy_gas: self.deployment.block.gas_used,
         }
     }

@@ -8,7 +8,8 @@
 //! 2. Agents report what the chain cannot know: transactions submitted, plugins coming and going,
 //!    proofs produced, faults applied.
 //! 3. Every log entry, in order, is fed to SHA-256: the run's **digest**. Madsim runs one thread
-//!    from a seed, so the same scenario and seed give the same order, entries and digest.
+//!    from a seed, so the same scenario and seed give the same order, entries and digest. L1
+//!    transaction hashes and gas are logged but not digested (they depend on proof bytes).
 //! 4. Checkers consume the same stream (see [`crate::scenario::Check`]); the tables are built from
 //!    it too.
 
@@ -162,12 +163,14 @@ pub enum Record {
         /// The Rollup's proven head after it.
         proven_head: u64,
     },
-    /// A submission agent's attempt to post an L2 block.
+    /// A submission agent's attempt to post a range of L2 blocks.
     L1Submission {
         /// The agent (validator index).
         agent: u16,
-        /// The L2 block.
-        l2_block: u64,
+        /// The range's first L2 block.
+        first_block: u64,
+        /// Its last L2 block.
+        last_block: u64,
         /// The L1 transaction (none if it never reached the L1).
         tx: Option<B256>,
         /// Accepted, reverted (why) or not sent (why).
@@ -217,7 +220,8 @@ pub struct BlockRow {
     pub aggregator: Option<Address>,
     /// When the Rollup contract accepted it, ms.
     pub l1_accepted_ms: Option<u64>,
-    /// L1 gas of its accepted submission.
+    /// Its share of the L1 gas of its range's accepted submission (the range's gas divided evenly
+    /// among its blocks).
     pub l1_gas: Option<u64>,
 }
 
@@ -543,8 +547,35 @@ impl Observer {
         }
         let entry = LogEntry { t_ms, record };
         let bytes = serde_json::to_vec(&entry).expect("log entries serialize");
-        self.hasher.update((bytes.len() as u64).to_be_bytes());
-        self.hasher.update(&bytes);
+        // L1 transaction hashes and gas depend on the proof bytes a submission carries (a real
+        // wrapped proof is random, and the verifier's gas varies with it): they are logged but
+        // left out of the digest, which keeps what the L1 decided (range, agent, outcome, head).
+        let digested = match &entry.record {
+            Record::L1Submission { agent, first_block, last_block, outcome, .. } => {
+                let record = Record::L1Submission {
+                    agent: *agent,
+                    first_block: *first_block,
+                    last_block: *last_block,
+                    tx: None,
+                    outcome: outcome.clone(),
+                    gas_used: 0,
+                };
+                serde_json::to_vec(&LogEntry { t_ms, record }).expect("log entries serialize")
+            }
+            Record::L1Block { number, timestamp, txs, proven_head, .. } => {
+                let record = Record::L1Block {
+                    number: *number,
+                    timestamp: *timestamp,
+                    txs: *txs,
+                    gas_used: 0,
+                    proven_head: *proven_head,
+                };
+                serde_json::to_vec(&LogEntry { t_ms, record }).expect("log entries serialize")
+            }
+            _ => bytes.clone(),
+        };
+        self.hasher.update((digested.len() as u64).to_be_bytes());
+        self.hasher.update(&digested);
         self.entries += 1;
         if let Some(sink) = &mut self.sink {
             let _ = sink.write_all(&bytes).and_then(|()| sink.write_all(b"\n"));
@@ -780,9 +811,8 @@ impl Observer {
                 self.jobs.push(JobRow {
                     job: *job,
                     kind: match kind {
-                        JobKind::Tx { .. } => "tx",
                         JobKind::System { .. } => "system",
-                        JobKind::Aggregate { .. } => "aggregate",
+                        other => other.name(),
                     },
                     block: kind.block(),
                     created_ms,
@@ -876,6 +906,11 @@ impl Observer {
     /// Whether every user tx submitted so far is settled: committed or refused with a reason.
     pub fn user_txs_settled(&self) -> bool {
         self.submitted.keys().all(|h| self.committed.contains(h) || self.refused.contains_key(h))
+    }
+
+    /// The highest block committed at or before `until_ms` (0 if none).
+    pub fn last_block_until(&self, until_ms: u64) -> u64 {
+        self.blocks.values().filter(|b| b.committed_ms <= until_ms).map(|b| b.height).max().unwrap_or(0)
     }
 
     /// The last block of the contiguous run of fully proven blocks from height 1 (0 if none).

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use zkcrowd_market::JobKind;
 use zkcrowd_reports::{BlockRow, JobRow, KeyFigures, PluginRow, RunTables, SampleRow};
 
 use crate::agents::Behaviour;
@@ -102,8 +101,9 @@ pub fn summary(scenario: &Scenario, scenario_path: &str, seed: u64, output: &Run
     })
 }
 
-/// The L1: where the Rollup is, its proven head next to the L2's, submissions by outcome, gas per
-/// accepted block and per L2 transaction, and the time from L2 commit to L1 acceptance.
+/// The L1: which verifier, where the Rollup is, its proven head next to the L2's, submissions by
+/// outcome, gas per accepted block (a range's gas shared evenly by its blocks) and per L2 user
+/// transaction, and the time from L2 commit to L1 acceptance.
 fn l1_summary(output: &RunOutput) -> Value {
     let Some(l1) = &output.l1 else { return json!({ "kind": "none" }) };
     let observer = &output.observer;
@@ -121,7 +121,11 @@ fn l1_summary(output: &RunOutput) -> Value {
     let seconds = |q: f64| percentile(&latency_sorted, q).map(|ms| ms as f64 / 1_000.0);
     json!({
         "kind": l1.kind,
-        "verifier": "simulation-only ModeledProofVerifier (modeled proof records, not plonky2 proofs)",
+        "verifier": match l1.verifier_kind {
+            Some(zkcrowd_l1::VerifierKind::Wrapped) =>
+                "WrapperVerifier (generated; verifies each range's wrapped plonky2 proof on the L1)",
+            _ => "simulation-only ModeledProofVerifier (modeled proof records, not plonky2 proofs)",
+        },
         "rollup": l1.rollup.to_string(),
         "verifier_address": l1.verifier.to_string(),
         "proven_head": l1.proven_head,
@@ -143,11 +147,7 @@ fn l1_summary(output: &RunOutput) -> Value {
 fn real_proving(scenario: &Scenario, observer: &Observer) -> serde_json::Value {
     let mut by_kind: BTreeMap<&str, (Vec<f64>, Vec<u64>)> = BTreeMap::new();
     for (kind, measured_ms, modeled_ms) in &observer.measured {
-        let name = match kind {
-            JobKind::Tx { .. } => "tx",
-            JobKind::System { .. } => "span",
-            JobKind::Aggregate { .. } => "aggregate",
-        };
+        let name = kind.name();
         let entry = by_kind.entry(name).or_default();
         entry.0.push(*measured_ms);
         entry.1.push(*modeled_ms);

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use alloy::primitives::Address;
 use anyhow::Context as _;
 use zkcrowd_market::Statement;
-use zkcrowd_proofs::{CallWitness, ProofSystem, RealProof, SpanWitness, TransferWitness, tamper_public_input};
+use zkcrowd_proofs::{
+    CallWitness, ProofSystem, RangeRecord, RealProof, SpanWitness, TransferWitness, Wrapper, tamper_public_input,
+};
 use zkcrowd_protocol::{Assignment, JobInputs};
 
 /// Where circuits are cached: `$ZKCROWD_CIRCUIT_CACHE`, or `target/zkcrowd/circuits`.
@@ -45,12 +47,19 @@ pub fn load_system(cache: &Path) -> anyhow::Result<Arc<ProofSystem>> {
     Ok(Arc::new(system))
 }
 
+/// Builds the wrapper circuits over `system` (about 15 s; not cached). Call outside the simulation.
+pub fn build_wrapper(system: &ProofSystem) -> anyhow::Result<Arc<Wrapper>> {
+    Ok(Arc::new(Wrapper::build(system).context("building the wrapper circuits")?))
+}
+
 /// Real proving in a run: the circuits (which jobs are proven for real is the chain's rule, see
 /// [`RealProving::picks`]).
 #[derive(Debug, Clone)]
 pub struct RealProving {
     /// The circuits.
     pub system: Arc<ProofSystem>,
+    /// The wrapper circuits (a range's root turned into the proof the L1 verifies).
+    pub wrapper: Arc<Wrapper>,
 }
 
 /// What proving produced.
@@ -81,19 +90,48 @@ impl RealProving {
         let ((result, measured_ms), ()) = rayon::join(
             || {
                 let start = std::time::Instant::now();
-                let result = prove_inputs(system, inputs, job, prover);
+                let result = prove_inputs(system, &self.wrapper, inputs, job, prover);
                 (result, start.elapsed().as_secs_f64() * 1e3)
             },
             || (),
         );
-        let proof = result?;
-        let bytes = if valid { proof.bytes } else { tamper_public_input(&proof.bytes, Statement::FIELDS - 1) };
+        let bytes = match (result?, valid) {
+            (Proven::Job(proof), true) => proof.bytes,
+            (Proven::Job(proof), false) => tamper_public_input(&proof.bytes, Statement::FIELDS - 1),
+            (Proven::Wrapped(calldata), true) => calldata,
+            (Proven::Wrapped(mut calldata), false) => {
+                // A wrapped proof carries no public inputs (the verifier takes them apart): flip a
+                // byte of its first Merkle cap instead.
+                calldata[0] ^= 1;
+                calldata
+            }
+        };
         Ok(Produced { bytes, measured_ms })
     }
 }
 
-fn prove_inputs(system: &ProofSystem, inputs: &JobInputs, job: u64, prover: Address) -> Result<RealProof, String> {
-    match inputs {
+/// A job's proof, or a range's wrapped proof (as calldata).
+enum Proven {
+    Job(RealProof),
+    Wrapped(Vec<u8>),
+}
+
+fn prove_inputs(
+    system: &ProofSystem,
+    wrapper: &Wrapper,
+    inputs: &JobInputs,
+    job: u64,
+    prover: Address,
+) -> Result<Proven, String> {
+    let child = |bytes: &[u8]| -> Result<RealProof, String> {
+        Ok(RealProof { statement: system.claimed_statement(bytes)?, bytes: bytes.to_vec() })
+    };
+    if let JobInputs::Wrap { root, chain_id, first_block, last_block } = inputs {
+        let record =
+            RangeRecord { chain_id: *chain_id, first_block: *first_block, last_block: *last_block, prover: prover };
+        return wrapper.wrap_calldata(system, &child(root)?, &record).map(Proven::Wrapped).map_err(|e| e.to_string());
+    }
+    let proof = match inputs {
         JobInputs::Transfer { tx_hash, value_wei, fee_wei, writes } => {
             let witness =
                 TransferWitness { tx_hash: *tx_hash, value_wei: *value_wei, fee_wei: *fee_wei, writes: writes.clone() };
@@ -114,10 +152,9 @@ fn prove_inputs(system: &ProofSystem, inputs: &JobInputs, job: u64, prover: Addr
             system.prove_span(&witness, job, prover).map_err(|e| e.to_string())
         }
         JobInputs::Aggregate { left, right } => {
-            let child = |bytes: &[u8]| -> Result<RealProof, String> {
-                Ok(RealProof { statement: system.claimed_statement(bytes)?, bytes: bytes.to_vec() })
-            };
             system.prove_aggregate(&child(left)?, &child(right)?, job, prover).map_err(|e| e.to_string())
         }
-    }
+        JobInputs::Wrap { .. } => unreachable!("handled above"),
+    };
+    proof.map(Proven::Job)
 }

@@ -87,7 +87,8 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     let real = scenario.proofs.real.map(|_| {
         let system = crate::real::load_system(&crate::real::cache_dir())
             .unwrap_or_else(|error| panic!("real proofs: {error:#}"));
-        crate::real::RealProving { system }
+        let wrapper = crate::real::build_wrapper(&system).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
+        crate::real::RealProving { system, wrapper }
     });
     // The L1 too: anvil is a process with a worker thread (see `crate::l1`).
     let l1 = crate::l1::start(scenario).unwrap_or_else(|error| panic!("l1: {error}"));
@@ -233,7 +234,10 @@ async fn simulate(
     let mut params = NodeParams::for_block_time(scenario.chain.block_time.as_millis(), scenario.chain.mempool_max);
     params.serve_witnesses = ctx.real.is_some();
     let verifier: Arc<dyn zkcrowd_market::ProofVerifier> = match &ctx.real {
-        Some(real) => Arc::new(zkcrowd_proofs::RealVerifier(real.system.clone())),
+        Some(real) => Arc::new(zkcrowd_proofs::WrappingVerifier {
+            real: zkcrowd_proofs::RealVerifier(real.system.clone()),
+            wrapper: real.wrapper.clone(),
+        }),
         None => Arc::new(zkcrowd_market::ModeledVerifier),
     };
     let mut validator_nodes: Vec<NodeId> = Vec::new();
@@ -461,14 +465,16 @@ async fn simulate(
         observer.verdicts(sim_ms).into_iter().filter(|(name, _)| wanted.contains(name)).collect();
     let l1 = l1_status.map(|status| status.lock().expect("status lock").clone());
     if let Some(l1) = l1.as_ref().filter(|_| wanted.contains("l1_caught_up")) {
-        // The Rollup contract's head against the validators' own chains.
-        let l2 = crate::l1::Driver::l2_proven_head(&validator_states);
-        let verdict = if l1.proven_head == l2 {
+        // The Rollup contract's head against the validators' own chains: every range they wrapped,
+        // and every block of the fault phase.
+        let l2 = crate::l1::Driver::l2_wrapped_head(&validator_states);
+        let run_head = observer.last_block_until(scenario.duration.as_millis());
+        let verdict = if l1.proven_head >= l2.max(run_head) {
             Verdict::Ok
         } else {
             Verdict::Violated(format!(
-                "the Rollup's proven head is block {} at the end, the validators' chains are fully proven to \
-                 block {l2}",
+                "the Rollup's proven head is block {} at the end; the validators' chains have wrapped ranges \
+                 to block {l2}, and the run's last block before its duration is {run_head}",
                 l1.proven_head
             ))
         };

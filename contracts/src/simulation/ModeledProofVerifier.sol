@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {IVerifier} from "../IVerifier.sol";
 
 /// @title ModeledProofVerifier — SIMULATION ONLY
-/// @notice Accepts the *modeled proof record* of a block: 32 bytes equal to
+/// @notice Accepts the *modeled proof record* of a range: 32 bytes equal to
 ///         keccak256(abi.encode(MODELED_PROOF_TAG, publicInputs)). It proves nothing: a modeled proof
 ///         stands for a proof whose cost and validity the simulator models (docs/protocol.md §2). It exists so
 ///         that scenarios with modeled proofs can run the real Rollup contract on anvil.

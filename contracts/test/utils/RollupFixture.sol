@@ -7,7 +7,8 @@ import {ModeledProofVerifier} from "../../src/simulation/ModeledProofVerifier.so
 
 /// @title RollupFixture
 /// @notice Shared setup of the Rollup unit and fuzz tests: a Rollup over the ModeledProofVerifier with
-///         three submission agents, deployed at a non-zero timestamp, and helpers building blocks.
+///         three submission agents, deployed at a non-zero timestamp, and helpers building ranges (a
+///         canonical block n is the single-block range [n, n] proved by proverOf(n)).
 /// @dev Helpers that make external calls (proofOf, currentOwner) must be evaluated into locals
 ///      before vm.prank / vm.expectRevert, which apply to the next external call.
 abstract contract RollupFixture is Test {
@@ -46,23 +47,54 @@ abstract contract RollupFixture is Test {
         return keccak256(abi.encode("txs", number));
     }
 
-    /// @notice The canonical aggregator of block `number` (test data).
-    function aggregatorOf(uint64 number) internal pure returns (address) {
-        return address(uint160(uint256(keccak256(abi.encode("aggregator", number)))));
+    /// @notice The canonical prover of the single-block range [number, number] (test data): the plugin
+    ///         that proved its wrap, bound by the proof; not an agent.
+    function proverOf(uint64 number) internal pure returns (address) {
+        return address(uint160(uint256(keccak256(abi.encode("prover", number)))));
     }
 
-    /// @notice The modeled proof of a block: its 32-byte record.
-    function proofOf(bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator)
-        internal
-        view
-        returns (bytes memory)
-    {
-        return abi.encodePacked(verifier.recordOf(rollup.publicInputs(preRoot, postRoot, txCommitment, aggregator)));
+    /// @notice The modeled proof of range [first, last] with these contents, proved by `prover`: its
+    ///         32-byte record over `rollup.rangeInputs`.
+    function proofOf(
+        uint64 first,
+        uint64 last,
+        bytes32 preRoot,
+        bytes32 postRoot,
+        bytes32 txCommitment,
+        address prover
+    ) internal view returns (bytes memory) {
+        return abi.encodePacked(
+            verifier.recordOf(rollup.rangeInputs(first, last, preRoot, postRoot, txCommitment, prover))
+        );
     }
 
-    /// @notice The modeled proof of canonical block `number`.
+    /// @notice The modeled proof of canonical block `number` as the single-block range [number, number].
     function canonicalProof(uint64 number) internal view returns (bytes memory) {
-        return proofOf(preRootOf(number), postRootOf(number), txCommitmentOf(number), aggregatorOf(number));
+        return proofOf(number, number, preRootOf(number), postRootOf(number), txCommitmentOf(number), proverOf(number));
+    }
+
+    /// @notice The record of canonical block `number` accepted as a single-block range from `agent`.
+    function canonicalRecord(uint64 number, address agent, uint64 slot, uint64 acceptedAt)
+        internal
+        pure
+        returns (Rollup.RangeRecord memory)
+    {
+        return Rollup.RangeRecord(
+            number,
+            number,
+            preRootOf(number),
+            postRootOf(number),
+            txCommitmentOf(number),
+            proverOf(number),
+            agent,
+            slot,
+            acceptedAt
+        );
+    }
+
+    /// @notice What `rollup.rangeRecordHash(record.first)` must return for an accepted `record`.
+    function hashOf(Rollup.RangeRecord memory record) internal pure returns (bytes32) {
+        return keccak256(abi.encode(record));
     }
 
     /// @notice The owner of the current slot.
@@ -75,16 +107,17 @@ abstract contract RollupFixture is Test {
         vm.warp(rollup.genesisTime() + uint256(slot) * rollup.slotSeconds());
     }
 
-    /// @notice Submits canonical block `number` from `sender` with its valid modeled proof.
+    /// @notice Submits canonical block `number` (the range [number, number], proved by proverOf(number))
+    ///         from `sender` with its valid modeled proof.
     function submitCanonicalAs(address sender, uint64 number) internal {
         bytes memory proof = canonicalProof(number);
         vm.prank(sender);
-        rollup.submitBlock(
-            number, preRootOf(number), postRootOf(number), txCommitmentOf(number), aggregatorOf(number), proof
+        rollup.submitRange(
+            number, number, preRootOf(number), postRootOf(number), txCommitmentOf(number), proverOf(number), proof
         );
     }
 
-    /// @notice Accepts canonical blocks 1..count, block n from the owner of slot n - 1.
+    /// @notice Accepts canonical blocks 1..count, block n (as [n, n]) from the owner of slot n - 1.
     function acceptCanonicalBlocks(uint64 count) internal {
         for (uint64 n = 1; n <= count; n++) {
             warpToSlot(n - 1);

@@ -28,7 +28,7 @@ fn genesis(accounts: u64) -> Genesis {
     Genesis {
         chain_id: CHAIN_ID,
         timestamp: 0,
-        gas_limit: 1_000_000_000,
+        gas_limit: 300_000_000,
         base_fee_per_gas: Zkpow::from_wei(1_000_000_000),
         min_base_fee_per_gas: None,
         max_tx_size_bytes: 128 * 1024,

@@ -199,6 +199,7 @@ impl Chain {
         let genesis_supply: u128 = genesis.allocations().iter().map(|a| a.balance).sum::<u128>()
             + genesis.validators.iter().map(|v| v.stake.wei()).sum::<u128>();
         market.set_mint_room(crate::genesis::SUPPLY_WEI_MAX.saturating_sub(genesis_supply));
+        market.set_chain_id(genesis.chain_id);
         let base_fee = u64::try_from(genesis.base_fee_per_gas.wei()).expect("validated to fit u64");
         let min_base_fee =
             genesis.min_base_fee_per_gas.map_or(base_fee, |m| u64::try_from(m.wei()).unwrap_or(u64::MAX));

@@ -1,4 +1,4 @@
-//! Submission agents: the slot schedule, the block a submission carries, and the signer.
+//! Submission agents: the slot schedule, the range a submission carries, and the signer.
 //!
 //! The schedule mirrors `Rollup.sol`: slot = (timestamp − genesis) / slot_seconds, owner =
 //! agents[slot mod n]. An agent submits only in its own slots; a slot its owner misses passes to
@@ -11,52 +11,72 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 
 use crate::backend::L1Error;
-use crate::contract::{IRollup, RevertReason, decode_revert, modeled_proof_record};
+use crate::contract::{IRollup, RevertReason, decode_revert, modeled_proof_record, range_binding};
 
-/// Gas limit of a `submitBlock` transaction (it uses ~100k; see docs/benchmarks.md).
-pub const SUBMIT_GAS_LIMIT: u64 = 400_000;
+/// Gas limit of a `submitRange` transaction: ~3.8M with a wrapped proof (docs/benchmarks.md), ~0.1M
+/// with a modeled record.
+pub const SUBMIT_GAS_LIMIT: u64 = 6_000_000;
 /// Fee cap of agent transactions, wei per gas (anvil's base fee starts at 1 gwei and falls).
 pub const MAX_FEE_PER_GAS: u128 = 20_000_000_000;
 
-/// A fully proven L2 block, ready for L1.
+/// A wrapped range of L2 blocks, ready for L1: `Rollup.submitRange`'s arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProvenBlock {
-    /// L2 block number.
-    pub number: u64,
-    /// Ledger root before the block (the previous block's post root).
+pub struct ProvenRange {
+    /// The L2 chain's id (the Rollup's `l2ChainId`, bound by the proof).
+    pub chain_id: u64,
+    /// First L2 block.
+    pub first: u64,
+    /// Last L2 block.
+    pub last: u64,
+    /// Ledger root before the range (the previous range's post root).
     pub pre_root: B256,
-    /// Ledger root after the block.
+    /// Ledger root after the range.
     pub post_root: B256,
-    /// Commitment to the block's transactions.
+    /// Commitment to the range's transactions.
     pub tx_commitment: B256,
-    /// The plugin whose root proof covers the block (zero for a block without transactions).
-    pub aggregator: Address,
+    /// The plugin that proved the wrap (bound by the proof).
+    pub prover: Address,
     /// The proof the verifier checks.
     pub proof: Bytes,
 }
 
-impl ProvenBlock {
-    /// A block whose proof is the **modeled** proof record (accepted only by the simulation-only
+impl ProvenRange {
+    /// A range whose proof is the **modeled** proof record (accepted only by the simulation-only
     /// `ModeledProofVerifier`).
-    pub fn modeled(number: u64, pre_root: B256, post_root: B256, tx_commitment: B256, aggregator: Address) -> Self {
-        let mut block = Self { number, pre_root, post_root, tx_commitment, aggregator, proof: Bytes::new() };
-        block.proof = modeled_proof_record(&block.public_inputs());
-        block
+    #[allow(clippy::too_many_arguments, reason = "the Rollup's arguments, named at every call")]
+    pub fn modeled(
+        chain_id: u64,
+        first: u64,
+        last: u64,
+        pre_root: B256,
+        post_root: B256,
+        tx_commitment: B256,
+        prover: Address,
+    ) -> Self {
+        let mut range = Self { chain_id, first, last, pre_root, post_root, tx_commitment, prover, proof: Bytes::new() };
+        range.proof = modeled_proof_record(&range.public_inputs());
+        range
     }
 
-    /// The verifier's public inputs (Rollup.publicInputs's order).
+    /// The verifier's public inputs (`Rollup.rangeInputs`'s order).
     pub fn public_inputs(&self) -> [B256; 4] {
-        [self.pre_root, self.post_root, self.tx_commitment, self.aggregator.into_word()]
+        [
+            self.pre_root,
+            self.post_root,
+            self.tx_commitment,
+            range_binding(self.chain_id, self.first, self.last, self.prover),
+        ]
     }
 
-    /// `submitBlock` calldata.
+    /// `submitRange` calldata.
     pub fn calldata(&self) -> Bytes {
-        IRollup::submitBlockCall {
-            number: self.number,
+        IRollup::submitRangeCall {
+            first: self.first,
+            last: self.last,
             preRoot: self.pre_root,
             postRoot: self.post_root,
             txCommitment: self.tx_commitment,
-            aggregator: self.aggregator,
+            prover: self.prover,
             proof: self.proof.clone(),
         }
         .abi_encode()
@@ -134,9 +154,9 @@ impl SubmissionAgent {
         TxEnvelope::from(tx.into_signed(signature))
     }
 
-    /// Signs `submitBlock(block)` to `rollup`.
-    pub fn sign_submit(&mut self, rollup: Address, block: &ProvenBlock) -> TxEnvelope {
-        self.sign(Some(rollup), block.calldata(), SUBMIT_GAS_LIMIT)
+    /// Signs `submitRange(range)` to `rollup`.
+    pub fn sign_submit(&mut self, rollup: Address, range: &ProvenRange) -> TxEnvelope {
+        self.sign(Some(rollup), range.calldata(), SUBMIT_GAS_LIMIT)
     }
 
     /// Takes back the nonce of a transaction the L1 never received.
@@ -148,17 +168,21 @@ impl SubmissionAgent {
 /// How a submission ended, from its receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
-    /// The Rollup accepted the block; the gas it cost.
+    /// The Rollup accepted the range; the gas it cost.
     Accepted {
-        /// L2 block.
-        block: u64,
+        /// Its first L2 block.
+        first: u64,
+        /// Its last L2 block.
+        last: u64,
         /// L1 gas used.
         gas_used: u64,
     },
-    /// The Rollup reverted; the decoded reason. The block stays queued for the agent's next slot.
+    /// The Rollup reverted; the decoded reason. The range stays queued for the agent's next slot.
     Reverted {
-        /// L2 block.
-        block: u64,
+        /// Its first L2 block.
+        first: u64,
+        /// Its last L2 block.
+        last: u64,
         /// L1 gas used.
         gas_used: u64,
         /// The decoded revert reason.
@@ -197,7 +221,7 @@ impl NotSent {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmissionOutcome {
-    /// The Rollup accepted the block.
+    /// The Rollup accepted the range.
     Accepted,
     /// The Rollup reverted.
     Reverted(RevertReason),
@@ -221,14 +245,14 @@ impl SubmissionOutcome {
 
 /// One agent's honest submission loop, sans I/O (docs/protocol.md §1, steps 9-10). The caller owns time
 /// and the L1 connection:
-/// 1. [`Submitter::due`] with the next L1 block's timestamp and the fully proven blocks the L1 lacks
-///    (contiguous from its proven head): in the agent's own slot, signed `submitBlock` transactions
+/// 1. [`Submitter::due`] with the next L1 block's timestamp and the wrapped ranges the L1 lacks
+///    (contiguous from its proven head): in the agent's own slot, signed `submitRange` transactions
 ///    for those not already in flight, at most `max_per_l1_block`; outside it, nothing (waiting for
 ///    the slot).
 /// 2. A send that fails is retried while [`Submitter::retry`] allows (bounded attempts); then the
 ///    agent gives up until its next slot and [`Submitter::unsent`] takes back the unsent nonces.
 /// 3. [`Submitter::on_receipt`] confirms: accepted (with gas) or reverted (with the reason; the
-///    block is submitted again in a later slot).
+///    range is submitted again in a later slot).
 #[derive(Debug, Clone)]
 pub struct Submitter {
     agent: SubmissionAgent,
@@ -237,8 +261,8 @@ pub struct Submitter {
     rollup: Address,
     max_per_l1_block: usize,
     attempts: u32,
-    /// Transaction hash → L2 block, sent and not yet mined.
-    in_flight: std::collections::BTreeMap<B256, u64>,
+    /// Transaction hash → the range (first, last), sent and not yet mined.
+    in_flight: std::collections::BTreeMap<B256, (u64, u64)>,
 }
 
 impl Submitter {
@@ -261,22 +285,22 @@ impl Submitter {
     }
 
     /// Transactions to send for the L1 block at `timestamp` (see the type's documentation).
-    pub fn due(&mut self, timestamp: u64, pending: &[ProvenBlock]) -> Vec<(u64, TxEnvelope)> {
+    pub fn due(&mut self, timestamp: u64, pending: &[ProvenRange]) -> Vec<((u64, u64), TxEnvelope)> {
         if !self.owns_slot_at(timestamp) {
             return Vec::new();
         }
-        let in_flight: std::collections::BTreeSet<u64> = self.in_flight.values().copied().collect();
+        let in_flight: std::collections::BTreeSet<(u64, u64)> = self.in_flight.values().copied().collect();
         pending
             .iter()
-            .filter(|b| !in_flight.contains(&b.number))
+            .filter(|r| !in_flight.contains(&(r.first, r.last)))
             .take(self.max_per_l1_block)
-            .map(|b| (b.number, self.agent.sign_submit(self.rollup, b)))
+            .map(|r| ((r.first, r.last), self.agent.sign_submit(self.rollup, r)))
             .collect()
     }
 
-    /// Records a transaction that reached the L1's pool.
-    pub fn sent(&mut self, hash: B256, block: u64) {
-        self.in_flight.insert(hash, block);
+    /// Records a transaction (of range `(first, last)`) that reached the L1's pool.
+    pub fn sent(&mut self, hash: B256, range: (u64, u64)) {
+        self.in_flight.insert(hash, range);
     }
 
     /// Whether a send that failed on attempt `attempt` (from 1) is tried again.
@@ -293,11 +317,12 @@ impl Submitter {
 
     /// Confirms a mined transaction; `None` if it is not this agent's.
     pub fn on_receipt(&mut self, receipt: &crate::L1Receipt) -> Option<Submitted> {
-        let block = self.in_flight.remove(&receipt.tx_hash)?;
+        let (first, last) = self.in_flight.remove(&receipt.tx_hash)?;
         Some(if receipt.success {
-            Submitted::Accepted { block, gas_used: receipt.gas_used }
+            Submitted::Accepted { first, last, gas_used: receipt.gas_used }
         } else {
-            Submitted::Reverted { block, gas_used: receipt.gas_used, reason: decode_revert(&receipt.revert_data) }
+            let reason = decode_revert(&receipt.revert_data);
+            Submitted::Reverted { first, last, gas_used: receipt.gas_used, reason }
         })
     }
 

@@ -17,36 +17,40 @@ alloy::sol! {
     /// `contracts/src/Rollup.sol`.
     #[derive(Debug, PartialEq, Eq)]
     interface IRollup {
-        /// An accepted L2 block.
-        struct BlockRecord {
+        /// An accepted range of L2 blocks (only its hash is stored).
+        struct RangeRecord {
+            uint64 first;
+            uint64 last;
             bytes32 preRoot;
             bytes32 postRoot;
             bytes32 txCommitment;
-            address aggregator;
+            address prover;
             address agent;
             uint64 slot;
             uint64 acceptedAt;
         }
-        /// An L2 block was accepted.
-        event BlockAccepted(uint64 indexed number, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator, address indexed agent, uint64 slot);
+        /// A range was accepted.
+        event RangeAccepted(uint64 indexed first, uint64 last, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address prover, address indexed agent, uint64 slot, bytes32 recordHash);
         /// Bad deployment parameters.
         error InvalidConfig(string what);
         /// The sender does not own the current slot.
         error NotSlotOwner(address sender, address owner, uint64 slot);
-        /// The block is not the next one.
+        /// The range does not start at the next block.
         error WrongBlockNumber(uint64 expected, uint64 got);
+        /// The range ends before it starts.
+        error EmptyRange(uint64 first, uint64 last);
         /// The pre root is not the last accepted post root.
         error WrongPreRoot(bytes32 expected, bytes32 got);
         /// The verifier rejected the proof.
         error InvalidProof();
-        /// No accepted block has this number.
-        error UnknownBlock(uint64 number);
-        /// Submits the next fully proven L2 block.
-        function submitBlock(uint64 number, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address aggregator, bytes calldata proof) external;
+        /// Submits the next range of fully proven L2 blocks with its wrapped proof.
+        function submitRange(uint64 first, uint64 last, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address prover, bytes calldata proof) external;
+        /// The public inputs a range proof must prove.
+        function rangeInputs(uint64 first, uint64 last, bytes32 preRoot, bytes32 postRoot, bytes32 txCommitment, address prover) external view returns (bytes32[] memory inputs);
         /// The last accepted block and its post root.
         function provenHead() external view returns (uint64 number, bytes32 postRoot);
-        /// An accepted block.
-        function blockAt(uint64 number) external view returns (BlockRecord memory);
+        /// The stored hash of the range starting at `first` (zero if none).
+        function rangeRecordHash(uint64 first) external view returns (bytes32);
         /// The slot of the current block's timestamp.
         function currentSlot() external view returns (uint64);
         /// The owner of a slot.
@@ -66,17 +70,29 @@ alloy::sol! {
     }
 }
 
-/// `Rollup`'s constructor arguments, ABI-encoded after the creation code. The last, the L2 chain id
-/// that range proofs bind, is 0: the simulator submits single blocks (`submitBlock`), which do not
-/// use it, until it moves to ranges (issue 14).
+/// `Rollup`'s constructor arguments, ABI-encoded after the creation code; `l2_chain_id` is what
+/// range proofs bind.
 pub fn rollup_constructor_args(
     verifier: Address,
     agents: &[Address],
     slot_seconds: u64,
     genesis_root: B256,
+    l2_chain_id: u64,
 ) -> Vec<u8> {
     use alloy::sol_types::SolValue;
-    (verifier, agents.to_vec(), slot_seconds, genesis_root, 0u64).abi_encode_params()
+    (verifier, agents.to_vec(), slot_seconds, genesis_root, l2_chain_id).abi_encode_params()
+}
+
+/// `Rollup.rangeBinding`: `keccak256(abi.encode(l2ChainId, first, last, prover))` with the top bit
+/// of each 8-byte word cleared (four canonical Goldilocks elements: the wrapped proof's fourth
+/// public-input word).
+pub fn range_binding(l2_chain_id: u64, first: u64, last: u64, prover: Address) -> B256 {
+    use alloy::sol_types::SolValue;
+    let mut hash = keccak256((l2_chain_id, first, last, prover).abi_encode_params());
+    for word in hash.0.chunks_exact_mut(8) {
+        word[0] &= 0x7f;
+    }
+    hash
 }
 
 /// The modeled proof record the simulation-only verifier accepts:
@@ -127,11 +143,13 @@ pub enum RevertReason {
     /// `InvalidProof()`.
     #[error("InvalidProof()")]
     InvalidProof,
-    /// `UnknownBlock(uint64)`.
-    #[error("UnknownBlock({number})")]
-    UnknownBlock {
-        /// The block asked for.
-        number: u64,
+    /// `EmptyRange(uint64,uint64)`.
+    #[error("EmptyRange(first {first}, last {last})")]
+    EmptyRange {
+        /// The range's first block.
+        first: u64,
+        /// Its last block, before the first.
+        last: u64,
     },
     /// `Error(string)` (a `require` message, or a panic code's description).
     #[error("{0}")]
@@ -153,7 +171,7 @@ impl RevertReason {
             Self::WrongBlockNumber { .. } => "WrongBlockNumber",
             Self::WrongPreRoot { .. } => "WrongPreRoot",
             Self::InvalidProof => "InvalidProof",
-            Self::UnknownBlock { .. } => "UnknownBlock",
+            Self::EmptyRange { .. } => "EmptyRange",
             Self::Message(_) => "Error",
             Self::Empty => "empty",
             Self::Undecoded(_) => "undecoded",
@@ -174,7 +192,7 @@ pub fn decode_revert(data: &[u8]) -> RevertReason {
             }
             IRollup::IRollupErrors::WrongPreRoot(e) => RevertReason::WrongPreRoot { expected: e.expected, got: e.got },
             IRollup::IRollupErrors::InvalidProof(_) => RevertReason::InvalidProof,
-            IRollup::IRollupErrors::UnknownBlock(e) => RevertReason::UnknownBlock { number: e.number },
+            IRollup::IRollupErrors::EmptyRange(e) => RevertReason::EmptyRange { first: e.first, last: e.last },
         };
     }
     if let Some(message) = alloy::sol_types::decode_revert_reason(data) {

@@ -38,9 +38,10 @@ fn canonical(param: &serde_json::Value) -> String {
 fn bindings_match_the_artifacts() {
     let rollup = signatures("Rollup.sol", "Rollup");
     for signature in [
-        IRollup::submitBlockCall::SIGNATURE,
+        IRollup::submitRangeCall::SIGNATURE,
+        IRollup::rangeInputsCall::SIGNATURE,
         IRollup::provenHeadCall::SIGNATURE,
-        IRollup::blockAtCall::SIGNATURE,
+        IRollup::rangeRecordHashCall::SIGNATURE,
         IRollup::currentSlotCall::SIGNATURE,
         IRollup::slotOwnerCall::SIGNATURE,
         IRollup::agentsCall::SIGNATURE,
@@ -48,10 +49,10 @@ fn bindings_match_the_artifacts() {
         IRollup::InvalidConfig::SIGNATURE,
         IRollup::NotSlotOwner::SIGNATURE,
         IRollup::WrongBlockNumber::SIGNATURE,
+        IRollup::EmptyRange::SIGNATURE,
         IRollup::WrongPreRoot::SIGNATURE,
         IRollup::InvalidProof::SIGNATURE,
-        IRollup::UnknownBlock::SIGNATURE,
-        IRollup::BlockAccepted::SIGNATURE,
+        IRollup::RangeAccepted::SIGNATURE,
     ] {
         assert!(rollup.iter().any(|s| s == signature), "Rollup has no {signature}: {rollup:?}");
     }

@@ -1,7 +1,7 @@
 //! Every state change of the market is an event. The simulator's metrics, tables and run digest
 //! are built from these, in order.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use serde::Serialize;
 use zkcrowd_primitives::{BlockNumber, SignedZkpow, Zkpow};
 
@@ -41,13 +41,52 @@ pub enum JobKind {
         /// Right child.
         right: JobId,
     },
+    /// Two adjacent proven parts of a range of blocks (see [`crate::MarketParams::wrap_range_blocks`]):
+    /// at level 1 the root proofs of two of its blocks, above that aggregates of them.
+    RangeAggregate {
+        /// The range's first block.
+        first: BlockNumber,
+        /// Height in the range's tree (1 = pairs of block roots).
+        level: u8,
+        /// Left child.
+        left: JobId,
+        /// Right child.
+        right: JobId,
+    },
+    /// The wrap of a range's root proof into the proof the L1 verifies, bound to the range's
+    /// record (chain id, first and last block, the prover).
+    Wrap {
+        /// The range's first block.
+        first: BlockNumber,
+        /// The range's last block.
+        last: BlockNumber,
+        /// The job whose proof covers the whole range.
+        root: JobId,
+    },
 }
 
 impl JobKind {
-    /// The block the job belongs to.
+    /// The block the job belongs to: a range's jobs belong to its first block.
     pub fn block(&self) -> BlockNumber {
         match self {
             Self::Tx { block, .. } | Self::System { block, .. } | Self::Aggregate { block, .. } => *block,
+            Self::RangeAggregate { first, .. } | Self::Wrap { first, .. } => *first,
+        }
+    }
+
+    /// Whether the job is part of a range (its aggregation or its wrap), not of one block.
+    pub fn is_range(&self) -> bool {
+        matches!(self, Self::RangeAggregate { .. } | Self::Wrap { .. })
+    }
+
+    /// A short name for tables: `tx`, `span`, `aggregate`, `range_aggregate`, `wrap`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tx { .. } => "tx",
+            Self::System { .. } => "span",
+            Self::Aggregate { .. } => "aggregate",
+            Self::RangeAggregate { .. } => "range_aggregate",
+            Self::Wrap { .. } => "wrap",
         }
     }
 }
@@ -203,5 +242,25 @@ pub enum EventKind {
         block_number: BlockNumber,
         /// The job whose proof covers the whole block (none for a block without transactions).
         root_job: Option<JobId>,
+    },
+    /// A range of blocks is wrapped: its wrap job's proof is accepted, and the range is ready for
+    /// the L1 (`Rollup.submitRange` with these fields and the accepted proof).
+    RangeWrapped {
+        /// The range's first block.
+        first_block: BlockNumber,
+        /// Its last block.
+        last_block: BlockNumber,
+        /// The wrap job.
+        job: JobId,
+        /// Its prover (bound by the wrapped proof).
+        prover: Address,
+        /// Ledger root before the range.
+        pre_root: B256,
+        /// Ledger root after it.
+        post_root: B256,
+        /// Commitment to its transactions.
+        commitment: B256,
+        /// Real (the wrapped plonky2 proof, verified) or modeled.
+        proof: ProofKind,
     },
 }

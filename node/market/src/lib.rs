@@ -28,7 +28,17 @@
 //!    An inactive plugin is never assigned and never charged.
 //! 6. **Bounties**: `base × age_factor × supply_factor` (see [`curve`]), paid from a reward pool funded
 //!    by `issuance_per_block` and `fee_share` of fees; a shortfall is minted and reported.
-//! 7. **Events**: every change emits a [`MarketEvent`].
+//! 7. **Ranges and wraps** (for the L1): consecutive blocks form **ranges** of
+//!    `wrap_range_blocks` blocks, a range extended block by block until it holds at least one block
+//!    with jobs (a proof needs something to prove). Once a range has closed, the root proofs of its
+//!    blocks with jobs are the leaves of the range's aggregation tree (`RangeAggregate` jobs, paired
+//!    exactly like a block's tree); the proof of its root gets one **`Wrap`** job, which turns it
+//!    into the proof the L1 verifies, bound to the range's record (chain id, first and last block,
+//!    the wrap's prover; [`WrapRecord`]). Its acceptance emits `RangeWrapped`: the range is ready
+//!    for `Rollup.submitRange`. Both kinds are assigned, paid (`bounty.aggregation_base`,
+//!    `bounty.wrap_base`) and penalised like any job; ranges are wrapped in any order, the L1
+//!    accepts them in order.
+//! 8. **Events**: every change emits a [`MarketEvent`].
 //!
 //! # Liveness bound
 //!
@@ -58,10 +68,10 @@ pub use market::{
 };
 pub use params::{
     AfterDeadline, BountyParams, FundingParams, JOBS_PER_PLUGIN_MAX, MARKET_AMOUNT_WEI_MAX, MarketParams,
-    RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX,
+    RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX, WRAP_RANGE_BLOCKS_MAX,
 };
 pub use statement::{
     CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,
-    binds_effect, call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment,
+    WrapRecord, binds_effect, call_commitment, combine_commitments, hash_limbs, modeled_binding, transfer_commitment,
     tx_commitment,
 };

@@ -17,7 +17,7 @@ use crate::curve::Factor;
 use crate::errors::{CallError, ProofRejection, PublicInput};
 use crate::events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
 use crate::params::{AfterDeadline, MarketParams};
-use crate::statement::{ProofData, ProofKind, ProofVerifier, Statement, combine_commitments};
+use crate::statement::{ProofData, ProofKind, ProofVerifier, Statement, WrapRecord, combine_commitments};
 
 /// A plugin's index in registration order.
 pub type PluginId = u32;
@@ -174,7 +174,24 @@ struct BlockTree {
     leaves: u32,
     /// Proven nodes whose sibling is not yet proven: (level, index) → job.
     waiting: OrdMap<(u8, u32), JobId>,
-    /// Every job of the block, for pruning once it is fully proven.
+    /// Every job of the block, for pruning once it is fully proven (except its root, which its
+    /// range keeps).
+    jobs: Vector<JobId>,
+}
+
+/// A range of blocks on its way to the L1 (rule 7), kept until it is wrapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Range {
+    first: BlockNumber,
+    /// Set when the range closes (its length reached, and a block with jobs in it).
+    last: Option<BlockNumber>,
+    /// Its blocks with jobs, in order: once closed, the leaves of its tree.
+    blocks: Vector<BlockNumber>,
+    /// Root jobs of its fully proven blocks.
+    roots: OrdMap<BlockNumber, JobId>,
+    /// Proven nodes of its tree whose sibling is not yet proven: (level, index) → job.
+    waiting: OrdMap<(u8, u32), JobId>,
+    /// Its jobs (the block roots, its aggregates, its wrap), for pruning once it is wrapped.
     jobs: Vector<JobId>,
 }
 
@@ -186,6 +203,9 @@ struct Data {
     deadlines: OrdSet<(BlockNumber, JobId)>,
     trees: OrdMap<BlockNumber, BlockTree>,
     fully_proven_pending_prune: Vector<BlockNumber>,
+    /// Ranges not yet wrapped, by first block; the last one may be open.
+    ranges: OrdMap<BlockNumber, Range>,
+    wrapped_pending_prune: Vector<BlockNumber>,
     accounts: Accounts,
     adaptive_level: Factor,
     active_count: u64,
@@ -261,6 +281,8 @@ pub struct Market {
     /// Wei the market may still mint (issuance and shortfall together): the chain's supply cap
     /// minus its genesis supply ([`Market::set_mint_room`]). Unlimited until set.
     mint_room_wei: u128,
+    /// The L2 chain's id, bound by wrapped proofs ([`Market::set_chain_id`]).
+    chain_id: u64,
     /// Deliberate bugs switched on by a test host ([`Market::set_test_bug`]).
     #[cfg(feature = "test-bugs")]
     test_bugs: Vec<zkcrowd_primitives::TestBug>,
@@ -280,6 +302,8 @@ impl Market {
                 deadlines: OrdSet::new(),
                 trees: OrdMap::new(),
                 fully_proven_pending_prune: Vector::new(),
+                ranges: OrdMap::new(),
+                wrapped_pending_prune: Vector::new(),
                 accounts: Accounts::default(),
                 adaptive_level: Factor::ONE,
                 active_count: 0,
@@ -293,6 +317,7 @@ impl Market {
             events: Vec::new(),
             root: B256::ZERO,
             mint_room_wei: u128::MAX,
+            chain_id: 0,
             #[cfg(feature = "test-bugs")]
             test_bugs: Vec::new(),
         };
@@ -311,6 +336,21 @@ impl Market {
     }
 
     /// Wei the market may still mint.
+    /// Sets the chain id that wrapped proofs bind (the chain's genesis passes its own).
+    pub fn set_chain_id(&mut self, chain_id: u64) {
+        self.chain_id = chain_id;
+    }
+
+    /// The record a proof of wrap job `job` binds, if `job` is a live wrap job.
+    pub fn wrap_record(&self, job: JobId) -> Option<WrapRecord> {
+        match self.data.jobs.get(&job)?.kind {
+            JobKind::Wrap { first, last, .. } => {
+                Some(WrapRecord { chain_id: self.chain_id, first_block: first, last_block: last })
+            }
+            _ => None,
+        }
+    }
+
     fn mintable_wei(&self) -> u128 {
         let minted = self.data.accounts.issued.saturating_add(self.data.accounts.shortfall_minted);
         self.mint_room_wei.saturating_sub(minted)
@@ -420,8 +460,10 @@ impl Market {
     /// The bounty a proof of `job` accepted at `block` would earn now.
     pub fn bounty(&self, job: &Job, block: BlockNumber) -> Zkpow {
         let bounty = &self.params.bounty;
+        let aggregation = bounty.aggregation_base.unwrap_or(bounty.base);
         let base = match job.kind {
-            JobKind::Aggregate { .. } => bounty.aggregation_base.unwrap_or(bounty.base),
+            JobKind::Aggregate { .. } | JobKind::RangeAggregate { .. } => aggregation,
+            JobKind::Wrap { .. } => bounty.wrap_base.unwrap_or(aggregation),
             JobKind::Tx { .. } | JobKind::System { .. } => bounty.base,
         };
         let age = block.saturating_sub(job.created_block);
@@ -692,7 +734,14 @@ impl Market {
             // The call says the proof travels beside the tx, and the tx came without it.
             return Err(ProofRejection::SidecarMissing);
         }
-        let kind = verifier.verify(&statement, &proof).map_err(ProofRejection::InvalidProof)?;
+        let kind = match job.kind {
+            JobKind::Wrap { first, last, .. } => {
+                let record = WrapRecord { chain_id: self.chain_id, first_block: first, last_block: last };
+                verifier.verify_wrap(&statement, &record, &proof)
+            }
+            _ => verifier.verify(&statement, &proof),
+        }
+        .map_err(ProofRejection::InvalidProof)?;
         if kind == ProofKind::Modeled && job.real_required {
             return Err(ProofRejection::ModeledNotAllowed { job: job_id });
         }
@@ -807,7 +856,9 @@ impl Market {
         self.data.jobs.insert(id, job);
         self.data.open.insert(id);
         self.data.dirty_jobs.insert(id);
-        if let Some(tree) = self.data.trees.get_mut(&kind.block()) {
+        if kind.is_range() {
+            self.data.ranges.get_mut(&kind.block()).expect("a range job's range is live").jobs.push_back(id);
+        } else if let Some(tree) = self.data.trees.get_mut(&kind.block()) {
             tree.jobs.push_back(id);
         }
         self.emit(EventKind::JobCreated { job: id, kind });
@@ -818,15 +869,24 @@ impl Market {
     /// the block fully proven at the root.
     fn on_proven(&mut self, job_id: JobId) {
         let job = self.data.jobs.get(&job_id).expect("live job").clone();
+        match job.kind {
+            JobKind::Tx { .. } | JobKind::System { .. } | JobKind::Aggregate { .. } => {}
+            JobKind::RangeAggregate { first, .. } => return self.on_range_node(first, job.node, job_id),
+            JobKind::Wrap { first, last, .. } => return self.on_wrapped(first, last, &job),
+        }
         let block = job.kind.block();
         let (mut level, mut index) = job.node;
         let leaves = self.data.trees.get(&block).expect("tree of an unproven block").leaves;
         loop {
             let width = leaves.div_ceil(1 << level);
             if width == 1 {
-                self.data.trees.get_mut(&block).expect("tree").waiting.clear();
+                let tree = self.data.trees.get_mut(&block).expect("tree");
+                tree.waiting.clear();
+                // The root's proof is a leaf of the block's range: the range keeps it.
+                tree.jobs.retain(|id| *id != job_id);
                 self.data.fully_proven_pending_prune.push_back(block);
                 self.emit(EventKind::BlockFullyProven { block_number: block, root_job: Some(job_id) });
+                self.on_block_root(block, job_id);
                 return;
             }
             let sibling = index ^ 1;
@@ -846,8 +906,8 @@ impl Market {
             let right_job = self.data.jobs.get(&right).expect("live").clone();
             assert_eq!(left_job.post_root, right_job.pre_root, "adjacent spans must chain");
             let kind = JobKind::Aggregate { block, level: level + 1, left, right };
-            let real = |job: &Job| matches!(job.status, JobStatus::Proven { proof: ProofKind::Real, .. });
-            let real_required = self.params.real_proofs.aggregate_requires_real(real(&left_job) && real(&right_job));
+            let real_required =
+                self.params.real_proofs.aggregate_requires_real(is_real(&left_job) && is_real(&right_job));
             self.create_job(
                 kind,
                 left_job.pre_root,
@@ -857,6 +917,133 @@ impl Market {
                 real_required,
             );
             return;
+        }
+    }
+
+    /// The range holding `block` (ranges are contiguous from block 1; the last may be open).
+    fn range_of(&self, block: BlockNumber) -> BlockNumber {
+        let (first, _) =
+            self.data.ranges.range(..=block).next_back().expect("every block with jobs is in a live range");
+        *first
+    }
+
+    /// Block `block` is fully proven by `root`: a leaf of its range's tree.
+    fn on_block_root(&mut self, block: BlockNumber, root: JobId) {
+        let first = self.range_of(block);
+        let range = self.data.ranges.get_mut(&first).expect("live range");
+        range.roots.insert(block, root);
+        range.jobs.push_back(root);
+        if range.last.is_some() {
+            let index = range.blocks.index_of(&block).expect("a block with jobs is a leaf of its range");
+            self.on_range_node(first, (0, index as u32), root);
+        }
+    }
+
+    /// A proven node of range `first`'s tree: wait for its sibling, aggregate the pair, or, at the
+    /// root, create the range's wrap job.
+    fn on_range_node(&mut self, first: BlockNumber, node: (u8, u32), job_id: JobId) {
+        let (mut level, mut index) = node;
+        let range = self.data.ranges.get(&first).expect("live range");
+        let last = range.last.expect("only a closed range's tree grows");
+        let leaves = range.blocks.len() as u32;
+        loop {
+            let width = leaves.div_ceil(1 << level);
+            if width == 1 {
+                self.data.ranges.get_mut(&first).expect("live range").waiting.clear();
+                let root = self.data.jobs.get(&job_id).expect("live").clone();
+                let real_required = self.params.real_proofs.aggregate_requires_real(is_real(&root));
+                self.create_job(
+                    JobKind::Wrap { first, last, root: job_id },
+                    root.pre_root,
+                    root.post_root,
+                    root.commitment,
+                    (0, 0),
+                    real_required,
+                );
+                return;
+            }
+            let sibling = index ^ 1;
+            if sibling >= width {
+                level += 1;
+                index /= 2;
+                continue;
+            }
+            let range = self.data.ranges.get_mut(&first).expect("live range");
+            let Some(sibling_job) = range.waiting.remove(&(level, sibling)) else {
+                range.waiting.insert((level, index), job_id);
+                return;
+            };
+            let (left, right) = if index < sibling { (job_id, sibling_job) } else { (sibling_job, job_id) };
+            let left_job = self.data.jobs.get(&left).expect("live").clone();
+            let right_job = self.data.jobs.get(&right).expect("live").clone();
+            assert_eq!(left_job.post_root, right_job.pre_root, "adjacent blocks of a range must chain");
+            let real_required =
+                self.params.real_proofs.aggregate_requires_real(is_real(&left_job) && is_real(&right_job));
+            self.create_job(
+                JobKind::RangeAggregate { first, level: level + 1, left, right },
+                left_job.pre_root,
+                right_job.post_root,
+                combine_commitments(left_job.commitment, right_job.commitment),
+                (level + 1, index / 2),
+                real_required,
+            );
+            return;
+        }
+    }
+
+    /// A range's wrap is proven: it is ready for the L1.
+    fn on_wrapped(&mut self, first: BlockNumber, last: BlockNumber, job: &Job) {
+        let JobStatus::Proven { prover, proof, .. } = self.data.jobs.get(&job.id).expect("live").status else {
+            unreachable!("called once the job is proven");
+        };
+        let prover = self.plugins.list[prover as usize].address;
+        self.data.wrapped_pending_prune.push_back(first);
+        self.emit(EventKind::RangeWrapped {
+            first_block: first,
+            last_block: last,
+            job: job.id,
+            prover,
+            pre_root: digest_to_b256(job.pre_root),
+            post_root: digest_to_b256(job.post_root),
+            commitment: digest_to_b256(job.commitment),
+            proof,
+        });
+    }
+
+    /// Block `block` (just ended, `has_jobs` or not) joins the open range, which closes once it
+    /// spans `wrap_range_blocks` and holds a block with jobs; the roots its blocks already have
+    /// then enter its tree.
+    fn extend_range(&mut self, block: BlockNumber, has_jobs: bool) {
+        let open = self.data.ranges.iter().next_back().filter(|(_, r)| r.last.is_none()).map(|(first, _)| *first);
+        let first = open.unwrap_or_else(|| {
+            let range = Range {
+                first: block,
+                last: None,
+                blocks: Vector::new(),
+                roots: OrdMap::new(),
+                waiting: OrdMap::new(),
+                jobs: Vector::new(),
+            };
+            self.data.ranges.insert(block, range);
+            block
+        });
+        let range_blocks = self.params.wrap_range_blocks;
+        let range = self.data.ranges.get_mut(&first).expect("live range");
+        if has_jobs {
+            range.blocks.push_back(block);
+        }
+        if block + 1 - range.first < range_blocks || range.blocks.is_empty() {
+            return;
+        }
+        range.last = Some(block);
+        let proven: Vec<(u32, JobId)> = range
+            .blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| range.roots.get(b).map(|root| (i as u32, *root)))
+            .collect();
+        for (index, root) in proven {
+            self.on_range_node(first, (0, index), root);
         }
     }
 
@@ -879,6 +1066,7 @@ impl Market {
             self.data.fully_proven_pending_prune.push_back(block);
             self.emit(EventKind::BlockFullyProven { block_number: block, root_job: None });
         }
+        self.extend_range(block, leaves > 0);
 
         // 2. Funding.
         let fees = self.params.funding.fee_share.apply(Zkpow::from_wei(fees_wei));
@@ -906,6 +1094,13 @@ impl Market {
         for proven in std::mem::take(&mut self.data.fully_proven_pending_prune) {
             if let Some(tree) = self.data.trees.remove(&proven) {
                 for job in tree.jobs {
+                    self.data.jobs.remove(&job);
+                }
+            }
+        }
+        for wrapped in std::mem::take(&mut self.data.wrapped_pending_prune) {
+            if let Some(range) = self.data.ranges.remove(&wrapped) {
+                for job in range.jobs {
                     self.data.jobs.remove(&job);
                 }
             }
@@ -1106,6 +1301,19 @@ fn job_digest(job: &Job) -> B256 {
             preimage.extend_from_slice(&left.to_be_bytes());
             preimage.extend_from_slice(&right.to_be_bytes());
         }
+        JobKind::RangeAggregate { first, level, left, right } => {
+            preimage.push(3);
+            preimage.extend_from_slice(&first.to_be_bytes());
+            preimage.push(level);
+            preimage.extend_from_slice(&left.to_be_bytes());
+            preimage.extend_from_slice(&right.to_be_bytes());
+        }
+        JobKind::Wrap { first, last, root } => {
+            preimage.push(4);
+            preimage.extend_from_slice(&first.to_be_bytes());
+            preimage.extend_from_slice(&last.to_be_bytes());
+            preimage.extend_from_slice(&root.to_be_bytes());
+        }
     }
     for digest in [job.pre_root, job.post_root, job.commitment] {
         preimage.extend_from_slice(digest_to_b256(digest).as_slice());
@@ -1130,6 +1338,11 @@ fn job_digest(job: &Job) -> B256 {
     preimage.extend_from_slice(job.failed_commitment.as_slice());
     preimage.extend_from_slice(&job.last_failed.map_or(u32::MAX, |p| p).to_be_bytes());
     sha256(&preimage)
+}
+
+/// Whether `job` was proven by a real proof.
+fn is_real(job: &Job) -> bool {
+    matches!(job.status, JobStatus::Proven { proof: ProofKind::Real, .. })
 }
 
 fn fold_failure(previous: B256, plugin: PluginId) -> B256 {

@@ -25,6 +25,10 @@ pub const JOBS_PER_PLUGIN_MAX: u32 = 64;
 /// spans are for studies).
 pub const SYSTEM_JOB_TXS_MAX: u32 = 1_024;
 
+/// Longest range of blocks wrapped for the L1 (`wrap_range_blocks`): 256 blocks of 2 s is under 9
+/// minutes of L2 time per L1 submission; longer ranges only delay the L1.
+pub const WRAP_RANGE_BLOCKS_MAX: u64 = 256;
+
 /// Who may submit a proof once a job's deadline has passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -97,9 +101,13 @@ pub struct BountyParams {
     /// Base bounty of a tx job (and of the per-block system job).
     #[serde(default = "default_base")]
     pub base: Zkpow,
-    /// Base bounty of an aggregation job (defaults to `base`).
+    /// Base bounty of an aggregation job, of a block or of a range (defaults to `base`).
     #[serde(default)]
     pub aggregation_base: Option<Zkpow>,
+    /// Base bounty of a wrap job (defaults to the aggregation base): a wrap costs a plugin
+    /// several aggregations' worth of proving.
+    #[serde(default)]
+    pub wrap_base: Option<Zkpow>,
     /// Growth with the job's age.
     #[serde(default)]
     pub age: AgeCurve,
@@ -114,7 +122,13 @@ fn default_base() -> Zkpow {
 
 impl Default for BountyParams {
     fn default() -> Self {
-        Self { base: default_base(), aggregation_base: None, age: AgeCurve::default(), supply: SupplyCurve::default() }
+        Self {
+            base: default_base(),
+            aggregation_base: None,
+            wrap_base: None,
+            age: AgeCurve::default(),
+            supply: SupplyCurve::default(),
+        }
     }
 }
 
@@ -186,6 +200,16 @@ pub struct MarketParams {
     /// Which jobs must carry a real proof.
     #[serde(default)]
     pub real_proofs: RealProofPolicy,
+    /// Blocks per range wrapped for the L1 (at least; a range is extended until it holds a block
+    /// with jobs). One `Wrap` job per range: longer ranges cost the L1 less per transaction and
+    /// reach it later.
+    #[serde(default = "default_wrap_range_blocks")]
+    #[schemars(range(min = 1, max = WRAP_RANGE_BLOCKS_MAX))]
+    pub wrap_range_blocks: u64,
+}
+
+fn default_wrap_range_blocks() -> u64 {
+    8
 }
 
 fn default_system_job_txs() -> u32 {
@@ -220,6 +244,7 @@ impl Default for MarketParams {
             bounty: BountyParams::default(),
             funding: FundingParams::default(),
             real_proofs: RealProofPolicy::default(),
+            wrap_range_blocks: default_wrap_range_blocks(),
         }
     }
 }
@@ -257,6 +282,9 @@ impl MarketParams {
         if let Some(base) = self.bounty.aggregation_base {
             amount(here.key("bounty").key("aggregation_base"), base)?;
         }
+        if let Some(base) = self.bounty.wrap_base {
+            amount(here.key("bounty").key("wrap_base"), base)?;
+        }
         amount(here.key("funding").key("issuance_per_block"), self.funding.issuance_per_block)?;
         self.check_rules()
     }
@@ -280,6 +308,7 @@ impl MarketParams {
             .related(here.key("proof_deadline_blocks")));
         }
         check_at_least(&here.key("system_job_txs_max"), self.system_job_txs_max, 1)?;
+        check_between(&here.key("wrap_range_blocks"), self.wrap_range_blocks, 1, WRAP_RANGE_BLOCKS_MAX)?;
         check_at_least(&here.key("jobs_per_plugin_max"), self.jobs_per_plugin_max, 1)?;
         if let RealProofPolicy::Sampled { sample_rate, .. } = self.real_proofs {
             check_at_most(&here.key("real_proofs").key("sampled").key("sample_rate"), sample_rate, Factor::ONE)?;

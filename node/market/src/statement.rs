@@ -22,6 +22,18 @@ use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
 use zkcrowd_ledger::{Digest, F, address_limbs, digest_to_b256, u64_limbs, u128_limbs};
 
+/// The L1 record a wrapped proof binds besides its statement's roots and commitment
+/// (`Rollup.rangeBinding`: the chain id, the range, and the prover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WrapRecord {
+    /// The L2 chain's id.
+    pub chain_id: u64,
+    /// The range's first block.
+    pub first_block: u64,
+    /// Its last block.
+    pub last_block: u64,
+}
+
 /// The public inputs a proof must bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Statement {
@@ -220,6 +232,18 @@ pub enum ProofKind {
 pub trait ProofVerifier: Send + Sync {
     /// `Ok(kind)` if `proof` proves `statement`, otherwise the reason it does not.
     fn verify(&self, statement: &Statement, proof: &ProofData) -> Result<ProofKind, String>;
+
+    /// `Ok(kind)` if `proof` is a wrapped proof of a range (a `Wrap` job): a real one proves the
+    /// statement's roots and commitment and binds `record` with the statement's prover (the proof
+    /// the L1 verifies); a modeled record must match the statement, whose job id names the range.
+    /// By default only modeled records are accepted.
+    fn verify_wrap(&self, statement: &Statement, record: &WrapRecord, proof: &ProofData) -> Result<ProofKind, String> {
+        let _ = record;
+        match proof {
+            ProofData::Real(_) => Err("no verifier of wrapped proofs is configured".into()),
+            other => ModeledVerifier.verify(statement, other),
+        }
+    }
 }
 
 /// Verifies modeled proofs and refuses real ones (a chain that runs without the proofs crate).

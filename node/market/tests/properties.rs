@@ -64,6 +64,8 @@ proptest! {
         let mut created: BTreeMap<JobId, u64> = BTreeMap::new();
         let mut fully_proven: BTreeSet<u64> = BTreeSet::new();
         let mut job_block: BTreeMap<JobId, u64> = BTreeMap::new();
+        let mut kinds: BTreeMap<JobId, zkcrowd_market::JobKind> = BTreeMap::new();
+        let mut wrapped: BTreeSet<u64> = BTreeSet::new();
         for _ in 0..blocks {
             let mut calls = Vec::new();
             for i in 0..n {
@@ -80,6 +82,7 @@ proptest! {
                     EventKind::JobCreated { job, kind } => {
                         created.insert(*job, number);
                         job_block.insert(*job, kind.block());
+                        kinds.insert(*job, *kind);
                     }
                     EventKind::JobAssigned { job, plugin, .. } => {
                         prop_assert!(assigned.insert(*job, *plugin).is_none(), "job {job} assigned twice at once");
@@ -106,6 +109,12 @@ proptest! {
                     EventKind::BlockFullyProven { block_number, .. } => {
                         fully_proven.insert(*block_number);
                     }
+                    EventKind::RangeWrapped { first_block, last_block, .. } => {
+                        for block in *first_block..=*last_block {
+                            prop_assert!(block == 1 || fully_proven.contains(&block), "range wrapped before block {block} was fully proven");
+                        }
+                        prop_assert!(wrapped.insert(*first_block), "range {first_block} wrapped twice");
+                    }
                     _ => {}
                 }
             }
@@ -120,6 +129,10 @@ proptest! {
                         JobStatus::Open => prop_assert!(!assigned.contains_key(&job)),
                         JobStatus::Proven { .. } => prop_assert!(!assigned.contains_key(&job)),
                     },
+                    // A range's job (its aggregates, its wrap) goes once the range is wrapped.
+                    None if kinds[&job].is_range() => {
+                        prop_assert!(wrapped.contains(&job_block[&job]), "job {job} of an unwrapped range vanished")
+                    }
                     None => prop_assert!(fully_proven.contains(&job_block[&job]), "job {job} vanished"),
                 }
             }

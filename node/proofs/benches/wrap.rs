@@ -56,7 +56,7 @@ fn wrap(c: &mut Criterion) {
     let left = system.prove_transfer(&transfer(&mut ledger, 3, 7, 1), 1, PROVER).expect("prove");
     let right = system.prove_transfer(&transfer(&mut ledger, 5, 2, 2), 2, PROVER).expect("prove");
     let aggregate = system.prove_aggregate(&left, &right, 3, PROVER).expect("aggregate");
-    let record = RangeRecord { chain_id: 7, first_block: 1, last_block: 2, submitter: PROVER };
+    let record = RangeRecord { chain_id: 7, first_block: 1, last_block: 2, prover: PROVER };
     let normalized = wrapper.normalize(&system, &aggregate).expect("stage 1");
     let proof = wrapper.finish(&normalized, &record).expect("final proof");
     let shape = Shape::of(wrapper.final_common()).expect("shape");

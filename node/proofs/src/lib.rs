@@ -58,9 +58,11 @@
 //! The **wrapper** ([`Wrapper`], the proof the L1 verifies) proves exactly what the range's root
 //! proof proves (its pre root, post root and commitment, under the real transfer, span or
 //! aggregation circuits, the anchor checked in-circuit) and nothing about the range record it binds:
-//! the L2 chain id, the first and last block numbers and the submitter are free inputs of the final
-//! circuit, tied to the proof only by plonky2's public-input hash (as a leaf proof's job id and
-//! prover are). A submitter can label a range with numbers of its choice; the L1 contract enforces
+//! the L2 chain id, the first and last block numbers and the wrap's prover are free inputs of the
+//! final circuit, tied to the proof only by plonky2's public-input hash (as a leaf proof's job id
+//! and prover are). The market accepts a wrap only with its job's range and its own prover bound
+//! (`WrappingVerifier`), but a prover outside the market could label a range with numbers of its
+//! choice; the L1 contract enforces
 //! that ranges chain by their ledger roots and that each starts at the next number, so a mislabelled
 //! range shifts the numbering the L1 records but cannot break the chain of roots. The root proof's
 //! job id and prover are not exposed.
@@ -121,7 +123,9 @@ pub use system::{
     tamper_public_input,
 };
 pub use witness::{CallWitness, SPAN_CALLS_MAX, SpanWitness, TransferWitness, WitnessError};
-pub use wrap::{FinalFri, KeccakC, NormalizedProof, RangeRecord, WRAP_PUBLIC_INPUTS, WrapInputs, Wrapper};
+pub use wrap::{
+    FinalFri, KeccakC, NormalizedProof, RangeRecord, WRAP_PUBLIC_INPUTS, WrapInputs, Wrapper, WrappingVerifier,
+};
 
 /// The recursion configuration: Poseidon over Goldilocks.
 pub(crate) type C = plonky2::plonk::config::PoseidonGoldilocksConfig;

@@ -20,6 +20,7 @@
 //! another), not computed from anything the circuits prove.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, keccak256};
 use plonky2::field::types::Field;
@@ -36,8 +37,10 @@ use zkcrowd_ledger::{Digest, F, b256_to_digest, digest_to_b256};
 use crate::circuits::{Variant, constant_verifier_data, select_verifier_data};
 use crate::gadgets::Builder;
 use crate::shape::pad_to;
-use crate::system::{CircuitKind, ProofError, ProofSystem, RealProof, panic_message};
+use crate::solidity::{Shape, decode_proof, encode_proof};
+use crate::system::{CircuitKind, ProofError, ProofSystem, RealProof, RealVerifier, panic_message};
 use crate::{C, D};
+use zkcrowd_market::{ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, WrapRecord};
 
 /// The configuration of the final proof: truncated Keccak for Merkle trees and the challenger.
 pub type KeccakC = KeccakGoldilocksConfig;
@@ -57,13 +60,14 @@ pub struct RangeRecord {
     pub first_block: u64,
     /// The last L2 block of the range (`≥ first_block`).
     pub last_block: u64,
-    /// The L1 account allowed to submit the proof (the slot's owner).
-    pub submitter: Address,
+    /// The range's prover (the plugin that proved the wrap): the record names who proved it, so
+    /// a copied proof is worthless to the copier. Any slot owner may post it to the L1.
+    pub prover: Address,
 }
 
 impl RangeRecord {
     /// `keccak256(abi.encode(uint64 chainId, uint64 firstBlock, uint64 lastBlock, address
-    /// submitter))` with the top bit of each 8-byte word cleared, so that its four big-endian words
+    /// prover))` with the top bit of each 8-byte word cleared, so that its four big-endian words
     /// are canonical Goldilocks elements (the fourth public-input word of the verifier). 252 bits of
     /// keccak: a second record with the same binding costs about 2^252 hashes to find.
     pub fn binding(&self) -> B256 {
@@ -71,7 +75,7 @@ impl RangeRecord {
         encoded[24..32].copy_from_slice(&self.chain_id.to_be_bytes());
         encoded[56..64].copy_from_slice(&self.first_block.to_be_bytes());
         encoded[88..96].copy_from_slice(&self.last_block.to_be_bytes());
-        encoded[108..128].copy_from_slice(self.submitter.as_slice());
+        encoded[108..128].copy_from_slice(self.prover.as_slice());
         let mut hash = keccak256(encoded);
         for word in hash.0.chunks_exact_mut(8) {
             word[0] &= 0x7f;
@@ -212,6 +216,8 @@ pub struct Wrapper {
     stage1: [Stage1; 2],
     last: Final,
     fri: FinalFri,
+    /// The final proof's calldata layout (what the L1 verifier and the market take).
+    shape: Shape,
 }
 
 impl std::fmt::Debug for Wrapper {
@@ -337,7 +343,8 @@ impl Wrapper {
             fri.reduction_arity_bits,
             data.common.degree_bits()
         );
-        Ok(Self { stage1, last: Final { data, proof, is_aggregate, binding }, fri })
+        let shape = Shape::of(&data.common)?;
+        Ok(Self { stage1, last: Final { data, proof, is_aggregate, binding }, fri, shape })
     }
 
     /// The final circuit's shape (what the Solidity verifier is generated from).
@@ -442,8 +449,64 @@ impl Wrapper {
         }
     }
 
+    /// Wraps `root` for `record` and returns the final proof's **calldata** (the bytes
+    /// `Rollup.submitRange` passes to the verifier, and a plugin submits to the market).
+    pub fn wrap_calldata(
+        &self,
+        system: &ProofSystem,
+        root: &RealProof,
+        record: &RangeRecord,
+    ) -> Result<Vec<u8>, ProofError> {
+        let proof = self.wrap(system, root, record)?;
+        encode_proof(&self.shape, &proof).map_err(|error| ProofError::Unsatisfied(format!("encoding: {error}")))
+    }
+
+    /// Whether calldata `bytes` is a final proof of `inputs`: decoded under the final circuit's
+    /// layout with these public inputs, then plonky2's verifier (the L1 verifier's reference).
+    pub fn verify_calldata(&self, bytes: &[u8], inputs: &WrapInputs) -> Result<(), String> {
+        let fields = inputs.to_fields().ok_or("a public input is not canonical")?;
+        let proof = decode_proof(&self.shape, bytes, fields.to_vec()).map_err(|error| error.to_string())?;
+        self.verify(&proof)
+    }
+
     /// The public inputs of a final proof as the L1 takes them (`None` if not 16 of them).
     pub fn inputs_of(proof: &ProofWithPublicInputs<F, KeccakC, D>) -> Option<WrapInputs> {
         WrapInputs::from_fields(&proof.public_inputs)
+    }
+}
+
+/// The market's verifier when the L1 verifies wrapped proofs: [`RealVerifier`] for every job, and
+/// for a `Wrap` job's real proof the final proof's calldata, verified by [`Wrapper::verify_calldata`]
+/// against the job's roots and commitment and the binding of its record with the prover.
+#[derive(Debug, Clone)]
+pub struct WrappingVerifier {
+    /// The verifier of the other jobs.
+    pub real: RealVerifier,
+    /// The wrapper circuits.
+    pub wrapper: Arc<Wrapper>,
+}
+
+impl ProofVerifier for WrappingVerifier {
+    fn verify(&self, statement: &Statement, proof: &ProofData) -> Result<ProofKind, String> {
+        self.real.verify(statement, proof)
+    }
+
+    fn verify_wrap(&self, statement: &Statement, record: &WrapRecord, proof: &ProofData) -> Result<ProofKind, String> {
+        let ProofData::Real(bytes) = proof else {
+            return ModeledVerifier.verify(statement, proof);
+        };
+        let record = RangeRecord {
+            chain_id: record.chain_id,
+            first_block: record.first_block,
+            last_block: record.last_block,
+            prover: statement.prover,
+        };
+        let inputs = WrapInputs {
+            pre_root: digest_to_b256(statement.pre_root),
+            post_root: digest_to_b256(statement.post_root),
+            commitment: digest_to_b256(statement.commitment),
+            binding: record.binding(),
+        };
+        self.wrapper.verify_calldata(bytes, &inputs).map(|()| ProofKind::Real)
     }
 }

@@ -63,7 +63,7 @@ fn roots() -> &'static (RealProof, RealProof) {
     })
 }
 
-const RECORD: RangeRecord = RangeRecord { chain_id: 7, first_block: 4, last_block: 9, submitter: PROVER };
+const RECORD: RangeRecord = RangeRecord { chain_id: 7, first_block: 4, last_block: 9, prover: PROVER };
 
 /// The wrapped aggregate for [`RECORD`], proven once.
 fn wrapped() -> &'static plonky2::plonk::proof::ProofWithPublicInputs<F, KeccakC, 2> {
@@ -102,8 +102,7 @@ fn wrapped_proofs_verify_bind_and_encode() {
 #[test]
 fn binding_is_the_masked_abi_hash() {
     let expected = {
-        let mut hash =
-            keccak256((RECORD.chain_id, RECORD.first_block, RECORD.last_block, RECORD.submitter).abi_encode());
+        let mut hash = keccak256((RECORD.chain_id, RECORD.first_block, RECORD.last_block, RECORD.prover).abi_encode());
         for word in hash.0.chunks_exact_mut(8) {
             word[0] &= 0x7f;
         }
@@ -117,7 +116,7 @@ fn binding_is_the_masked_abi_hash() {
         RangeRecord { chain_id: 8, ..RECORD },
         RangeRecord { first_block: 5, ..RECORD },
         RangeRecord { last_block: 10, ..RECORD },
-        RangeRecord { submitter: address(1), ..RECORD },
+        RangeRecord { prover: address(1), ..RECORD },
     ] {
         assert_ne!(changed.binding(), RECORD.binding(), "{changed:?}");
     }

@@ -252,12 +252,23 @@ pub enum JobInputs {
         /// The calls in order.
         calls: Vec<CallInputs>,
     },
-    /// An aggregate whose children were both proven by real proofs.
+    /// An aggregate whose children were both proven by real proofs (of one block, or of a range).
     Aggregate {
         /// The left child's accepted proof bytes.
         left: Bytes,
         /// The right child's accepted proof bytes.
         right: Bytes,
+    },
+    /// A range's wrap: its root proof and the record the wrapped proof binds (with the prover).
+    Wrap {
+        /// The accepted proof bytes of the range's root.
+        root: Bytes,
+        /// The L2 chain's id.
+        chain_id: u64,
+        /// The range's first block.
+        first_block: u64,
+        /// Its last block.
+        last_block: u64,
     },
 }
 

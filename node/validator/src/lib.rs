@@ -14,7 +14,7 @@ pub use node::{
     CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,
     SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
 };
-pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord};
+pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord, WrappedRange};
 pub use wal::{WAL_ENTRIES_MAX, WriteAheadLog};
 pub use wire::{CommittedBlock, PeerMessage};
 pub use zkcrowd_protocol::MempoolError;

@@ -539,6 +539,17 @@ impl Node {
         self.proven.after(after, max)
     }
 
+    /// Wrapped ranges on this node's chain after block `after`, contiguous, at most `max`: what
+    /// its L1 submission agent posts.
+    pub fn wrapped_ranges(&self, after: BlockNumber, max: usize) -> Vec<crate::WrappedRange> {
+        self.proven.ranges_after(after, max)
+    }
+
+    /// The last block of the highest range this node's chain has wrapped.
+    pub fn wrapped_head(&self) -> BlockNumber {
+        self.proven.wrapped_head()
+    }
+
     /// The last block of the contiguous run of fully proven blocks on this node's chain.
     pub fn fully_proven_head(&self) -> BlockNumber {
         self.proven.head()
@@ -878,7 +889,7 @@ impl Node {
         self.proven.after_commit(&outcome);
         if self.params.serve_witnesses {
             let span_max = self.chain.market().params().system_job_txs_max as usize;
-            self.witnesses.after_commit(&outcome, span_max);
+            self.witnesses.after_commit(&outcome, span_max, self.chain.spec().chain_id);
         }
         // Tell subscribed plugins about their new jobs.
         let mut by_plugin: BTreeMap<Address, Vec<Assignment>> = BTreeMap::new();

@@ -1,7 +1,8 @@
 //! The inputs of real proofs, kept by a validator that serves witnesses
 //! ([`crate::NodeParams::serve_witnesses`]): for each live leaf job, the ledger writes of its
 //! transactions (recorded by the chain as it executed them); for each live aggregate whose children
-//! were both proven for real, the children's accepted proof bytes (taken from the block sidecars).
+//! were both proven for real, the children's accepted proof bytes (taken from the block sidecars);
+//! for each live wrap job, its range's root proof.
 //! Entries leave when their job is proven (or, for accepted proofs, when their block is fully
 //! proven), so the maps are bounded by the market's live jobs; nothing a peer sends adds to them
 //! except through committed blocks.
@@ -17,14 +18,28 @@ use zkcrowd_market::{EventKind, JobId, JobKind, MarketCall, tx_commitment};
 use zkcrowd_primitives::BlockNumber;
 use zkcrowd_protocol::{CallInputs, JobInputs};
 
+/// What a job belongs to, for forgetting its proof: a block (until the block is fully proven; its
+/// root's proof then waits for its range), or a range (until the range is wrapped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Block(BlockNumber),
+    Range(BlockNumber),
+}
+
+impl Scope {
+    fn of(kind: &JobKind) -> Self {
+        if kind.is_range() { Self::Range(kind.block()) } else { Self::Block(kind.block()) }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Witnesses {
     /// Inputs of live jobs.
     pub(crate) inputs: BTreeMap<JobId, Arc<JobInputs>>,
-    /// Accepted real proofs waiting for their parent aggregate, with the block they prove.
-    proofs: BTreeMap<JobId, (BlockNumber, Bytes)>,
-    /// The block of every unproven job.
-    job_blocks: BTreeMap<JobId, BlockNumber>,
+    /// Accepted real proofs waiting for their parent aggregate (or wrap), with what they belong to.
+    proofs: BTreeMap<JobId, (Scope, Bytes)>,
+    /// What every unproven job belongs to.
+    job_scopes: BTreeMap<JobId, Scope>,
 }
 
 /// Whether the record's commitment binds its ledger effect (not just its hash): only those txs
@@ -69,7 +84,7 @@ fn span_inputs(records: &[&TxRecord]) -> Option<JobInputs> {
 
 impl Witnesses {
     /// Updates the inputs after a committed block (whose records carry ledger writes).
-    pub(crate) fn after_commit(&mut self, outcome: &BlockOutcome, span_max: usize) {
+    pub(crate) fn after_commit(&mut self, outcome: &BlockOutcome, span_max: usize, chain_id: u64) {
         // Real proofs this block accepted: the sidecars of successful submissions.
         for sidecar in &outcome.block.sidecars {
             let index = sidecar.index as usize;
@@ -78,9 +93,9 @@ impl Witnesses {
             };
             if let (true, Ok(MarketCall::SubmitProof { job_id, .. })) =
                 (record.success, MarketCall::decode(envelope.input()))
-                && let Some(block) = self.job_blocks.get(&job_id)
+                && let Some(scope) = self.job_scopes.get(&job_id)
             {
-                self.proofs.insert(job_id, (*block, sidecar.bytes.clone()));
+                self.proofs.insert(job_id, (*scope, sidecar.bytes.clone()));
             }
         }
         let system: Vec<&TxRecord> = outcome.txs.iter().filter(|r| r.kind == TxKind::System).collect();
@@ -88,11 +103,11 @@ impl Witnesses {
         for event in &outcome.market_events {
             match &event.kind {
                 EventKind::JobCreated { job, kind } => {
-                    self.job_blocks.insert(*job, kind.block());
+                    self.job_scopes.insert(*job, Scope::of(kind));
                     let inputs = match kind {
                         JobKind::Tx { index, .. } => outcome.txs.get(*index as usize).and_then(transfer_inputs),
                         JobKind::System { .. } => spans.next().and_then(span_inputs),
-                        JobKind::Aggregate { left, right, .. } => {
+                        JobKind::Aggregate { left, right, .. } | JobKind::RangeAggregate { left, right, .. } => {
                             let left = self.proofs.remove(left);
                             let right = self.proofs.remove(right);
                             match (left, right) {
@@ -100,6 +115,9 @@ impl Witnesses {
                                 _ => None,
                             }
                         }
+                        JobKind::Wrap { first, last, root } => self.proofs.remove(root).map(|(_, root)| {
+                            JobInputs::Wrap { root, chain_id, first_block: *first, last_block: *last }
+                        }),
                     };
                     if let Some(inputs) = inputs {
                         self.inputs.insert(*job, Arc::new(inputs));
@@ -107,11 +125,18 @@ impl Witnesses {
                 }
                 EventKind::ProofAccepted { job, .. } => {
                     self.inputs.remove(job);
-                    self.job_blocks.remove(job);
+                    self.job_scopes.remove(job);
                 }
-                EventKind::BlockFullyProven { block_number, .. } => {
-                    // The root's proof has no parent to wait for.
-                    self.proofs.retain(|_, (block, _)| block != block_number);
+                EventKind::BlockFullyProven { block_number, root_job } => {
+                    // Only the root's proof has a parent left to wait for: in the block's range.
+                    let block = Scope::Block(*block_number);
+                    self.proofs.retain(|job, (scope, _)| *scope != block || Some(*job) == *root_job);
+                }
+                EventKind::RangeWrapped { first_block, .. } => {
+                    // The wrapped proof is the L1's, not an input of another job; nothing of the
+                    // range waits any more.
+                    let range = Scope::Range(*first_block);
+                    self.proofs.retain(|_, (scope, _)| *scope != range);
                 }
                 _ => {}
             }

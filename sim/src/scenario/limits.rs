@@ -88,9 +88,9 @@ pub const L1_TIME_MIN: SimDuration = SimDuration::from_secs(1);
 /// Longest L1 slot and block time: one hour (Ethereum's blocks are 12 s).
 pub const L1_TIME_MAX: SimDuration = SimDuration::from_secs(3_600);
 
-/// Most L2 blocks an agent submits in one L1 block: 32 submissions of 400,000 gas fill ~43% of an
-/// L1 block.
-pub const L1_BLOCKS_PER_L1_BLOCK_MAX: u32 = 32;
+/// Most ranges an agent submits in one L1 block: 4 submissions of a wrapped range (6,000,000 gas
+/// limit each, ~3.8M used) fit a 30M-gas L1 block.
+pub const L1_RANGES_PER_L1_BLOCK_MAX: u32 = 4;
 
 /// Most attempts to reach the L1 within a slot.
 pub const L1_ATTEMPTS_MAX: u32 = 10;
@@ -174,7 +174,7 @@ mod tests {
             ("`taiko_adaptive.adjustment_quotient`", zkcrowd_market::ADJUSTMENT_QUOTIENT_MAX.to_string()),
             ("`bounty.supply.target_active`", zkcrowd_market::TARGET_ACTIVE_MAX.to_string()),
             ("`l1.slot`, `l1.block_time`", format!("{L1_TIME_MIN} to {L1_TIME_MAX}")),
-            ("`l1.max_blocks_per_l1_block`", L1_BLOCKS_PER_L1_BLOCK_MAX.to_string()),
+            ("`l1.max_ranges_per_l1_block`", L1_RANGES_PER_L1_BLOCK_MAX.to_string()),
             ("`l1.attempts`", L1_ATTEMPTS_MAX.to_string()),
             ("`l1.retry_backoff`", L1_RETRY_BACKOFF_MAX.to_string()),
             ("`faults`", FAULTS_MAX.to_string()),

@@ -629,6 +629,21 @@ pub enum AgentBehaviour {
     OutOfSlot,
     /// Submits in its slots with a corrupted pre root (reverted: `WrongPreRoot`).
     WrongPreRoot,
+    /// Submits in its slots with one byte of the proof flipped (reverted: `InvalidProof`).
+    TamperedProof,
+}
+
+/// Which verifier the Rollup calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum L1Verifier {
+    /// The simulation-only `ModeledProofVerifier`: checks the modeled record of a range's inputs
+    /// (a hash), proves nothing. For runs with modeled proofs.
+    #[default]
+    Modeled,
+    /// The generated `WrapperVerifier`: verifies each range's wrapped plonky2 proof on the L1.
+    /// Needs `proofs.real: all` (every wrap is then a real proof).
+    Wrapped,
 }
 
 /// One validator's agent behaviour.
@@ -648,6 +663,9 @@ pub struct L1Section {
     /// `none`, `embedded` or `anvil`.
     #[serde(default)]
     pub kind: L1Kind,
+    /// `modeled` or `wrapped`.
+    #[serde(default)]
+    pub verifier: L1Verifier,
     /// Length of a submission slot; slot k belongs to validator k mod n. Whole seconds, 1s to 1h.
     #[serde(default = "default_l1_slot")]
     pub slot: SimDuration,
@@ -655,10 +673,10 @@ pub struct L1Section {
     /// seconds, 1s to 1h.
     #[serde(default = "default_l1_slot")]
     pub block_time: SimDuration,
-    /// Most L2 blocks an agent submits in one L1 block.
+    /// Most ranges an agent submits in one L1 block (one `submitRange` transaction each).
     #[serde(default = "default_blocks_per_submission")]
-    #[schemars(range(min = 1, max = L1_BLOCKS_PER_L1_BLOCK_MAX))]
-    pub max_blocks_per_l1_block: u32,
+    #[schemars(range(min = 1, max = L1_RANGES_PER_L1_BLOCK_MAX))]
+    pub max_ranges_per_l1_block: u32,
     /// Attempts to reach the L1 in a slot before an agent waits for its next slot.
     #[serde(default = "default_l1_attempts")]
     #[schemars(range(min = 1, max = L1_ATTEMPTS_MAX))]
@@ -676,7 +694,7 @@ fn default_l1_slot() -> SimDuration {
     SimDuration::from_secs(12)
 }
 fn default_blocks_per_submission() -> u32 {
-    32
+    L1_RANGES_PER_L1_BLOCK_MAX
 }
 fn default_l1_attempts() -> u32 {
     3
@@ -689,9 +707,10 @@ impl Default for L1Section {
     fn default() -> Self {
         Self {
             kind: L1Kind::None,
+            verifier: L1Verifier::default(),
             slot: default_l1_slot(),
             block_time: default_l1_slot(),
-            max_blocks_per_l1_block: default_blocks_per_submission(),
+            max_ranges_per_l1_block: default_blocks_per_submission(),
             attempts: default_l1_attempts(),
             retry_backoff: default_l1_backoff(),
             agents: Vec::new(),
@@ -1144,10 +1163,28 @@ impl Scenario {
                 ));
             }
         }
-        check_between(&path.key("max_blocks_per_l1_block"), l1.max_blocks_per_l1_block, 1, L1_BLOCKS_PER_L1_BLOCK_MAX)?;
+        check_between(&path.key("max_ranges_per_l1_block"), l1.max_ranges_per_l1_block, 1, L1_RANGES_PER_L1_BLOCK_MAX)?;
         check_between(&path.key("attempts"), l1.attempts, 1, L1_ATTEMPTS_MAX)?;
         check_at_most(&path.key("retry_backoff"), l1.retry_backoff, L1_RETRY_BACKOFF_MAX)?;
         check_len(&path.key("agents"), l1.agents.len(), VALIDATORS_MAX)?;
+        if l1.verifier == L1Verifier::Wrapped && !matches!(self.proofs.real, Some(RealProofs::All)) {
+            return Err(Invalid::rule(
+                path.key("verifier"),
+                "wrapped needs every wrap proven for real".to_owned(),
+                "`proofs.real: all` with `verifier: wrapped` (or `verifier: modeled`)",
+            )
+            .related(FieldPath::root().key("proofs").key("real")));
+        }
+        if l1.verifier == L1Verifier::Wrapped && self.load.mix.contract_call > 0.0 {
+            // No shipped circuit proves a contract call: its block's root, and so its range's
+            // wrap, would be modeled, which the wrapped verifier refuses.
+            return Err(Invalid::rule(
+                path.key("verifier"),
+                "wrapped cannot verify ranges with contract calls (no circuit proves them)".to_owned(),
+                "`load.mix.contract_call: 0` with `verifier: wrapped`",
+            )
+            .related(FieldPath::root().key("load").key("mix").key("contract_call")));
+        }
         for (i, agent) in l1.agents.iter().enumerate() {
             self.check_validator(&path.key("agents").index(i).key("validator"), agent.validator)?;
         }

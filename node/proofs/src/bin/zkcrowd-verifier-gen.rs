@@ -257,7 +257,7 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
                 chain_id: 1 + (r as u64 % 2) * 6,
                 first_block: 1 + 10 * r as u64,
                 last_block: 1 + 10 * r as u64 + r as u64,
-                submitter: Address::repeat_byte(0x10 + r as u8),
+                prover: Address::repeat_byte(0x10 + r as u8),
             };
             let started = Instant::now();
             let proof = wrapper.finish(&normalized, &record)?;
@@ -277,7 +277,7 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
                 "chainId": record.chain_id,
                 "firstBlock": record.first_block,
                 "lastBlock": record.last_block,
-                "submitter": record.submitter.to_string(),
+                "submitter": record.prover.to_string(),
             }));
         }
     }
@@ -287,12 +287,8 @@ fn fixtures(system: &ProofSystem, wrapper: &Wrapper, records: usize) -> anyhow::
     // ROLLUP_SUBMITTER (each starts at the previous one's post root).
     let mut chain = Vec::new();
     for (position, first, last) in [(0usize, 1u64, 1u64), (1, 2, 2), (3, 3, 4)] {
-        let record = RangeRecord {
-            chain_id: ROLLUP_CHAIN_ID,
-            first_block: first,
-            last_block: last,
-            submitter: ROLLUP_SUBMITTER,
-        };
+        let record =
+            RangeRecord { chain_id: ROLLUP_CHAIN_ID, first_block: first, last_block: last, prover: ROLLUP_SUBMITTER };
         let proof = wrapper.finish(&normalized_roots[position], &record)?;
         let inputs = Wrapper::inputs_of(&proof).context("16 public inputs")?;
         let calldata = encode_proof(&shape, &proof)?;
