@@ -2,8 +2,9 @@
 //!
 //! * block proving time: commit → root proof accepted, percentiles over blocks proven in the run;
 //! * tx job latency: job created → proof accepted, for user transactions;
-//! * cost per proven tx: every bounty paid (tx, system and aggregation jobs) divided by the user
-//!   transactions proven: what proving one user transaction cost the market, all in;
+//! * cost per proven tx: every bounty paid (tx, system, aggregation, range-aggregation and wrap
+//!   jobs) divided by the user transactions proven: what proving one user transaction cost the
+//!   market, all in;
 //! * plugin net income (income − penalties) percentiles and the share of plugins ending in debt;
 //! * the share of accepted proofs that were real (verified plonky2) rather than modeled;
 //! * L1 finality: commit → accepted on L1, when the run has an L1.

@@ -76,7 +76,7 @@ const BLOCK_COLUMNS: &[ColumnDoc] = &[
 
 const JOB_COLUMNS: &[ColumnDoc] = &[
     ("job", ColumnType::U64, false, "job id"),
-    ("kind", ColumnType::Str, false, "tx, system or aggregate"),
+    ("kind", ColumnType::Str, false, "tx, system, aggregate, range_aggregate or wrap"),
     ("block", ColumnType::U64, false, "the block the job proves part of"),
     ("created_s", ColumnType::F64, false, "job creation"),
     ("attempt", ColumnType::U64, false, "0 for the first assignment"),

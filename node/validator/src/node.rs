@@ -545,11 +545,6 @@ impl Node {
         self.proven.ranges_after(after, max)
     }
 
-    /// The last block of the highest range this node's chain has wrapped.
-    pub fn wrapped_head(&self) -> BlockNumber {
-        self.proven.wrapped_head()
-    }
-
     /// The last block of the contiguous run of fully proven blocks on this node's chain.
     pub fn fully_proven_head(&self) -> BlockNumber {
         self.proven.head()

@@ -168,11 +168,6 @@ impl ProvenBlocks {
         out
     }
 
-    /// The last block of the highest wrapped range (0 before any).
-    pub fn wrapped_head(&self) -> BlockNumber {
-        self.ranges.values().next_back().map_or(0, |r| r.last_block)
-    }
-
     /// The last block of the contiguous run of fully proven blocks.
     pub fn head(&self) -> BlockNumber {
         self.head
