@@ -62,7 +62,7 @@ pub fn measure(system: &ProofSystem, wrapper: &Wrapper, runs: usize) -> Result<C
     let right: RealProof = system.prove_transfer(&t2, 2, prover)?;
     let (span_ms, _) = median_ms(runs, || Ok(system.prove_span(&span, 3, prover)?))?;
     let (aggregate_ms, aggregate) = median_ms(runs, || Ok(system.prove_aggregate(&left, &right, 4, prover)?))?;
-    let record = RangeRecord { chain_id: 7777, first_block: 1, last_block: 8, prover: prover };
+    let record = RangeRecord { chain_id: 7777, first_block: 1, last_block: 8, prover };
     let (wrap_ms, _) = median_ms(runs, || Ok(wrapper.wrap_calldata(system, &aggregate, &record)?))?;
     let (verify_ms, ()) =
         median_ms(runs, || system.verify(&aggregate.statement, &aggregate.bytes).map_err(anyhow::Error::msg))?;

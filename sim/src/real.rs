@@ -127,8 +127,7 @@ fn prove_inputs(
         Ok(RealProof { statement: system.claimed_statement(bytes)?, bytes: bytes.to_vec() })
     };
     if let JobInputs::Wrap { root, chain_id, first_block, last_block } = inputs {
-        let record =
-            RangeRecord { chain_id: *chain_id, first_block: *first_block, last_block: *last_block, prover: prover };
+        let record = RangeRecord { chain_id: *chain_id, first_block: *first_block, last_block: *last_block, prover };
         return wrapper.wrap_calldata(system, &child(root)?, &record).map(Proven::Wrapped).map_err(|e| e.to_string());
     }
     let proof = match inputs {

@@ -243,6 +243,20 @@ pub enum EventKind {
         /// The job whose proof covers the whole block (none for a block without transactions).
         root_job: Option<JobId>,
     },
+    /// Two adjacent parts of a range do not chain (the ledger changed between them outside every
+    /// job): the range can never be proven, aggregated or wrapped.
+    RangeUnprovable {
+        /// The range's first block.
+        first_block: BlockNumber,
+        /// The left part's job.
+        left_job: JobId,
+        /// The right part's job.
+        right_job: JobId,
+        /// Where the left part ends.
+        left_post_root: B256,
+        /// Where the right part starts.
+        right_pre_root: B256,
+    },
     /// A range of blocks is wrapped: its wrap job's proof is accepted, and the range is ready for
     /// the L1 (`Rollup.submitRange` with these fields and the accepted proof).
     RangeWrapped {

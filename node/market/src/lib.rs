@@ -37,7 +37,9 @@
 //!    the wrap's prover; [`WrapRecord`]). Its acceptance emits `RangeWrapped`: the range is ready
 //!    for `Rollup.submitRange`. Both kinds are assigned, paid (`bounty.aggregation_base`,
 //!    `bounty.wrap_base`) and penalised like any job; ranges are wrapped in any order, the L1
-//!    accepts them in order.
+//!    accepts them in order. Two parts of a range that do not chain (the ledger changed between
+//!    blocks outside every job, which no honest chain does) make it unprovable: an event says so
+//!    and the range is never wrapped.
 //! 8. **Events**: every change emits a [`MarketEvent`].
 //!
 //! # Liveness bound

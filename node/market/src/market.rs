@@ -976,7 +976,19 @@ impl Market {
             let (left, right) = if index < sibling { (job_id, sibling_job) } else { (sibling_job, job_id) };
             let left_job = self.data.jobs.get(&left).expect("live").clone();
             let right_job = self.data.jobs.get(&right).expect("live").clone();
-            assert_eq!(left_job.post_root, right_job.pre_root, "adjacent blocks of a range must chain");
+            if left_job.post_root != right_job.pre_root {
+                // The ledger changed between two blocks outside every job (no honest chain does
+                // that): no proof can cover the range, so it is never aggregated or wrapped, and
+                // the L1 stops before it. Said once, in an event.
+                self.emit(EventKind::RangeUnprovable {
+                    first_block: first,
+                    left_job: left,
+                    right_job: right,
+                    left_post_root: digest_to_b256(left_job.post_root),
+                    right_pre_root: digest_to_b256(right_job.pre_root),
+                });
+                return;
+            }
             let real_required =
                 self.params.real_proofs.aggregate_requires_real(is_real(&left_job) && is_real(&right_job));
             self.create_job(

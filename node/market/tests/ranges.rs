@@ -65,7 +65,7 @@ fn ranges_tile_the_chain_and_are_wrapped_once() {
     assert_eq!(wraps, wrapped.len(), "one wrap job per range");
 
     // Wrapped ranges' jobs are forgotten; what is left belongs to later blocks.
-    let (last_wrapped, _) = (wrapped.last().unwrap().1, ());
+    let last_wrapped = wrapped.last().unwrap().1;
     for job in harness.market.jobs() {
         assert!(job.kind.block() > last_wrapped, "job {} of a wrapped range is still live: {:?}", job.id, job.kind);
     }

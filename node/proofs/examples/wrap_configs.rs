@@ -79,7 +79,7 @@ fn main() {
     let left = system.prove_transfer(&transfer(&mut ledger, 3, 7, 1), 1, prover).expect("prove");
     let right = system.prove_transfer(&transfer(&mut ledger, 5, 2, 2), 2, prover).expect("prove");
     let aggregate = system.prove_aggregate(&left, &right, 3, prover).expect("aggregate");
-    let record = RangeRecord { chain_id: 7, first_block: 1, last_block: 1, prover: prover };
+    let record = RangeRecord { chain_id: 7, first_block: 1, last_block: 1, prover };
     let mut normalized = None;
     for config in args {
         let fri = parse(&config);

@@ -157,11 +157,12 @@ mod tests {
                 zkcrowd_market::WINDOW_BLOCKS_MAX.to_string(),
             ),
             (
-                "`market.penalty`, `bounty.base`, `bounty.aggregation_base`, `funding.issuance_per_block`, −`debt_limit`",
+                "`market.penalty`, `bounty.base`, `bounty.aggregation_base`, `bounty.wrap_base`, `funding.issuance_per_block`, −`debt_limit`",
                 (zkcrowd_market::MARKET_AMOUNT_WEI_MAX / WEI_PER_ZKPOW).to_string(),
             ),
             ("`market.jobs_per_plugin_max`", zkcrowd_market::JOBS_PER_PLUGIN_MAX.to_string()),
             ("`market.system_job_txs_max`", zkcrowd_market::SYSTEM_JOB_TXS_MAX.to_string()),
+            ("`market.wrap_range_blocks`", zkcrowd_market::WRAP_RANGE_BLOCKS_MAX.to_string()),
             (
                 "bounty factors (`per_block`, `cap`, `max`, `min`, step `factor`)",
                 (zkcrowd_market::FACTOR_MAX.ppm() / zkcrowd_market::PPM).to_string(),
