@@ -33,8 +33,9 @@ th{background:#f5f5f5}.ok{color:#17702c;font-weight:bold}.bad{color:#b3261e;font
 figure{margin:2em 0}figcaption{color:#444;margin-top:.3em}img{max-width:100%;border:1px solid #ddd}\
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.6em 1em}";
 
-/// The L1 paragraph: proven head against the L2's, submissions by outcome, gas, and a reminder
-/// that the L1 verifier checks modeled proof records.
+/// The L1 paragraph: proven head against the L2's, submissions by outcome, gas, and which verifier
+/// the Rollup ran (the summary's `l1.verifier`: the generated plonky2 verifier, or the
+/// simulation-only one that checks modeled records).
 fn l1_section(l1: &serde_json::Value) -> String {
     if l1["kind"].as_str().unwrap_or("none") == "none" {
         return String::new();
@@ -46,8 +47,7 @@ fn l1_section(l1: &serde_json::Value) -> String {
     format!(
         "<h2>L1</h2><p>Rollup contract on <b>{}</b>: proven head {} (the L2's last fully proven block: {}); submissions: {}. \
          Gas per accepted block {} (mean), per L2 user transaction {}; L2 commit to L1 acceptance p50 {} s, p95 {} s. \
-         The L1 verifier is the simulation-only <code>ModeledProofVerifier</code>: it checks <b>modeled</b> proof records, \
-         not plonky2 proofs.</p>",
+         L1 verifier: <b>{}</b>.</p>",
         escape(l1["kind"].as_str().unwrap_or("?")),
         l1["proven_head"],
         l1["l2_fully_proven_head"],
@@ -56,6 +56,7 @@ fn l1_section(l1: &serde_json::Value) -> String {
         l1["gas_per_l2_user_tx"].as_f64().map_or("-".to_owned(), |g| format!("{g:.0}")),
         l1["l2_commit_to_l1_seconds"]["p50"],
         l1["l2_commit_to_l1_seconds"]["p95"],
+        escape(l1["verifier"].as_str().unwrap_or("unknown")),
     )
 }
 
