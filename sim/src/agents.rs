@@ -104,7 +104,7 @@ fn fire_after<T: Send + 'static>(sender: &UnboundedSender<T>, after_ms: u64, val
 pub async fn run_validator(ctx: Arc<Ctx>, index: u16, node: Arc<Mutex<Node>>, restarted: bool) {
     let role = Role::Validator(index);
     let endpoint = net::bind(role).await;
-    let mut inbox = net::receiver(&endpoint);
+    let mut inbox = net::receiver(&endpoint, &ctx.net);
     let (timers, mut timer_rx) = unbounded();
     let start = {
         let mut node = node.lock().expect("node lock");
@@ -139,22 +139,28 @@ fn execute_validator(
     for output in outputs {
         match output {
             Output::ToPeer { to, message } => {
-                ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message });
+                ctx.net.send(endpoint, now, me, Role::Validator(to), &Wire::Peer { from: index, message });
             }
-            Output::Broadcast(message) => {
-                let byzantine = ctx.byzantine(index, now);
-                for to in (0..ctx.validators()).filter(|v| *v != index) {
-                    let messages = match byzantine {
-                        None => vec![message.clone()],
-                        Some(behaviour) => crate::byzantine::tamper(behaviour, &message, to),
-                    };
-                    for message in messages {
-                        ctx.net.send(endpoint, now, me, Role::Validator(to), Wire::Peer { from: index, message });
+            Output::Broadcast(message) => match ctx.byzantine(index, now) {
+                None => {
+                    let frame = Wire::Peer { from: index, message }.encode();
+                    for to in (0..ctx.validators()).filter(|v| *v != index) {
+                        ctx.net.send_frame(endpoint, now, me, Role::Validator(to), frame.clone());
                     }
                 }
-            }
+                Some(behaviour) => {
+                    let key = zkcrowd_primitives::dev_signer(crate::setup::validator_key(u64::from(index)));
+                    let adversary =
+                        crate::byzantine::Adversary { index, key: &key, chain_id: ctx.scenario.chain.chain_id };
+                    for to in (0..ctx.validators()).filter(|v| *v != index) {
+                        for message in crate::byzantine::tamper(behaviour, &adversary, &message, to) {
+                            ctx.net.send(endpoint, now, me, Role::Validator(to), &Wire::Peer { from: index, message });
+                        }
+                    }
+                }
+            },
             Output::ToClient { to, message } => {
-                ctx.net.send(endpoint, now, me, Role::from_client_id(to), Wire::Response(message));
+                ctx.net.send(endpoint, now, me, Role::from_client_id(to), &Wire::Response(message));
             }
             Output::SetTimer { timer, after_ms } => fire_after(timers, after_ms, timer),
             Output::Evidence(evidence) => {
@@ -263,7 +269,7 @@ const PLUGIN_REQUEST_RETRY_MS: u64 = 5_000;
 pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
     let role = Role::Client(spec.index + 1);
     let endpoint = net::bind(role).await;
-    let mut inbox = net::receiver(&endpoint);
+    let mut inbox = net::receiver(&endpoint, &ctx.net);
     let mut rng = agent_rng(ctx.seed, 0x706c_7567, u64::from(spec.index));
     let (internal, mut internal_rx) = unbounded::<Internal>();
     let market = &ctx.scenario.market;
@@ -439,7 +445,7 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
             match action {
                 Action::Send(request) => {
                     let wire = Wire::Request { from: role.client_id(), request };
-                    ctx.net.send(&endpoint, now, role, Role::Validator(home), wire);
+                    ctx.net.send(&endpoint, now, role, Role::Validator(home), &wire);
                 }
                 Action::SwitchValidator => {
                     home = (home + 1) % validators;
@@ -521,7 +527,7 @@ const USER_CHECK_MS: u64 = 5_000;
 pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let role = Role::Client(0);
     let endpoint = net::bind(role).await;
-    let mut inbox = net::receiver(&endpoint);
+    let mut inbox = net::receiver(&endpoint, &ctx.net);
     let mut rng = agent_rng(ctx.seed, 0x7573_6572, 0);
     let load = &ctx.scenario.load;
     let validators = ctx.validators();
@@ -539,7 +545,7 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
     let base_fee = ctx.scenario.chain.base_fee.wei();
     let send_to = |now: u64, validator: u16, request: ClientRequest| {
         let wire = Wire::Request { from: role.client_id(), request };
-        ctx.net.send(&endpoint, now, role, Role::Validator(validator), wire);
+        ctx.net.send(&endpoint, now, role, Role::Validator(validator), &wire);
     };
     let resend = |now: u64, p: &mut PendingUserTx| {
         p.validator = (p.validator + 1) % validators;

@@ -13,23 +13,45 @@
 //! 4. `invalid_block`: each own proposal carries its block with a wrong state root (execution
 //!    fails on every correct validator, which prevotes nil).
 //!
-//! Odd peers receive both messages of an equivocation and record the evidence (the two messages,
-//! `zkcrowd_consensus::Equivocation`); even peers see one, as if the other had been lost. Messages
-//! are not signed yet, so the adversary can send anything in its own name.
+//! Odd peers receive both messages of an equivocation and record the evidence (the two signed
+//! messages, `zkcrowd_node::Evidence`); even peers see one, as if the other had been lost. The
+//! adversary holds its own validator key and signs what it makes up: it can lie in its own name,
+//! never in another's. Messages it relays for others pass unchanged.
 
 use alloy::primitives::{B256, keccak256};
 use zkcrowd_consensus::Message;
-use zkcrowd_node::PeerMessage;
+use zkcrowd_node::{PeerMessage, SignedMessage};
+use zkcrowd_primitives::DevSigner;
 
 use crate::scenario::ByzantineBehaviour;
 
+/// The Byzantine validator: its index, its key and its chain.
+pub struct Adversary<'a> {
+    /// The validator's index.
+    pub index: u16,
+    /// Its key.
+    pub key: &'a DevSigner,
+    /// The chain id (the signatures' domain).
+    pub chain_id: u64,
+}
+
 /// What a Byzantine validator sends to peer `to` instead of `message`, in order (empty: nothing).
-pub fn tamper(behaviour: ByzantineBehaviour, message: &PeerMessage, to: u16) -> Vec<PeerMessage> {
-    let PeerMessage::Consensus { message: consensus, block } = message else {
+pub fn tamper(
+    behaviour: ByzantineBehaviour,
+    adversary: &Adversary<'_>,
+    message: &PeerMessage,
+    to: u16,
+) -> Vec<PeerMessage> {
+    let PeerMessage::Consensus { vote: signed, block } = message else {
         return vec![message.clone()];
     };
+    if signed.signer != adversary.index {
+        return vec![message.clone()];
+    }
+    let consensus = &signed.message;
     let odd = to % 2 == 1;
-    let vote = |message: Message| PeerMessage::Consensus { message, block: None };
+    let sign = |message: Message| SignedMessage::sign(message, adversary.index, adversary.key, adversary.chain_id);
+    let vote = |message: Message| PeerMessage::Consensus { vote: sign(message), block: None };
     match (behaviour, consensus) {
         (ByzantineBehaviour::WithholdVotes, Message::Prevote { .. } | Message::Precommit { .. }) => Vec::new(),
         (ByzantineBehaviour::Equivocate, Message::Prevote { height, round, value }) if odd => {
@@ -46,7 +68,7 @@ pub fn tamper(behaviour: ByzantineBehaviour, message: &PeerMessage, to: u16) -> 
             other.header.timestamp += 1;
             let value = other.header.hash();
             let second = Message::Proposal { height: *height, round: *round, value, valid_round: *valid_round };
-            vec![message.clone(), PeerMessage::Consensus { message: second, block: Some(Box::new(other)) }]
+            vec![message.clone(), PeerMessage::Consensus { vote: sign(second), block: Some(Box::new(other)) }]
         }
         (ByzantineBehaviour::InvalidBlock, Message::Proposal { height, round, valid_round, .. }) => {
             let Some(block) = block.as_deref() else { return vec![message.clone()] };
@@ -54,7 +76,7 @@ pub fn tamper(behaviour: ByzantineBehaviour, message: &PeerMessage, to: u16) -> 
             bad.header.state_root = keccak256(bad.header.state_root);
             let value = bad.header.hash();
             let message = Message::Proposal { height: *height, round: *round, value, valid_round: *valid_round };
-            vec![PeerMessage::Consensus { message, block: Some(Box::new(bad)) }]
+            vec![PeerMessage::Consensus { vote: sign(message), block: Some(Box::new(bad)) }]
         }
         _ => vec![message.clone()],
     }

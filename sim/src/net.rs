@@ -1,7 +1,10 @@
 //! The simulated network, on madsim endpoints.
 //!
 //! 1. Every simulated machine (validator, plugin, the users' load generator) is a madsim node with
-//!    one endpoint; messages travel as values (madsim raw payloads), not bytes.
+//!    one endpoint. Messages travel as bytes: the wire codec (`zkcrowd_protocol::codec`) encodes
+//!    them at the sender and decodes them at the receiver, as between processes, so every run
+//!    exercises it; a frame that does not decode is a counted drop with its reason
+//!    ([`NetStats::malformed`]), never a panic.
 //! 2. A message between two validators uses the `validators` link class, any other the `clients`
 //!    class: it is delayed by `latency + uniform(0, jitter)` and lost with the class's loss
 //!    probability plus that of any active `message_loss` fault.
@@ -14,11 +17,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alloy::primitives::Bytes;
 use madsim::net::Endpoint;
 use madsim::rand::Rng;
 use zkcrowd_consensus::ValidatorIndex;
 use zkcrowd_node::PeerMessage;
-use zkcrowd_protocol::{ClientId, ClientMessage, ClientRequest};
+use zkcrowd_protocol::{ClientId, ClientMessage, ClientRequest, DecodeError, decode, encode};
 
 use crate::scenario::{LinkClass, LinkSet};
 
@@ -60,7 +64,7 @@ impl Role {
     }
 }
 
-/// What travels.
+/// A message, decoded.
 #[derive(Debug)]
 pub enum Wire {
     /// Validator to validator.
@@ -79,6 +83,49 @@ pub enum Wire {
     },
     /// Validator to client.
     Response(ClientMessage),
+}
+
+/// What travels: who sent it (the transport's knowledge, like a connection's peer) and the
+/// encoded message. Cloning shares the bytes, so a broadcast encodes once.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    header: FrameHeader,
+    bytes: Bytes,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FrameHeader {
+    Peer(ValidatorIndex),
+    Request(ClientId),
+    Response,
+}
+
+impl Wire {
+    /// Encodes the message.
+    pub fn encode(&self) -> Frame {
+        let (header, bytes) = match self {
+            Self::Peer { from, message } => (FrameHeader::Peer(*from), encode(message)),
+            Self::Request { from, request } => (FrameHeader::Request(*from), encode(request)),
+            Self::Response(message) => (FrameHeader::Response, encode(message)),
+        };
+        Frame { header, bytes: Bytes::from(bytes) }
+    }
+}
+
+impl Frame {
+    /// Decodes the message.
+    pub fn decode(&self) -> Result<Wire, DecodeError> {
+        Ok(match self.header {
+            FrameHeader::Peer(from) => Wire::Peer { from, message: decode(&self.bytes)? },
+            FrameHeader::Request(from) => Wire::Request { from, request: decode(&self.bytes)? },
+            FrameHeader::Response => Wire::Response(decode(&self.bytes)?),
+        })
+    }
+
+    /// The encoded size in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.bytes.len()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +162,10 @@ pub struct NetStats {
     pub lost: u64,
     /// Messages dropped by a partition.
     pub partitioned: u64,
+    /// Frames that did not decode at their receiver (logged with the reason).
+    pub malformed: u64,
+    /// Bytes sent (encoded frames, lost ones included).
+    pub bytes: u64,
 }
 
 impl Net {
@@ -142,7 +193,12 @@ impl Net {
     }
 
     /// Sends `wire` from `from` to `to` over `endpoint`, with the link's delay and loss.
-    pub fn send(&self, endpoint: &Endpoint, now_ms: u64, from: Role, to: Role, wire: Wire) {
+    pub fn send(&self, endpoint: &Endpoint, now_ms: u64, from: Role, to: Role, wire: &Wire) {
+        self.send_frame(endpoint, now_ms, from, to, wire.encode());
+    }
+
+    /// Sends an encoded message (a broadcast encodes once and sends the frame to each peer).
+    pub fn send_frame(&self, endpoint: &Endpoint, now_ms: u64, from: Role, to: Role, frame: Frame) {
         let both_validators = matches!((from, to), (Role::Validator(_), Role::Validator(_)));
         let class = if both_validators { self.validators } else { self.clients };
         let (loss, crosses) = {
@@ -169,6 +225,7 @@ impl Net {
         let mut rng = madsim::rand::thread_rng();
         let mut stats = self.stats.lock().expect("net lock");
         stats.sent += 1;
+        stats.bytes += frame.size_bytes() as u64;
         if crosses {
             stats.partitioned += 1;
             return;
@@ -184,7 +241,7 @@ impl Net {
         madsim::task::spawn(async move {
             madsim::time::sleep(Duration::from_millis(delay_ms)).await;
             // A destination that is down loses the message, like a closed socket.
-            let _ = endpoint.send_to_raw(to.addr(), TAG, Box::new(wire)).await;
+            let _ = endpoint.send_to_raw(to.addr(), TAG, Box::new(frame)).await;
         });
     }
 }
@@ -194,13 +251,19 @@ pub async fn bind(role: Role) -> Endpoint {
     Endpoint::bind(role.addr()).await.expect("bind the node's endpoint")
 }
 
-/// Receives the next message. Not cancellation-safe (madsim takes the message from the mailbox,
-/// then awaits a random delay): never drop this future before it completes; use [`receiver`].
-async fn recv(endpoint: &Endpoint) -> Wire {
+/// Receives the next message that decodes; one that does not is counted and logged with its
+/// reason. Not cancellation-safe (madsim takes the message from the mailbox, then awaits a random
+/// delay): never drop this future before it completes; use [`receiver`].
+async fn recv(endpoint: &Endpoint, net: &Net) -> Wire {
     loop {
         let (payload, _) = endpoint.recv_from_raw(TAG).await.expect("endpoint receive");
-        if let Ok(wire) = payload.downcast::<Wire>() {
-            return *wire;
+        let Ok(frame) = payload.downcast::<Frame>() else { continue };
+        match frame.decode() {
+            Ok(wire) => return wire,
+            Err(error) => {
+                net.stats.lock().expect("net lock").malformed += 1;
+                tracing::warn!(reason = error.reason(), "dropped a frame: {error}");
+            }
         }
     }
 }
@@ -208,12 +271,13 @@ async fn recv(endpoint: &Endpoint) -> Wire {
 /// Starts a task that receives every message of `endpoint` into a channel, so that a machine's
 /// loop can `select` over the channel (cancellation-safe) and its timers without losing messages.
 /// The task belongs to the current madsim node and dies with it.
-pub fn receiver(endpoint: &Endpoint) -> futures::channel::mpsc::UnboundedReceiver<Wire> {
+pub fn receiver(endpoint: &Endpoint, net: &Net) -> futures::channel::mpsc::UnboundedReceiver<Wire> {
     let (sender, receiver) = futures::channel::mpsc::unbounded();
     let endpoint = endpoint.clone();
+    let net = net.clone();
     madsim::task::spawn(async move {
         loop {
-            let wire = recv(&endpoint).await;
+            let wire = recv(&endpoint, &net).await;
             if sender.unbounded_send(wire).is_err() {
                 return;
             }

@@ -7,9 +7,13 @@
 //!    that forked itself off (a bug, or a Byzantine one) cannot make its block the reference.
 //! 2. Agents report what the chain cannot know: transactions submitted, plugins coming and going,
 //!    proofs produced, faults applied.
-//! 3. Every log entry, in order, is fed to SHA-256: the run's **digest**. Madsim runs one thread
-//!    from a seed, so the same scenario and seed give the same order, entries and digest. L1
-//!    transaction hashes and gas are logged but not digested (they depend on proof bytes).
+//! 3. Every log entry, in order, is fed to SHA-256: the run's **digest**. So is every validator's
+//!    own commit (time, validator, height, hash, decision round, synced or decided), which is not
+//!    logged (one line per validator per block would swamp the log): a validator that commits
+//!    later, in another round or by sync changes the digest even when the reference chain does not.
+//!    Madsim runs one thread from a seed, so the same scenario and seed give the same order,
+//!    entries and digest. L1 transaction hashes and gas are logged but not digested (they depend
+//!    on proof bytes).
 //! 4. Checkers consume the same stream (see [`crate::scenario::Check`]); the tables are built from
 //!    it too.
 
@@ -143,6 +147,11 @@ pub enum Record {
         first: String,
         /// The conflicting one.
         second: String,
+        /// The first message's signature (65 bytes, hex): with `second_signature`, the evidence
+        /// anyone can check against the validator's address.
+        first_signature: String,
+        /// The second message's signature.
+        second_signature: String,
     },
     /// A fault started or ended.
     Fault {
@@ -600,22 +609,25 @@ impl Observer {
     }
 
     /// Validator `by` found an equivocation; logged the first time any validator reports its slot.
-    pub fn equivocation(&mut self, t_ms: u64, by: u16, evidence: &zkcrowd_consensus::Equivocation) {
-        let first = &evidence.first;
-        let slot = (first.height(), first.round(), first.kind(), evidence.validator);
+    pub fn equivocation(&mut self, t_ms: u64, by: u16, evidence: &zkcrowd_node::Evidence) {
+        let first = &evidence.first.message;
+        let validator = evidence.validator();
+        let slot = (first.height(), first.round(), first.kind(), validator);
         if !self.equivocation_slots.insert(slot) {
             return;
         }
-        *self.equivocations.entry(evidence.validator).or_default() += 1;
+        *self.equivocations.entry(validator).or_default() += 1;
         self.log(
             t_ms,
             Record::Equivocation {
-                validator: evidence.validator,
+                validator,
                 by,
                 height: first.height(),
                 round: first.round(),
                 first: format!("{first:?}"),
-                second: format!("{:?}", evidence.second),
+                second: format!("{:?}", evidence.second.message),
+                first_signature: evidence.first.signature.to_string(),
+                second_signature: evidence.second.signature.to_string(),
             },
         );
     }
@@ -662,6 +674,18 @@ impl Observer {
     pub fn on_commit(&mut self, t_ms: u64, validator: u16, report: &CommitReport, context: CommitContext) {
         let header = &report.outcome.block.header;
         let (height, hash) = (header.number, report.outcome.hash);
+        // Into the digest, not the log (see the module documentation, point 3). Fixed-size and
+        // tagged, so it cannot be confused with a log entry (JSON, which starts with `{`).
+        let mut commit = Vec::with_capacity(64);
+        commit.extend_from_slice(b"commit");
+        commit.extend_from_slice(&t_ms.to_be_bytes());
+        commit.extend_from_slice(&validator.to_be_bytes());
+        commit.extend_from_slice(&height.to_be_bytes());
+        commit.extend_from_slice(hash.as_slice());
+        commit.extend_from_slice(&report.round.to_be_bytes());
+        commit.push(u8::from(report.synced));
+        self.hasher.update((commit.len() as u64).to_be_bytes());
+        self.hasher.update(&commit);
         if let Err(reason) = &context.supply
             && self.supply == Verdict::Ok
         {

@@ -245,8 +245,9 @@ async fn simulate(
     for index in 0..scenario.chain.validators {
         let chain =
             Chain::from_genesis_with_verifier(&genesis, verifier.clone()).expect("the scenario's genesis is valid");
+        let key = zkcrowd_primitives::dev_signer(setup::validator_key(u64::from(index)));
         #[cfg_attr(not(feature = "test-bugs"), allow(unused_mut, reason = "sabotage needs `test-bugs`"))]
-        let mut node = Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone());
+        let mut node = Node::new(index, validator_set.clone(), params.clone(), chain, senders.clone(), key);
         #[cfg(feature = "test-bugs")]
         for bug in scenario.sabotage.iter().filter_map(|s| s.test_bug()) {
             // One rogue validator is enough for a fork; the other bugs are everyone's.

@@ -6,7 +6,7 @@ use alloy::consensus::{
 use alloy::eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy::primitives::{Address, B256, Bloom, Bytes, Log, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zkcrowd_ledger::LeafWrite;
 use zkcrowd_primitives::{BlockNumber, FEE_BURN_ADDRESS};
 
@@ -16,7 +16,7 @@ pub const EXTRA_DATA_BYTES: usize = 20 + 32 + 32;
 /// A block header. Its hash is the hash of the equivalent Ethereum header ([`Self::to_ethereum`]),
 /// so Ethereum tools can verify blocks; the zkcrowd fields (proposer, ledger root, market root)
 /// travel in `extra_data`, and the beneficiary is always the fee burn address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockHeader {
     /// Hash of the parent block.
     pub parent_hash: B256,
@@ -112,11 +112,12 @@ impl BlockHeader {
 }
 
 /// A block: header, transactions and the sidecars of its proof submissions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
     /// The header.
     pub header: BlockHeader,
-    /// The transactions, in execution order.
+    /// The transactions, in execution order (on the wire: their EIP-2718 bytes).
+    #[serde(with = "crate::tx::envelope_serde::list")]
     pub transactions: Vec<TxEnvelope>,
     /// Real proofs carried beside transactions (see [`crate::TxPacket`]), by ascending tx index.
     /// Not covered by the header hash: a different sidecar gives a different verdict, so a block
@@ -125,7 +126,7 @@ pub struct Block {
 }
 
 /// The sidecar of the block's transaction `index`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sidecar {
     /// Index of the transaction in the block.
     pub index: u32,

@@ -19,6 +19,7 @@
 use alloy::consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
 use alloy::consensus::{ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt};
 use alloy::eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
+use alloy::eips::eip2718::Encodable2718;
 use alloy::primitives::{Address, B256, Bloom, U256, keccak256};
 use alloy_evm::FromRecoveredTx;
 use alloy_trie::EMPTY_ROOT_HASH;
@@ -58,6 +59,12 @@ pub struct ChainSpec {
     /// Floor under the base fee, in wei.
     pub min_base_fee_per_gas: u64,
 }
+
+/// Most bytes of transactions (EIP-2718 encoded) and sidecars in one block: a consensus rule (the
+/// builder defers what does not fit, import refuses a block above it), so that every valid block
+/// fits the wire's proposal limit (`zkcrowd_node`'s codec). A full 300M-gas block of calldata is
+/// at most ~19 MB; the rest is room for proof sidecars.
+pub const BLOCK_BYTES_MAX: usize = 32 << 20;
 
 /// Running totals of the chain (the market keeps its own, see [`zkcrowd_market::Accounts`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +127,9 @@ pub enum ImportError {
     /// The transactions need more gas than the block has.
     #[error("transactions exceed the block gas limit")]
     GasLimitExceeded,
+    /// The transactions and their sidecars exceed [`BLOCK_BYTES_MAX`].
+    #[error("transactions and sidecars exceed {BLOCK_BYTES_MAX} bytes")]
+    BytesExceeded,
     /// A user transaction follows a market transaction.
     #[error("transaction {index} is a user transaction after a market transaction")]
     SystemTxOrder {
@@ -547,6 +557,7 @@ impl Chain {
         let mut pre_state_root = self.head.state_root;
         let mut pre_ledger_root = self.head.ledger_root;
         let mut gas_used: u64 = 0;
+        let mut bytes_used: usize = 0;
         let mut included: Vec<TxEnvelope> = Vec::new();
         let mut sidecars: Vec<Sidecar> = Vec::new();
         let mut receipts: Vec<ReceiptEnvelope> = Vec::new();
@@ -589,6 +600,16 @@ impl Chain {
                 && tx.envelope.to() != Some(MARKET_ADDRESS)
                 && gas_used + tx.envelope.gas_limit() > user_gas_max
             {
+                deferred.push(position);
+                deferred_senders.insert(tx.sender);
+                continue;
+            }
+            let tx_bytes = tx.envelope.encode_2718_len() + tx.sidecar.as_ref().map_or(0, |sidecar| sidecar.len());
+            if bytes_used + tx_bytes > BLOCK_BYTES_MAX {
+                if matches!(mode, Mode::Import) {
+                    self.revert_open_block();
+                    return Err(ImportError::BytesExceeded);
+                }
                 deferred.push(position);
                 deferred_senders.insert(tx.sender);
                 continue;
@@ -663,6 +684,8 @@ impl Chain {
             let tx_gas = output.result.tx_gas_used();
             // At most the block's gas limit: each tx's limit was checked against what remains.
             gas_used += tx_gas;
+            // At most BLOCK_BYTES_MAX: checked against what remains above.
+            bytes_used += tx_bytes;
             // Cannot overflow: the balance check bounds gas_limit × max_fee_per_gas by a balance,
             // and balances stay below 2^127 (bounded supply); the price is at most max_fee.
             let fee_wei = u128::from(tx_gas) * tx.envelope.effective_gas_price(Some(base_fee));

@@ -10,7 +10,7 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 /// never stops block production. Callers branch on the variant, never on the message; the event log
 /// serializes it by variant name (`{"nonce_too_low": {"expected": 3, "got": 2}}`). The `String`
 /// payloads are descriptions from a decoder or the EVM, for people only.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxRejection {
     /// A sidecar on a tx that is not a market call.
@@ -144,9 +144,10 @@ pub fn check_sidecar(to: Option<Address>, sidecar: Option<&Bytes>) -> Result<(),
 /// [`zkcrowd_market::ProofData::Sidecar`], the proof bytes beside it. Like an EIP-4844 blob the
 /// sidecar is outside the tx hash (real proof bytes are not deterministic, so they must not enter
 /// hashes or the digest); the market sees it when it executes the tx and commits only the verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxPacket {
-    /// The signed transaction.
+    /// The signed transaction (on the wire: its EIP-2718 bytes).
+    #[serde(with = "envelope_serde")]
     pub envelope: TxEnvelope,
     /// The sidecar, if any.
     pub sidecar: Option<Bytes>,
@@ -370,5 +371,81 @@ mod tests {
         let s_start = high_s.len() - 32;
         high_s[s_start..].copy_from_slice(&[0xff; 32]);
         assert!(matches!(SignedTx::decode(&high_s, 7, 1024), Err(TxRejection::BadSignature(_))));
+    }
+}
+
+/// Serde for a [`TxEnvelope`] as its EIP-2718 bytes (how Ethereum clients send transactions):
+/// `#[serde(with = "zkcrowd_chain::envelope_serde")]`. Decoding takes the bytes exactly (no
+/// trailing bytes) and checks nothing else: validity is the chain's business ([`decode_tx`]).
+pub mod envelope_serde {
+    use alloy::consensus::TxEnvelope;
+    use alloy::eips::eip2718::{Decodable2718, Encodable2718};
+    use serde::de::{SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// A borrowed envelope serialized as its EIP-2718 bytes.
+    struct Raw<'a>(&'a TxEnvelope);
+
+    impl Serialize for Raw<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(&self.0.encoded_2718())
+        }
+    }
+
+    /// An envelope read from its EIP-2718 bytes.
+    struct Owned(TxEnvelope);
+
+    impl<'de> Deserialize<'de> for Owned {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let bytes = alloy::primitives::Bytes::deserialize(deserializer)?;
+            TxEnvelope::decode_2718_exact(&bytes)
+                .map(Owned)
+                .map_err(|error| serde::de::Error::custom(format!("not an EIP-2718 transaction: {error}")))
+        }
+    }
+
+    /// Serializes the envelope's EIP-2718 bytes.
+    pub fn serialize<S: Serializer>(envelope: &TxEnvelope, serializer: S) -> Result<S::Ok, S::Error> {
+        Raw(envelope).serialize(serializer)
+    }
+
+    /// Deserializes an envelope from its EIP-2718 bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TxEnvelope, D::Error> {
+        Owned::deserialize(deserializer).map(|owned| owned.0)
+    }
+
+    /// The same for a list of envelopes (a block's transactions).
+    pub mod list {
+        use super::*;
+
+        /// Serializes each envelope's EIP-2718 bytes.
+        pub fn serialize<S: Serializer>(envelopes: &[TxEnvelope], serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(envelopes.len()))?;
+            for envelope in envelopes {
+                seq.serialize_element(&Raw(envelope))?;
+            }
+            seq.end()
+        }
+
+        /// Deserializes a list of envelopes.
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<TxEnvelope>, D::Error> {
+            struct Envelopes;
+            impl<'de> Visitor<'de> for Envelopes {
+                type Value = Vec<TxEnvelope>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a list of EIP-2718 transactions")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<TxEnvelope>, A::Error> {
+                    // `size_hint` comes from the sender: never trust it for an allocation.
+                    let mut envelopes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1_024));
+                    while let Some(Owned(envelope)) = seq.next_element()? {
+                        envelopes.push(envelope);
+                    }
+                    Ok(envelopes)
+                }
+            }
+            deserializer.deserialize_seq(Envelopes)
+        }
     }
 }

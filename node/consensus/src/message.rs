@@ -8,7 +8,7 @@ use crate::{Height, Round, ValidatorIndex};
 
 /// A consensus message. Values are block hashes; the block itself travels beside the proposal
 /// (the host's business), and its validity reaches the machine as [`Input::Message::proposal_valid`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Message {
     /// ⟨PROPOSAL, h, r, v, vr⟩: the proposer of `(height, round)` proposes `value`. `valid_round`
     /// is the paper's `vr`: `None` for -1 (a fresh value), `Some(vr)` with `vr < round` when the
@@ -69,7 +69,7 @@ impl Message {
 }
 
 /// The type of a [`Message`], without its contents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MessageKind {
     /// [`Message::Proposal`].
     Proposal,

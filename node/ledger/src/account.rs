@@ -18,7 +18,7 @@ pub const ACCOUNT_TREE_DEPTH: usize = 24;
 
 /// One account as the ledger sees it. Balances are `u128` wei; the chain keeps total supply below
 /// 2^127 so no balance can exceed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountLeaf {
     /// Account address.
     pub address: Address,
@@ -49,7 +49,7 @@ impl AccountLeaf {
 
 /// One leaf write with the evidence a circuit needs to prove it: under the root before the write,
 /// slot `index` held `before` (`None`: the empty leaf, a new account), and `siblings` is its path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeafWrite {
     /// Leaf index.
     pub index: u64,
@@ -58,6 +58,7 @@ pub struct LeafWrite {
     /// The account after the write.
     pub after: AccountLeaf,
     /// Siblings from the leaf up, [`ACCOUNT_TREE_DEPTH`] of them, against the root before the write.
+    #[serde(with = "crate::digest_serde::list")]
     pub siblings: Vec<Digest>,
 }
 

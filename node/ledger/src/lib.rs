@@ -47,6 +47,66 @@ pub fn b256_to_digest(bytes: B256) -> Option<Digest> {
     Some(HashOut { elements })
 }
 
+/// Serde for a [`Digest`] as its 32 bytes ([`digest_to_b256`]): `#[serde(with = "zkcrowd_ledger::digest_serde")]`.
+/// Decoding refuses a non-canonical word, so a message cannot carry a digest the chain could not
+/// have made.
+pub mod digest_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{B256, Digest, b256_to_digest, digest_to_b256};
+
+    /// Serializes `digest` as 32 bytes.
+    pub fn serialize<S: Serializer>(digest: &Digest, serializer: S) -> Result<S::Ok, S::Error> {
+        digest_to_b256(*digest).serialize(serializer)
+    }
+
+    /// Deserializes 32 bytes of canonical field elements.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Digest, D::Error> {
+        let bytes = B256::deserialize(deserializer)?;
+        b256_to_digest(bytes).ok_or_else(|| serde::de::Error::custom("a digest word is not a canonical field element"))
+    }
+
+    /// The same for a list of digests.
+    pub mod list {
+        use serde::de::{SeqAccess, Visitor};
+        use serde::ser::SerializeSeq;
+        use serde::{Deserializer, Serializer};
+
+        use super::super::{B256, Digest, b256_to_digest, digest_to_b256};
+
+        /// Serializes each digest as 32 bytes.
+        pub fn serialize<S: Serializer>(digests: &[Digest], serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(digests.len()))?;
+            for digest in digests {
+                seq.serialize_element(&digest_to_b256(*digest))?;
+            }
+            seq.end()
+        }
+
+        /// Deserializes a list of canonical digests.
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Digest>, D::Error> {
+            struct Digests;
+            impl<'de> Visitor<'de> for Digests {
+                type Value = Vec<Digest>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a list of 32-byte digests")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Digest>, A::Error> {
+                    // `size_hint` comes from the sender: never trust it for an allocation.
+                    let mut digests = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                    while let Some(bytes) = seq.next_element::<B256>()? {
+                        digests.push(b256_to_digest(bytes).ok_or_else(|| {
+                            serde::de::Error::custom("a digest word is not a canonical field element")
+                        })?);
+                    }
+                    Ok(digests)
+                }
+            }
+            deserializer.deserialize_seq(Digests)
+        }
+    }
+}
+
 /// An address as five 32-bit limbs, most significant first: how circuits see addresses.
 pub fn address_limbs(address: Address) -> [F; 5] {
     let bytes = address.as_slice();

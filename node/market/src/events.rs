@@ -91,6 +91,49 @@ impl JobKind {
     }
 }
 
+/// Serde for a [`JobKind`] in binary formats (the wire codec): `#[serde(with =
+/// "zkcrowd_market::job_kind_wire")]`. The event log's JSON tags a job kind with a `type` field,
+/// which only self-describing formats can read back; this form names the variant by position.
+pub mod job_kind_wire {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{BlockNumber, JobId, JobKind};
+
+    /// [`JobKind`]'s variants, externally tagged. Converted both ways with exhaustive matches, so
+    /// a new variant cannot be forgotten here.
+    #[derive(Serialize, Deserialize)]
+    enum Wire {
+        Tx(BlockNumber, u32),
+        System(BlockNumber, u32),
+        Aggregate(BlockNumber, u8, JobId, JobId),
+        RangeAggregate(BlockNumber, u8, JobId, JobId),
+        Wrap(BlockNumber, BlockNumber, JobId),
+    }
+
+    /// Serializes the kind.
+    pub fn serialize<S: Serializer>(kind: &JobKind, serializer: S) -> Result<S::Ok, S::Error> {
+        match *kind {
+            JobKind::Tx { block, index } => Wire::Tx(block, index),
+            JobKind::System { block, txs } => Wire::System(block, txs),
+            JobKind::Aggregate { block, level, left, right } => Wire::Aggregate(block, level, left, right),
+            JobKind::RangeAggregate { first, level, left, right } => Wire::RangeAggregate(first, level, left, right),
+            JobKind::Wrap { first, last, root } => Wire::Wrap(first, last, root),
+        }
+        .serialize(serializer)
+    }
+
+    /// Deserializes a kind.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<JobKind, D::Error> {
+        Ok(match Wire::deserialize(deserializer)? {
+            Wire::Tx(block, index) => JobKind::Tx { block, index },
+            Wire::System(block, txs) => JobKind::System { block, txs },
+            Wire::Aggregate(block, level, left, right) => JobKind::Aggregate { block, level, left, right },
+            Wire::RangeAggregate(first, level, left, right) => JobKind::RangeAggregate { first, level, left, right },
+            Wire::Wrap(first, last, root) => JobKind::Wrap { first, last, root },
+        })
+    }
+}
+
 /// Why a job left its assignee without a proof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

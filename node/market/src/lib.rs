@@ -64,7 +64,7 @@ pub use curve::{
     TARGET_ACTIVE_MAX,
 };
 pub use errors::{CallError, ProofRejection, PublicInput};
-pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason};
+pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason, job_kind_wire};
 pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
 };

@@ -260,7 +260,24 @@ macro_rules! string_serde {
     };
 }
 string_serde!(Zkpow);
-string_serde!(SignedZkpow);
+
+// A signed amount travels in client messages: as its text in human-readable formats (YAML, JSON:
+// "-1.5 ZKPOW"), as the exact wei integer in binary ones (the wire codec).
+impl Serialize for SignedZkpow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() { serializer.collect_str(self) } else { serializer.serialize_i128(self.0) }
+    }
+}
+impl<'de> Deserialize<'de> for SignedZkpow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            i128::deserialize(deserializer).map(Self)
+        }
+    }
+}
 
 macro_rules! string_schema {
     ($ty:ty, $name:literal, $pattern:literal, $description:literal) => {

@@ -1,23 +1,28 @@
 //! The client protocol: what users and proving plugins say to a validator and hear back.
 //!
-//! The simulator passes these as values; the testnet issue maps them onto Ethereum JSON-RPC
+//! Every message crosses the network as a frame of the wire codec ([`codec`]), the simulator's
+//! included; the testnet maps the client protocol onto Ethereum JSON-RPC as well
 //! (`eth_sendRawTransaction`, `eth_getTransactionCount`, subscriptions).
 
 use std::sync::Arc;
 pub use zkcrowd_chain::{TxPacket, TxRejection};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use zkcrowd_ledger::{Digest, LeafWrite};
 use zkcrowd_market::{JobId, JobKind, Statement};
 use zkcrowd_primitives::{BlockNumber, SignedZkpow};
 
+pub mod codec;
+
+pub use codec::{Codec, DecodeError, WIRE_VERSION, decode, encode};
+
 /// An opaque identifier of a client connection, chosen by the transport.
 pub type ClientId = u64;
 
 /// Client → validator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(
     clippy::large_enum_variant,
     reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
@@ -64,7 +69,7 @@ pub enum ClientRequest {
 }
 
 /// Why a mempool refused a transaction that is valid against the head state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum MempoolError {
     /// Already in the pool.
@@ -106,7 +111,7 @@ pub enum MempoolError {
 }
 
 /// Why an admitted transaction left a mempool without being included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum Eviction {
     /// The block builder refused the sender's tx with nonce `refused`, so this later one can no
@@ -128,7 +133,7 @@ pub enum Eviction {
 
 /// Why a validator refused a transaction, or dropped it from its mempool. Clients branch on the
 /// variant; the event log serializes it by name (`{"mempool": "known"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum TxRefusal {
     /// Invalid: malformed, badly signed, or not valid against the head state (or refused by the
@@ -185,7 +190,7 @@ impl From<MempoolError> for TxRefusal {
 }
 
 /// What a validator knows of a transaction ([`ClientMessage::TxStatus`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxStatus {
     /// In a committed block of this validator's chain.
@@ -203,17 +208,21 @@ pub enum TxStatus {
 }
 
 /// A job assigned to a plugin, with what it must prove.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     /// The job.
     pub job: JobId,
     /// What it proves.
+    #[serde(with = "zkcrowd_market::job_kind_wire")]
     pub kind: JobKind,
     /// Ledger root before.
+    #[serde(with = "zkcrowd_ledger::digest_serde")]
     pub pre_root: Digest,
     /// Ledger root after.
+    #[serde(with = "zkcrowd_ledger::digest_serde")]
     pub post_root: Digest,
     /// Commitment to the transactions.
+    #[serde(with = "zkcrowd_ledger::digest_serde")]
     pub commitment: Digest,
     /// Block in which the job was created.
     pub created_block: BlockNumber,
@@ -230,7 +239,7 @@ pub struct Assignment {
 
 /// The private inputs of a job's real proof, as the validator that executed the block knows them.
 /// (In a deployment a plugin fetches these from a validator; they are public chain data.)
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(
     clippy::large_enum_variant,
     reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
@@ -273,7 +282,7 @@ pub enum JobInputs {
 }
 
 /// One market call of a span.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallInputs {
     /// The tx hash.
     pub tx_hash: B256,
@@ -286,7 +295,7 @@ pub struct CallInputs {
 }
 
 /// Validator → client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(
     clippy::large_enum_variant,
     reason = "a message is moved once per delivery and never stored in bulk: boxing the large variant would add an allocation per message and save no memory"
@@ -381,5 +390,95 @@ impl Assignment {
             job_id: self.job,
             prover,
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Wire limits (see [`codec`]): the largest frame of each message kind.
+
+/// Frame bytes around a payload's fields (version, kind, lengths, small fields).
+const FRAME_OVERHEAD_BYTES: usize = 256;
+
+/// A transaction with its sidecar: the chain's largest raw transaction and largest sidecar.
+pub const TX_PACKET_BYTES_MAX: usize =
+    zkcrowd_chain::TX_SIZE_BYTES_MAX + zkcrowd_chain::SIDECAR_BYTES_MAX + FRAME_OVERHEAD_BYTES;
+
+/// A request or message of fixed-size fields only (addresses, hashes, numbers).
+pub const SMALL_MESSAGE_BYTES_MAX: usize = FRAME_OVERHEAD_BYTES;
+
+/// A refusal: its reason may carry a decoder's or the EVM's description.
+pub const TX_REJECTED_BYTES_MAX: usize = 64 * 1024;
+
+/// One assignment with the largest inputs: an aggregate's two child proofs (each at most a
+/// sidecar), or a span's calls (at most `SYSTEM_JOB_TXS_MAX` ledger writes of ~1 KB, smaller).
+pub const ASSIGNMENT_BYTES_MAX: usize = 2 * zkcrowd_chain::SIDECAR_BYTES_MAX + 4 * 1024;
+
+/// A plugin's assignments: at most `JOBS_PER_PLUGIN_MAX` jobs, the market's bound on what one
+/// plugin holds (a complete list) or receives in one block (new jobs).
+pub const ASSIGNMENTS_BYTES_MAX: usize =
+    zkcrowd_market::JOBS_PER_PLUGIN_MAX as usize * ASSIGNMENT_BYTES_MAX + FRAME_OVERHEAD_BYTES;
+
+impl Codec for ClientRequest {
+    const FAMILY: &'static str = "client request";
+
+    fn kind(&self) -> u8 {
+        match self {
+            Self::SubmitTx(_) => 0,
+            Self::Subscribe { .. } => 1,
+            Self::Unsubscribe { .. } => 2,
+            Self::GetAccount { .. } => 3,
+            Self::GetAssignments { .. } => 4,
+            Self::GetTransaction { .. } => 5,
+            Self::Keepalive { .. } => 6,
+        }
+    }
+
+    fn bytes_max(kind: u8) -> Option<usize> {
+        match kind {
+            0 => Some(TX_PACKET_BYTES_MAX),
+            1..=6 => Some(SMALL_MESSAGE_BYTES_MAX),
+            _ => None,
+        }
+    }
+
+    fn kind_name(kind: u8) -> &'static str {
+        ["submit_tx", "subscribe", "unsubscribe", "get_account", "get_assignments", "get_transaction", "keepalive"]
+            .get(usize::from(kind))
+            .copied()
+            .unwrap_or("unknown")
+    }
+}
+
+impl Codec for ClientMessage {
+    const FAMILY: &'static str = "client message";
+
+    fn kind(&self) -> u8 {
+        match self {
+            Self::TxAccepted { .. } => 0,
+            Self::TxRejected { .. } => 1,
+            Self::TxCommitted { .. } => 2,
+            Self::Account { .. } => 3,
+            Self::Assignments { .. } => 4,
+            Self::ProofSeen { .. } => 5,
+            Self::TxStatus { .. } => 6,
+            Self::Keepalive { .. } => 7,
+        }
+    }
+
+    fn bytes_max(kind: u8) -> Option<usize> {
+        match kind {
+            1 => Some(TX_REJECTED_BYTES_MAX),
+            4 => Some(ASSIGNMENTS_BYTES_MAX),
+            5 => Some(TX_PACKET_BYTES_MAX),
+            0 | 2 | 3 | 6 | 7 => Some(SMALL_MESSAGE_BYTES_MAX),
+            _ => None,
+        }
+    }
+
+    fn kind_name(kind: u8) -> &'static str {
+        ["tx_accepted", "tx_rejected", "tx_committed", "account", "assignments", "proof_seen", "tx_status", "keepalive"]
+            .get(usize::from(kind))
+            .copied()
+            .unwrap_or("unknown")
     }
 }

@@ -6,15 +6,19 @@ mod mempool;
 mod node;
 mod proven;
 mod wal;
-mod wire;
+pub mod wire;
 mod witness;
 
 pub use mempool::{Mempool, NONCE_AHEAD_MAX, NONCE_GAP_BLOCKS_MAX};
 pub use node::{
     CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,
-    SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
+    SIGNED_MESSAGES_MAX, SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
 };
 pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord, WrappedRange};
 pub use wal::{WAL_ENTRIES_MAX, WriteAheadLog};
-pub use wire::{CommittedBlock, PeerMessage};
+pub use wire::{
+    Certificate, CertificateError, CommittedBlock, ConsensusVote, Evidence, GOSSIP_BYTES_MAX, PeerMessage,
+    SYNC_RESPONSE_BYTES_MAX, SignatureBytes, SignatureError, SignedMessage, block_wire_bytes, consensus_domain,
+    packet_wire_bytes, signing_hash,
+};
 pub use zkcrowd_protocol::MempoolError;

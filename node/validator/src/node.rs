@@ -18,6 +18,12 @@
 //!    receipts, log) and loses the rest (mempool, received messages, subscriptions):
 //!    [`Node::restart`], then `Start` rebuilds consensus from the log and rejoins the height with
 //!    its lock and its votes.
+//! 6. Proposals and votes are signed with the validator's key and checked on receipt (a bad
+//!    signature is a counted drop); a decided block is stored with its certificate, the decision
+//!    round's signed precommits, and block sync imports a block only under a valid certificate
+//!    ([`crate::wire`]). While a height is undecided the node re-sends its own messages and
+//!    relays the others' of its current round, signatures intact (the gossip Tendermint's liveness
+//!    needs, host contract point 4 of `zkcrowd-consensus`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -26,11 +32,11 @@ use alloy::consensus::Transaction;
 use alloy::primitives::{Address, B256};
 use zkcrowd_chain::{Block, BlockOutcome, Chain, SenderCache, SignedTx, TxPacket, TxRejection, check_sidecar};
 use zkcrowd_consensus::{
-    Consensus, Equivocation, Height, Input as ConsensusInput, Message, Output as ConsensusOutput, Round, Timeout,
-    TimeoutParams, ValidatorIndex, ValidatorSet,
+    Consensus, HEIGHTS_AHEAD_MAX, Height, Input as ConsensusInput, Message, MessageKind, Output as ConsensusOutput,
+    Round, Timeout, TimeoutParams, ValidatorIndex, ValidatorSet,
 };
 use zkcrowd_market::{EventKind, IZkcrowdMarket, JobStatus};
-use zkcrowd_primitives::{BlockNumber, MARKET_ADDRESS};
+use zkcrowd_primitives::{BlockNumber, DevSigner, MARKET_ADDRESS};
 
 use crate::mempool::{Mempool, NONCE_GAP_BLOCKS_MAX};
 use crate::proven::{ProvenBlocks, ProvenRecord};
@@ -39,7 +45,10 @@ use zkcrowd_protocol::{
     Assignment, ClientId, ClientMessage, ClientRequest, Eviction, MempoolError, TxRefusal, TxStatus,
 };
 
-use crate::wire::{CommittedBlock, PeerMessage};
+use crate::wire::{
+    Certificate, CommittedBlock, Evidence, GOSSIP_BYTES_MAX, PeerMessage, SYNC_RESPONSE_BYTES_MAX, SignedMessage,
+    block_wire_bytes, packet_wire_bytes, slot,
+};
 use crate::witness::Witnesses;
 
 /// Parameters of a validator.
@@ -178,9 +187,9 @@ pub enum Output {
     },
     /// A block was committed (for the host's log and metrics).
     Committed(Box<CommitReport>),
-    /// A validator equivocated: two different messages of one type in one round (for the host's
-    /// evidence record; slashing would use it).
-    Evidence(Equivocation),
+    /// A validator equivocated: two different signed messages of one type in one round (for the
+    /// host's evidence record; slashing would use it).
+    Evidence(Evidence),
 }
 
 /// The market and the supply right after a commit (taken before anything else runs, such as
@@ -243,8 +252,17 @@ pub struct NodeCounters {
     pub forwarded_txs_refused: u64,
     /// Sync responses with more blocks than `sync_batch_max`.
     pub sync_oversize: u64,
-    /// Synced blocks whose certificate names an unknown validator, a validator twice, or no quorum.
+    /// Synced blocks whose certificate does not prove the decision ([`crate::CertificateError`]:
+    /// an unknown or repeated validator, a bad signature, no quorum).
     pub sync_bad_certificate: u64,
+    /// Consensus messages whose signature does not verify ([`crate::SignatureError`]).
+    pub bad_signatures: u64,
+    /// Equivocations consensus detected whose two signed messages this node no longer held
+    /// (beyond [`SIGNED_MESSAGES_MAX`]): not reported as evidence.
+    pub evidence_unsigned: u64,
+    /// Decisions whose certificate this node could not assemble from the signed precommits it
+    /// held: the block is committed, but peers cannot sync it from this node.
+    pub certificates_incomplete: u64,
     /// Synced blocks whose header does not hash to the claimed hash.
     pub sync_hash_mismatch: u64,
     /// Synced blocks that do not execute on this chain.
@@ -343,6 +361,8 @@ pub struct Node {
     /// Proposals for later heights, replayed when the height starts.
     future: BTreeMap<Height, Vec<(ValidatorIndex, Message, Box<Block>)>>,
     gossip: Vec<TxPacket>,
+    /// Wire bytes of `gossip` ([`packet_wire_bytes`]), kept under [`GOSSIP_BYTES_MAX`].
+    gossip_bytes: usize,
     sync_pending: bool,
     /// A decision whose block this node does not have.
     undelivered: Option<(Height, Round, B256, Vec<ValidatorIndex>)>,
@@ -365,8 +385,17 @@ pub struct Node {
     wal: WriteAheadLog,
     /// Set by [`Node::restart`]: the next `Start` recovers consensus from the log.
     recovering: bool,
-    /// This node's consensus messages at the current height, for re-sending.
-    sent_at_height: Vec<Message>,
+    /// This node's consensus messages at the current height, signed, for re-sending.
+    sent_at_height: Vec<SignedMessage>,
+    /// This validator's key: signs its proposals and votes.
+    key: DevSigner,
+    /// Verified signed messages of the current and the next heights, the first per slot (height,
+    /// round, type, signer), own ones included: duplicates skip verification, decisions take their
+    /// certificates from here, equivocations their first message, and rebroadcasts relay them.
+    /// Bounded by [`SIGNED_MESSAGES_MAX`] (the lowest slot is dropped first).
+    signed: BTreeMap<(Height, Round, MessageKind, ValidatorIndex), SignedMessage>,
+    /// The message being delivered to consensus, for the evidence of an equivocation it reveals.
+    incoming: Option<SignedMessage>,
     /// Deliberate bugs switched on by a test host ([`Node::set_test_bug`]), and whether the
     /// one-shot `CommitOwnProposal` has fired.
     #[cfg(feature = "test-bugs")]
@@ -376,6 +405,12 @@ pub struct Node {
 
 /// Own consensus messages kept for re-sending at one height.
 const REBROADCAST_MESSAGES_MAX: usize = 64;
+/// Others' messages relayed per rebroadcast (those of the current round and of the polka round:
+/// three per validator and round).
+const RELAYED_MESSAGES_MAX: usize = 6 * zkcrowd_chain::VALIDATORS_MAX;
+/// Verified signed messages kept ([`Node`]'s `signed`). A height needs three per validator and
+/// round (at most 64 validators, [`zkcrowd_chain::VALIDATORS_MAX`]); this keeps 85 full rounds.
+pub const SIGNED_MESSAGES_MAX: usize = 16_384;
 
 /// Heights beyond the next one for which proposals are buffered.
 const FUTURE_HEIGHTS_MAX: u64 = 2;
@@ -400,14 +435,20 @@ pub const SUBSCRIPTIONS_MAX: usize = 16_384;
 pub const WATCHERS_MAX: usize = 64;
 
 impl Node {
-    /// A validator `me` of `validators` over `chain` (at genesis, or as stored).
+    /// A validator `me` of `validators` over `chain` (at genesis, or as stored), signing with
+    /// `key`.
+    ///
+    /// # Panics
+    /// If `key` is not validator `me`'s (its address in the set): a host's configuration error.
     pub fn new(
         me: ValidatorIndex,
         validators: ValidatorSet,
         params: NodeParams,
         chain: Chain,
         senders: Arc<SenderCache>,
+        key: DevSigner,
     ) -> Self {
+        assert_eq!(key.address(), validators.address(me), "validator {me}'s key is not its address's");
         let consensus = Consensus::new(validators.clone(), Some(me), params.timeouts.clone());
         let mempool = Mempool::new(params.mempool_max);
         let mut chain = chain;
@@ -429,6 +470,7 @@ impl Node {
             executed: None,
             future: BTreeMap::new(),
             gossip: Vec::new(),
+            gossip_bytes: 0,
             sync_pending: false,
             undelivered: None,
             subscriptions: Recent::new(SUBSCRIPTIONS_MAX),
@@ -440,6 +482,9 @@ impl Node {
             wal: WriteAheadLog::new(),
             recovering: false,
             sent_at_height: Vec::new(),
+            key,
+            signed: BTreeMap::new(),
+            incoming: None,
             #[cfg(feature = "test-bugs")]
             test_bugs: (Vec::new(), false),
             counters: NodeCounters::default(),
@@ -511,6 +556,9 @@ impl Node {
         self.verdicts.clear();
         self.future.clear();
         self.gossip.clear();
+        self.gossip_bytes = 0;
+        self.signed.clear();
+        self.incoming = None;
         self.sync_pending = false;
         self.undelivered = None;
         self.subscriptions.clear();
@@ -599,9 +647,25 @@ impl Node {
             return;
         }
         match message {
-            PeerMessage::Consensus { message, block } => {
-                let height = message.height();
+            PeerMessage::Consensus { vote, block } => {
+                let height = vote.message.height();
+                if height < self.height() || vote.signer == self.me {
+                    return;
+                }
+                if height > self.height() + HEIGHTS_AHEAD_MAX {
+                    // Consensus would not buffer it: catch up first (no signature check needed).
+                    self.request_sync(from, out);
+                    return;
+                }
+                if !self.accept_signed(&vote) {
+                    return;
+                }
+                let SignedMessage { message, signer, .. } = vote;
+                // Consensus and the proposer check use the signer: a relayed message keeps its origin.
+                let from_transport = from;
+                let from = signer;
                 if height > self.height() {
+                    let from = from_transport;
                     self.request_sync(from, out);
                     if matches!(message, Message::Proposal { .. }) {
                         let queued =
@@ -609,7 +673,7 @@ impl Node {
                                 let queue = self.future.entry(height).or_default();
                                 let room = queue.len() < FUTURE_PROPOSALS_MAX;
                                 if room {
-                                    queue.push((from, message, block));
+                                    queue.push((signer, message, block));
                                 }
                                 room
                             });
@@ -619,10 +683,8 @@ impl Node {
                         return;
                     }
                 }
-                if height < self.height() {
-                    return;
-                }
                 self.deliver(from, message, block, out);
+                self.incoming = None;
             }
             PeerMessage::Txs(packets) => {
                 let excess = packets.len().saturating_sub(FORWARDED_TXS_MAX);
@@ -642,14 +704,54 @@ impl Node {
                     return;
                 }
                 let start = usize::try_from(from_height.saturating_sub(first)).unwrap_or(usize::MAX);
-                let blocks: Vec<CommittedBlock> =
-                    self.store.iter().skip(start).take(self.params.sync_batch_max).cloned().collect();
+                // Up to `sync_batch_max` blocks, and within the frame limit (the first always fits).
+                let mut bytes = 0;
+                let blocks: Vec<CommittedBlock> = self
+                    .store
+                    .iter()
+                    .skip(start)
+                    .take(self.params.sync_batch_max)
+                    .take_while(|committed| {
+                        bytes += block_wire_bytes(&committed.block) + 128 * committed.certificate.precommits.len();
+                        bytes <= SYNC_RESPONSE_BYTES_MAX / 2
+                    })
+                    .cloned()
+                    .collect();
                 if !blocks.is_empty() {
                     out.push(Output::ToPeer { to: from, message: PeerMessage::SyncResponse { blocks } });
                 }
             }
             PeerMessage::SyncResponse { blocks } => self.on_sync(from, blocks, out),
         }
+    }
+
+    /// Checks a received signed message: a copy of one already verified passes at once, anything
+    /// else must verify (a bad signature is counted and dropped). Keeps the first message of each
+    /// slot; a different second one is kept aside as `incoming`, for the evidence consensus reports.
+    fn accept_signed(&mut self, vote: &SignedMessage) -> bool {
+        self.incoming = None;
+        let key = slot(&vote.message, vote.signer);
+        if self.signed.get(&key) == Some(vote) {
+            return true;
+        }
+        if vote.verify(&self.validators, self.chain.spec().chain_id).is_err() {
+            self.counters.bad_signatures += 1;
+            return false;
+        }
+        if self.signed.contains_key(&key) {
+            self.incoming = Some(vote.clone());
+        } else {
+            self.keep_signed(vote.clone());
+        }
+        true
+    }
+
+    /// Keeps a verified (or own) signed message, dropping the lowest slot when full.
+    fn keep_signed(&mut self, vote: SignedMessage) {
+        if self.signed.len() >= SIGNED_MESSAGES_MAX {
+            self.signed.pop_first();
+        }
+        self.signed.insert(slot(&vote.message, vote.signer), vote);
     }
 
     /// Passes a consensus message of the current (or a near-future) height to consensus, with the
@@ -742,10 +844,12 @@ impl Node {
                         Message::Proposal { value, .. } => self.proposals.get(value).cloned().map(Box::new),
                         _ => None,
                     };
-                    if message.height() == self.height() && self.sent_at_height.len() < REBROADCAST_MESSAGES_MAX {
-                        self.sent_at_height.push(message.clone());
+                    let vote = SignedMessage::sign(message, self.me, &self.key, self.chain.spec().chain_id);
+                    self.keep_signed(vote.clone());
+                    if vote.message.height() == self.height() && self.sent_at_height.len() < REBROADCAST_MESSAGES_MAX {
+                        self.sent_at_height.push(vote.clone());
                     }
-                    out.push(Output::Broadcast(PeerMessage::Consensus { message, block }));
+                    out.push(Output::Broadcast(PeerMessage::Consensus { vote, block }));
                 }
                 ConsensusOutput::BuildProposal { height, round } => {
                     let ready_at = self.last_commit_ms + self.params.block_time_ms;
@@ -759,7 +863,19 @@ impl Node {
                     let proposals = &self.proposals;
                     self.wal.append(entry, |hash| proposals.get(hash).cloned());
                 }
-                ConsensusOutput::Evidence(evidence) => out.push(Output::Evidence(evidence)),
+                ConsensusOutput::Evidence(evidence) => {
+                    // Consensus counted `first` and was just handed `second`: both signed, here.
+                    let first = self.signed.get(&slot(&evidence.first, evidence.validator)).cloned();
+                    let second = self.incoming.clone();
+                    match (first, second) {
+                        (Some(first), Some(second))
+                            if first.message == evidence.first && second.message == evidence.second =>
+                        {
+                            out.push(Output::Evidence(Evidence { first, second }));
+                        }
+                        _ => self.counters.evidence_unsigned += 1,
+                    }
+                }
                 ConsensusOutput::Decide { height, round, value, certificate } => {
                     self.on_decide(height, round, value, certificate, out);
                 }
@@ -806,8 +922,28 @@ impl Node {
             unreachable!("the decided block is executed: it matched, or was executed just above")
         };
         self.chain.commit_block(&mut outcome);
-        self.after_commit(outcome, round, certificate, false, out);
+        let certificate = self.certificate(height, round, value, &certificate);
+        self.after_commit(outcome, certificate, false, out);
         self.start_next_height(out);
+    }
+
+    /// The signed precommits of `validators` for `value` at `(height, round)`, from the messages
+    /// kept (counted when they fall short of a quorum).
+    fn certificate(&mut self, height: Height, round: Round, value: B256, validators: &[ValidatorIndex]) -> Certificate {
+        let wanted = Message::Precommit { height, round, value: Some(value) };
+        let mut precommits: Vec<_> = validators
+            .iter()
+            .filter_map(|v| self.signed.get(&(height, round, MessageKind::Precommit, *v)))
+            .filter(|vote| vote.message == wanted)
+            .map(|vote| (vote.signer, vote.signature))
+            .collect();
+        precommits.sort_unstable_by_key(|(validator, _)| *validator);
+        precommits.dedup_by_key(|(validator, _)| *validator);
+        let stake: u64 = precommits.iter().map(|(v, _)| self.validators.stake(*v)).sum();
+        if !self.validators.is_quorum(stake) {
+            self.counters.certificates_incomplete += 1;
+        }
+        Certificate { round, precommits }
     }
 
     fn start_next_height(&mut self, out: &mut Vec<Output>) {
@@ -817,6 +953,7 @@ impl Node {
         self.proposals.clear();
         self.verdicts.clear();
         self.undelivered = None;
+        self.signed = self.signed.split_off(&(height, 0, MessageKind::Proposal, 0));
         let outputs = self.consensus.handle(ConsensusInput::StartHeight(height));
         self.run_consensus(outputs, out);
         // Replay proposals that arrived early.
@@ -831,22 +968,12 @@ impl Node {
         }
     }
 
-    fn after_commit(
-        &mut self,
-        outcome: BlockOutcome,
-        round: Round,
-        certificate: Vec<ValidatorIndex>,
-        synced: bool,
-        out: &mut Vec<Output>,
-    ) {
+    fn after_commit(&mut self, outcome: BlockOutcome, certificate: Certificate, synced: bool, out: &mut Vec<Output>) {
         let number = outcome.block.header.number;
         self.last_commit_ms = self.now_ms;
-        self.store.push_back(CommittedBlock {
-            block: outcome.block.clone(),
-            hash: outcome.hash,
-            round,
-            certificate: certificate.clone(),
-        });
+        let round = certificate.round;
+        let validators = certificate.validators();
+        self.store.push_back(CommittedBlock { block: outcome.block.clone(), hash: outcome.hash, certificate });
         for record in &outcome.txs {
             self.receipts.insert(record.hash, (number, record.success));
         }
@@ -912,7 +1039,14 @@ impl Node {
         }
         let market = self.snapshot();
         let supply = self.chain.check_supply();
-        out.push(Output::Committed(Box::new(CommitReport { outcome, round, certificate, synced, market, supply })));
+        out.push(Output::Committed(Box::new(CommitReport {
+            outcome,
+            round,
+            certificate: validators,
+            synced,
+            market,
+            supply,
+        })));
     }
 
     fn snapshot(&self) -> MarketSnapshot {
@@ -983,13 +1117,18 @@ impl Node {
                 // Already imported (an earlier response) or not next: nothing to do with it.
                 continue;
             }
-            if !self.certifies(&committed.certificate) {
-                self.counters.sync_bad_certificate += 1;
+            if committed.block.header.hash() != committed.hash {
+                self.counters.sync_hash_mismatch += 1;
                 refused = true;
                 break;
             }
-            if committed.block.header.hash() != committed.hash {
-                self.counters.sync_hash_mismatch += 1;
+            let number = committed.block.header.number;
+            if committed
+                .certificate
+                .verify(number, committed.hash, &self.validators, self.chain.spec().chain_id)
+                .is_err()
+            {
+                self.counters.sync_bad_certificate += 1;
                 refused = true;
                 break;
             }
@@ -1008,7 +1147,7 @@ impl Node {
                 break;
             }
             self.chain.commit_block(&mut outcome);
-            self.after_commit(outcome, committed.round, committed.certificate, true, out);
+            self.after_commit(outcome, committed.certificate, true, out);
         }
         if self.height() > before {
             // Fresh consensus state at the new height: rounds of the skipped heights are over.
@@ -1018,17 +1157,6 @@ impl Node {
                 self.request_sync(from, out);
             }
         }
-    }
-
-    /// Whether `certificate` names distinct validators of the set holding a quorum of the stake.
-    fn certifies(&self, certificate: &[ValidatorIndex]) -> bool {
-        let distinct: BTreeSet<&ValidatorIndex> = certificate.iter().collect();
-        if distinct.len() != certificate.len() || !certificate.iter().all(|v| self.validators.contains(*v)) {
-            return false;
-        }
-        // Distinct members: the sum is at most the total stake, which fits u64.
-        let stake: u64 = certificate.iter().map(|v| self.validators.stake(*v)).sum();
-        self.validators.is_quorum(stake)
     }
 
     fn on_client(&mut self, from: ClientId, request: ClientRequest, out: &mut Vec<Output>) {
@@ -1065,9 +1193,14 @@ impl Node {
                                 });
                             }
                         }
+                        let bytes = packet_wire_bytes(&packet);
+                        if self.gossip_bytes + bytes > GOSSIP_BYTES_MAX {
+                            self.flush_gossip(out);
+                        }
                         self.gossip.push(packet);
+                        self.gossip_bytes += bytes;
                         if self.gossip.len() >= GOSSIP_BATCH_MAX {
-                            out.push(Output::Broadcast(PeerMessage::Txs(std::mem::take(&mut self.gossip))));
+                            self.flush_gossip(out);
                         }
                         ClientMessage::TxAccepted { hash }
                     }
@@ -1246,9 +1379,7 @@ impl Node {
                 self.run_consensus(outputs, out);
             }
             Timer::Gossip => {
-                if !self.gossip.is_empty() {
-                    out.push(Output::Broadcast(PeerMessage::Txs(std::mem::take(&mut self.gossip))));
-                }
+                self.flush_gossip(out);
                 out.push(Output::SetTimer { timer: Timer::Gossip, after_ms: self.params.gossip_interval_ms });
             }
             Timer::Rebroadcast { height } => {
@@ -1257,12 +1388,29 @@ impl Node {
                 }
                 // Still undecided: send this height's proposals and votes again (duplicates are
                 // counted once), the most recent last.
-                for message in self.sent_at_height.clone() {
-                    let block = match &message {
+                // Relay the others' messages of the current round and of this node's polka round
+                // (the prevotes a re-proposal of its valid value needs others to have seen).
+                let mut rounds = vec![self.consensus.round()];
+                rounds.extend(self.consensus.valid().map(|(round, _)| round).filter(|r| !rounds.contains(r)));
+                let relayed: Vec<SignedMessage> = rounds
+                    .into_iter()
+                    .flat_map(|round| {
+                        self.signed.range(
+                            (height, round, MessageKind::Proposal, 0)
+                                ..=(height, round, MessageKind::Precommit, u16::MAX),
+                        )
+                    })
+                    .map(|(_, vote)| vote)
+                    .filter(|vote| vote.signer != self.me)
+                    .take(RELAYED_MESSAGES_MAX)
+                    .cloned()
+                    .collect();
+                for vote in relayed.into_iter().chain(self.sent_at_height.clone()) {
+                    let block = match &vote.message {
                         Message::Proposal { value, .. } => self.proposals.get(value).cloned().map(Box::new),
                         _ => None,
                     };
-                    out.push(Output::Broadcast(PeerMessage::Consensus { message, block }));
+                    out.push(Output::Broadcast(PeerMessage::Consensus { vote, block }));
                 }
                 out.push(Output::SetTimer { timer: Timer::Rebroadcast { height }, after_ms: self.rebroadcast_ms() });
             }
@@ -1274,6 +1422,16 @@ impl Node {
                     self.request_sync(peer, out);
                 }
             }
+        }
+    }
+}
+
+impl Node {
+    /// Forwards the admitted transactions held for gossip, if any.
+    fn flush_gossip(&mut self, out: &mut Vec<Output>) {
+        self.gossip_bytes = 0;
+        if !self.gossip.is_empty() {
+            out.push(Output::Broadcast(PeerMessage::Txs(std::mem::take(&mut self.gossip))));
         }
     }
 }

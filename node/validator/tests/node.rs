@@ -12,7 +12,7 @@ use alloy::consensus::TxEip1559;
 use alloy::primitives::{B256, Bytes, TxKind, U256};
 use zkcrowd_chain::{Chain, DevAccounts, Genesis, GenesisValidator, SenderCache};
 use zkcrowd_consensus::{ValidatorIndex, ValidatorSet};
-use zkcrowd_node::{CommittedBlock, Input, Node, NodeCounters, NodeParams, Output, PeerMessage, Timer};
+use zkcrowd_node::{CommittedBlock, Input, Node, NodeCounters, NodeParams, Output, PeerMessage, SignedMessage, Timer};
 use zkcrowd_primitives::{AccountRef, Zkpow, dev_address, dev_signer, sign_tx};
 use zkcrowd_protocol::{ClientMessage, ClientRequest, TxPacket, TxStatus};
 
@@ -58,7 +58,7 @@ impl Cluster {
         let nodes = (0..VALIDATORS)
             .map(|i| {
                 let chain = Chain::from_genesis(&genesis).unwrap();
-                Node::new(i, set.clone(), params.clone(), chain, senders.clone())
+                Node::new(i, set.clone(), params.clone(), chain, senders.clone(), dev_signer(100 + u64::from(i)))
             })
             .collect();
         let mut cluster = Self {
@@ -99,6 +99,9 @@ impl Cluster {
     fn send(&mut self, from: usize, to: usize, message: PeerMessage) {
         if self.connected[from] && self.connected[to] {
             let from = ValidatorIndex::try_from(from).unwrap();
+            // Every message crosses as bytes, as it would between processes.
+            let message =
+                zkcrowd_protocol::decode(&zkcrowd_protocol::encode(&message)).expect("a node's message decodes");
             self.inbox.push_back((to, Input::Peer { from, message }));
         }
     }
@@ -160,10 +163,11 @@ fn params() -> NodeParams {
 }
 
 /// Goal: every kind of bad sync response (a short, duplicated or unknown-member certificate, a
-/// hash that is not the block's, a block that does not execute, a batch above the limit) is
-/// refused and counted without moving the node or stopping it, and the node still syncs from
-/// honest peers afterwards. Method: cut validator 3 off while the others commit blocks, feed it
-/// forged responses built from an honest one, then reconnect it.
+/// forged precommit signature, signatures over another block or round, a hash that is not the
+/// block's, a block that does not execute, a batch above the limit) is refused and counted without
+/// moving the node or stopping it, and the node still syncs from honest peers afterwards. Method:
+/// cut validator 3 off while the others commit blocks, feed it forged responses built from an
+/// honest one, then reconnect it.
 #[test]
 fn bad_sync_responses_are_refused_and_sync_recovers() {
     let mut cluster = Cluster::new(params());
@@ -181,15 +185,43 @@ fn bad_sync_responses_are_refused_and_sync_recovers() {
         edit(&mut blocks[0]);
         blocks
     };
-    refusals.push(("short certificate", forged(&|b| b.certificate.truncate(1))));
-    refusals.push(("duplicated certificate", forged(&|b| b.certificate = vec![0, 0, 0, 0])));
-    refusals.push(("unknown validator", forged(&|b| b.certificate = vec![0, 1, 999])));
+    assert!(honest[0].certificate.precommits.len() >= 3, "an honest certificate holds a quorum");
+    let other_block = honest[1].certificate.clone();
+    refusals.push(("short certificate", forged(&|b| b.certificate.precommits.truncate(2))));
+    refusals
+        .push(("duplicated certificate", forged(&|b| b.certificate.precommits = vec![b.certificate.precommits[0]; 4])));
+    refusals.push((
+        "unknown validator",
+        forged(&|b| {
+            let signature = b.certificate.precommits[0].1;
+            b.certificate.precommits.push((999, signature));
+        }),
+    ));
+    refusals.push((
+        "forged signature",
+        forged(&|b| {
+            // Validator 1's precommit, signed by a key that is not validator 1's.
+            let message =
+                zkcrowd_consensus::Message::Precommit { height: 1, round: b.certificate.round, value: Some(b.hash) };
+            let forged = SignedMessage::sign(message, 1, &dev_signer(5), CHAIN_ID);
+            b.certificate.precommits[1] = (b.certificate.precommits[1].0, forged.signature);
+        }),
+    ));
+    refusals.push(("signatures over another block", forged(&|b| b.certificate = other_block.clone())));
+    refusals.push(("signatures of another round", forged(&|b| b.certificate.round += 1)));
     refusals.push(("hash mismatch", forged(&|b| b.hash = B256::repeat_byte(0xaa))));
     refusals.push((
         "does not execute",
         forged(&|b| {
             b.block.header.gas_used += 1;
             b.hash = b.block.header.hash();
+            // Certified by a (here: forged) quorum of real keys: execution still refuses it.
+            let message =
+                zkcrowd_consensus::Message::Precommit { height: 1, round: b.certificate.round, value: Some(b.hash) };
+            for (validator, signature) in &mut b.certificate.precommits {
+                let key = dev_signer(100 + u64::from(*validator));
+                *signature = SignedMessage::sign(message.clone(), *validator, &key, CHAIN_ID).signature;
+            }
         }),
     ));
     let oversize: Vec<CommittedBlock> = honest.iter().cycle().take(params().sync_batch_max + 1).cloned().collect();
@@ -200,9 +232,12 @@ fn bad_sync_responses_are_refused_and_sync_recovers() {
         assert_eq!(cluster.height(3), 0, "{what}: nothing imported");
         let after = cluster.counters(3);
         let counted = match what {
-            "short certificate" | "duplicated certificate" | "unknown validator" => {
-                after.sync_bad_certificate == before.sync_bad_certificate + 1
-            }
+            "short certificate"
+            | "duplicated certificate"
+            | "unknown validator"
+            | "forged signature"
+            | "signatures over another block"
+            | "signatures of another round" => after.sync_bad_certificate == before.sync_bad_certificate + 1,
             "hash mismatch" => after.sync_hash_mismatch == before.sync_hash_mismatch + 1,
             "does not execute" => after.sync_invalid_block == before.sync_invalid_block + 1,
             "oversize" => after.sync_oversize == before.sync_oversize + 1,
