@@ -1,8 +1,11 @@
 //! The simulated machines: validators running [`zkcrowd_node::Node`], plugins running
 //! [`zkcrowd_client::PluginClient`] with a behaviour model, and the users' load generator.
 //!
-//! Each is a madsim node with one endpoint and one loop: receive a message, a timer or a control
-//! signal; hand it to the production state machine; carry out what it asks.
+//! Each is a madsim node with one endpoint and one loop. A validator runs the production host
+//! (`zkcrowd_node::Host`) over a madsim runtime; this module adds only the world's side of it (the
+//! observer, Byzantine tampering). A plugin's loop holds its behaviour model and device (cost model,
+//! real proving through `zkcrowd_client::prover`) around the production `PluginClient`; the users'
+//! loop is the load generator.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,14 +17,15 @@ use alloy::primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::future::{Either, select};
+use futures::stream::PollNext;
 use madsim::net::Endpoint;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 use zkcrowd_chain::TxKind as ChainTxKind;
-use zkcrowd_client::{Action, ClientConfig, Event as ClientEvent, PluginClient};
+use zkcrowd_client::{Action, ChainCadence, ClientConfig, Event as ClientEvent, PluginClient};
 use zkcrowd_market::{JobKind, MarketCall, ProofData, ProofKind, Statement};
-use zkcrowd_node::{Input, Node, Output};
+use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, PeerMessage, Runtime};
 use zkcrowd_primitives::DevSigner;
 use zkcrowd_primitives::sign_tx;
 use zkcrowd_protocol::{ClientMessage, ClientRequest, MempoolError, TxPacket, TxRefusal, TxRejection, TxStatus};
@@ -100,97 +104,91 @@ fn fire_after<T: Send + 'static>(sender: &UnboundedSender<T>, after_ms: u64, val
 // ------------------------------------------------------------------------------------------------
 // Validators
 
-/// Runs validator `index` until the simulation ends or the node is killed.
+/// Runs validator `index` until the simulation ends or the node is killed: the production host
+/// ([`zkcrowd_node::Host`]) over madsim ([`SimRuntime`]).
 pub async fn run_validator(ctx: Arc<Ctx>, index: u16, node: Arc<Mutex<Node>>, restarted: bool) {
-    let role = Role::Validator(index);
-    let endpoint = net::bind(role).await;
-    let mut inbox = net::receiver(&endpoint, &ctx.net);
-    let (timers, mut timer_rx) = unbounded();
-    let start = {
-        let mut node = node.lock().expect("node lock");
-        if restarted {
-            node.restart();
-        }
-        node.handle(ctx.now_ms(), Input::Start)
-    };
-    execute_validator(&ctx, index, &endpoint, &timers, start);
-    loop {
-        let input = match select(inbox.next(), timer_rx.next()).await {
-            Either::Left((Some(Wire::Peer { from, message }), _)) => Input::Peer { from, message },
-            Either::Left((Some(Wire::Request { from, request }), _)) => Input::Client { from, request },
-            Either::Left((Some(Wire::Response(_)), _)) => continue,
-            Either::Right((Some(timer), _)) => Input::Timer(timer),
-            Either::Left((None, _)) | Either::Right((None, _)) => return,
-        };
-        let outputs = node.lock().expect("node lock").handle(ctx.now_ms(), input);
-        execute_validator(&ctx, index, &endpoint, &timers, outputs);
-    }
+    let endpoint = net::bind(Role::Validator(index)).await;
+    let frames = net::frame_receiver(&endpoint);
+    let (timers, timer_rx) = unbounded();
+    let mut host = Host::new(node, SimRuntime { ctx, index, endpoint, timers });
+    host.start(restarted);
+    // Frames before timers when both are ready (the order is part of the run's determinism).
+    let frames = frames.filter_map(|frame| futures::future::ready(frame.into_event()));
+    let inbox = futures::stream::select_with_strategy(frames, timer_rx, |_: &mut ()| PollNext::Left);
+    zkcrowd_node::run(host, inbox).await;
 }
 
-fn execute_validator(
-    ctx: &Arc<Ctx>,
+/// A validator's runtime in the simulation: madsim's clock and timers, the simulated network, the
+/// observer for commits and evidence, and the world's Byzantine faults on what leaves it.
+struct SimRuntime {
+    ctx: Arc<Ctx>,
     index: u16,
-    endpoint: &Endpoint,
-    timers: &UnboundedSender<zkcrowd_node::Timer>,
-    outputs: Vec<Output>,
-) {
-    let now = ctx.now_ms();
-    let me = Role::Validator(index);
-    for output in outputs {
-        match output {
-            Output::ToPeer { to, message } => {
-                ctx.net.send(endpoint, now, me, Role::Validator(to), &Wire::Peer { from: index, message });
-            }
-            Output::Broadcast(message) => match ctx.byzantine(index, now) {
-                None => {
-                    let frame = Wire::Peer { from: index, message }.encode();
-                    for to in (0..ctx.validators()).filter(|v| *v != index) {
-                        ctx.net.send_frame(endpoint, now, me, Role::Validator(to), frame.clone());
-                    }
-                }
-                Some(behaviour) => {
-                    let key = zkcrowd_primitives::dev_signer(crate::setup::validator_key(u64::from(index)));
-                    let adversary =
-                        crate::byzantine::Adversary { index, key: &key, chain_id: ctx.scenario.chain.chain_id };
-                    for to in (0..ctx.validators()).filter(|v| *v != index) {
-                        for message in crate::byzantine::tamper(behaviour, &adversary, &message, to) {
-                            ctx.net.send(endpoint, now, me, Role::Validator(to), &Wire::Peer { from: index, message });
-                        }
-                    }
-                }
-            },
-            Output::ToClient { to, message } => {
-                ctx.net.send(endpoint, now, me, Role::from_client_id(to), &Wire::Response(message));
-            }
-            Output::SetTimer { timer, after_ms } => fire_after(timers, after_ms, timer),
-            Output::Evidence(evidence) => {
-                ctx.observer.lock().expect("observer lock").equivocation(now, index, &evidence);
-            }
-            Output::Committed(report) => {
-                let m = report.market;
-                let context = CommitContext {
-                    sample: Sample {
-                        height: report.outcome.block.header.number,
-                        t_ms: now,
-                        active_plugins: m.active_plugins,
-                        open_jobs: m.open_jobs,
-                        assigned_jobs: m.assigned_jobs,
-                        unproven_blocks: m.unproven_blocks,
-                        pool_wei: m.pool_wei,
-                        issued_wei: m.issued_wei,
-                        fresh_bounty_wei: m.fresh_bounty_wei,
-                        mempool: m.mempool,
-                    },
-                    supply: report.supply.clone(),
-                    totals: SupplyTotals {
-                        native_wei: i128::try_from(m.native_total_wei).unwrap_or(i128::MAX),
-                        market_wei: m.market_balances_wei,
-                        pool_wei: i128::try_from(m.pool_wei).unwrap_or(i128::MAX),
-                    },
-                };
-                ctx.observer.lock().expect("observer lock").on_commit(now, index, &report, context);
-            }
+    endpoint: Endpoint,
+    timers: UnboundedSender<Event>,
+}
+
+impl Runtime for SimRuntime {
+    fn now_ms(&self) -> u64 {
+        self.ctx.now_ms()
+    }
+
+    fn set_timer(&self, after_ms: u64, timer: zkcrowd_node::Timer) {
+        fire_after(&self.timers, after_ms, Event::Timer(timer));
+    }
+
+    fn send_peer(&self, to: u16, frame: Bytes) {
+        let (ctx, index) = (&self.ctx, self.index);
+        let now = ctx.now_ms();
+        let me = Role::Validator(index);
+        // A Byzantine validator's consensus messages (kind 0) are tampered with per recipient.
+        let byzantine = ctx.byzantine(index, now).filter(|_| frame.get(1) == Some(&0));
+        let Some(behaviour) = byzantine else {
+            ctx.net.send_frame(&self.endpoint, now, me, Role::Validator(to), net::Frame::peer(index, frame));
+            return;
+        };
+        let Ok(message) = zkcrowd_protocol::decode::<PeerMessage>(&frame) else { return };
+        let key = zkcrowd_primitives::dev_signer(crate::setup::validator_key(u64::from(index)));
+        let adversary = crate::byzantine::Adversary { index, key: &key, chain_id: ctx.scenario.chain.chain_id };
+        for message in crate::byzantine::tamper(behaviour, &adversary, &message, to) {
+            ctx.net.send(&self.endpoint, now, me, Role::Validator(to), &Wire::Peer { from: index, message });
         }
+    }
+
+    fn send_client(&self, to: u64, frame: Bytes) {
+        let now = self.ctx.now_ms();
+        let (me, to) = (Role::Validator(self.index), Role::from_client_id(to));
+        self.ctx.net.send_frame(&self.endpoint, now, me, to, net::Frame::response(frame));
+    }
+
+    fn committed(&self, report: &CommitReport) {
+        let m = report.market;
+        let now = self.ctx.now_ms();
+        let context = CommitContext {
+            sample: Sample {
+                height: report.outcome.block.header.number,
+                t_ms: now,
+                active_plugins: m.active_plugins,
+                open_jobs: m.open_jobs,
+                assigned_jobs: m.assigned_jobs,
+                unproven_blocks: m.unproven_blocks,
+                pool_wei: m.pool_wei,
+                issued_wei: m.issued_wei,
+                fresh_bounty_wei: m.fresh_bounty_wei,
+                mempool: m.mempool,
+            },
+            supply: report.supply.clone(),
+            totals: SupplyTotals {
+                native_wei: i128::try_from(m.native_total_wei).unwrap_or(i128::MAX),
+                market_wei: m.market_balances_wei,
+                pool_wei: i128::try_from(m.pool_wei).unwrap_or(i128::MAX),
+            },
+        };
+        self.ctx.observer.lock().expect("observer lock").on_commit(now, self.index, report, context);
+    }
+
+    fn evidence(&self, evidence: &Evidence) {
+        let now = self.ctx.now_ms();
+        self.ctx.observer.lock().expect("observer lock").equivocation(now, self.index, evidence);
     }
 }
 
@@ -253,17 +251,10 @@ struct Withheld {
 
 /// Blocks before its deadline at which a withholder submits whatever the bounty.
 const WITHHOLD_MARGIN_BLOCKS: u64 = 3;
-/// A plugin asks its validator for a keepalive this often, and switches validator after this long
-/// without hearing anything (a few keepalives, so one lost reply does not cause a switch).
-const PLUGIN_KEEPALIVE_MS: u64 = 10_000;
-const PLUGIN_VALIDATOR_SILENT_MS: u64 = 35_000;
 /// At most one copied proof per this long (a copier is a nuisance, not a flood).
 const COPY_INTERVAL_MS: u64 = 10_000;
 /// Sabotage `stop_proving`: no plugin starts a proof after this simulated time.
 const STOP_PROVING_AFTER_MS: u64 = 20_000;
-/// A plugin asks again for its account or subscription after this long without an answer: a few
-/// client round trips (the slowest link class has ~1 s of latency and jitter).
-const PLUGIN_REQUEST_RETRY_MS: u64 = 5_000;
 
 /// Runs plugin `spec.index`: offline until the scheduler says otherwise.
 pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
@@ -274,27 +265,16 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedR
     let (internal, mut internal_rx) = unbounded::<Internal>();
     let market = &ctx.scenario.market;
     let block_ms = ctx.scenario.chain.block_time.as_millis();
-    let heartbeat_every_ms = (market.heartbeat_window_blocks - market.proof_deadline_blocks) * block_ms / 2;
-    // Often enough for the keepalive cadence.
-    let tick_ms = (heartbeat_every_ms / 4).clamp(1_000, PLUGIN_KEEPALIVE_MS / 2);
-    let base_fee = ctx.scenario.chain.base_fee.wei();
-    let mut client = PluginClient::new(
-        spec.signer.clone(),
-        ClientConfig {
-            chain_id: ctx.scenario.chain.chain_id,
-            heartbeat_every_ms,
-            // A few blocks: a lost transaction (a proof with a deadline) is re-sent well in time.
-            resend_after_ms: (3 * block_ms).max(3_000),
-            max_fee_per_gas: base_fee * 10,
-            max_priority_fee_per_gas: base_fee / 10,
-            watch_proofs: spec.behaviour == Behaviour::Copier,
-            request_retry_ms: PLUGIN_REQUEST_RETRY_MS,
-            // As often as heartbeats: one more small request per heartbeat.
-            assignments_refresh_ms: heartbeat_every_ms,
-            keepalive_ms: PLUGIN_KEEPALIVE_MS,
-            validator_silent_ms: PLUGIN_VALIDATOR_SILENT_MS,
-        },
-    );
+    let cadence = ChainCadence {
+        chain_id: ctx.scenario.chain.chain_id,
+        block_ms,
+        heartbeat_window_blocks: market.heartbeat_window_blocks,
+        proof_deadline_blocks: market.proof_deadline_blocks,
+        base_fee_wei: ctx.scenario.chain.base_fee.wei(),
+    };
+    let config = ClientConfig::for_chain(cadence, spec.behaviour == Behaviour::Copier);
+    let tick_ms = config.tick_ms();
+    let mut client = PluginClient::new(spec.signer.clone(), config);
     let validators = ctx.validators();
     let mut home = (spec.index % u32::from(validators)) as u16;
     let mut tick_generation = 0u64;

@@ -113,6 +113,26 @@ impl Wire {
 }
 
 impl Frame {
+    /// A validator's encoded peer message.
+    pub fn peer(from: ValidatorIndex, bytes: Bytes) -> Self {
+        Self { header: FrameHeader::Peer(from), bytes }
+    }
+
+    /// A validator's encoded message to a client.
+    pub fn response(bytes: Bytes) -> Self {
+        Self { header: FrameHeader::Response, bytes }
+    }
+
+    /// The frame as a validator host's event (its node decodes it); `None` for a message to a
+    /// client, which a validator does not expect.
+    pub fn into_event(self) -> Option<zkcrowd_node::Event> {
+        match self.header {
+            FrameHeader::Peer(from) => Some(zkcrowd_node::Event::Peer { from, frame: self.bytes }),
+            FrameHeader::Request(from) => Some(zkcrowd_node::Event::Client { from, frame: self.bytes }),
+            FrameHeader::Response => None,
+        }
+    }
+
     /// Decodes the message.
     pub fn decode(&self) -> Result<Wire, DecodeError> {
         Ok(match self.header {
@@ -266,6 +286,23 @@ async fn recv(endpoint: &Endpoint, net: &Net) -> Wire {
             }
         }
     }
+}
+
+/// Starts a task that receives every frame of `endpoint`, undecoded, into a channel: a validator's
+/// host decodes (and counts what does not decode) itself. Same task rules as [`receiver`].
+pub fn frame_receiver(endpoint: &Endpoint) -> futures::channel::mpsc::UnboundedReceiver<Frame> {
+    let (sender, receiver) = futures::channel::mpsc::unbounded();
+    let endpoint = endpoint.clone();
+    madsim::task::spawn(async move {
+        loop {
+            let (payload, _) = endpoint.recv_from_raw(TAG).await.expect("endpoint receive");
+            let Ok(frame) = payload.downcast::<Frame>() else { continue };
+            if sender.unbounded_send(*frame).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
 }
 
 /// Starts a task that receives every message of `endpoint` into a channel, so that a machine's

@@ -22,11 +22,10 @@ use std::sync::Arc;
 
 use alloy::primitives::Address;
 use anyhow::Context as _;
+use zkcrowd_client::prover::Proven;
 use zkcrowd_market::Statement;
-use zkcrowd_proofs::{
-    CallWitness, ProofSystem, RangeRecord, RealProof, SpanWitness, TransferWitness, Wrapper, tamper_public_input,
-};
-use zkcrowd_protocol::{Assignment, JobInputs};
+use zkcrowd_proofs::{ProofSystem, Wrapper, tamper_public_input};
+use zkcrowd_protocol::Assignment;
 
 /// Where circuits are cached: `$ZKCROWD_CIRCUIT_CACHE`, or `target/zkcrowd/circuits`.
 pub fn cache_dir() -> PathBuf {
@@ -90,12 +89,12 @@ impl RealProving {
         let ((result, measured_ms), ()) = rayon::join(
             || {
                 let start = std::time::Instant::now();
-                let result = prove_inputs(system, &self.wrapper, inputs, job, prover);
+                let result = zkcrowd_client::prover::prove(system, &self.wrapper, inputs, job, prover);
                 (result, start.elapsed().as_secs_f64() * 1e3)
             },
             || (),
         );
-        let bytes = match (result?, valid) {
+        let bytes = match (result.map_err(|error| error.to_string())?, valid) {
             (Proven::Job(proof), true) => proof.bytes,
             (Proven::Job(proof), false) => tamper_public_input(&proof.bytes, Statement::FIELDS - 1),
             (Proven::Wrapped(calldata), true) => calldata,
@@ -108,52 +107,4 @@ impl RealProving {
         };
         Ok(Produced { bytes, measured_ms })
     }
-}
-
-/// A job's proof, or a range's wrapped proof (as calldata).
-enum Proven {
-    Job(RealProof),
-    Wrapped(Vec<u8>),
-}
-
-fn prove_inputs(
-    system: &ProofSystem,
-    wrapper: &Wrapper,
-    inputs: &JobInputs,
-    job: u64,
-    prover: Address,
-) -> Result<Proven, String> {
-    let child = |bytes: &[u8]| -> Result<RealProof, String> {
-        Ok(RealProof { statement: system.claimed_statement(bytes)?, bytes: bytes.to_vec() })
-    };
-    if let JobInputs::Wrap { root, chain_id, first_block, last_block } = inputs {
-        let record = RangeRecord { chain_id: *chain_id, first_block: *first_block, last_block: *last_block, prover };
-        return wrapper.wrap_calldata(system, &child(root)?, &record).map(Proven::Wrapped).map_err(|e| e.to_string());
-    }
-    let proof = match inputs {
-        JobInputs::Transfer { tx_hash, value_wei, fee_wei, writes } => {
-            let witness =
-                TransferWitness { tx_hash: *tx_hash, value_wei: *value_wei, fee_wei: *fee_wei, writes: writes.clone() };
-            system.prove_transfer(&witness, job, prover).map_err(|e| e.to_string())
-        }
-        JobInputs::Span { calls } => {
-            let witness = SpanWitness {
-                calls: calls
-                    .iter()
-                    .map(|c| CallWitness {
-                        tx_hash: c.tx_hash,
-                        debit_wei: c.debit_wei,
-                        credit_wei: c.credit_wei,
-                        write: c.write.clone(),
-                    })
-                    .collect(),
-            };
-            system.prove_span(&witness, job, prover).map_err(|e| e.to_string())
-        }
-        JobInputs::Aggregate { left, right } => {
-            system.prove_aggregate(&child(left)?, &child(right)?, job, prover).map_err(|e| e.to_string())
-        }
-        JobInputs::Wrap { .. } => unreachable!("handled above"),
-    };
-    proof.map(Proven::Job)
 }

@@ -28,6 +28,8 @@
 //! How (or whether) a job is proven is the host's business: the simulator's behaviour models
 //! (honest, lazy, invalid proofs, copier, withholder) sit there, not here.
 
+pub mod prover;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use alloy::consensus::{TxEip1559, TxEnvelope};
@@ -63,6 +65,60 @@ pub struct ClientConfig {
     /// Switch validator when nothing was heard from it for this long while online (a few
     /// keepalives: one lost reply must not cause a switch).
     pub validator_silent_ms: u64,
+}
+
+/// A plugin asks its validator for a keepalive this often.
+pub const KEEPALIVE_MS: u64 = 10_000;
+/// A plugin switches validator after this long without hearing anything from it: a few
+/// keepalives, so one lost reply does not cause a switch.
+pub const VALIDATOR_SILENT_MS: u64 = 35_000;
+/// A plugin asks again for its account or subscription after this long without an answer: a few
+/// client round trips (a slow link has ~1 s of latency and jitter).
+pub const REQUEST_RETRY_MS: u64 = 5_000;
+
+/// The chain parameters a plugin's cadence follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainCadence {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Block time.
+    pub block_ms: u64,
+    /// The market's `heartbeat_window_blocks`.
+    pub heartbeat_window_blocks: u64,
+    /// The market's `proof_deadline_blocks` (less than the window: a genesis rule).
+    pub proof_deadline_blocks: u64,
+    /// The genesis base fee, wei per gas.
+    pub base_fee_wei: u128,
+}
+
+impl ClientConfig {
+    /// The configuration every plugin uses on a chain: a heartbeat twice per slack of the window
+    /// over the deadline (a plugin is only assigned jobs its heartbeat keeps it active through,
+    /// so it must beat well before the slack runs out), resends after a few blocks (a lost proof
+    /// must be sent again well before its deadline), fee cap ten times the genesis base fee, and
+    /// the keepalive and failover periods above. `watch_proofs` is a copier's wish.
+    pub fn for_chain(chain: ChainCadence, watch_proofs: bool) -> Self {
+        let heartbeat_every_ms =
+            chain.heartbeat_window_blocks.saturating_sub(chain.proof_deadline_blocks) * chain.block_ms / 2;
+        Self {
+            chain_id: chain.chain_id,
+            heartbeat_every_ms,
+            resend_after_ms: (3 * chain.block_ms).max(3_000),
+            max_fee_per_gas: chain.base_fee_wei * 10,
+            max_priority_fee_per_gas: chain.base_fee_wei / 10,
+            watch_proofs,
+            request_retry_ms: REQUEST_RETRY_MS,
+            // As often as heartbeats: one more small request per heartbeat.
+            assignments_refresh_ms: heartbeat_every_ms,
+            keepalive_ms: KEEPALIVE_MS,
+            validator_silent_ms: VALIDATOR_SILENT_MS,
+        }
+    }
+
+    /// How often the host should feed [`Event::Tick`]: often enough for heartbeats and keepalives.
+    pub fn tick_ms(&self) -> u64 {
+        (self.heartbeat_every_ms / 4).clamp(1_000, self.keepalive_ms / 2)
+    }
 }
 
 /// Transactions sent and not yet committed or refused. A validator queues at most 64 nonces

@@ -1,7 +1,10 @@
 //! The validator node: consensus (Tendermint), mempool, block proposal, block sync and the service
-//! to users and plugins, as a sans-I/O state machine ([`Node::handle`]) that the simulator drives
-//! under madsim and a real runtime drives over sockets.
+//! to users and plugins, as a sans-I/O state machine ([`Node::handle`]), and its [`Host`]: the
+//! driver that decodes frames, runs the node and carries out its outputs over a [`Runtime`]
+//! (clock, timers, transport, reports) that the simulator implements over madsim and a process
+//! over sockets.
 
+pub mod host;
 mod mempool;
 mod node;
 mod proven;
@@ -9,6 +12,7 @@ mod wal;
 pub mod wire;
 mod witness;
 
+pub use host::{Event, Host, Runtime, run};
 pub use mempool::{Mempool, NONCE_AHEAD_MAX, NONCE_GAP_BLOCKS_MAX};
 pub use node::{
     CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,

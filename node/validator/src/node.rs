@@ -257,6 +257,9 @@ pub struct NodeCounters {
     pub sync_bad_certificate: u64,
     /// Consensus messages whose signature does not verify ([`crate::SignatureError`]).
     pub bad_signatures: u64,
+    /// Frames from peers or clients that did not decode ([`zkcrowd_protocol::DecodeError`]; the
+    /// reason is logged by [`Node::frame_refused`]).
+    pub frames_malformed: u64,
     /// Equivocations consensus detected whose two signed messages this node no longer held
     /// (beyond [`SIGNED_MESSAGES_MAX`]): not reported as evidence.
     pub evidence_unsigned: u64,
@@ -569,6 +572,17 @@ impl Node {
     /// This validator's index.
     pub fn index(&self) -> ValidatorIndex {
         self.me
+    }
+
+    /// The number of validators.
+    pub fn validator_count(&self) -> usize {
+        self.validators.len()
+    }
+
+    /// A frame for this node did not decode: counted, and its reason logged.
+    pub fn frame_refused(&mut self, error: &zkcrowd_protocol::DecodeError) {
+        self.counters.frames_malformed += 1;
+        tracing::debug!(validator = self.me, reason = error.reason(), "dropped a frame: {error}");
     }
 
     /// The committed chain.
