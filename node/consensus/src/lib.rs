@@ -50,7 +50,9 @@
 //!
 //! # Host contract
 //!
-//! 1. Map each authenticated sender to its [`ValidatorIndex`] and feed [`Input::Message`]; never
+//! 1. Map each authenticated sender to its [`ValidatorIndex`] and feed [`Input::Message`] (zkcrowd's
+//!    node authenticates by signature: `zkcrowd_node::SignedMessage`, so a relayed message counts
+//!    for its signer); never
 //!    deliver this node's own broadcasts back (the machine counts them as it sends; copies are
 //!    ignored). For a proposal, validate the block first and pass the verdict; it must be the same
 //!    verdict on every node (validity is a deterministic function of the block).
