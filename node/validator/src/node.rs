@@ -33,7 +33,7 @@ use alloy::primitives::{Address, B256};
 use zkcrowd_chain::{Block, BlockOutcome, Chain, SenderCache, SignedTx, TxPacket, TxRejection, check_sidecar};
 use zkcrowd_consensus::{
     Consensus, HEIGHTS_AHEAD_MAX, Height, Input as ConsensusInput, Message, MessageKind, Output as ConsensusOutput,
-    Round, Timeout, TimeoutParams, ValidatorIndex, ValidatorSet,
+    Round, Timeout, TimeoutParams, ValidatorIndex, ValidatorSet, WalEntry,
 };
 use zkcrowd_market::{EventKind, IZkcrowdMarket, JobStatus};
 use zkcrowd_primitives::{BlockNumber, DevSigner, MARKET_ADDRESS};
@@ -846,6 +846,10 @@ impl Node {
                 self.proposals.insert(*hash, block.clone());
                 self.verdicts.insert(*hash, true);
             }
+            // The polkas' signed prevotes, relayed again by the rebroadcast (host contract point 5).
+            for vote in self.wal.polkas().to_vec() {
+                self.keep_signed(vote);
+            }
             self.run_consensus(outputs, out);
         }
     }
@@ -874,6 +878,18 @@ impl Node {
                     out.push(Output::SetTimer { timer: Timer::Consensus(timeout), after_ms });
                 }
                 ConsensusOutput::Persist(entry) => {
+                    if let WalEntry::Lock { height, round, value, polka }
+                    | WalEntry::Valid { height, round, value, polka } = &entry
+                    {
+                        let wanted = Message::Prevote { height: *height, round: *round, value: Some(*value) };
+                        let votes: Vec<SignedMessage> = polka
+                            .iter()
+                            .filter_map(|v| self.signed.get(&(*height, *round, MessageKind::Prevote, *v)))
+                            .filter(|vote| vote.message == wanted)
+                            .cloned()
+                            .collect();
+                        self.wal.keep_polka(votes);
+                    }
                     let proposals = &self.proposals;
                     self.wal.append(entry, |hash| proposals.get(hash).cloned());
                 }

@@ -4,6 +4,10 @@
 //! ([`zkcrowd_consensus::Consensus::recover`]): it rejoins its height with its lock, its valid value
 //! and the votes it sent, so it never votes against itself and never forgets a lock.
 //!
+//! With a `Lock` or `Valid` entry the node also keeps the signed prevotes of its polka (consensus
+//! host contract point 5): after a restart it relays them again, the evidence others need to accept
+//! a re-proposal of that value.
+//!
 //! The node appends an entry before executing the broadcasts that follow it (in a simulation the
 //! append is the write; a disk-backed host syncs it before sending). Entries of heights below the
 //! latest `StartHeight` are pruned when it is appended, with the blocks no remaining entry names.
@@ -13,6 +17,8 @@ use std::collections::BTreeMap;
 use alloy::primitives::B256;
 use zkcrowd_chain::Block;
 use zkcrowd_consensus::{Message, WalEntry};
+
+use crate::wire::SignedMessage;
 
 /// Entries kept for one height. A height's log grows by a few entries per round (round start,
 /// proposal, prevote, precommit, lock, valid); rounds stop at `zkcrowd_consensus::ROUND_MAX`, so
@@ -28,6 +34,9 @@ pub struct WriteAheadLog {
     entries: Vec<WalEntry>,
     /// Blocks named by a `Sent` proposal, a `Lock` or a `Valid` entry, by hash.
     blocks: BTreeMap<B256, Block>,
+    /// The signed prevotes of the polkas that `Lock` and `Valid` entries name (at most one per
+    /// validator and entry, so bounded with the entries).
+    polkas: Vec<SignedMessage>,
     overflowed: u64,
 }
 
@@ -43,6 +52,7 @@ impl WriteAheadLog {
             self.entries.retain(|logged| logged.height() >= height);
             let named: Vec<B256> = self.entries.iter().filter_map(named_block).collect();
             self.blocks.retain(|hash, _| named.contains(hash));
+            self.polkas.retain(|vote| vote.message.height() >= height);
         }
         if self.entries.len() >= WAL_ENTRIES_MAX {
             self.overflowed += 1;
@@ -54,6 +64,24 @@ impl WriteAheadLog {
             self.blocks.insert(hash, block);
         }
         self.entries.push(entry);
+    }
+
+    /// Keeps the signed prevotes of a polka a `Lock` or `Valid` entry just named (not once the log
+    /// is full: the entry is refused too).
+    pub fn keep_polka(&mut self, votes: impl IntoIterator<Item = SignedMessage>) {
+        if self.entries.len() >= WAL_ENTRIES_MAX {
+            return;
+        }
+        for vote in votes {
+            if !self.polkas.contains(&vote) {
+                self.polkas.push(vote);
+            }
+        }
+    }
+
+    /// The kept polka prevotes.
+    pub fn polkas(&self) -> &[SignedMessage] {
+        &self.polkas
     }
 
     /// The entries, in the order they were appended.
@@ -78,5 +106,28 @@ fn named_block(entry: &WalEntry) -> Option<B256> {
         WalEntry::Sent(Message::Proposal { value, .. }) => Some(*value),
         WalEntry::Lock { value, .. } | WalEntry::Valid { value, .. } => Some(*value),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkcrowd_primitives::dev_signer;
+
+    fn prevote(height: u64, signer: u16) -> SignedMessage {
+        let message = Message::Prevote { height, round: 0, value: Some(B256::repeat_byte(7)) };
+        SignedMessage::sign(message, signer, &dev_signer(u64::from(signer)), 1)
+    }
+
+    /// Goal: polka prevotes are kept once each and pruned with their height's entries.
+    #[test]
+    fn polka_prevotes_are_kept_once_and_pruned_with_their_height() {
+        let mut wal = WriteAheadLog::new();
+        wal.append(WalEntry::StartHeight(5), |_| None);
+        wal.keep_polka([prevote(5, 0), prevote(5, 1)]);
+        wal.keep_polka([prevote(5, 1), prevote(5, 2)]);
+        assert_eq!(wal.polkas().len(), 3);
+        wal.append(WalEntry::StartHeight(6), |_| None);
+        assert!(wal.polkas().is_empty(), "height 5's polka went with its entries");
     }
 }
