@@ -380,8 +380,6 @@ mod tests {
 pub mod envelope_serde {
     use alloy::consensus::TxEnvelope;
     use alloy::eips::eip2718::{Decodable2718, Encodable2718};
-    use serde::de::{SeqAccess, Visitor};
-    use serde::ser::SerializeSeq;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// A borrowed envelope serialized as its EIP-2718 bytes.
@@ -421,31 +419,13 @@ pub mod envelope_serde {
 
         /// Serializes each envelope's EIP-2718 bytes.
         pub fn serialize<S: Serializer>(envelopes: &[TxEnvelope], serializer: S) -> Result<S::Ok, S::Error> {
-            let mut seq = serializer.serialize_seq(Some(envelopes.len()))?;
-            for envelope in envelopes {
-                seq.serialize_element(&Raw(envelope))?;
-            }
-            seq.end()
+            serializer.collect_seq(envelopes.iter().map(Raw))
         }
 
-        /// Deserializes a list of envelopes.
+        /// Deserializes a list of envelopes (serde caps the allocation a sender's length prefix
+        /// can ask for).
         pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<TxEnvelope>, D::Error> {
-            struct Envelopes;
-            impl<'de> Visitor<'de> for Envelopes {
-                type Value = Vec<TxEnvelope>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a list of EIP-2718 transactions")
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<TxEnvelope>, A::Error> {
-                    // `size_hint` comes from the sender: never trust it for an allocation.
-                    let mut envelopes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1_024));
-                    while let Some(Owned(envelope)) = seq.next_element()? {
-                        envelopes.push(envelope);
-                    }
-                    Ok(envelopes)
-                }
-            }
-            deserializer.deserialize_seq(Envelopes)
+            Ok(Vec::<Owned>::deserialize(deserializer)?.into_iter().map(|owned| owned.0).collect())
         }
     }
 }

@@ -68,41 +68,25 @@ pub mod digest_serde {
 
     /// The same for a list of digests.
     pub mod list {
-        use serde::de::{SeqAccess, Visitor};
-        use serde::ser::SerializeSeq;
-        use serde::{Deserializer, Serializer};
+        use serde::{Deserialize, Deserializer, Serializer};
 
         use super::super::{B256, Digest, b256_to_digest, digest_to_b256};
 
         /// Serializes each digest as 32 bytes.
         pub fn serialize<S: Serializer>(digests: &[Digest], serializer: S) -> Result<S::Ok, S::Error> {
-            let mut seq = serializer.serialize_seq(Some(digests.len()))?;
-            for digest in digests {
-                seq.serialize_element(&digest_to_b256(*digest))?;
-            }
-            seq.end()
+            serializer.collect_seq(digests.iter().map(|digest| digest_to_b256(*digest)))
         }
 
-        /// Deserializes a list of canonical digests.
+        /// Deserializes a list of canonical digests (serde caps the allocation a sender's length
+        /// prefix can ask for).
         pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Digest>, D::Error> {
-            struct Digests;
-            impl<'de> Visitor<'de> for Digests {
-                type Value = Vec<Digest>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a list of 32-byte digests")
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Digest>, A::Error> {
-                    // `size_hint` comes from the sender: never trust it for an allocation.
-                    let mut digests = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                    while let Some(bytes) = seq.next_element::<B256>()? {
-                        digests.push(b256_to_digest(bytes).ok_or_else(|| {
-                            serde::de::Error::custom("a digest word is not a canonical field element")
-                        })?);
-                    }
-                    Ok(digests)
-                }
-            }
-            deserializer.deserialize_seq(Digests)
+            Vec::<B256>::deserialize(deserializer)?
+                .into_iter()
+                .map(|bytes| {
+                    b256_to_digest(bytes)
+                        .ok_or_else(|| serde::de::Error::custom("a digest word is not a canonical field element"))
+                })
+                .collect()
         }
     }
 }

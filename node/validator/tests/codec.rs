@@ -8,48 +8,28 @@
 //!   right typed reason where the corruption determines it, and whatever still decodes is handed to
 //!   a validator, which must not panic either.
 
+mod support;
+
 use std::fmt::Debug;
 use std::sync::Arc;
+
+use support::{CHAIN_ID, VALIDATORS, genesis, validator_set};
 
 use alloy::consensus::TxEip1559;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use proptest::prelude::*;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use zkcrowd_chain::{Block, Chain, DevAccounts, Genesis, GenesisValidator, SenderCache, SignedTx, TxRejection};
-use zkcrowd_consensus::{Message, ValidatorSet};
+use zkcrowd_chain::{Block, Chain, SenderCache, SignedTx, TxRejection};
+use zkcrowd_consensus::Message;
 use zkcrowd_ledger::{ACCOUNT_TREE_DEPTH, AccountLeaf, LeafWrite, b256_to_digest};
 use zkcrowd_market::JobKind;
 use zkcrowd_node::{Certificate, CommittedBlock, Input, Node, NodeParams, PeerMessage, SignatureBytes, SignedMessage};
-use zkcrowd_primitives::{AccountRef, SignedZkpow, Zkpow, dev_address, dev_signer, sign_tx};
+use zkcrowd_primitives::{SignedZkpow, dev_address, dev_signer, sign_tx};
 use zkcrowd_protocol::{
     Assignment, CallInputs, ClientMessage, ClientRequest, Codec, DecodeError, Eviction, JobInputs, MempoolError,
     TxPacket, TxRefusal, TxStatus, WIRE_VERSION, decode, encode,
 };
-
-const CHAIN_ID: u64 = 4242;
-const VALIDATORS: u16 = 4;
-
-fn genesis() -> Genesis {
-    Genesis {
-        chain_id: CHAIN_ID,
-        timestamp: 0,
-        gas_limit: 30_000_000,
-        base_fee_per_gas: Zkpow::from_wei(1_000_000_000),
-        min_base_fee_per_gas: None,
-        max_tx_size_bytes: 128 * 1024,
-        accounts: vec![],
-        dev_accounts: Some(DevAccounts { count: 4, balance: Zkpow::from_zkpow(1_000), first: 0 }),
-        validators: (0..u64::from(VALIDATORS))
-            .map(|i| GenesisValidator { address: AccountRef::Dev(100 + i), stake: Zkpow::from_zkpow(1) })
-            .collect(),
-        market: Default::default(),
-    }
-}
-
-fn validator_set() -> ValidatorSet {
-    ValidatorSet::new((0..u64::from(VALIDATORS)).map(|i| (dev_address(100 + i), 1)).collect()).unwrap()
-}
 
 fn node() -> Node {
     let chain = Chain::from_genesis(&genesis()).unwrap();
@@ -199,20 +179,7 @@ fn consensus_message(rng: &mut ChaCha8Rng) -> Message {
 fn block(rng: &mut ChaCha8Rng) -> Block {
     let mut chain = Chain::from_genesis(&genesis()).unwrap();
     let txs: Vec<SignedTx> = (0..rng.random_range(0..4u64))
-        .map(|from| {
-            let tx = TxEip1559 {
-                chain_id: CHAIN_ID,
-                nonce: 0,
-                gas_limit: 21_000,
-                max_fee_per_gas: 20_000_000_000,
-                max_priority_fee_per_gas: 1_000_000_000,
-                to: TxKind::Call(dev_address(3)),
-                value: U256::from(1_000),
-                access_list: Default::default(),
-                input: Bytes::new(),
-            };
-            SignedTx::from_envelope(sign_tx(&dev_signer(from), tx), CHAIN_ID).unwrap()
-        })
+        .map(|from| SignedTx::from_envelope(support::transfer(from, 0).envelope, CHAIN_ID).unwrap())
         .collect();
     chain.build_block(&txs, 1, dev_address(100)).block
 }

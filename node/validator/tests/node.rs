@@ -5,38 +5,22 @@
 //! The driver below runs four validators in one process with instant delivery and a simulated
 //! clock: no madsim, just the sans-I/O `Node::handle`.
 
+mod support;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use alloy::consensus::TxEip1559;
-use alloy::primitives::{B256, Bytes, TxKind, U256};
-use zkcrowd_chain::{Chain, DevAccounts, Genesis, GenesisValidator, SenderCache};
-use zkcrowd_consensus::{ValidatorIndex, ValidatorSet};
-use zkcrowd_node::{CommittedBlock, Input, Node, NodeCounters, NodeParams, Output, PeerMessage, SignedMessage, Timer};
-use zkcrowd_primitives::{AccountRef, Zkpow, dev_address, dev_signer, sign_tx};
-use zkcrowd_protocol::{ClientMessage, ClientRequest, TxPacket, TxStatus};
+use support::{CHAIN_ID, VALIDATORS, genesis, transfer, validator_set};
 
-const CHAIN_ID: u64 = 4242;
-const VALIDATORS: u16 = 4;
+use alloy::primitives::B256;
+use zkcrowd_chain::{Chain, SenderCache};
+use zkcrowd_consensus::ValidatorIndex;
+use zkcrowd_node::{CommittedBlock, Input, Node, NodeCounters, NodeParams, Output, PeerMessage, SignedMessage, Timer};
+use zkcrowd_primitives::dev_signer;
+use zkcrowd_protocol::{ClientMessage, ClientRequest, TxStatus};
+
 const BLOCK_MS: u64 = 1_000;
 const CLIENT: u64 = 7;
-
-fn genesis() -> Genesis {
-    Genesis {
-        chain_id: CHAIN_ID,
-        timestamp: 0,
-        gas_limit: 30_000_000,
-        base_fee_per_gas: Zkpow::from_wei(1_000_000_000),
-        min_base_fee_per_gas: None,
-        max_tx_size_bytes: 128 * 1024,
-        accounts: vec![],
-        dev_accounts: Some(DevAccounts { count: 4, balance: Zkpow::from_zkpow(1_000), first: 0 }),
-        validators: (0..u64::from(VALIDATORS))
-            .map(|i| GenesisValidator { address: AccountRef::Dev(100 + i), stake: Zkpow::from_zkpow(1) })
-            .collect(),
-        market: Default::default(),
-    }
-}
 
 /// Four validators, instant links that can be cut per validator, timers on a simulated clock.
 struct Cluster {
@@ -53,7 +37,7 @@ struct Cluster {
 impl Cluster {
     fn new(params: NodeParams) -> Self {
         let genesis = genesis();
-        let set = ValidatorSet::new((0..u64::from(VALIDATORS)).map(|i| (dev_address(100 + i), 1)).collect()).unwrap();
+        let set = validator_set();
         let senders = Arc::new(SenderCache::new(1_000));
         let nodes = (0..VALIDATORS)
             .map(|i| {
@@ -141,21 +125,6 @@ impl Cluster {
         self.handle(node, Input::Client { from: CLIENT, request });
         self.client[before..].to_vec()
     }
-}
-
-fn transfer(from: u64, nonce: u64) -> TxPacket {
-    let tx = TxEip1559 {
-        chain_id: CHAIN_ID,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 20_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(dev_address(3)),
-        value: U256::from(1_000),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    };
-    sign_tx(&dev_signer(from), tx).into()
 }
 
 fn params() -> NodeParams {
