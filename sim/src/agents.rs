@@ -1,11 +1,12 @@
 //! The simulated machines: validators running [`zkcrowd_node::Node`], plugins running
-//! [`zkcrowd_client::PluginClient`] with a behaviour model, and the users' load generator.
+//! [`zkcrowd_client::PluginClient`], and the users' load generator.
 //!
 //! Each is a madsim node with one endpoint and one loop. A validator runs the production host
 //! (`zkcrowd_node::Host`) over a madsim runtime; this module adds only the world's side of it (the
-//! observer, Byzantine tampering). A plugin's loop holds its behaviour model and device (cost model,
-//! real proving through `zkcrowd_client::prover`) around the production `PluginClient`; the users'
-//! loop is the load generator.
+//! observer, Byzantine tampering). A plugin runs the production host (`zkcrowd_client::PluginHost`)
+//! over a madsim device (proving time from the cost model; the proof real where the chain requires
+//! one, else a modeled record) with its behaviour model as the host's strategy. The users' loop is
+//! the load generator.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,12 +24,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
 use zkcrowd_chain::TxKind as ChainTxKind;
-use zkcrowd_client::{Action, ChainCadence, ClientConfig, Event as ClientEvent, PluginClient};
-use zkcrowd_market::{JobKind, MarketCall, ProofData, ProofKind, Statement};
+use zkcrowd_client::{
+    ChainCadence, ClientConfig, PluginClient, PluginEvent, PluginHost, PluginRuntime, PluginTimer, PluginView,
+    ProofDue, Strategy,
+};
+use zkcrowd_market::{MarketCall, ProofData, ProofKind, Statement};
 use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, PeerMessage, Runtime};
 use zkcrowd_primitives::DevSigner;
 use zkcrowd_primitives::sign_tx;
-use zkcrowd_protocol::{ClientMessage, ClientRequest, MempoolError, TxPacket, TxRefusal, TxRejection, TxStatus};
+use zkcrowd_protocol::{
+    Assignment, ClientMessage, ClientRequest, DecodeError, MempoolError, TxPacket, TxRefusal, TxRejection, TxStatus,
+};
 
 use crate::cost::CostProfile;
 use crate::net::{self, Net, Role, Wire};
@@ -224,11 +230,6 @@ pub enum Control {
     },
 }
 
-enum Internal {
-    Tick { generation: u64 },
-    ProofDone { job: u64, statement: Statement, kind: JobKind, proving_ms: u64 },
-}
-
 /// A plugin's fixed traits.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
@@ -256,202 +257,204 @@ const COPY_INTERVAL_MS: u64 = 10_000;
 /// Sabotage `stop_proving`: no plugin starts a proof after this simulated time.
 const STOP_PROVING_AFTER_MS: u64 = 20_000;
 
-/// Runs plugin `spec.index`: offline until the scheduler says otherwise.
-pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, mut control: UnboundedReceiver<Control>) {
+/// Runs plugin `spec.index`: the production host ([`zkcrowd_client::PluginHost`]) over madsim
+/// ([`SimDevice`]) with the plugin's behaviour as its strategy ([`Behave`]); offline until the
+/// scheduler says otherwise.
+pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, control: UnboundedReceiver<Control>) {
     let role = Role::Client(spec.index + 1);
     let endpoint = net::bind(role).await;
-    let mut inbox = net::receiver(&endpoint, &ctx.net);
-    let mut rng = agent_rng(ctx.seed, 0x706c_7567, u64::from(spec.index));
-    let (internal, mut internal_rx) = unbounded::<Internal>();
+    let frames = net::frame_receiver(&endpoint);
+    let (internal, internal_rx) = unbounded::<PluginEvent>();
     let market = &ctx.scenario.market;
-    let block_ms = ctx.scenario.chain.block_time.as_millis();
     let cadence = ChainCadence {
         chain_id: ctx.scenario.chain.chain_id,
-        block_ms,
+        block_ms: ctx.scenario.chain.block_time.as_millis(),
         heartbeat_window_blocks: market.heartbeat_window_blocks,
         proof_deadline_blocks: market.proof_deadline_blocks,
         base_fee_wei: ctx.scenario.chain.base_fee.wei(),
     };
     let config = ClientConfig::for_chain(cadence, spec.behaviour == Behaviour::Copier);
-    let tick_ms = config.tick_ms();
-    let mut client = PluginClient::new(spec.signer.clone(), config);
+    let client = PluginClient::new(spec.signer.clone(), config);
+    // One generator per plugin, shared by its device (proving times) and its behaviour (copies),
+    // drawn from in the order the plugin's events happen.
+    let rng = Arc::new(Mutex::new(agent_rng(ctx.seed, 0x706c_7567, u64::from(spec.index))));
     let validators = ctx.validators();
-    let mut home = (spec.index % u32::from(validators)) as u16;
-    let mut tick_generation = 0u64;
-    let mut idle_until = 0u64;
-    let mut busy_until = 0u64;
-    let mut last_heard = 0u64;
-    let mut last_copy = 0u64;
-    let mut withheld: Vec<Withheld> = Vec::new();
-    let me = spec.signer.address();
+    let home = (spec.index % u32::from(validators)) as u16;
+    let behave = Behave {
+        ctx: ctx.clone(),
+        behaviour: spec.behaviour,
+        me: spec.signer.address(),
+        rng: rng.clone(),
+        last_copy_ms: 0,
+        withheld: Vec::new(),
+    };
+    let device = SimDevice { ctx, spec, role, endpoint, internal, rng, busy_until_ms: 0 };
+    let host = PluginHost::new(client, device, behave, validators, home);
+    // Frames first, then the scheduler's signals, then timers and finished proofs, when several
+    // are ready (the order is part of the run's determinism).
+    let frames = frames.filter_map(|frame| futures::future::ready(frame.into_plugin_event()));
+    let control = control.map(|signal| match signal {
+        Control::Online => PluginEvent::Online,
+        Control::Offline => PluginEvent::Offline,
+        Control::Idle { for_ms } => PluginEvent::Pause { for_ms },
+    });
+    let left = |_: &mut ()| PollNext::Left;
+    let inbox = futures::stream::select_with_strategy(
+        frames,
+        futures::stream::select_with_strategy(control, internal_rx, left),
+        left,
+    );
+    zkcrowd_client::run(host, inbox).await;
+}
 
-    loop {
-        #[allow(clippy::large_enum_variant, reason = "one value per loop turn, moved at once")]
-        enum Next {
-            Control(Control),
-            Wire(Wire),
-            Internal(Internal),
-        }
-        let next = match select(inbox.next(), select(control.next(), internal_rx.next())).await {
-            Either::Left((Some(wire), _)) => Next::Wire(wire),
-            Either::Right((Either::Left((Some(c), _)), _)) => Next::Control(c),
-            Either::Right((Either::Right((Some(i), _)), _)) => Next::Internal(i),
-            Either::Left((None, _)) | Either::Right(_) => return,
+/// A plugin's machine in the simulation: madsim's clock and timers, the simulated network, and a
+/// device whose proving time comes from the cost model (proofs one after another) and whose proof
+/// is real where the chain requires one, else a modeled record (labelled so in the log).
+struct SimDevice {
+    ctx: Arc<Ctx>,
+    spec: PluginSpec,
+    role: Role,
+    endpoint: Endpoint,
+    internal: UnboundedSender<PluginEvent>,
+    rng: Arc<Mutex<ChaCha8Rng>>,
+    busy_until_ms: u64,
+}
+
+impl PluginRuntime for SimDevice {
+    fn now_ms(&self) -> u64 {
+        self.ctx.now_ms()
+    }
+
+    fn set_timer(&mut self, after_ms: u64, timer: PluginTimer) {
+        fire_after(&self.internal, after_ms, PluginEvent::Timer(timer));
+    }
+
+    fn send(&mut self, validator: u16, frame: Bytes) {
+        let now = self.ctx.now_ms();
+        let frame = net::Frame::request(self.role.client_id(), frame);
+        self.ctx.net.send_frame(&self.endpoint, now, self.role, Role::Validator(validator), frame);
+    }
+
+    fn start_proof(&mut self, assignment: &Assignment, statement: Statement) {
+        let now = self.ctx.now_ms();
+        let (ctx, speed) = (&self.ctx, self.spec.speed);
+        let proving_ms = {
+            let mut rng = self.rng.lock().expect("rng lock");
+            ctx.cost.sample_ms(&assignment.kind, speed, ctx.scenario.proofs.jitter_sigma, &mut rng)
         };
-        let now = ctx.now_ms();
-        let actions = match next {
-            Next::Control(Control::Online) => {
-                tick_generation += 1;
-                fire_after(&internal, tick_ms, Internal::Tick { generation: tick_generation });
-                last_heard = now;
-                client.handle(now, ClientEvent::Online)
+        // One device: proofs run one after another.
+        let done_at = self.busy_until_ms.max(now) + proving_ms;
+        self.busy_until_ms = done_at;
+        let due = ProofDue { job: assignment.job, statement, proving_ms };
+        fire_after(&self.internal, done_at - now, PluginEvent::ProofDue(due));
+    }
+
+    fn take_proof(&mut self, assignment: &Assignment, due: &ProofDue) -> Option<ProofData> {
+        let (ctx, plugin, job, proving_ms) = (&self.ctx, self.spec.index, due.job, due.proving_ms);
+        let valid = self.spec.behaviour != Behaviour::InvalidProofs;
+        let real = ctx.real.as_ref().filter(|real| real.picks(assignment));
+        match real.map(|real| real.prove(assignment, self.spec.signer.address(), valid)) {
+            Some(Ok(produced)) => {
+                ctx.observer.lock().expect("observer lock").measured_proof(
+                    assignment.kind,
+                    produced.measured_ms,
+                    proving_ms,
+                );
+                ctx.log(Record::ProofProduced { plugin, job, proof: ProofKind::Real, valid, proving_ms });
+                Some(ProofData::Real(produced.bytes.into()))
             }
-            Next::Control(Control::Offline) => {
-                tick_generation += 1;
-                withheld.clear();
-                busy_until = now;
-                client.handle(now, ClientEvent::Offline)
+            Some(Err(error)) => {
+                // Deterministic (the witness is): a prover bug, or inputs a circuit refuses.
+                ctx.log(Record::RealProofFailed { plugin, job, reason: error });
+                None
             }
-            Next::Control(Control::Idle { for_ms }) => {
-                idle_until = now + for_ms;
-                Vec::new()
-            }
-            Next::Wire(Wire::Response(message)) => {
-                last_heard = now;
-                let mut actions = Vec::new();
-                if let ClientMessage::ProofSeen { tx } = &message
-                    && spec.behaviour == Behaviour::Copier
-                    && client.is_online()
-                    && now >= last_copy + COPY_INTERVAL_MS
-                    && let Some(call) = copied_call(tx, me, &mut rng)
-                {
-                    last_copy = now;
-                    actions = client.handle(now, ClientEvent::SendCall(call));
-                }
-                actions.extend(client.handle(now, ClientEvent::Message(message)));
-                actions
-            }
-            Next::Wire(_) => Vec::new(),
-            Next::Internal(Internal::Tick { generation }) => {
-                if generation != tick_generation || !client.is_online() {
-                    continue;
-                }
-                fire_after(&internal, tick_ms, Internal::Tick { generation });
-                if now < idle_until {
-                    continue;
-                }
-                let mut actions = Vec::new();
-                // Release withheld proofs whose bounty rose enough, or whose deadline is near.
-                let head = client.head() + (now.saturating_sub(last_heard) / block_ms.max(1));
-                let factor_ppm = (ctx.scenario.plugins.withhold_until_factor * 1e6) as u64;
-                let mut keep = Vec::new();
-                for w in withheld.drain(..) {
-                    let age = head.saturating_sub(w.created_block);
-                    let bounty = market
-                        .bounty
-                        .age
-                        .factor(age, zkcrowd_market::Factor::ONE)
-                        .mul(market.bounty.supply.factor(client.active_plugins()));
-                    let base = market.bounty.supply.factor(client.active_plugins());
-                    let rose = u128::from(bounty.ppm()) * 1_000_000 >= u128::from(base.ppm()) * u128::from(factor_ppm);
-                    if rose || head + WITHHOLD_MARGIN_BLOCKS >= w.deadline_block {
-                        actions.extend(client.handle(now, ClientEvent::ProofReady { job: w.job, proof: w.proof }));
-                    } else {
-                        keep.push(w);
-                    }
-                }
-                withheld = keep;
-                actions.extend(client.handle(now, ClientEvent::Tick));
-                actions
-            }
-            Next::Internal(Internal::ProofDone { job, statement, kind, proving_ms }) => {
-                if !client.is_online() || !client.held().any(|a| a.job == job) {
-                    continue;
-                }
-                let valid = spec.behaviour != Behaviour::InvalidProofs;
-                let assignment = client.held().find(|a| a.job == job).cloned().expect("held");
-                let real = ctx.real.as_ref().filter(|real| real.picks(&assignment));
-                let proof = match real.map(|real| real.prove(&assignment, me, valid)) {
-                    Some(Ok(produced)) => {
-                        ctx.observer.lock().expect("observer lock").measured_proof(
-                            kind,
-                            produced.measured_ms,
-                            proving_ms,
-                        );
-                        ctx.log(Record::ProofProduced {
-                            plugin: spec.index,
-                            job,
-                            proof: ProofKind::Real,
-                            valid,
-                            proving_ms,
-                        });
-                        ProofData::Real(produced.bytes.into())
-                    }
-                    Some(Err(error)) => {
-                        // Deterministic (the witness is): a prover bug, or inputs a circuit refuses.
-                        ctx.log(Record::RealProofFailed { plugin: spec.index, job, reason: error });
-                        continue;
-                    }
-                    None => {
-                        ctx.log(Record::ProofProduced {
-                            plugin: spec.index,
-                            job,
-                            proof: ProofKind::Modeled,
-                            valid,
-                            proving_ms,
-                        });
-                        if valid {
-                            ProofData::modeled_valid(&statement)
-                        } else {
-                            // A tampered proof: the binding of another statement.
-                            ProofData::Modeled(keccak256(statement.encode()))
-                        }
-                    }
-                };
-                if spec.behaviour == Behaviour::Withholder {
-                    withheld.push(Withheld {
-                        job,
-                        proof,
-                        created_block: assignment.created_block,
-                        deadline_block: assignment.deadline_block,
-                    });
-                    Vec::new()
+            None => {
+                ctx.log(Record::ProofProduced { plugin, job, proof: ProofKind::Modeled, valid, proving_ms });
+                Some(if valid {
+                    ProofData::modeled_valid(&due.statement)
                 } else {
-                    client.handle(now, ClientEvent::ProofReady { job, proof })
-                }
-            }
-        };
-        for action in actions {
-            match action {
-                Action::Send(request) => {
-                    let wire = Wire::Request { from: role.client_id(), request };
-                    ctx.net.send(&endpoint, now, role, Role::Validator(home), &wire);
-                }
-                Action::SwitchValidator => {
-                    home = (home + 1) % validators;
-                    last_heard = now;
-                }
-                Action::Prove { assignment, statement } => {
-                    let proves =
-                        matches!(spec.behaviour, Behaviour::Honest | Behaviour::InvalidProofs | Behaviour::Withholder);
-                    let sabotaged = now >= STOP_PROVING_AFTER_MS
-                        && ctx.scenario.sabotage.contains(&crate::scenario::Sabotage::StopProving);
-                    if !proves || now < idle_until || sabotaged {
-                        continue;
-                    }
-                    let proving_ms =
-                        ctx.cost.sample_ms(&assignment.kind, spec.speed, ctx.scenario.proofs.jitter_sigma, &mut rng);
-                    // One device: proofs run one after another.
-                    let done_at = busy_until.max(now) + proving_ms;
-                    busy_until = done_at;
-                    fire_after(
-                        &internal,
-                        done_at - now,
-                        Internal::ProofDone { job: assignment.job, statement, kind: assignment.kind, proving_ms },
-                    );
-                }
+                    // A tampered proof: the binding of another statement.
+                    ProofData::Modeled(keccak256(due.statement.encode()))
+                })
             }
         }
+    }
+
+    fn abandon_proofs(&mut self) {
+        self.busy_until_ms = self.ctx.now_ms();
+    }
+
+    fn frame_refused(&mut self, error: &DecodeError) {
+        self.ctx.net.refused(error);
+    }
+}
+
+/// The behaviour models as the plugin host's strategy.
+struct Behave {
+    ctx: Arc<Ctx>,
+    behaviour: Behaviour,
+    me: Address,
+    rng: Arc<Mutex<ChaCha8Rng>>,
+    last_copy_ms: u64,
+    withheld: Vec<Withheld>,
+}
+
+impl Strategy for Behave {
+    fn proves(&mut self, view: &PluginView, _assignment: &Assignment) -> bool {
+        let proves = matches!(self.behaviour, Behaviour::Honest | Behaviour::InvalidProofs | Behaviour::Withholder);
+        let sabotaged = view.now_ms >= STOP_PROVING_AFTER_MS
+            && self.ctx.scenario.sabotage.contains(&crate::scenario::Sabotage::StopProving);
+        proves && !sabotaged
+    }
+
+    fn finished(&mut self, _view: &PluginView, assignment: &Assignment, proof: ProofData) -> Option<ProofData> {
+        if self.behaviour != Behaviour::Withholder {
+            return Some(proof);
+        }
+        self.withheld.push(Withheld {
+            job: assignment.job,
+            proof,
+            created_block: assignment.created_block,
+            deadline_block: assignment.deadline_block,
+        });
+        None
+    }
+
+    /// A withholder releases a proof once the bounty has risen by `withhold_until_factor`, or its
+    /// deadline is near.
+    fn release(&mut self, view: &PluginView) -> Vec<(u64, ProofData)> {
+        let market = &self.ctx.scenario.market;
+        let head = view.head_estimate;
+        let factor_ppm = (self.ctx.scenario.plugins.withhold_until_factor * 1e6) as u64;
+        let mut released = Vec::new();
+        let mut keep = Vec::new();
+        for w in self.withheld.drain(..) {
+            let age = head.saturating_sub(w.created_block);
+            let base = market.bounty.supply.factor(view.active_plugins);
+            let bounty = market.bounty.age.factor(age, zkcrowd_market::Factor::ONE).mul(base);
+            let rose = u128::from(bounty.ppm()) * 1_000_000 >= u128::from(base.ppm()) * u128::from(factor_ppm);
+            if rose || head + WITHHOLD_MARGIN_BLOCKS >= w.deadline_block {
+                released.push((w.job, w.proof));
+            } else {
+                keep.push(w);
+            }
+        }
+        self.withheld = keep;
+        released
+    }
+
+    fn observed(&mut self, view: &PluginView, message: &ClientMessage) -> Option<MarketCall> {
+        let ClientMessage::ProofSeen { tx } = message else { return None };
+        if self.behaviour != Behaviour::Copier || view.now_ms < self.last_copy_ms + COPY_INTERVAL_MS {
+            return None;
+        }
+        let call = copied_call(tx, self.me, &mut self.rng.lock().expect("rng lock"))?;
+        self.last_copy_ms = view.now_ms;
+        Some(call)
+    }
+
+    fn offline(&mut self) {
+        self.withheld.clear();
     }
 }
 

@@ -24,7 +24,7 @@ use futures::channel::mpsc::UnboundedSender;
 use zkcrowd_l1::anvil::AnvilConfig;
 use zkcrowd_l1::contract::l1_signer;
 use zkcrowd_l1::{
-    AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, NotSent, ProvenRange, SubmissionAgent, SubmissionOutcome,
+    AgentLink, AnvilL1, Deployment, EmbeddedL1, L1Backend, L1Error, ProvenRange, SubmissionAgent, SubmissionOutcome,
     Submitted, Submitter, VerifierKind,
 };
 
@@ -111,6 +111,27 @@ impl Downtime {
 
     fn outage(&self, t_ms: u64) -> bool {
         self.outages.iter().any(|&(from, until)| (from..until).contains(&t_ms))
+    }
+}
+
+/// An agent's link in the simulation: the lockstep backend, unavailable during the scenario's L1
+/// outages; the back-off is simulated time.
+struct SimLink<'a> {
+    ctx: &'a Ctx,
+    backend: &'a mut dyn L1Backend,
+    downtime: &'a Downtime,
+}
+
+impl AgentLink for SimLink<'_> {
+    fn send(&mut self, tx: &alloy::consensus::TxEnvelope) -> Result<B256, L1Error> {
+        if self.downtime.outage(self.ctx.now_ms()) {
+            return Err(L1Error::Unavailable("outage (fault)".to_owned()));
+        }
+        self.backend.send(tx)
+    }
+
+    async fn backoff(&mut self) {
+        madsim::time::sleep(self.ctx.scenario.l1.retry_backoff.to_std()).await;
     }
 }
 
@@ -251,37 +272,12 @@ impl Driver {
                 }
                 AgentBehaviour::WrongPreRoot | AgentBehaviour::TamperedProof => Vec::new(),
             };
-            let count = txs.len();
-            for (position, ((first_block, last_block), tx)) in txs.into_iter().enumerate() {
-                let mut attempt = 1;
-                let failure = loop {
-                    let result = if self.downtime.outage(ctx.now_ms()) {
-                        Err(L1Error::Unavailable("outage (fault)".to_owned()))
-                    } else {
-                        self.backend.send(&tx)
-                    };
-                    match result {
-                        Ok(hash) => {
-                            self.submitters[index].sent(hash, (first_block, last_block));
-                            break None;
-                        }
-                        Err(L1Error::Unavailable(_)) if self.submitters[index].retry(attempt) => {
-                            attempt += 1;
-                            madsim::time::sleep(l1.retry_backoff.to_std()).await;
-                        }
-                        Err(error) => break Some(error),
-                    }
-                };
-                if let Some(error) = failure {
-                    // This and the later transactions never reached the L1: the agent waits for
-                    // its next slot.
-                    self.submitters[index].unsent(count - position);
-                    let outcome = SubmissionOutcome::NotSent(NotSent::from_error(&error, attempt));
-                    let record =
-                        Record::L1Submission { agent, first_block, last_block, tx: None, outcome, gas_used: 0 };
-                    self.log(record);
-                    break;
-                }
+            let mut link = SimLink { ctx: &ctx, backend: self.backend.as_mut(), downtime: &self.downtime };
+            if let Some(((first_block, last_block), not_sent)) = self.submitters[index].send_all(txs, &mut link).await {
+                // This and the later transactions never reached the L1: the agent waits for its
+                // next slot.
+                let outcome = SubmissionOutcome::NotSent(not_sent);
+                self.log(Record::L1Submission { agent, first_block, last_block, tx: None, outcome, gas_used: 0 });
             }
         }
         // Retries may have taken simulated time: the block carries the time it is mined at.

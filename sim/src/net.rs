@@ -123,6 +123,20 @@ impl Frame {
         Self { header: FrameHeader::Response, bytes }
     }
 
+    /// A client's encoded request.
+    pub fn request(from: ClientId, bytes: Bytes) -> Self {
+        Self { header: FrameHeader::Request(from), bytes }
+    }
+
+    /// The frame as a plugin host's event (its host decodes it); `None` for a message a plugin
+    /// does not expect (one meant for a validator).
+    pub fn into_plugin_event(self) -> Option<zkcrowd_client::PluginEvent> {
+        match self.header {
+            FrameHeader::Response => Some(zkcrowd_client::PluginEvent::Frame(self.bytes)),
+            FrameHeader::Peer(_) | FrameHeader::Request(_) => None,
+        }
+    }
+
     /// The frame as a validator host's event (its node decodes it); `None` for a message to a
     /// client, which a validator does not expect.
     pub fn into_event(self) -> Option<zkcrowd_node::Event> {
@@ -207,6 +221,12 @@ impl Net {
         faults.partitions.push((side, until_ms));
     }
 
+    /// Counts a frame that did not decode at its receiver, and logs the reason.
+    pub fn refused(&self, error: &DecodeError) {
+        self.stats.lock().expect("net lock").malformed += 1;
+        tracing::warn!(reason = error.reason(), "dropped a frame: {error}");
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> NetStats {
         *self.stats.lock().expect("net lock")
@@ -280,10 +300,7 @@ async fn recv(endpoint: &Endpoint, net: &Net) -> Wire {
         let Ok(frame) = payload.downcast::<Frame>() else { continue };
         match frame.decode() {
             Ok(wire) => return wire,
-            Err(error) => {
-                net.stats.lock().expect("net lock").malformed += 1;
-                tracing::warn!(reason = error.reason(), "dropped a frame: {error}");
-            }
+            Err(error) => net.refused(&error),
         }
     }
 }

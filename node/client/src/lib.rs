@@ -25,10 +25,15 @@
 //! Every queue is bounded ([`PENDING_TXS_MAX`], [`QUEUED_CALLS_MAX`], [`HELD_JOBS_MAX`]); what a
 //! full one drops is counted in [`ClientCounters`].
 //!
-//! How (or whether) a job is proven is the host's business: the simulator's behaviour models
-//! (honest, lazy, invalid proofs, copier, withholder) sit there, not here.
+//! The [`host`] drives the client over a runtime (clock, timers, transport, proving device), the
+//! same in the simulator and in a process. Whether a job is proven, and when its proof is
+//! submitted, is the host's [`Strategy`]: [`Honest`] here; the simulator's behaviour models (lazy,
+//! invalid proofs, copier, withholder) are strategies in `sim/`.
 
+pub mod host;
 pub mod prover;
+
+pub use host::{Honest, PluginEvent, PluginHost, PluginRuntime, PluginTimer, PluginView, ProofDue, Strategy, run};
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -43,6 +48,8 @@ use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, TxPacket, TxSta
 pub struct ClientConfig {
     /// EIP-155 chain id.
     pub chain_id: u64,
+    /// The chain's block time (the host estimates the head from it while its validator is silent).
+    pub block_ms: u64,
     /// Time between heartbeats while online.
     pub heartbeat_every_ms: u64,
     /// Re-send a transaction not yet committed or refused after this long.
@@ -102,6 +109,7 @@ impl ClientConfig {
             chain.heartbeat_window_blocks.saturating_sub(chain.proof_deadline_blocks) * chain.block_ms / 2;
         Self {
             chain_id: chain.chain_id,
+            block_ms: chain.block_ms,
             heartbeat_every_ms,
             resend_after_ms: (3 * chain.block_ms).max(3_000),
             max_fee_per_gas: chain.base_fee_wei * 10,
@@ -648,6 +656,7 @@ mod tests {
             zkcrowd_primitives::dev_signer(7),
             ClientConfig {
                 chain_id: 1,
+                block_ms: 2_000,
                 heartbeat_every_ms: 10_000,
                 resend_after_ms: 5_000,
                 max_fee_per_gas: 10,

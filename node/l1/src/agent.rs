@@ -1,4 +1,5 @@
-//! Submission agents: the slot schedule, the range a submission carries, and the signer.
+//! Submission agents: the slot schedule, the range a submission carries, the signer, and an
+//! agent's honest loop ([`Submitter`]) with its sending over an [`AgentLink`].
 //!
 //! The schedule mirrors `Rollup.sol`: slot = (timestamp − genesis) / slot_seconds, owner =
 //! agents[slot mod n]. An agent submits only in its own slots; a slot its owner misses passes to
@@ -335,4 +336,46 @@ impl Submitter {
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
+
+    /// Sends `txs` (from [`Submitter::due`], or an adversary's own) in order over `link`: each
+    /// unavailable send is retried after the link's back-off while [`Submitter::retry`] allows. The
+    /// first that fails for good ends the slot: it and the later ones take their nonces back
+    /// ([`Submitter::unsent`]) and the range it carried is returned with the reason.
+    pub async fn send_all<L: AgentLink>(
+        &mut self,
+        txs: Vec<((u64, u64), TxEnvelope)>,
+        link: &mut L,
+    ) -> Option<((u64, u64), NotSent)> {
+        let count = txs.len();
+        for (position, (range, tx)) in txs.into_iter().enumerate() {
+            let mut attempt = 1;
+            let failure = loop {
+                match link.send(&tx) {
+                    Ok(hash) => {
+                        self.sent(hash, range);
+                        break None;
+                    }
+                    Err(L1Error::Unavailable(_)) if self.retry(attempt) => {
+                        attempt += 1;
+                        link.backoff().await;
+                    }
+                    Err(error) => break Some(error),
+                }
+            };
+            if let Some(error) = failure {
+                self.unsent(count - position);
+                return Some((range, NotSent::from_error(&error, attempt)));
+            }
+        }
+        None
+    }
+}
+
+/// An agent's connection to the L1, for [`Submitter::send_all`]: the simulator's is the lockstep
+/// backend (with the scenario's outages), a process's is a JSON-RPC provider.
+pub trait AgentLink {
+    /// Sends a signed transaction to the L1's pool; its hash.
+    fn send(&mut self, tx: &TxEnvelope) -> Result<B256, L1Error>;
+    /// Waits before the next attempt.
+    fn backoff(&mut self) -> impl Future<Output = ()>;
 }

@@ -12,8 +12,9 @@
 //!    so the same calls give the same L1 state, tx hashes and gas on both.
 //! 3. [`agent`]: the slot schedule (the contract's rule, mirrored), the modeled proof record, the
 //!    [`SubmissionAgent`] that signs `submitRange` transactions, and [`Submitter`], an agent's
-//!    honest loop (wait for the slot, submit, confirm, bounded retries) without I/O, so the
-//!    simulator and a validator process drive the same code.
+//!    honest loop (wait for the slot, submit, confirm, bounded retries) over an [`AgentLink`] (the
+//!    L1 connection and the back-off clock), so the simulator and a validator process drive the
+//!    same code.
 //! 4. [`deploy`]: deploys a verifier ([`VerifierKind`]) and the rollup, and reads the proven chain
 //!    back.
 
@@ -24,7 +25,7 @@ pub mod contract;
 pub mod deploy;
 pub mod embedded;
 
-pub use agent::{NotSent, ProvenRange, Schedule, SubmissionAgent, SubmissionOutcome, Submitted, Submitter};
+pub use agent::{AgentLink, NotSent, ProvenRange, Schedule, SubmissionAgent, SubmissionOutcome, Submitted, Submitter};
 pub use anvil::AnvilL1;
 pub use backend::{L1Backend, L1Block, L1Error, L1Receipt, StopHandle};
 pub use deploy::{Deployment, VerifierKind};

@@ -1,10 +1,15 @@
 //! The honest submission loop on the embedded L1: it submits only in its own slot, never twice the
 //! same range while one is in flight, confirms from receipts, gives up after bounded attempts and
-//! takes its unsent nonces back, and a reverted range is submitted again in a later slot.
+//! takes its unsent nonces back, and a reverted range is submitted again in a later slot;
+//! `send_all` over a link that is down retries within the bounds.
 
+use alloy::consensus::TxEnvelope;
 use alloy::primitives::{Address, B256, keccak256};
 use zkcrowd_l1::contract::{RevertReason, l1_signer};
-use zkcrowd_l1::{Deployment, EmbeddedL1, L1Backend, ProvenRange, SubmissionAgent, Submitted, Submitter, VerifierKind};
+use zkcrowd_l1::{
+    AgentLink, Deployment, EmbeddedL1, L1Backend, L1Error, NotSent, ProvenRange, SubmissionAgent, Submitted, Submitter,
+    VerifierKind,
+};
 
 const SLOT_SECONDS: u64 = 12;
 const GENESIS: u64 = 1_700_000_000;
@@ -103,4 +108,70 @@ fn submits_in_its_slot_confirms_and_bounds_retries() {
         Some(Submitted::Accepted { first: 3, .. })
     ));
     assert_eq!(deployment.proven_head(&mut l1).unwrap(), (3, root(3)));
+}
+
+/// A link over the embedded L1 that is down for its first `down` sends; counts back-offs.
+struct Flaky<'a> {
+    l1: &'a mut EmbeddedL1,
+    down: u32,
+    backoffs: u32,
+}
+
+impl AgentLink for Flaky<'_> {
+    fn send(&mut self, tx: &TxEnvelope) -> Result<B256, L1Error> {
+        if self.down > 0 {
+            self.down -= 1;
+            return Err(L1Error::Unavailable("down (test)".to_owned()));
+        }
+        self.l1.send(tx)
+    }
+
+    async fn backoff(&mut self) {
+        self.backoffs += 1;
+    }
+}
+
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(future)
+}
+
+/// Goal: `send_all` retries an unavailable L1 after a back-off within the bounded attempts; once
+/// they run out it stops the slot, names the range and the attempts, and takes back the nonces of
+/// that transaction and every later one, so the next slot's transactions are accepted.
+#[test]
+fn send_all_retries_then_gives_the_slot_up() {
+    let (mut l1, deployment, mut submitters) = setup();
+    let slot_start = |slot: u64| deployment.schedule.genesis_time + slot * SLOT_SECONDS;
+    let owner = deployment.schedule.owner_index(1);
+    let pending = blocks(1..=2);
+
+    // Down for two sends, three attempts allowed: both ranges reach the pool.
+    let txs = submitters[owner].due(slot_start(1), &pending);
+    let mut link = Flaky { l1: &mut l1, down: 2, backoffs: 0 };
+    assert_eq!(block_on(submitters[owner].send_all(txs, &mut link)), None);
+    assert_eq!(link.backoffs, 2);
+    let mined = l1.mine(slot_start(1) + 1).unwrap();
+    assert_eq!(mined.receipts.iter().filter_map(|r| submitters[owner].on_receipt(r)).count(), 2);
+    assert_eq!(deployment.proven_head(&mut l1).unwrap(), (2, root(2)));
+
+    // Down for longer than the attempts: the first range fails, both nonces come back.
+    let owner = deployment.schedule.owner_index(2);
+    let pending = blocks(3..=4);
+    let nonce = submitters[owner].agent_mut().nonce();
+    let txs = submitters[owner].due(slot_start(2), &pending);
+    let mut link = Flaky { l1: &mut l1, down: 3, backoffs: 0 };
+    let failed = block_on(submitters[owner].send_all(txs, &mut link));
+    assert_eq!(failed, Some(((3, 3), NotSent::Unavailable { attempts: 3 })));
+    assert_eq!(link.backoffs, 2, "no back-off after the last attempt");
+    assert_eq!(submitters[owner].agent_mut().nonce(), nonce, "the unsent nonces are taken back");
+
+    // Its next slot, with the L1 back: accepted with the same nonces.
+    let next = (3..).find(|&slot| deployment.schedule.owner_index(slot) == owner).unwrap();
+    let txs = submitters[owner].due(slot_start(next), &pending);
+    let mut link = Flaky { l1: &mut l1, down: 0, backoffs: 0 };
+    assert_eq!(block_on(submitters[owner].send_all(txs, &mut link)), None);
+    let mined = l1.mine(slot_start(next) + 1).unwrap();
+    let accepted = mined.receipts.iter().filter_map(|r| submitters[owner].on_receipt(r));
+    assert!(accepted.into_iter().all(|s| matches!(s, Submitted::Accepted { .. })));
+    assert_eq!(deployment.proven_head(&mut l1).unwrap(), (4, root(4)));
 }
