@@ -1,0 +1,20 @@
+//! zkcrowd nodes as operating-system processes: the production validator host
+//! ([`zkcrowd_node::Host`], the same code the simulator runs) over tokio for the clock and timers
+//! and TCP for the transport.
+//!
+//! 1. [`transport`]: length-prefixed frames over TCP, a connection's hello (who is calling), the
+//!    per-peer outbound links (reconnecting, bounded queues) and the listener that turns what
+//!    arrives into host events.
+//! 2. [`validator`]: [`ValidatorRuntime`], the host's [`zkcrowd_node::Runtime`] in a process, and
+//!    [`start_validator`], which runs one validator until it is stopped.
+//!
+//! Every queue has a named bound; what a full one drops is counted ([`TransportCounters`]).
+
+pub mod transport;
+pub mod validator;
+
+pub use transport::{
+    CLIENT_QUEUE_FRAMES_MAX, FRAME_BYTES_MAX, Hello, HelloError, INBOX_EVENTS_MAX, PEER_QUEUE_BYTES_MAX,
+    TransportCounters,
+};
+pub use validator::{Head, ValidatorHandle, ValidatorRuntime, start_validator};

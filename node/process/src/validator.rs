@@ -1,0 +1,174 @@
+//! One validator in a process: the production host over tokio and TCP.
+//!
+//! The runtime contract of [`zkcrowd_node::Host`] in a process:
+//! 1. `now_ms` is wall-clock Unix milliseconds, never going backwards (block timestamps are Unix
+//!    seconds, as on Ethereum).
+//! 2. A timer is a tokio task that sleeps, then feeds the host; timers go through their own
+//!    unbounded channel, since a lost timer could stall consensus (the node keeps a bounded
+//!    number of them armed).
+//! 3. Peers and clients are the [`crate::transport`] links and listener.
+//! 4. Commits go to the log and to [`ValidatorHandle::head`]; evidence to the log.
+//! 5. Storage: the node's state lives in the [`Node`] value; [`start_validator`] with
+//!    `restarted: true` restarts a node value that was running (its write-ahead log kept).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{B256, Bytes};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use zkcrowd_consensus::ValidatorIndex;
+use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, Runtime, Timer};
+use zkcrowd_protocol::ClientId;
+
+use crate::transport::{self, Clients, INBOX_EVENTS_MAX, PeerLink, TransportCounters};
+
+/// The committed head as a validator last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head {
+    /// Height.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+}
+
+/// A validator's runtime in a process (see the module documentation).
+#[derive(Debug)]
+pub struct ValidatorRuntime {
+    index: ValidatorIndex,
+    last_ms: AtomicU64,
+    timers: mpsc::UnboundedSender<Timer>,
+    /// Outbound links by validator index (`None` for this validator).
+    peers: Vec<Option<PeerLink>>,
+    clients: Clients,
+    counters: Arc<TransportCounters>,
+    head: watch::Sender<Head>,
+    cancel: CancellationToken,
+}
+
+impl Runtime for ValidatorRuntime {
+    fn now_ms(&self) -> u64 {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        self.last_ms.fetch_max(wall, Ordering::Relaxed).max(wall)
+    }
+
+    fn set_timer(&self, after_ms: u64, timer: Timer) {
+        let (timers, cancel) = (self.timers.clone(), self.cancel.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(after_ms)) => { let _ = timers.send(timer); }
+            }
+        });
+    }
+
+    fn send_peer(&self, to: ValidatorIndex, frame: Bytes) {
+        let sent = self.peers.get(usize::from(to)).and_then(Option::as_ref).is_some_and(|link| link.send(frame));
+        if !sent {
+            self.counters.peer_frames_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn send_client(&self, to: ClientId, frame: Bytes) {
+        let queue = self.clients.lock().expect("clients lock").get(&to).cloned();
+        if queue.is_none_or(|queue| queue.try_send(frame).is_err()) {
+            self.counters.client_frames_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn committed(&self, report: &CommitReport) {
+        let block = &report.outcome.block;
+        let head = Head { number: block.header.number, hash: block.header.hash() };
+        tracing::info!(validator = self.index, height = head.number, hash = %head.hash, txs = block.transactions.len(), "committed");
+        self.head.send_replace(head);
+    }
+
+    fn evidence(&self, evidence: &Evidence) {
+        tracing::warn!(validator = self.index, signer = %evidence.first.signer, "equivocation evidence");
+    }
+}
+
+/// A running validator.
+pub struct ValidatorHandle {
+    /// Its node (its chain, mempool and write-ahead log): the state a restart keeps.
+    pub node: Arc<Mutex<Node>>,
+    /// Its committed head.
+    pub head: watch::Receiver<Head>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// What its transport dropped.
+    pub counters: Arc<TransportCounters>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ValidatorHandle {
+    /// Stops every task of the validator (a crash: nothing is flushed) and waits for the host.
+    pub async fn stop(self) -> Arc<Mutex<Node>> {
+        self.cancel.cancel();
+        let _ = self.task.await;
+        self.node
+    }
+}
+
+/// Starts validator `node` on `listener`, dialling `peers` (by index; its own entry is ignored).
+/// `restarted`: the node value ran before and crashed (see [`zkcrowd_node::Host::start`]).
+pub fn start_validator(
+    node: Arc<Mutex<Node>>,
+    listener: TcpListener,
+    peers: &[SocketAddr],
+    restarted: bool,
+) -> std::io::Result<ValidatorHandle> {
+    let addr = listener.local_addr()?;
+    let (index, validators, head) = {
+        let node = node.lock().expect("node lock");
+        let chain_head = node.chain().head();
+        let head = Head { number: chain_head.number, hash: node.chain().head_hash() };
+        (node.index(), u16::try_from(node.validator_count()).expect("at most 2^16 validators"), head)
+    };
+    assert_eq!(peers.len(), usize::from(validators), "one address per validator");
+    let cancel = CancellationToken::new();
+    let counters = Arc::new(TransportCounters::default());
+    let clients: Clients = Arc::default();
+    let (inbox, mut events) = mpsc::channel::<Event>(INBOX_EVENTS_MAX);
+    let (timers, mut timer_events) = mpsc::unbounded_channel::<Timer>();
+    transport::spawn_listener(listener, validators, inbox, clients.clone(), counters.clone(), cancel.clone());
+    let links = peers
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| (i != usize::from(index)).then(|| PeerLink::spawn(index, *addr, cancel.clone())))
+        .collect();
+    let (head_tx, head_rx) = watch::channel(head);
+    let runtime = ValidatorRuntime {
+        index,
+        last_ms: AtomicU64::new(0),
+        timers,
+        peers: links,
+        clients,
+        counters: counters.clone(),
+        head: head_tx,
+        cancel: cancel.clone(),
+    };
+    let mut host = Host::new(node.clone(), runtime);
+    let stop = cancel.clone();
+    let task = tokio::spawn(async move {
+        host.start(restarted);
+        loop {
+            // Messages before timers when both are ready, as in the simulator.
+            let event = tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                Some(event) = events.recv() => event,
+                Some(timer) = timer_events.recv() => Event::Timer(timer),
+                else => return,
+            };
+            // The node is synchronous; a long block execution should not starve the runtime's
+            // other tasks (readers, writers, timers).
+            tokio::task::block_in_place(|| host.handle(event));
+        }
+    });
+    Ok(ValidatorHandle { node, head: head_rx, addr, counters, cancel, task })
+}
