@@ -20,7 +20,7 @@ use alloy::consensus::proofs::{calculate_receipt_root, calculate_transaction_roo
 use alloy::consensus::{ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt};
 use alloy::eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy::eips::eip2718::Encodable2718;
-use alloy::primitives::{Address, B256, Bloom, U256, keccak256};
+use alloy::primitives::{Address, B256, Bloom, Bytes, U256, keccak256};
 use alloy_evm::FromRecoveredTx;
 use alloy_trie::EMPTY_ROOT_HASH;
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
@@ -183,6 +183,52 @@ impl std::fmt::Debug for Chain {
     }
 }
 
+/// A call to execute on the head state without committing it ([`Chain::simulate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRequest {
+    /// The caller.
+    pub from: Address,
+    /// The callee; `None` creates a contract.
+    pub to: Option<Address>,
+    /// Gas limit (default: the block's).
+    pub gas_limit: Option<u64>,
+    /// Gas price paid (default: none, and no base fee).
+    pub gas_price: Option<u128>,
+    /// Value sent.
+    pub value: U256,
+    /// Calldata (or init code).
+    pub input: Bytes,
+}
+
+/// What a simulated call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// It returned normally.
+    pub success: bool,
+    /// It ended with `REVERT` (the output is the revert data); otherwise a failure is a halt.
+    pub reverted: bool,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Return data, revert data, or the created code.
+    pub output: Bytes,
+}
+
+/// Why a call could not be simulated at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// Its gas limit is above the block's.
+    #[error("gas limit {gas_limit} above the block gas limit {block_gas_limit}")]
+    GasAboveBlockLimit {
+        /// The call's.
+        gas_limit: u64,
+        /// The block's.
+        block_gas_limit: u64,
+    },
+    /// The EVM refused the transaction before executing it (insufficient funds, intrinsic gas…).
+    #[error("{0}")]
+    Invalid(String),
+}
+
 impl Chain {
     /// Builds block 0 from a validated genesis, verifying proofs with the modeled verifier (real
     /// proofs are refused until [`Self::from_genesis_with_verifier`] is given a real one).
@@ -337,6 +383,58 @@ impl Chain {
             BaseFeeParams::ethereum(),
         );
         next.max(self.spec.min_base_fee_per_gas)
+    }
+
+    /// Executes `call` on the head state, in the next block's environment, and throws the result
+    /// away (`eth_call`, `eth_estimateGas`). No nonce check; without a gas price the call pays
+    /// nothing (the block's base fee is taken as zero for it), so any sender may call. A call to
+    /// the market runs as a call to an account without code (its intrinsic gas): the market's
+    /// effects are not simulated.
+    pub fn simulate(&self, call: &CallRequest) -> Result<CallOutcome, CallError> {
+        let gas_limit = call.gas_limit.unwrap_or(self.spec.gas_limit);
+        if gas_limit > self.spec.gas_limit {
+            return Err(CallError::GasAboveBlockLimit { gas_limit, block_gas_limit: self.spec.gas_limit });
+        }
+        let gas_price = call.gas_price.unwrap_or(0);
+        let number = self.head.number + 1;
+        let block_env = BlockEnv {
+            number: U256::from(number),
+            beneficiary: FEE_BURN_ADDRESS,
+            timestamp: U256::from(self.head.timestamp + 1),
+            gas_limit: self.spec.gas_limit,
+            basefee: if gas_price == 0 { 0 } else { self.next_base_fee() },
+            difficulty: U256::ZERO,
+            prevrandao: Some(keccak256(self.head_hash)),
+            blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)),
+            slot_num: 0,
+        };
+        let mut cfg = CfgEnv::new_with_spec(EVM_SPEC);
+        cfg.chain_id = self.spec.chain_id;
+        cfg.disable_nonce_check = true;
+        let tx_env = TxEnv {
+            tx_type: 2,
+            caller: call.from,
+            gas_limit,
+            gas_price,
+            kind: call.to.map_or(revm::primitives::TxKind::Create, revm::primitives::TxKind::Call),
+            value: call.value,
+            data: call.input.clone(),
+            nonce: self.state.nonce(&call.from),
+            chain_id: Some(self.spec.chain_id),
+            gas_priority_fee: Some(0),
+            ..TxEnv::default()
+        };
+        let mut evm = Context::mainnet()
+            .with_db(WrapDatabaseRef(&self.state))
+            .with_cfg(cfg)
+            .with_block(block_env)
+            .build_mainnet();
+        let result = evm.transact(tx_env).map_err(|error| CallError::Invalid(error.to_string()))?.result;
+        let gas_used = result.tx_gas_used();
+        let success = result.is_success();
+        let reverted = matches!(result, revm::context::result::ExecutionResult::Revert { .. });
+        let output = result.into_output().unwrap_or_default();
+        Ok(CallOutcome { success, reverted, gas_used, output })
     }
 
     /// Decodes raw bytes with this chain's id and size limit.

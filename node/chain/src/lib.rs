@@ -13,7 +13,10 @@ mod state;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, EXTRA_DATA_BYTES, Sidecar, TxKind, TxRecord, receipt};
-pub use chain::{BLOCK_BYTES_MAX, BlockOutcome, Chain, ChainSpec, EVM_SPEC, ImportError, Rejected, Totals};
+pub use chain::{
+    BLOCK_BYTES_MAX, BlockOutcome, CallError, CallOutcome, CallRequest, Chain, ChainSpec, EVM_SPEC, ImportError,
+    Rejected, Totals,
+};
 pub use genesis::{
     ACCOUNTS_MAX, Allocation, BASE_FEE_WEI_MAX, CHAIN_ID_MAX, CODE_BYTES_MAX, DEV_FIRST_MAX, DevAccounts,
     GAS_LIMIT_MAX, GAS_LIMIT_MIN, Genesis, GenesisAccount, GenesisError, GenesisValidator, NONCE_MAX, SUPPLY_WEI_MAX,

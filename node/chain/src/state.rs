@@ -184,7 +184,13 @@ impl ChainState {
         self.accounts.get(address).map_or(U256::ZERO, |a| a.balance)
     }
 
-    /// Whether `address` has code.
+    /// The runtime code at `address` (empty for none).
+    pub fn code(&self, address: &Address) -> alloy::primitives::Bytes {
+        let Some(account) = self.accounts.get(address) else { return Default::default() };
+        self.code.get(&account.code_hash).map(Bytecode::original_bytes).unwrap_or_default()
+    }
+
+    /// Whether `address` holds code.
     pub fn has_code(&self, address: &Address) -> bool {
         self.accounts.get(address).is_some_and(|a| a.code_hash != KECCAK256_EMPTY)
     }

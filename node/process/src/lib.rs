@@ -10,6 +10,8 @@
 //!
 //! Every queue has a named bound; what a full one drops is counted ([`TransportCounters`]).
 
+pub mod index;
+pub mod rpc;
 pub mod transport;
 pub mod validator;
 

@@ -123,8 +123,10 @@ pub fn framing() -> LengthDelimitedCodec {
 pub struct TransportCounters {
     /// Frames to a peer dropped because its queue was full.
     pub peer_frames_dropped: AtomicU64,
-    /// Frames to a client dropped because its queue was full or it was gone.
+    /// Frames to a client dropped because its queue was full.
     pub client_frames_dropped: AtomicU64,
+    /// Frames to a client that was gone (disconnected, or a finished JSON-RPC call).
+    pub client_frames_unrouted: AtomicU64,
     /// Connections closed because their hello was refused.
     pub hellos_refused: AtomicU64,
     /// Connections closed because a frame was too long or the socket failed.
@@ -197,8 +199,45 @@ impl PeerLink {
     }
 }
 
-/// The connected clients' outbound queues, by connection id.
-pub type Clients = Arc<std::sync::Mutex<std::collections::BTreeMap<ClientId, mpsc::Sender<Bytes>>>>;
+/// The connected clients (TCP connections and JSON-RPC calls) and their outbound queues, by
+/// connection id. Ids are never reused.
+#[derive(Debug, Default)]
+pub struct ClientHub {
+    next_id: AtomicU64,
+    queues: std::sync::Mutex<std::collections::BTreeMap<ClientId, mpsc::Sender<Bytes>>>,
+}
+
+impl ClientHub {
+    /// A new client whose messages wait in a queue of `capacity` frames.
+    pub fn register(&self, capacity: usize) -> (ClientId, mpsc::Receiver<Bytes>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (queue, frames) = mpsc::channel(capacity);
+        self.queues.lock().expect("clients lock").insert(id, queue);
+        (id, frames)
+    }
+
+    /// The client is gone.
+    pub fn remove(&self, id: ClientId) {
+        self.queues.lock().expect("clients lock").remove(&id);
+    }
+
+    /// Queues a frame for client `id`.
+    pub fn send(&self, id: ClientId, frame: Bytes) -> Result<(), ClientGone> {
+        let queue = self.queues.lock().expect("clients lock").get(&id).cloned().ok_or(ClientGone::Unknown)?;
+        queue.try_send(frame).map_err(|_| ClientGone::Full)
+    }
+}
+
+/// Why a frame for a client was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClientGone {
+    /// No such client (it disconnected, or was a finished JSON-RPC call).
+    #[error("no such client")]
+    Unknown,
+    /// Its queue is full.
+    #[error("the client's queue is full")]
+    Full,
+}
 
 /// Accepts connections on `listener` until cancelled: peers' frames become [`Event::Peer`],
 /// clients' [`Event::Client`] (their replies go out through `clients`).
@@ -206,12 +245,11 @@ pub fn spawn_listener(
     listener: TcpListener,
     validators: u16,
     inbox: mpsc::Sender<Event>,
-    clients: Clients,
+    clients: Arc<ClientHub>,
     counters: Arc<TransportCounters>,
     cancel: CancellationToken,
 ) {
     tokio::spawn(async move {
-        let next_client = Arc::new(AtomicU64::new(1));
         loop {
             let accepted = tokio::select! {
                 () = cancel.cancelled() => return,
@@ -220,7 +258,6 @@ pub fn spawn_listener(
             let Ok((stream, _)) = accepted else { continue };
             let _ = stream.set_nodelay(true);
             let (inbox, clients, counters, cancel) = (inbox.clone(), clients.clone(), counters.clone(), cancel.clone());
-            let next_client = next_client.clone();
             tokio::spawn(async move {
                 let mut framed = Framed::new(stream, framing());
                 let hello = match framed.next().await {
@@ -232,10 +269,7 @@ pub fn spawn_listener(
                     Ok(Hello::Validator(from)) => {
                         read_frames(framed, cancel, &counters, |frame| Event::Peer { from, frame }, &inbox).await;
                     }
-                    Ok(Hello::Client) => {
-                        let id = next_client.fetch_add(1, Ordering::Relaxed);
-                        serve_client(id, framed, inbox, clients, counters, cancel).await;
-                    }
+                    Ok(Hello::Client) => serve_client(framed, inbox, clients, counters, cancel).await,
                     Err(error) => {
                         counters.hellos_refused.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!("refused a connection: {error}");
@@ -278,16 +312,14 @@ async fn read_frames<S>(
 }
 
 async fn serve_client(
-    id: ClientId,
     framed: Framed<TcpStream, LengthDelimitedCodec>,
     inbox: mpsc::Sender<Event>,
-    clients: Clients,
+    clients: Arc<ClientHub>,
     counters: Arc<TransportCounters>,
     cancel: CancellationToken,
 ) {
     let (mut sink, stream) = framed.split();
-    let (queue, mut replies) = mpsc::channel::<Bytes>(CLIENT_QUEUE_FRAMES_MAX);
-    clients.lock().expect("clients lock").insert(id, queue);
+    let (id, mut replies) = clients.register(CLIENT_QUEUE_FRAMES_MAX);
     let writer_cancel = cancel.child_token();
     let writer_stop = writer_cancel.clone();
     let writer = tokio::spawn(async move {
@@ -303,7 +335,7 @@ async fn serve_client(
         }
     });
     read_frames(stream, cancel, &counters, |frame| Event::Client { from: id, frame }, &inbox).await;
-    clients.lock().expect("clients lock").remove(&id);
+    clients.remove(id);
     writer_cancel.cancel();
     let _ = writer.await;
 }

@@ -7,24 +7,27 @@
 //!    unbounded channel, since a lost timer could stall consensus (the node keeps a bounded
 //!    number of them armed).
 //! 3. Peers and clients are the [`crate::transport`] links and listener.
-//! 4. Commits go to the log and to [`ValidatorHandle::head`]; evidence to the log.
+//! 4. Commits go to the log, to [`ValidatorHandle::head`], to the JSON-RPC server's index of
+//!    recent blocks and to its `newHeads` subscribers; evidence to the log.
 //! 5. Storage: the node's state lives in the [`Node`] value; [`start_validator`] with
 //!    `restarted: true` restarts a node value that was running (its write-ahead log kept).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{B256, Bytes};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use zkcrowd_consensus::ValidatorIndex;
 use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, Runtime, Timer};
 use zkcrowd_protocol::ClientId;
 
-use crate::transport::{self, Clients, INBOX_EVENTS_MAX, PeerLink, TransportCounters};
+use crate::index::{ChainIndex, IndexedBlock};
+use crate::rpc::{self, HEADS_QUEUE_MAX, RpcContext};
+use crate::transport::{self, ClientGone, ClientHub, INBOX_EVENTS_MAX, PeerLink, TransportCounters};
 
 /// The committed head as a validator last reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,9 +46,11 @@ pub struct ValidatorRuntime {
     timers: mpsc::UnboundedSender<Timer>,
     /// Outbound links by validator index (`None` for this validator).
     peers: Vec<Option<PeerLink>>,
-    clients: Clients,
+    clients: Arc<ClientHub>,
     counters: Arc<TransportCounters>,
     head: watch::Sender<Head>,
+    blocks: Arc<RwLock<ChainIndex>>,
+    heads: broadcast::Sender<IndexedBlock>,
     cancel: CancellationToken,
 }
 
@@ -73,10 +78,12 @@ impl Runtime for ValidatorRuntime {
     }
 
     fn send_client(&self, to: ClientId, frame: Bytes) {
-        let queue = self.clients.lock().expect("clients lock").get(&to).cloned();
-        if queue.is_none_or(|queue| queue.try_send(frame).is_err()) {
-            self.counters.client_frames_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        let counter = match self.clients.send(to, frame) {
+            Ok(()) => return,
+            Err(ClientGone::Full) => &self.counters.client_frames_dropped,
+            Err(ClientGone::Unknown) => &self.counters.client_frames_unrouted,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     fn committed(&self, report: &CommitReport) {
@@ -84,6 +91,12 @@ impl Runtime for ValidatorRuntime {
         let head = Head { number: block.header.number, hash: block.header.hash() };
         tracing::info!(validator = self.index, height = head.number, hash = %head.hash, txs = block.transactions.len(), "committed");
         self.head.send_replace(head);
+        let mut blocks = self.blocks.write().expect("index lock");
+        blocks.push(&report.outcome);
+        if let Some(block) = blocks.head() {
+            // Nobody listening is fine.
+            let _ = self.heads.send(block.clone());
+        }
     }
 
     fn evidence(&self, evidence: &Evidence) {
@@ -99,43 +112,69 @@ pub struct ValidatorHandle {
     pub head: watch::Receiver<Head>,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its JSON-RPC server listens, if it runs one.
+    pub rpc: Option<SocketAddr>,
     /// What its transport dropped.
     pub counters: Arc<TransportCounters>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    rpc_server: Option<jsonrpsee::server::ServerHandle>,
 }
 
 impl ValidatorHandle {
     /// Stops every task of the validator (a crash: nothing is flushed) and waits for the host.
     pub async fn stop(self) -> Arc<Mutex<Node>> {
+        if let Some(server) = &self.rpc_server {
+            let _ = server.stop();
+            server.clone().stopped().await;
+        }
         self.cancel.cancel();
         let _ = self.task.await;
         self.node
     }
 }
 
-/// Starts validator `node` on `listener`, dialling `peers` (by index; its own entry is ignored).
-/// `restarted`: the node value ran before and crashed (see [`zkcrowd_node::Host::start`]).
-pub fn start_validator(
+/// Starts validator `node` on `listener`, dialling `peers` (by index; its own entry is ignored),
+/// with a JSON-RPC server on `rpc` if given. `restarted`: the node value ran before and crashed
+/// (see [`zkcrowd_node::Host::start`]).
+pub async fn start_validator(
     node: Arc<Mutex<Node>>,
     listener: TcpListener,
     peers: &[SocketAddr],
+    rpc: Option<SocketAddr>,
     restarted: bool,
 ) -> std::io::Result<ValidatorHandle> {
     let addr = listener.local_addr()?;
-    let (index, validators, head) = {
+    let (index, validators, head, chain_index) = {
         let node = node.lock().expect("node lock");
         let chain_head = node.chain().head();
         let head = Head { number: chain_head.number, hash: node.chain().head_hash() };
-        (node.index(), u16::try_from(node.validator_count()).expect("at most 2^16 validators"), head)
+        let chain_index = ChainIndex::starting_at(chain_head.clone());
+        (node.index(), u16::try_from(node.validator_count()).expect("at most 2^16 validators"), head, chain_index)
     };
+    let chain_index = Arc::new(RwLock::new(chain_index));
+    let (heads, _) = broadcast::channel(HEADS_QUEUE_MAX);
     assert_eq!(peers.len(), usize::from(validators), "one address per validator");
     let cancel = CancellationToken::new();
     let counters = Arc::new(TransportCounters::default());
-    let clients: Clients = Arc::default();
+    let clients: Arc<ClientHub> = Arc::default();
     let (inbox, mut events) = mpsc::channel::<Event>(INBOX_EVENTS_MAX);
     let (timers, mut timer_events) = mpsc::unbounded_channel::<Timer>();
-    transport::spawn_listener(listener, validators, inbox, clients.clone(), counters.clone(), cancel.clone());
+    transport::spawn_listener(listener, validators, inbox.clone(), clients.clone(), counters.clone(), cancel.clone());
+    let rpc_server = match rpc {
+        None => None,
+        Some(addr) => {
+            let context = RpcContext {
+                node: node.clone(),
+                index: chain_index.clone(),
+                inbox,
+                clients: clients.clone(),
+                heads: heads.clone(),
+            };
+            Some(rpc::serve(addr, Arc::new(context)).await?)
+        }
+    };
+    let (rpc, rpc_server) = rpc_server.map(|(addr, handle)| (Some(addr), Some(handle))).unwrap_or_default();
     let links = peers
         .iter()
         .enumerate()
@@ -150,6 +189,8 @@ pub fn start_validator(
         clients,
         counters: counters.clone(),
         head: head_tx,
+        blocks: chain_index,
+        heads,
         cancel: cancel.clone(),
     };
     let mut host = Host::new(node.clone(), runtime);
@@ -170,5 +211,5 @@ pub fn start_validator(
             tokio::task::block_in_place(|| host.handle(event));
         }
     });
-    Ok(ValidatorHandle { node, head: head_rx, addr, counters, cancel, task })
+    Ok(ValidatorHandle { node, head: head_rx, addr, rpc, counters, cancel, task, rpc_server })
 }

@@ -71,11 +71,10 @@ async fn four_validators_over_tcp_commit_survive_a_crash_and_catch_up() {
             .map(Result::unwrap)
             .collect();
     let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-    let mut validators: Vec<Option<ValidatorHandle>> = listeners
-        .into_iter()
-        .enumerate()
-        .map(|(i, listener)| Some(start_validator(node(i as u16), listener, &addrs, false).unwrap()))
-        .collect();
+    let mut validators: Vec<Option<ValidatorHandle>> = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        validators.push(Some(start_validator(node(i as u16), listener, &addrs, None, false).await.unwrap()));
+    }
 
     // They agree on the first blocks.
     for i in 0..4 {
@@ -118,7 +117,7 @@ async fn four_validators_over_tcp_commit_survive_a_crash_and_catch_up() {
 
     // Restarted on its own state, on the same address, it catches up to the same head hash.
     let listener = TcpListener::bind(addrs[3]).await.expect("the crashed validator's port is free again");
-    validators[3] = Some(start_validator(kept_node, listener, &addrs, true).unwrap());
+    validators[3] = Some(start_validator(kept_node, listener, &addrs, None, true).await.unwrap());
     let caught_up = reach(live(&validators, 3), target + 2).await;
     reach(live(&validators, 0), caught_up.number).await;
     assert_eq!(hash_at(live(&validators, 3), caught_up.number), hash_at(live(&validators, 0), caught_up.number));

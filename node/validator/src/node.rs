@@ -617,6 +617,17 @@ impl Node {
         self.mempool.hashes()
     }
 
+    /// The nonce `sender`'s next transaction should have: the state's, advanced past the
+    /// consecutive nonces this node's mempool holds for it (`eth_getTransactionCount` at
+    /// `pending`).
+    pub fn pending_nonce(&self, sender: &Address) -> u64 {
+        let mut nonce = self.chain.state().nonce(sender);
+        while self.mempool.has_nonce(sender, nonce) {
+            nonce += 1;
+        }
+        nonce
+    }
+
     /// Pending transactions.
     pub fn mempool_len(&self) -> usize {
         self.mempool.len()
