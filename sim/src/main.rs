@@ -143,6 +143,81 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run one validator as a process (its configuration is what `testnet up` writes).
+    Node {
+        /// The validator's config.json.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start, inspect and stop a local testnet of validator processes with JSON-RPC.
+    Testnet {
+        #[command(subcommand)]
+        action: TestnetAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TestnetAction {
+    /// Start the validators; print their endpoints and write DIR/testnet.json.
+    Up {
+        /// Validators.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        validators: u16,
+        /// The testnet's directory (configs, keys, logs, testnet.json).
+        #[arg(long, default_value = "target/zkcrowd/testnet")]
+        dir: PathBuf,
+        /// Chain id.
+        #[arg(long, default_value_t = 424_242)]
+        chain_id: u64,
+        /// Target block time, milliseconds.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+        block_time_ms: u64,
+    },
+    /// Heights, proven heads, active plugins and pools of every validator.
+    Status {
+        /// The testnet's directory.
+        #[arg(long, default_value = "target/zkcrowd/testnet")]
+        dir: PathBuf,
+    },
+    /// Stop every process `up` started.
+    Down {
+        /// The testnet's directory.
+        #[arg(long, default_value = "target/zkcrowd/testnet")]
+        dir: PathBuf,
+    },
+}
+
+fn testnet(action: TestnetAction) -> anyhow::Result<()> {
+    use zkcrowd_process::testnet;
+    match action {
+        TestnetAction::Up { validators, dir, chain_id, block_time_ms } => {
+            let program = std::env::current_exe()?;
+            let options = testnet::UpOptions { dir: dir.clone(), validators, chain_id, block_time_ms, program };
+            let file = testnet::up(&options)?;
+            println!("testnet up: chain {} with {} validators, making blocks", file.chain_id, file.validators.len());
+            for v in &file.validators {
+                println!(
+                    "validator {}: pid {}, rpc {} {}, log {}",
+                    v.index,
+                    v.pid,
+                    v.rpc_http,
+                    v.rpc_ws,
+                    v.dir.join("node.log").display()
+                );
+            }
+            println!(
+                "funded dev account {} (key {}; public, development only)",
+                file.dev_account.address, file.dev_account.private_key
+            );
+            println!("written: {}", dir.join("testnet.json").display());
+        }
+        TestnetAction::Status { dir } => print!("{}", testnet::status(&dir)?),
+        TestnetAction::Down { dir } => {
+            let pids = testnet::down(&dir)?;
+            println!("testnet down: stopped {} processes {pids:?}", pids.len());
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -236,6 +311,27 @@ fn main() -> ExitCode {
                     0
                 }
             },
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                2
+            }
+        },
+        Command::Node { config } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            match zkcrowd_process::testnet::run_node(&config) {
+                Ok(()) => 0,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    2
+                }
+            }
+        }
+        Command::Testnet { action } => match testnet(action) {
+            Ok(()) => 0,
             Err(error) => {
                 eprintln!("error: {error:#}");
                 2

@@ -12,6 +12,7 @@
 
 pub mod index;
 pub mod rpc;
+pub mod testnet;
 pub mod transport;
 pub mod validator;
 

@@ -1,0 +1,119 @@
+//! The testnet end to end, as a person would use it: `zkcrowd testnet up` starts four validator
+//! processes on loopback; foundry's `cast` (a real Ethereum client) reads the chain id and block
+//! number, sends a ZKPoW transfer signed by itself, and reads the receipt and the balance; a
+//! validator killed with SIGKILL leaves the other three finalising; `testnet status` reports each
+//! validator; `testnet down` stops every process it started.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkcrowd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// foundry's cast, as scripts/setup installs it.
+fn cast() -> PathBuf {
+    let cast = repo().join("contracts/node_modules/.bin/cast");
+    assert!(cast.exists(), "{} is missing: run scripts/setup", cast.display());
+    cast
+}
+
+fn ok(output: Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn zkcrowd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zkcrowd")).current_dir(repo()).args(args).output().expect("run zkcrowd")
+}
+
+fn cast_out(args: &[&str], rpc: &str) -> String {
+    let output = Command::new(cast()).args(args).args(["--rpc-url", rpc]).output().expect("run cast");
+    ok(output, &format!("cast {}", args.join(" ")))
+}
+
+fn alive(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+}
+
+/// Stops the testnet even when an assertion fails first.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if self.0.join("testnet.json").exists() {
+            let _ = zkcrowd(&["testnet", "down", "--dir", self.0.to_str().unwrap()]);
+        }
+    }
+}
+
+#[test]
+fn testnet_up_cast_transfer_kill_and_down() {
+    let dir = temp_dir("testnet");
+    let dir_arg = dir.to_str().unwrap();
+    let up = zkcrowd(&["testnet", "up", "--validators", "4", "--dir", dir_arg, "--block-time-ms", "500"]);
+    let guard = Down(dir.clone());
+    let printed = ok(up, "testnet up");
+    assert!(printed.contains("making blocks"), "{printed}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("testnet.json")).unwrap()).unwrap();
+    let rpc = file["validators"][0]["rpc_http"].as_str().unwrap().to_owned();
+    let key = file["dev_account"]["private_key"].as_str().unwrap();
+    let pids: Vec<u64> = file["validators"].as_array().unwrap().iter().map(|v| v["pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids.len(), 4);
+
+    assert_eq!(cast_out(&["chain-id"], &rpc), file["chain_id"].to_string());
+    assert!(cast_out(&["block-number"], &rpc).parse::<u64>().unwrap() >= 1);
+
+    // A transfer signed by cast itself, through validator 1's RPC; read back on validator 0's.
+    let to = "0x000000000000000000000000000000000000beef";
+    let rpc_1 = file["validators"][1]["rpc_http"].as_str().unwrap();
+    let sent = cast_out(&["send", "--private-key", key, to, "--value", "12345", "--json"], rpc_1);
+    let receipt: serde_json::Value = serde_json::from_str(&sent).expect("cast send --json prints the receipt");
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let hash = receipt["transactionHash"].as_str().unwrap();
+    let read = cast_out(&["receipt", hash, "--json"], &rpc);
+    let read: serde_json::Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(read["blockHash"], receipt["blockHash"], "every validator has the same block");
+    assert_eq!(cast_out(&["balance", to], &rpc), "12345");
+
+    // SIGKILL one validator: the other three keep finalising.
+    let killed = pids[3];
+    assert!(Command::new("kill").args(["-9", &killed.to_string()]).status().unwrap().success());
+    let start = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap();
+        if now >= start + 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress without validator 3: stuck at {now}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = ok(zkcrowd(&["testnet", "status", "--dir", dir_arg]), "testnet status");
+    assert_eq!(status.lines().filter(|l| l.contains(": head ")).count(), 3, "{status}");
+    assert!(status.lines().any(|l| l.starts_with("validator 3") && l.contains("not answering")), "{status}");
+
+    let down = ok(zkcrowd(&["testnet", "down", "--dir", dir_arg]), "testnet down");
+    assert!(down.contains("stopped 3 processes"), "{down}");
+    for pid in pids {
+        assert!(!alive(pid), "process {pid} is still running");
+    }
+    assert!(!dir.join("testnet.json").exists());
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&dir);
+}
