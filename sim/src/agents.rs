@@ -196,6 +196,9 @@ impl Runtime for SimRuntime {
         let now = self.ctx.now_ms();
         self.ctx.observer.lock().expect("observer lock").equivocation(now, self.index, evidence);
     }
+
+    /// A simulated crash keeps the node value, write-ahead log included: it is the disk.
+    fn persist(&self, _wal: &zkcrowd_node::WriteAheadLog) {}
 }
 
 // ------------------------------------------------------------------------------------------------

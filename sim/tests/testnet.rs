@@ -1,7 +1,8 @@
 //! The testnet end to end, as a person would use it: `zkcrowd testnet up` starts four validator
 //! processes on loopback; foundry's `cast` (a real Ethereum client) reads the chain id and block
 //! number, sends a ZKPoW transfer signed by itself, and reads the receipt and the balance; a
-//! validator killed with SIGKILL leaves the other three finalising; `testnet status` reports each
+//! validator killed with SIGKILL leaves the other three finalising, and restarted on its directory
+//! it replays its disk and catches up to the same head hash; `testnet status` reports each
 //! validator; `testnet down` stops every process it started.
 
 use std::path::{Path, PathBuf};
@@ -107,6 +108,37 @@ fn testnet_up_cast_transfer_kill_and_down() {
     let status = ok(zkcrowd(&["testnet", "status", "--dir", dir_arg]), "testnet status");
     assert_eq!(status.lines().filter(|l| l.contains(": head ")).count(), 3, "{status}");
     assert!(status.lines().any(|l| l.starts_with("validator 3") && l.contains("not answering")), "{status}");
+
+    // Restarted on its directory, it replays its disk, catches up, and has the same head hash.
+    let config = dir.join("validator-3/config.json");
+    let log = std::fs::File::create(dir.join("validator-3/restart.log")).unwrap();
+    let mut restarted = Command::new(env!("CARGO_BIN_EXE_zkcrowd"))
+        .args(["node", "--config", config.to_str().unwrap()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("restart validator 3");
+    let rpc_3 = file["validators"][3]["rpc_http"].as_str().unwrap();
+    let target = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap() + 2;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = Command::new(cast()).args(["block-number", "--rpc-url", rpc_3]).output().unwrap();
+        let height = String::from_utf8_lossy(&answer.stdout).trim().parse::<u64>().unwrap_or(0);
+        if answer.status.success() && height >= target {
+            break;
+        }
+        assert!(Instant::now() < deadline, "validator 3 did not catch up to {target} (at {height})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let at = target.to_string();
+    let hash_3 = cast_out(&["block", &at, "--field", "hash"], rpc_3);
+    assert_eq!(hash_3, cast_out(&["block", &at, "--field", "hash"], &rpc), "the same block {at} after the restart");
+    let log = std::fs::read_to_string(dir.join("validator-3/restart.log")).unwrap();
+    assert!(log.contains("restored from disk"), "it replayed its disk: {log}");
+    // Its transfer is still there: read from the restarted validator's own state.
+    assert_eq!(cast_out(&["balance", to], rpc_3), "12345");
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
 
     let down = ok(zkcrowd(&["testnet", "down", "--dir", dir_arg]), "testnet down");
     assert!(down.contains("stopped 3 processes"), "{down}");

@@ -16,7 +16,7 @@ use crate::{Height, Round, ValidatorIndex};
 
 /// One record of a validator's write-ahead log. Entries of one height appear in the order the
 /// machine emitted them; every prefix of such a log is a valid log (a crash can cut it anywhere).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WalEntry {
     /// The node started this height, in round 0. Entries of lower heights are obsolete from here
     /// on: the host may prune them.

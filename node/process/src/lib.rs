@@ -5,13 +5,15 @@
 //! 1. [`transport`]: length-prefixed frames over TCP, a connection's hello (who is calling), the
 //!    per-peer outbound links (reconnecting, bounded queues) and the listener that turns what
 //!    arrives into host events.
-//! 2. [`validator`]: [`ValidatorRuntime`], the host's [`zkcrowd_node::Runtime`] in a process, and
+//! 2. [`store`]: a validator's disk (redb): committed blocks and the write-ahead log.
+//! 3. [`validator`]: [`ValidatorRuntime`], the host's [`zkcrowd_node::Runtime`] in a process, and
 //!    [`start_validator`], which runs one validator until it is stopped.
 //!
 //! Every queue has a named bound; what a full one drops is counted ([`TransportCounters`]).
 
 pub mod index;
 pub mod rpc;
+pub mod store;
 pub mod testnet;
 pub mod transport;
 pub mod validator;
@@ -20,4 +22,4 @@ pub use transport::{
     CLIENT_QUEUE_FRAMES_MAX, FRAME_BYTES_MAX, Hello, HelloError, INBOX_EVENTS_MAX, PEER_QUEUE_BYTES_MAX,
     TransportCounters,
 };
-pub use validator::{Head, ValidatorHandle, ValidatorRuntime, start_validator};
+pub use validator::{Head, ValidatorHandle, ValidatorOptions, ValidatorRuntime, start_validator};

@@ -32,7 +32,9 @@ use zkcrowd_market::{MarketParams, RealProofPolicy};
 use zkcrowd_node::{Node, NodeParams};
 use zkcrowd_primitives::{AccountRef, DevSigner, Zkpow, dev_signer};
 
-use crate::validator::start_validator;
+use crate::index::ChainIndex;
+use crate::store::Store;
+use crate::validator::{ValidatorOptions, start_validator};
 
 /// How long `down` waits after SIGTERM before SIGKILL.
 pub const STOP_GRACE_MS: u64 = 5_000;
@@ -371,14 +373,28 @@ pub fn run_node(config_path: &Path) -> Result<()> {
         bail!("the key in {} is not validator {}'s", config.key_file.display(), config.index);
     }
     let chain = Chain::from_genesis(&genesis)?;
+    let mut history = ChainIndex::starting_at(chain.head().clone());
     let params = NodeParams::for_block_time(config.block_time_ms, 10_000);
-    let node = Node::new(config.index, set, params, chain, Arc::new(SenderCache::new(100_000)), key);
+    let mut node = Node::new(config.index, set, params, chain, Arc::new(SenderCache::new(100_000)), key);
+    // The disk: blocks and the write-ahead log beside the config.
+    let db = config_path.parent().unwrap_or(Path::new(".")).join("chain.redb");
+    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let blocks = store.blocks()?;
+    let restarted = !blocks.is_empty();
+    if restarted {
+        let count = blocks.len();
+        for report in node.restore(blocks, store.wal()?).with_context(|| format!("replaying {}", db.display()))? {
+            history.push(&report.outcome);
+        }
+        tracing::info!(validator = config.index, blocks = count, "restored from disk");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        let handle =
-            start_validator(Arc::new(Mutex::new(node)), listener, &config.peers, Some(config.rpc), false).await?;
+        let options =
+            ValidatorOptions { rpc: Some(config.rpc), restarted, store: Some(Arc::new(store)), history: Some(history) };
+        let handle = start_validator(Arc::new(Mutex::new(node)), listener, &config.peers, options).await?;
         tracing::info!(validator = config.index, p2p = %handle.addr, rpc = ?handle.rpc, "validator running");
         // Runs until the process is stopped (SIGTERM's default action ends it).
         std::future::pending::<()>().await;

@@ -22,11 +22,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use zkcrowd_consensus::ValidatorIndex;
-use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, Runtime, Timer};
+use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, Runtime, Timer, WriteAheadLog};
 use zkcrowd_protocol::ClientId;
 
 use crate::index::{ChainIndex, IndexedBlock};
 use crate::rpc::{self, HEADS_QUEUE_MAX, RpcContext};
+use crate::store::Store;
 use crate::transport::{self, ClientGone, ClientHub, INBOX_EVENTS_MAX, PeerLink, TransportCounters};
 
 /// The committed head as a validator last reported it.
@@ -51,7 +52,22 @@ pub struct ValidatorRuntime {
     head: watch::Sender<Head>,
     blocks: Arc<RwLock<ChainIndex>>,
     heads: broadcast::Sender<IndexedBlock>,
+    store: Option<Arc<Store>>,
     cancel: CancellationToken,
+}
+
+/// How to start a validator besides its node and addresses.
+#[derive(Default)]
+pub struct ValidatorOptions {
+    /// Serve JSON-RPC here.
+    pub rpc: Option<SocketAddr>,
+    /// The node value ran before and crashed, or was restored from disk
+    /// ([`zkcrowd_node::Host::start`]).
+    pub restarted: bool,
+    /// Write committed blocks and the write-ahead log here.
+    pub store: Option<Arc<Store>>,
+    /// The RPC's index of the blocks replayed from disk (default: it starts at the node's head).
+    pub history: Option<ChainIndex>,
 }
 
 impl Runtime for ValidatorRuntime {
@@ -87,6 +103,16 @@ impl Runtime for ValidatorRuntime {
     }
 
     fn committed(&self, report: &CommitReport) {
+        if let Some(store) = &self.store
+            && let Err(error) = store.put_block(&report.committed)
+        {
+            tracing::error!(
+                validator = self.index,
+                "cannot write block {}: {error}",
+                report.committed.block.header.number
+            );
+            std::process::abort();
+        }
         let block = &report.outcome.block;
         let head = Head { number: block.header.number, hash: block.header.hash() };
         tracing::info!(validator = self.index, height = head.number, hash = %head.hash, txs = block.transactions.len(), "committed");
@@ -101,6 +127,17 @@ impl Runtime for ValidatorRuntime {
 
     fn evidence(&self, evidence: &Evidence) {
         tracing::warn!(validator = self.index, signer = %evidence.first.signer, "equivocation evidence");
+    }
+
+    fn persist(&self, wal: &WriteAheadLog) {
+        if let Some(store) = &self.store
+            && let Err(error) = store.put_wal(wal)
+        {
+            // Voting on without the log on disk could break safety after a restart: stop here,
+            // as a crash would (the log written last is consistent).
+            tracing::error!(validator = self.index, "cannot write the write-ahead log: {error}");
+            std::process::abort();
+        }
     }
 }
 
@@ -135,21 +172,20 @@ impl ValidatorHandle {
 }
 
 /// Starts validator `node` on `listener`, dialling `peers` (by index; its own entry is ignored),
-/// with a JSON-RPC server on `rpc` if given. `restarted`: the node value ran before and crashed
-/// (see [`zkcrowd_node::Host::start`]).
+/// as `options` say.
 pub async fn start_validator(
     node: Arc<Mutex<Node>>,
     listener: TcpListener,
     peers: &[SocketAddr],
-    rpc: Option<SocketAddr>,
-    restarted: bool,
+    options: ValidatorOptions,
 ) -> std::io::Result<ValidatorHandle> {
+    let ValidatorOptions { rpc, restarted, store, history } = options;
     let addr = listener.local_addr()?;
     let (index, validators, head, chain_index) = {
         let node = node.lock().expect("node lock");
         let chain_head = node.chain().head();
         let head = Head { number: chain_head.number, hash: node.chain().head_hash() };
-        let chain_index = ChainIndex::starting_at(chain_head.clone());
+        let chain_index = history.unwrap_or_else(|| ChainIndex::starting_at(chain_head.clone()));
         (node.index(), u16::try_from(node.validator_count()).expect("at most 2^16 validators"), head, chain_index)
     };
     let chain_index = Arc::new(RwLock::new(chain_index));
@@ -191,6 +227,7 @@ pub async fn start_validator(
         head: head_tx,
         blocks: chain_index,
         heads,
+        store,
         cancel: cancel.clone(),
     };
     let mut host = Host::new(node.clone(), runtime);

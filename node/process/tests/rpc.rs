@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use zkcrowd_chain::{Chain, SenderCache};
 use zkcrowd_node::{Node, NodeParams};
 use zkcrowd_primitives::{dev_address, dev_signer};
-use zkcrowd_process::{ValidatorHandle, start_validator};
+use zkcrowd_process::{ValidatorHandle, ValidatorOptions, start_validator};
 
 use support::{CHAIN_ID, VALIDATORS, genesis, validator_set};
 
@@ -44,7 +44,11 @@ async fn cluster() -> Vec<ValidatorHandle> {
     let mut validators = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let rpc = (i == 0).then(|| "127.0.0.1:0".parse().unwrap());
-        validators.push(start_validator(node(i as u16), listener, &addrs, rpc, false).await.unwrap());
+        validators.push(
+            start_validator(node(i as u16), listener, &addrs, ValidatorOptions { rpc, ..Default::default() })
+                .await
+                .unwrap(),
+        );
     }
     validators
 }

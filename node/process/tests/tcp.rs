@@ -1,7 +1,7 @@
 //! Four validators as they run in processes (the production host over tokio and TCP on
 //! loopback): they agree on blocks, a client's transfer over TCP is accepted and committed, a
-//! validator stopped like a crash leaves the others finalising, and restarted it catches up to
-//! the same head hash. Malformed connections and frames are refused without harm.
+//! validator stopped like a crash leaves the others finalising, and rebuilt from its disk alone it
+//! catches up to the same head hash. Malformed connections and frames are refused without harm.
 
 #[path = "../../validator/tests/support/mod.rs"]
 mod support;
@@ -17,7 +17,8 @@ use zkcrowd_chain::{Chain, SenderCache};
 use zkcrowd_node::{Node, NodeParams};
 use zkcrowd_primitives::dev_signer;
 use zkcrowd_process::transport::framing;
-use zkcrowd_process::{Head, Hello, ValidatorHandle, start_validator};
+use zkcrowd_process::store::Store;
+use zkcrowd_process::{Head, Hello, ValidatorHandle, ValidatorOptions, start_validator};
 use zkcrowd_protocol::{ClientMessage, ClientRequest, decode, encode};
 
 use support::{VALIDATORS, genesis, transfer, validator_set};
@@ -71,9 +72,14 @@ async fn four_validators_over_tcp_commit_survive_a_crash_and_catch_up() {
             .map(Result::unwrap)
             .collect();
     let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    // Validator 3 keeps a disk; the others keep their state in memory only.
+    let disk = std::env::temp_dir().join(format!("zkcrowd-test-tcp-{}.redb", std::process::id()));
+    let _ = std::fs::remove_file(&disk);
     let mut validators: Vec<Option<ValidatorHandle>> = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        validators.push(Some(start_validator(node(i as u16), listener, &addrs, None, false).await.unwrap()));
+        let store = (i == 3).then(|| Arc::new(Store::open(&disk).unwrap()));
+        let options = ValidatorOptions { store, ..Default::default() };
+        validators.push(Some(start_validator(node(i as u16), listener, &addrs, options).await.unwrap()));
     }
 
     // They agree on the first blocks.
@@ -109,15 +115,27 @@ async fn four_validators_over_tcp_commit_survive_a_crash_and_catch_up() {
     // Validator 3 crashes; the other three (more than 2/3 of the stake) keep finalising.
     let crashed = validators[3].take().unwrap();
     let crashed_head = crashed.head.borrow().number;
-    let kept_node = crashed.stop().await;
+    drop(crashed.stop().await);
     let target = crashed_head.max(committed) + 4;
     for i in 0..3 {
         reach(live(&validators, i), target).await;
     }
 
-    // Restarted on its own state, on the same address, it catches up to the same head hash.
+    // Rebuilt from its disk alone (a fresh node from the genesis, its stored blocks replayed with
+    // their certificates checked, its write-ahead log taken back), on the same address, it catches
+    // up to the same head hash.
+    let store = Store::open(&disk).unwrap();
+    let stored = store.blocks().unwrap();
+    let stored_head = stored.len() as u64;
+    assert!(stored_head >= crashed_head, "every block it committed is on its disk");
+    assert!(stored.iter().enumerate().all(|(i, b)| b.block.header.number == i as u64 + 1), "in order, from block 1");
+    let restored = node(3);
+    let replayed = restored.lock().unwrap().restore(stored, store.wal().unwrap()).expect("its own blocks replay");
+    assert_eq!(replayed.len() as u64, stored_head);
+    assert_eq!(restored.lock().unwrap().chain().head().number, stored_head);
     let listener = TcpListener::bind(addrs[3]).await.expect("the crashed validator's port is free again");
-    validators[3] = Some(start_validator(kept_node, listener, &addrs, None, true).await.unwrap());
+    let options = ValidatorOptions { restarted: true, store: Some(Arc::new(store)), ..Default::default() };
+    validators[3] = Some(start_validator(restored, listener, &addrs, options).await.unwrap());
     let caught_up = reach(live(&validators, 3), target + 2).await;
     reach(live(&validators, 0), caught_up.number).await;
     assert_eq!(hash_at(live(&validators, 3), caught_up.number), hash_at(live(&validators, 0), caught_up.number));
@@ -130,6 +148,7 @@ async fn four_validators_over_tcp_commit_survive_a_crash_and_catch_up() {
     for v in validators.into_iter().flatten() {
         v.stop().await;
     }
+    let _ = std::fs::remove_file(&disk);
     // Let the stopped tasks wind down before the runtime goes.
     tokio::time::sleep(Duration::from_millis(50)).await;
 }

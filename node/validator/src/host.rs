@@ -16,9 +16,13 @@
 //! 3. `send_peer` and `send_client` deliver a frame best effort (links lose messages; the node
 //!    re-sends what liveness needs). The transport names the sender of what it delivers
 //!    ([`Event::Peer::from`], [`Event::Client::from`]), as a connection does.
-//! 4. Storage: the node keeps its chain, block store and write-ahead log in itself; a crash keeps
-//!    the [`Node`] value (its disk) and calls [`Host::start`] with `restarted: true`. A process
-//!    with a disk persists the same state (the testnet's business).
+//! 4. Storage: the node keeps its chain, block store and write-ahead log in itself. A runtime with
+//!    a disk writes each committed block (with its signed certificate, [`CommitReport::committed`])
+//!    when `committed` reports it, and the write-ahead log whenever it changed, in `persist`,
+//!    which the host calls *before* carrying out the outputs that follow the change (the log must
+//!    be on disk before the votes it records leave). After a crash the runtime rebuilds the node
+//!    ([`Node::restore`]) and calls [`Host::start`] with `restarted: true`. The simulator's crash
+//!    keeps the [`Node`] value itself (its disk), so its `persist` does nothing.
 //!
 //! The simulator's runtime is madsim's (`sim/src/agents.rs`); the event loop is [`run`], the same
 //! for every runtime.
@@ -31,6 +35,7 @@ use zkcrowd_consensus::ValidatorIndex;
 use zkcrowd_protocol::{ClientId, ClientRequest, decode, encode};
 
 use crate::node::{CommitReport, Input, Node, Output, Timer};
+use crate::wal::WriteAheadLog;
 use crate::wire::{Evidence, PeerMessage};
 
 /// What a validator's host needs from its surroundings (see the module documentation).
@@ -47,6 +52,8 @@ pub trait Runtime {
     fn committed(&self, report: &CommitReport);
     /// A validator equivocated (for the runtime's evidence record).
     fn evidence(&self, evidence: &Evidence);
+    /// The write-ahead log changed: write it before the outputs that follow are carried out.
+    fn persist(&self, wal: &WriteAheadLog);
 }
 
 /// What reaches the host.
@@ -75,6 +82,8 @@ pub struct Host<R> {
     node: Arc<Mutex<Node>>,
     runtime: R,
     validators: u16,
+    /// The write-ahead log's change count when it was last persisted.
+    wal_persisted: u64,
 }
 
 impl<R: Runtime> Host<R> {
@@ -84,7 +93,8 @@ impl<R: Runtime> Host<R> {
             let node = node.lock().expect("node lock");
             u16::try_from(node.validator_count()).expect("at most 2^16 validators")
         };
-        Self { node, runtime, validators }
+        let wal_persisted = node.lock().expect("node lock").wal().changes();
+        Self { node, runtime, validators, wal_persisted }
     }
 
     /// Boots the node; after a crash (`restarted`), first drops what the crash lost
@@ -95,7 +105,9 @@ impl<R: Runtime> Host<R> {
             if restarted {
                 node.restart();
             }
-            node.handle(self.runtime.now_ms(), Input::Start)
+            let outputs = node.handle(self.runtime.now_ms(), Input::Start);
+            persist(&self.runtime, &mut self.wal_persisted, &node);
+            outputs
         };
         self.execute(outputs);
     }
@@ -123,7 +135,9 @@ impl<R: Runtime> Host<R> {
                 },
                 Event::Timer(timer) => Input::Timer(timer),
             };
-            node.handle(now_ms, input)
+            let outputs = node.handle(now_ms, input);
+            persist(&self.runtime, &mut self.wal_persisted, &node);
+            outputs
         };
         self.execute(outputs);
     }
@@ -145,6 +159,15 @@ impl<R: Runtime> Host<R> {
                 Output::Evidence(evidence) => self.runtime.evidence(&evidence),
             }
         }
+    }
+}
+
+/// Hands the write-ahead log to the runtime if it changed since `persisted`.
+fn persist<R: Runtime>(runtime: &R, persisted: &mut u64, node: &Node) {
+    let changes = node.wal().changes();
+    if changes != *persisted {
+        runtime.persist(node.wal());
+        *persisted = changes;
     }
 }
 

@@ -15,8 +15,9 @@ mod witness;
 pub use host::{Event, Host, Runtime, run};
 pub use mempool::{Mempool, NONCE_AHEAD_MAX, NONCE_GAP_BLOCKS_MAX};
 pub use node::{
-    CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, Input, MarketSnapshot, Node, NodeCounters, NodeParams, Output,
-    SIGNED_MESSAGES_MAX, SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX, WATCHERS_MAX, is_proof_submission,
+    CommitReport, FORWARDED_TXS_MAX, GOSSIP_BATCH_MAX, ImportRefusal, Input, MarketSnapshot, Node, NodeCounters,
+    NodeParams, Output, RestoreError, SIGNED_MESSAGES_MAX, SUBSCRIPTIONS_MAX, Timer, VERDICTS_PER_HEIGHT_MAX,
+    WATCHERS_MAX, is_proof_submission,
 };
 pub use proven::{PROVEN_RECORDS_MAX, ProvenBlocks, ProvenRecord, WrappedRange};
 pub use wal::{WAL_ENTRIES_MAX, WriteAheadLog};

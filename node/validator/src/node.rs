@@ -227,12 +227,42 @@ pub struct CommitReport {
     pub round: Round,
     /// Precommitting validators.
     pub certificate: Vec<ValidatorIndex>,
+    /// The block with its signed certificate, as the block store keeps it (what a host with a
+    /// disk writes).
+    pub committed: CommittedBlock,
     /// Imported by block sync rather than decided by this node's consensus.
     pub synced: bool,
     /// The market right after the commit.
     pub market: MarketSnapshot,
     /// The supply identity right after the commit ([`Chain::check_supply`]).
     pub supply: Result<(), String>,
+}
+
+/// Why a committed block (from block sync or from the node's own disk) was not imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ImportRefusal {
+    /// It is not the next height.
+    #[error("not the next height")]
+    NotNext,
+    /// Its hash is not its header's, or it executed to another header.
+    #[error("its hash does not match its header")]
+    HashMismatch,
+    /// Its certificate does not hold (too little stake, a bad signature, another block).
+    #[error("its certificate does not hold")]
+    BadCertificate,
+    /// It does not execute on the chain.
+    #[error("it does not execute")]
+    InvalidBlock,
+}
+
+/// A stored block that did not replay ([`Node::restore`]): the disk is not this chain's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stored block {number} does not replay: {refusal}")]
+pub struct RestoreError {
+    /// The block.
+    pub number: BlockNumber,
+    /// Why.
+    pub refusal: ImportRefusal,
 }
 
 /// Inputs this node dropped or refused, by cause, for the host to read ([`Node::counters`]).
@@ -1014,7 +1044,8 @@ impl Node {
         self.last_commit_ms = self.now_ms;
         let round = certificate.round;
         let validators = certificate.validators();
-        self.store.push_back(CommittedBlock { block: outcome.block.clone(), hash: outcome.hash, certificate });
+        let committed = CommittedBlock { block: outcome.block.clone(), hash: outcome.hash, certificate };
+        self.store.push_back(committed.clone());
         for record in &outcome.txs {
             self.receipts.insert(record.hash, (number, record.success));
         }
@@ -1084,6 +1115,7 @@ impl Node {
             outcome,
             round,
             certificate: validators,
+            committed,
             synced,
             market,
             supply,
@@ -1158,37 +1190,16 @@ impl Node {
                 // Already imported (an earlier response) or not next: nothing to do with it.
                 continue;
             }
-            if committed.block.header.hash() != committed.hash {
-                self.counters.sync_hash_mismatch += 1;
+            if let Err(refusal) = self.import_committed(committed, out) {
+                match refusal {
+                    ImportRefusal::NotNext => unreachable!("checked above"),
+                    ImportRefusal::HashMismatch => self.counters.sync_hash_mismatch += 1,
+                    ImportRefusal::BadCertificate => self.counters.sync_bad_certificate += 1,
+                    ImportRefusal::InvalidBlock => self.counters.sync_invalid_block += 1,
+                }
                 refused = true;
                 break;
             }
-            let number = committed.block.header.number;
-            if committed
-                .certificate
-                .verify(number, committed.hash, &self.validators, self.chain.spec().chain_id)
-                .is_err()
-            {
-                self.counters.sync_bad_certificate += 1;
-                refused = true;
-                break;
-            }
-            self.revert_executed();
-            let Ok(mut outcome) = self.chain.execute_block(&committed.block, Some(&self.senders)) else {
-                self.counters.sync_invalid_block += 1;
-                refused = true;
-                break;
-            };
-            if outcome.hash != committed.hash {
-                // Import recomputes and compares every header field, so the hash agrees with the
-                // header checked above; kept as a check, not an assumption.
-                self.chain.revert_block();
-                self.counters.sync_hash_mismatch += 1;
-                refused = true;
-                break;
-            }
-            self.chain.commit_block(&mut outcome);
-            self.after_commit(outcome, committed.certificate, true, out);
         }
         if self.height() > before {
             // Fresh consensus state at the new height: rounds of the skipped heights are over.
@@ -1198,6 +1209,57 @@ impl Node {
                 self.request_sync(from, out);
             }
         }
+    }
+
+    /// Imports the next committed block after checking it: its hash, its certificate (more than
+    /// 2/3 of the stake, every signature), and that it executes to the same header.
+    fn import_committed(&mut self, committed: CommittedBlock, out: &mut Vec<Output>) -> Result<(), ImportRefusal> {
+        let number = committed.block.header.number;
+        if number != self.height() {
+            return Err(ImportRefusal::NotNext);
+        }
+        if committed.block.header.hash() != committed.hash {
+            return Err(ImportRefusal::HashMismatch);
+        }
+        if committed.certificate.verify(number, committed.hash, &self.validators, self.chain.spec().chain_id).is_err() {
+            return Err(ImportRefusal::BadCertificate);
+        }
+        self.revert_executed();
+        let Ok(mut outcome) = self.chain.execute_block(&committed.block, Some(&self.senders)) else {
+            return Err(ImportRefusal::InvalidBlock);
+        };
+        if outcome.hash != committed.hash {
+            // Import recomputes and compares every header field, so the hash agrees with the
+            // header checked above; kept as a check, not an assumption.
+            self.chain.revert_block();
+            return Err(ImportRefusal::HashMismatch);
+        }
+        self.chain.commit_block(&mut outcome);
+        self.after_commit(outcome, committed.certificate, true, out);
+        Ok(())
+    }
+
+    /// Restores a node from its disk before it starts: replays `committed`, the blocks it stored
+    /// (each checked as block sync checks it), and takes back its write-ahead log. The host then
+    /// starts it as restarted ([`crate::Host::start`]), so consensus recovers from the log. Returns
+    /// the commit reports of the replayed blocks (for the host's indexes).
+    pub fn restore(
+        &mut self,
+        committed: impl IntoIterator<Item = CommittedBlock>,
+        wal: WriteAheadLog,
+    ) -> Result<Vec<CommitReport>, RestoreError> {
+        let mut reports = Vec::new();
+        for block in committed {
+            let number = block.block.header.number;
+            let mut out = Vec::new();
+            self.import_committed(block, &mut out).map_err(|refusal| RestoreError { number, refusal })?;
+            reports.extend(out.into_iter().filter_map(|output| match output {
+                Output::Committed(report) => Some(*report),
+                _ => None,
+            }));
+        }
+        self.wal = wal;
+        Ok(reports)
     }
 
     fn on_client(&mut self, from: ClientId, request: ClientRequest, out: &mut Vec<Output>) {

@@ -28,8 +28,9 @@ use crate::wire::SignedMessage;
 /// round-skip rule repairs.
 pub const WAL_ENTRIES_MAX: usize = 8_192;
 
-/// The log (see the module documentation).
-#[derive(Debug, Clone, Default)]
+/// The log (see the module documentation). It serializes (serde) so that a host with a disk can
+/// write it whole whenever [`WriteAheadLog::changes`] moves.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct WriteAheadLog {
     entries: Vec<WalEntry>,
     /// Blocks named by a `Sent` proposal, a `Lock` or a `Valid` entry, by hash.
@@ -38,6 +39,9 @@ pub struct WriteAheadLog {
     /// validator and entry, so bounded with the entries).
     polkas: Vec<SignedMessage>,
     overflowed: u64,
+    /// Mutations so far (not persisted: a host compares it with the count it last wrote).
+    #[serde(skip)]
+    changes: u64,
 }
 
 impl WriteAheadLog {
@@ -48,6 +52,7 @@ impl WriteAheadLog {
 
     /// Appends `entry` with the block it names (`block_of` looks it up among this node's proposals).
     pub fn append(&mut self, entry: WalEntry, block_of: impl Fn(&B256) -> Option<Block>) {
+        self.changes += 1;
         if let WalEntry::StartHeight(height) = entry {
             self.entries.retain(|logged| logged.height() >= height);
             let named: Vec<B256> = self.entries.iter().filter_map(named_block).collect();
@@ -74,9 +79,16 @@ impl WriteAheadLog {
         }
         for vote in votes {
             if !self.polkas.contains(&vote) {
+                self.changes += 1;
                 self.polkas.push(vote);
             }
         }
+    }
+
+    /// How many times the log changed since this value was made: a host with a disk writes the
+    /// log when the count moves (before sending what the change precedes).
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The kept polka prevotes.
