@@ -1,5 +1,5 @@
 //! **Test only** (cargo feature `test-bugs`): deliberate bugs in node code, so that each of the
-//! simulator's checkers can be seen to catch a real violation (`sim/tests/checkers.rs`).
+//! simulator's checkers can be seen to catch a real violation (`sim/tests/all/checkers.rs`).
 //!
 //! They are switched on by the host ([`TestBug`] values handed to the node, the chain or the
 //! market after construction), never by a genesis or scenario parameter that a build without the

@@ -16,8 +16,8 @@ use tokio_util::codec::Framed;
 use zkcrowd_chain::{Chain, SenderCache};
 use zkcrowd_node::{Node, NodeParams};
 use zkcrowd_primitives::dev_signer;
-use zkcrowd_process::transport::framing;
 use zkcrowd_process::store::Store;
+use zkcrowd_process::transport::framing;
 use zkcrowd_process::{Head, Hello, ValidatorHandle, ValidatorOptions, start_validator};
 use zkcrowd_protocol::{ClientMessage, ClientRequest, decode, encode};
 

@@ -77,7 +77,7 @@ pub struct Scenario {
 }
 
 /// **Test only**: something broken on purpose so that a checker can be seen to catch it
-/// (`sim/tests/checkers.rs` runs one small scenario per checker). Node bugs exist only in a build
+/// (`sim/tests/all/checkers.rs` runs one small scenario per checker). Node bugs exist only in a build
 /// with the `test-bugs` cargo feature (the tests enable it); other builds refuse them at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
