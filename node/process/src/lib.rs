@@ -8,6 +8,10 @@
 //! 2. [`store`]: a validator's disk (redb): committed blocks and the write-ahead log.
 //! 3. [`validator`]: [`ValidatorRuntime`], the host's [`zkcrowd_node::Runtime`] in a process, and
 //!    [`start_validator`], which runs one validator until it is stopped.
+//! 4. [`rpc`] and [`index`]: Ethereum JSON-RPC over HTTP and WebSocket, and the index of recent
+//!    blocks, transactions and receipts it reads.
+//! 5. [`testnet`]: `zkcrowd node` (one validator from its configuration, restored from its disk)
+//!    and `zkcrowd testnet up/status/down`.
 //!
 //! Every queue has a named bound; what a full one drops is counted ([`TransportCounters`]).
 
