@@ -10,7 +10,8 @@
 //! Errors follow EIP-1474 and the usual clients: invalid parameters -32602 (the server's own
 //! parsing also answers -32700 and -32601 for malformed JSON and unknown methods), a refused
 //! transaction -32003 with the typed refusal as `data`, a reverted call 3 with the revert data,
-//! state not kept -32000, a call that cannot execute -32000. Limits: [`RPC_REQUEST_BYTES_MAX`],
+//! state not kept -32000, a call that cannot execute -32000, a busy validator or a log query over
+//! too many blocks -32005. Limits: [`RPC_REQUEST_BYTES_MAX`],
 //! [`RPC_RESPONSE_BYTES_MAX`], [`RPC_BATCH_MAX`], [`RPC_CONNECTIONS_MAX`],
 //! [`RPC_SUBSCRIPTIONS_MAX`] per connection, [`FEE_HISTORY_BLOCKS_MAX`], [`LOGS_BLOCKS_MAX`].
 //!
@@ -68,6 +69,8 @@ pub const STATE_NOT_KEPT: i32 = -32000;
 pub const TX_REJECTED: i32 = -32003;
 /// A call or estimate that reverted (geth's code), with the revert data.
 pub const EXECUTION_REVERTED: i32 = 3;
+/// EIP-1474: limit exceeded (a busy validator, a query over too many blocks).
+pub const LIMIT_EXCEEDED: i32 = -32005;
 
 /// What the methods share.
 pub struct RpcContext {
@@ -437,9 +440,13 @@ impl EthApiServer for Arc<RpcContext> {
         let hash = tx.hash;
         let (id, mut replies) = self.clients.register(8);
         let request = ClientRequest::SubmitTx(TxPacket::from(tx.envelope));
-        let sent = self.inbox.send(Event::Client { from: id, frame: encode(&request).into() }).await;
+        // A full inbox is answered at once (EIP-1474 "limit exceeded"), not waited on.
+        let sent = self.inbox.try_send(Event::Client { from: id, frame: encode(&request).into() });
         let verdict = async {
-            sent.map_err(|_| error(jsonrpsee::types::error::INTERNAL_ERROR_CODE, "the validator is stopping"))?;
+            sent.map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => error(LIMIT_EXCEEDED, "the validator is busy: try again"),
+                mpsc::error::TrySendError::Closed(_) => error(-32603, "the validator is stopping"),
+            })?;
             loop {
                 let frame = replies.recv().await.ok_or_else(|| error(-32603, "the validator dropped the request"))?;
                 match decode::<ClientMessage>(&frame) {
@@ -520,7 +527,7 @@ impl EthApiServer for Arc<RpcContext> {
                 let from = from_block.map_or(head, |t| self.number_of(t));
                 let to = to_block.map_or(head, |t| self.number_of(t)).min(head);
                 if to >= from && to - from >= LOGS_BLOCKS_MAX {
-                    return Err(error(-32005, format!("at most {LOGS_BLOCKS_MAX} blocks per query")));
+                    return Err(error(LIMIT_EXCEEDED, format!("at most {LOGS_BLOCKS_MAX} blocks per query")));
                 }
                 (from..=to).filter_map(|n| index.block(n)).collect()
             }
