@@ -149,7 +149,25 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Start, inspect and stop a local testnet of validator processes with JSON-RPC.
+    /// Run one plugin as a process: it registers, heartbeats and proves its assignments for real
+    /// (plonky2), talking to a validator over JSON-RPC (WebSocket).
+    Plugin {
+        /// A validator's WebSocket JSON-RPC URL (`ws://…`); repeat for failover validators.
+        #[arg(long, required = true)]
+        rpc: Vec<String>,
+        /// File holding the plugin's private key (hex); its account must hold ZKPoW.
+        #[arg(long, conflicts_with = "dev", required_unless_present = "dev")]
+        key: Option<PathBuf>,
+        /// Use the public development key `dev:N` instead of a key file (development only: anyone
+        /// can sign with it).
+        #[arg(long)]
+        dev: Option<u64>,
+        /// The circuit cache (built on first use).
+        #[arg(long, env = "ZKCROWD_CIRCUIT_CACHE", default_value = "target/zkcrowd/circuits")]
+        circuit_cache: PathBuf,
+    },
+    /// Start, inspect and stop a local testnet: validator processes with JSON-RPC, plugin processes
+    /// proving for real, and anvil as the L1 with the Rollup and its plonky2 verifier.
     Testnet {
         #[command(subcommand)]
         action: TestnetAction,
@@ -172,6 +190,35 @@ enum TestnetAction {
         /// Target block time, milliseconds.
         #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
         block_time_ms: u64,
+        /// Plugin processes (each proves for real: a few hundred MB and a core while proving).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=64))]
+        plugins: u16,
+        /// Do not start the L1 (anvil with the Rollup) nor the validators' L1 agents.
+        #[arg(long)]
+        no_l1: bool,
+        /// The circuit cache (built on first use).
+        #[arg(long, env = "ZKCROWD_CIRCUIT_CACHE", default_value = "target/zkcrowd/circuits")]
+        circuit_cache: PathBuf,
+    },
+    /// Send transfers from many accounts at a target rate for a bounded time; report how many
+    /// were committed, proven and accepted on the L1, and their latencies (JSON). Fails if an
+    /// accepted transfer is lost.
+    Load {
+        /// The testnet's directory.
+        #[arg(long, default_value = "target/zkcrowd/testnet")]
+        dir: PathBuf,
+        /// Transfers per second.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Sending accounts (dev:1 … dev:N).
+        #[arg(long, default_value_t = 100)]
+        accounts: u64,
+        /// Seconds to keep watching for commits, proofs and the L1 after sending.
+        #[arg(long, default_value_t = 120)]
+        wait_seconds: u64,
     },
     /// Heights, proven heads, active plugins and pools of every validator.
     Status {
@@ -190,11 +237,25 @@ enum TestnetAction {
 fn testnet(action: TestnetAction) -> anyhow::Result<()> {
     use zkcrowd_process::testnet;
     match action {
-        TestnetAction::Up { validators, dir, chain_id, block_time_ms } => {
+        TestnetAction::Up { validators, dir, chain_id, block_time_ms, plugins, no_l1, circuit_cache } => {
             let program = std::env::current_exe()?;
-            let options = testnet::UpOptions { dir: dir.clone(), validators, chain_id, block_time_ms, program };
+            let options = testnet::UpOptions {
+                dir: dir.clone(),
+                validators,
+                chain_id,
+                block_time_ms,
+                program,
+                plugins,
+                circuit_cache,
+                l1: !no_l1,
+            };
             let file = testnet::up(&options)?;
-            println!("testnet up: chain {} with {} validators, making blocks", file.chain_id, file.validators.len());
+            println!(
+                "testnet up: chain {} with {} validators and {} plugins, making blocks",
+                file.chain_id,
+                file.validators.len(),
+                file.plugins.len()
+            );
             for v in &file.validators {
                 println!(
                     "validator {}: pid {}, rpc {} {}, log {}",
@@ -205,6 +266,21 @@ fn testnet(action: TestnetAction) -> anyhow::Result<()> {
                     v.dir.join("node.log").display()
                 );
             }
+            for p in &file.plugins {
+                println!("plugin {}: pid {}, log {}", p.address, p.pid, p.dir.join("plugin.log").display());
+            }
+            match &file.l1 {
+                Some(l1) => println!(
+                    "L1: anvil pid {}, rpc {} (chain {}), Rollup {}, verifier {} ({})",
+                    l1.pid,
+                    l1.rpc_http,
+                    l1.chain_id,
+                    l1.rollup,
+                    l1.verifier,
+                    l1.verifier_kind.contract()
+                ),
+                None => println!("L1: none (--no-l1)"),
+            }
             println!(
                 "funded dev account {} (key {}; public, development only)",
                 file.dev_account.address, file.dev_account.private_key
@@ -212,12 +288,38 @@ fn testnet(action: TestnetAction) -> anyhow::Result<()> {
             println!("written: {}", dir.join("testnet.json").display());
         }
         TestnetAction::Status { dir } => print!("{}", testnet::status(&dir)?),
+        TestnetAction::Load { dir, rate, seconds, accounts, wait_seconds } => {
+            use zkcrowd_process::load;
+            let file = testnet::load(&dir)?;
+            let options = load::LoadOptions { rate_per_s: rate, seconds, accounts, wait_seconds };
+            let report = testnet::block_on(load::run(&file, &options))?;
+            println!("{}", load::render(&report)?);
+            load::verdict(&report)?;
+        }
         TestnetAction::Down { dir } => {
             let pids = testnet::down(&dir)?;
             println!("testnet down: stopped {} processes {pids:?}", pids.len());
         }
     }
     Ok(())
+}
+
+/// A long-running process (`node`, `plugin`): logs to standard error (`RUST_LOG`, default
+/// `info`), exit status 2 with the error.
+fn process_main(run: impl FnOnce() -> anyhow::Result<()>) -> u8 {
+    use std::io::IsTerminal;
+    // Colours only on a terminal: `testnet up` sends each process's output to its log file.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run() {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            2
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -316,20 +418,16 @@ fn main() -> ExitCode {
                 2
             }
         },
-        Command::Node { config } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-                )
-                .init();
-            match zkcrowd_process::testnet::run_node(&config) {
-                Ok(()) => 0,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    2
-                }
-            }
-        }
+        Command::Node { config } => process_main(|| zkcrowd_process::testnet::run_node(&config)),
+        Command::Plugin { rpc, key, dev, circuit_cache } => process_main(|| {
+            use zkcrowd_process::plugin::{KeySource, PluginOptions, run_plugin};
+            let key = match (key, dev) {
+                (Some(file), _) => KeySource::File(file),
+                (None, Some(index)) => KeySource::Dev(index),
+                (None, None) => anyhow::bail!("give --key FILE (or --dev N for a public development key)"),
+            };
+            run_plugin(&PluginOptions { rpc, key, circuit_cache })
+        }),
         Command::Testnet { action } => match testnet(action) {
             Ok(()) => 0,
             Err(error) => {

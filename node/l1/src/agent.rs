@@ -327,6 +327,17 @@ impl Submitter {
         })
     }
 
+    /// Hashes of the transactions sent and not yet confirmed.
+    pub fn in_flight(&self) -> Vec<B256> {
+        self.in_flight.keys().copied().collect()
+    }
+
+    /// Forgets a transaction the L1 dropped from its pool without mining it: its range becomes
+    /// due again.
+    pub fn forget(&mut self, hash: &B256) {
+        self.in_flight.remove(hash);
+    }
+
     /// The agent's signer (adversarial simulations sign their own transactions with it).
     pub fn agent_mut(&mut self) -> &mut SubmissionAgent {
         &mut self.agent

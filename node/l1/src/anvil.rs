@@ -6,6 +6,10 @@
 //! host a tokio runtime nor spawn threads. So [`AnvilL1::spawn`] starts a worker thread that owns
 //! the anvil process and a current-thread tokio runtime, and every call is a blocking request to
 //! it. Call `spawn` before a madsim runtime starts (the simulator does).
+//!
+//! [`AnvilL1::connect`] drives an anvil some other program started (a testnet's, started with
+//! `--no-mining` and given interval mining after its deployment). [`L1Rpc`] is the async client
+//! underneath, for callers already on tokio (a validator process's submission agent).
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -58,6 +62,14 @@ enum Request {
     Stop(Sender<()>),
 }
 
+/// Where the worker's anvil comes from.
+enum Target {
+    /// Start one (and kill it when done).
+    Spawn(AnvilConfig),
+    /// Talk to one at this URL (left running).
+    Connect(String),
+}
+
 /// An anvil process driven in lockstep (see the module documentation).
 pub struct AnvilL1 {
     requests: Option<Sender<Request>>,
@@ -69,12 +81,22 @@ pub struct AnvilL1 {
 impl AnvilL1 {
     /// Starts anvil and the worker thread that talks to it.
     pub fn spawn(config: AnvilConfig) -> Result<Self, L1Error> {
+        let chain_id = config.chain_id;
+        Self::start(Target::Spawn(config), chain_id)
+    }
+
+    /// Drives the anvil at `url` (chain `chain_id`), which must run with `--no-mining` for
+    /// lockstep [`L1Backend::mine`]. Dropping the value leaves that anvil running.
+    pub fn connect(url: &str, chain_id: u64) -> Result<Self, L1Error> {
+        Self::start(Target::Connect(url.to_owned()), chain_id)
+    }
+
+    fn start(target: Target, chain_id: u64) -> Result<Self, L1Error> {
         let (requests, inbox) = channel::<Request>();
         let (ready, started) = channel::<Result<String, L1Error>>();
-        let chain_id = config.chain_id;
         let worker = std::thread::Builder::new()
             .name("zkcrowd-anvil".to_owned())
-            .spawn(move || worker(config, inbox, ready))
+            .spawn(move || worker(target, inbox, ready))
             .map_err(|e| L1Error::Spawn(format!("worker thread: {e}")))?;
         let endpoint = started.recv().map_err(|_| L1Error::Spawn("the worker thread died".to_owned()))??;
         Ok(Self { requests: Some(requests), worker: Some(worker), chain_id, endpoint })
@@ -146,7 +168,7 @@ impl L1Backend for AnvilL1 {
     }
 }
 
-fn worker(config: AnvilConfig, inbox: Receiver<Request>, ready: Sender<Result<String, L1Error>>) {
+fn worker(target: Target, inbox: Receiver<Request>, ready: Sender<Result<String, L1Error>>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -154,25 +176,39 @@ fn worker(config: AnvilConfig, inbox: Receiver<Request>, ready: Sender<Result<St
             return;
         }
     };
-    let spawned = Anvil::new()
-        .path(&config.program)
-        .port(0u16)
-        .chain_id(config.chain_id)
-        .args(["--no-mining", "--order", "fifo", "--hardfork", "prague"])
-        .args(["--timestamp", &config.genesis_timestamp.to_string()])
-        .try_spawn();
-    let instance = match spawned {
-        Ok(instance) => instance,
+    let (instance, endpoint) = match target {
+        Target::Spawn(config) => {
+            let spawned = Anvil::new()
+                .path(&config.program)
+                .port(0u16)
+                .chain_id(config.chain_id)
+                .args(["--no-mining", "--order", "fifo", "--hardfork", "prague"])
+                .args(["--timestamp", &config.genesis_timestamp.to_string()])
+                .try_spawn();
+            match spawned {
+                Ok(instance) => {
+                    let endpoint = instance.endpoint();
+                    (Some(instance), endpoint)
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(L1Error::Spawn(format!(
+                        "{} ({e}); scripts/setup installs it",
+                        config.program.display()
+                    ))));
+                    return;
+                }
+            }
+        }
+        Target::Connect(url) => (None, url),
+    };
+    let rpc = match L1Rpc::new(&endpoint) {
+        Ok(rpc) => rpc,
         Err(e) => {
-            let _ = ready
-                .send(Err(L1Error::Spawn(format!("{} ({e}); scripts/setup installs it", config.program.display()))));
+            let _ = ready.send(Err(e));
             return;
         }
     };
-    let endpoint = instance.endpoint();
-    let provider: RootProvider<Ethereum> = RootProvider::new_http(instance.endpoint_url());
     let _ = ready.send(Ok(endpoint));
-    let rpc = Rpc { provider };
     while let Ok(request) = inbox.recv() {
         match request {
             Request::SetBalance(address, wei, reply) => {
@@ -197,7 +233,11 @@ fn worker(config: AnvilConfig, inbox: Receiver<Request>, ready: Sender<Result<St
     drop(instance);
 }
 
-struct Rpc {
+/// An async JSON-RPC client of an Ethereum L1 (anvil's extensions where a method needs them),
+/// with failures sorted into [`L1Error`]s: no answer is `Unavailable`, a refusal `Refused`, a
+/// reverted call `Reverted`.
+#[derive(Debug, Clone)]
+pub struct L1Rpc {
     provider: RootProvider<Ethereum>,
 }
 
@@ -208,8 +248,15 @@ fn hex_u64(value: &Value, what: &str) -> Result<u64, L1Error> {
         .ok_or_else(|| L1Error::Refused(format!("anvil answered {what} = {value}")))
 }
 
-impl Rpc {
-    async fn request(&self, method: &'static str, params: Value) -> Result<Value, L1Error> {
+impl L1Rpc {
+    /// A client of the L1 at `url` (HTTP).
+    pub fn new(url: &str) -> Result<Self, L1Error> {
+        let url = url.parse().map_err(|e| L1Error::Spawn(format!("L1 URL {url}: {e}")))?;
+        Ok(Self { provider: RootProvider::new_http(url) })
+    }
+
+    /// One raw request.
+    pub async fn request(&self, method: &'static str, params: Value) -> Result<Value, L1Error> {
         self.provider.raw_request::<_, Value>(method.into(), params).await.map_err(|e| match e {
             alloy::transports::RpcError::ErrorResp(payload) => match payload.data.as_ref() {
                 Some(data) if payload.message.contains("revert") => {
@@ -225,17 +272,32 @@ impl Rpc {
         })
     }
 
-    async fn send(&self, raw: Bytes) -> Result<B256, L1Error> {
+    /// `eth_sendRawTransaction`.
+    pub async fn send(&self, raw: Bytes) -> Result<B256, L1Error> {
         let hash = self.request("eth_sendRawTransaction", json!([raw])).await?;
         serde_json::from_value(hash).map_err(|e| L1Error::Refused(e.to_string()))
     }
 
-    async fn call(&self, to: Address, input: Bytes) -> Result<Bytes, L1Error> {
+    /// `eth_call` on the latest state.
+    pub async fn call(&self, to: Address, input: Bytes) -> Result<Bytes, L1Error> {
         let output = self.request("eth_call", json!([{ "to": to, "input": input }, "latest"])).await?;
         serde_json::from_value(output).map_err(|e| L1Error::Refused(e.to_string()))
     }
 
-    async fn mine(&self, timestamp: u64) -> Result<L1Block, L1Error> {
+    /// The latest block's number and timestamp.
+    pub async fn latest(&self) -> Result<(u64, u64), L1Error> {
+        let block = self.request("eth_getBlockByNumber", json!(["latest", false])).await?;
+        Ok((hex_u64(&block["number"], "number")?, hex_u64(&block["timestamp"], "timestamp")?))
+    }
+
+    /// The next nonce of `address`, counting its pooled transactions.
+    pub async fn pending_nonce(&self, address: Address) -> Result<u64, L1Error> {
+        let nonce = self.request("eth_getTransactionCount", json!([address, "pending"])).await?;
+        hex_u64(&nonce, "nonce")
+    }
+
+    /// `evm_mine` at `timestamp` (anvil), then the block with its receipts.
+    pub async fn mine(&self, timestamp: u64) -> Result<L1Block, L1Error> {
         self.request("evm_mine", json!([format!("{timestamp:#x}")])).await?;
         let block = self.request("eth_getBlockByNumber", json!(["latest", false])).await?;
         let number = hex_u64(&block["number"], "number")?;
@@ -249,31 +311,40 @@ impl Rpc {
             serde_json::from_value(block["transactions"].clone()).map_err(|e| L1Error::Refused(e.to_string()))?;
         let mut receipts = Vec::with_capacity(hashes.len());
         for tx_hash in hashes {
-            let receipt = self.request("eth_getTransactionReceipt", json!([tx_hash])).await?;
-            let success = hex_u64(&receipt["status"], "status")? == 1;
-            let created = serde_json::from_value::<Option<Address>>(receipt["contractAddress"].clone()).unwrap_or(None);
-            // A failed transaction's revert data: anvil's receipts do not carry it; its tracer does.
-            let revert_data = if success {
-                Bytes::new()
-            } else {
-                let trace = self
-                    .request(
-                        "debug_traceTransaction",
-                        json!([tx_hash, { "disableStack": true, "disableStorage": true }]),
-                    )
-                    .await?;
-                let hex = trace["returnValue"].as_str().unwrap_or_default();
-                let hex = if hex.starts_with("0x") { hex.to_owned() } else { format!("0x{hex}") };
-                hex.parse().unwrap_or_default()
-            };
-            receipts.push(L1Receipt {
-                tx_hash,
-                success,
-                gas_used: hex_u64(&receipt["gasUsed"], "gasUsed")?,
-                revert_data,
-                created,
-            });
+            let receipt = self
+                .receipt(tx_hash)
+                .await?
+                .ok_or_else(|| L1Error::Refused(format!("no receipt of {tx_hash} in its block")))?;
+            receipts.push(receipt);
         }
         Ok(L1Block { number, timestamp, hash: Some(hash), gas_used, receipts })
+    }
+
+    /// A mined transaction's receipt (with the revert data of a failed one), `None` while pending.
+    pub async fn receipt(&self, tx_hash: B256) -> Result<Option<L1Receipt>, L1Error> {
+        let receipt = self.request("eth_getTransactionReceipt", json!([tx_hash])).await?;
+        if receipt.is_null() {
+            return Ok(None);
+        }
+        let success = hex_u64(&receipt["status"], "status")? == 1;
+        let created = serde_json::from_value::<Option<Address>>(receipt["contractAddress"].clone()).unwrap_or(None);
+        // A failed transaction's revert data: anvil's receipts do not carry it; its tracer does.
+        let revert_data = if success {
+            Bytes::new()
+        } else {
+            let trace = self
+                .request("debug_traceTransaction", json!([tx_hash, { "disableStack": true, "disableStorage": true }]))
+                .await?;
+            let hex = trace["returnValue"].as_str().unwrap_or_default();
+            let hex = if hex.starts_with("0x") { hex.to_owned() } else { format!("0x{hex}") };
+            hex.parse().unwrap_or_default()
+        };
+        Ok(Some(L1Receipt {
+            tx_hash,
+            success,
+            gas_used: hex_u64(&receipt["gasUsed"], "gasUsed")?,
+            revert_data,
+            created,
+        }))
     }
 }

@@ -16,7 +16,7 @@ use crate::contract::{IRollup, creation_code, rollup_constructor_args};
 pub const FUNDING_WEI: u128 = 1_000_000_000_000_000_000_000;
 
 /// Which verifier the Rollup calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifierKind {
     /// `ModeledProofVerifier` (**simulation only**): accepts the modeled record of the inputs.

@@ -26,7 +26,7 @@ pub mod deploy;
 pub mod embedded;
 
 pub use agent::{AgentLink, NotSent, ProvenRange, Schedule, SubmissionAgent, SubmissionOutcome, Submitted, Submitter};
-pub use anvil::AnvilL1;
+pub use anvil::{AnvilL1, L1Rpc};
 pub use backend::{L1Backend, L1Block, L1Error, L1Receipt, StopHandle};
 pub use deploy::{Deployment, VerifierKind};
 pub use embedded::EmbeddedL1;

@@ -10,12 +10,21 @@
 //!    [`start_validator`], which runs one validator until it is stopped.
 //! 4. [`rpc`] and [`index`]: Ethereum JSON-RPC over HTTP and WebSocket, and the index of recent
 //!    blocks, transactions and receipts it reads.
-//! 5. [`testnet`]: `zkcrowd node` (one validator from its configuration, restored from its disk)
-//!    and `zkcrowd testnet up/status/down`.
+//! 5. [`l1`]: a validator's L1 submission agent on a live L1 (the simulator's `Submitter`).
+//! 6. [`plugin`]: `zkcrowd plugin`, one plugin as a process: the plugin host
+//!    ([`zkcrowd_client::PluginHost`], the simulator's) over tokio, talking to a validator over
+//!    JSON-RPC (WebSocket), proving for real with plonky2.
+//! 7. [`testnet`]: `zkcrowd node` (one validator from its configuration, restored from its disk)
+//!    and `zkcrowd testnet up/status/down`: validators, plugins and an anvil L1 with the contracts.
+//! 8. [`load`]: `zkcrowd testnet load`, transfers at a target rate through the RPC, counted to
+//!    commit, proof and the L1.
 //!
 //! Every queue has a named bound; what a full one drops is counted ([`TransportCounters`]).
 
 pub mod index;
+pub mod l1;
+pub mod load;
+pub mod plugin;
 pub mod rpc;
 pub mod store;
 pub mod testnet;

@@ -17,7 +17,20 @@
 //!
 //! `eth_sendRawTransaction` goes through the validator's host like any client's request, so the
 //! transaction is checked, pooled and gossiped exactly as a plugin's would be.
+//!
+//! The `zkcrowd_` namespace: `zkcrowd_status` (heights, proven head, L1 head), `zkcrowd_chainParams`
+//! (what a plugin's cadence follows), `zkcrowd_market` (active plugins, open and assigned jobs with
+//! their bounties, bounded by [`MARKET_JOBS_MAX`]) and the plugin protocol itself over a WebSocket
+//! connection: `zkcrowd_clientSession` subscribes the connection as one client of the validator
+//! (every [`ClientMessage`] for it arrives as a `zkcrowd_clientMessage` notification of its encoded
+//! frame), and `zkcrowd_clientRequest` sends one encoded [`ClientRequest`] as that client. The frames
+//! are the wire codec's (`zkcrowd_protocol::codec`, versioned and size-limited per kind), the same a
+//! TCP client sends; register and heartbeat are ordinary signed transactions inside them, and a
+//! proof travels as its transaction's sidecar. A request that does not decode is refused with
+//! -32602 and the codec's typed reason; a request on a connection with no session with
+//! [`NO_SESSION`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -35,14 +48,15 @@ use jsonrpsee::server::{
     BatchRequestConfig, PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{ConnectionId, Extensions};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use zkcrowd_chain::{CallError, CallRequest, TxPacket};
 use zkcrowd_node::{Event, Node};
-use zkcrowd_protocol::{ClientMessage, ClientRequest, decode, encode};
+use zkcrowd_protocol::{ClientId, ClientMessage, ClientRequest, decode, encode};
 
 use crate::index::{ChainIndex, IndexedBlock};
-use crate::transport::ClientHub;
+use crate::transport::{CLIENT_QUEUE_FRAMES_MAX, ClientHub};
 
 /// Largest request body (a raw transaction of the chain's largest size, hex-encoded, fits).
 pub const RPC_REQUEST_BYTES_MAX: u32 = 2 << 20;
@@ -71,6 +85,10 @@ pub const TX_REJECTED: i32 = -32003;
 pub const EXECUTION_REVERTED: i32 = 3;
 /// EIP-1474: limit exceeded (a busy validator, a query over too many blocks).
 pub const LIMIT_EXCEEDED: i32 = -32005;
+/// `zkcrowd_clientRequest` on a connection that opened no `zkcrowd_clientSession`.
+pub const NO_SESSION: i32 = -32001;
+/// Most jobs one `zkcrowd_market` answer lists (the oldest open ones first).
+pub const MARKET_JOBS_MAX: usize = 256;
 
 /// What the methods share.
 pub struct RpcContext {
@@ -84,6 +102,24 @@ pub struct RpcContext {
     pub clients: Arc<ClientHub>,
     /// New heads, for `newHeads` subscribers.
     pub heads: broadcast::Sender<IndexedBlock>,
+    /// Client sessions by WebSocket connection (`zkcrowd_clientSession`).
+    pub sessions: Mutex<BTreeMap<usize, ClientId>>,
+    /// What this validator's L1 agent last saw, if it runs one.
+    pub l1: Arc<RwLock<Option<L1View>>>,
+}
+
+/// The L1 as a validator's submission agent last saw it.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct L1View {
+    /// The L1's latest block.
+    pub block: u64,
+    /// The Rollup's proven head: the last L2 block it accepted.
+    pub proven_head: u64,
+    /// Ranges this validator's agent got accepted.
+    pub accepted: u64,
+    /// Its submissions the Rollup reverted.
+    pub reverted: u64,
 }
 
 fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -181,6 +217,66 @@ pub struct Status {
     pub open_jobs: u64,
     /// Pending transactions in this validator's pool.
     pub mempool: usize,
+    /// The L1, as this validator's submission agent last saw it (`null` without one).
+    pub l1: Option<L1View>,
+}
+
+/// What `zkcrowd_chainParams` answers: what a plugin's cadence follows.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainParams {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Target block time, ms.
+    pub block_time_ms: u64,
+    /// A plugin is active while its last heartbeat is this recent.
+    pub heartbeat_window_blocks: u64,
+    /// Blocks a plugin has to prove an assigned job.
+    pub proof_deadline_blocks: u64,
+    /// Base fee of the head block, wei.
+    pub base_fee_wei: u128,
+    /// Which jobs need a real proof (`none`, `all`, or a sample).
+    pub real_proofs: String,
+}
+
+/// One job in `zkcrowd_market`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketJob {
+    /// Its id.
+    pub id: u64,
+    /// What it proves.
+    pub kind: zkcrowd_market::JobKind,
+    /// `open` or `assigned`.
+    pub status: &'static str,
+    /// The assignee's address, when assigned.
+    pub assignee: Option<Address>,
+    /// Last block whose proof counts, when assigned.
+    pub deadline_block: Option<u64>,
+    /// Its bounty at the head, wei.
+    pub bounty_wei: U256,
+    /// It needs a real proof.
+    pub real_required: bool,
+}
+
+/// What `zkcrowd_market` answers.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketState {
+    /// The block it describes (the head).
+    pub block: u64,
+    /// Registered plugins.
+    pub plugins: u64,
+    /// Plugins active now.
+    pub active_plugins: u64,
+    /// Open jobs.
+    pub open_jobs: u64,
+    /// Assigned jobs.
+    pub assigned_jobs: u64,
+    /// Jobs created since genesis.
+    pub jobs_created: u64,
+    /// Open and assigned jobs, oldest first, at most [`MARKET_JOBS_MAX`].
+    pub jobs: Vec<MarketJob>,
 }
 
 /// The `zkcrowd` namespace.
@@ -189,6 +285,19 @@ pub trait ZkcrowdApi {
     /// Heights, proving progress and the market at a glance.
     #[method(name = "status")]
     fn status(&self) -> RpcResult<Status>;
+    /// What a plugin's cadence follows.
+    #[method(name = "chainParams")]
+    fn chain_params(&self) -> RpcResult<ChainParams>;
+    /// The market at the head: plugins, open and assigned jobs with their bounties.
+    #[method(name = "market")]
+    fn market(&self) -> RpcResult<MarketState>;
+    /// Opens this connection's client session: the validator's messages for it arrive as
+    /// notifications of their encoded frames (see the module documentation).
+    #[subscription(name = "clientSession" => "clientMessage", unsubscribe = "closeClientSession", item = Bytes, with_extensions)]
+    async fn client_session(&self) -> SubscriptionResult;
+    /// Sends one encoded client request as this connection's session.
+    #[method(name = "clientRequest", with_extensions)]
+    async fn client_request(&self, frame: Bytes) -> RpcResult<()>;
 }
 
 impl RpcContext {
@@ -572,6 +681,7 @@ impl NetApiServer for Arc<RpcContext> {
     }
 }
 
+#[async_trait]
 impl ZkcrowdApiServer for Arc<RpcContext> {
     fn status(&self) -> RpcResult<Status> {
         let node = self.node.lock().expect("node lock");
@@ -584,6 +694,109 @@ impl ZkcrowdApiServer for Arc<RpcContext> {
             active_plugins: market.active_count(),
             open_jobs: market.open_jobs() as u64,
             mempool: node.mempool_len(),
+            l1: *self.l1.read().expect("l1 lock"),
+        })
+    }
+
+    fn chain_params(&self) -> RpcResult<ChainParams> {
+        let node = self.node.lock().expect("node lock");
+        let market = node.chain().market().params();
+        Ok(ChainParams {
+            chain_id: node.chain().spec().chain_id,
+            block_time_ms: node.params().block_time_ms,
+            heartbeat_window_blocks: market.heartbeat_window_blocks,
+            proof_deadline_blocks: market.proof_deadline_blocks,
+            base_fee_wei: u128::from(node.chain().head().base_fee_per_gas),
+            real_proofs: format!("{:?}", market.real_proofs).to_lowercase(),
+        })
+    }
+
+    fn market(&self) -> RpcResult<MarketState> {
+        let node = self.node.lock().expect("node lock");
+        let market = node.chain().market();
+        let block = market.block();
+        let address = |id: zkcrowd_market::PluginId| market.plugins().nth(id as usize).map(|p| p.address);
+        let jobs = market
+            .jobs()
+            .filter_map(|job| {
+                let (status, assignee, deadline_block) = match job.status {
+                    zkcrowd_market::JobStatus::Open => ("open", None, None),
+                    zkcrowd_market::JobStatus::Assigned { plugin, deadline_block } => {
+                        ("assigned", address(plugin), Some(deadline_block))
+                    }
+                    _ => return None,
+                };
+                Some(MarketJob {
+                    id: job.id,
+                    kind: job.kind,
+                    status,
+                    assignee,
+                    deadline_block,
+                    bounty_wei: U256::from(market.bounty(job, block).wei()),
+                    real_required: job.real_required,
+                })
+            })
+            .take(MARKET_JOBS_MAX)
+            .collect();
+        Ok(MarketState {
+            block,
+            plugins: market.plugins().count() as u64,
+            active_plugins: market.active_count(),
+            open_jobs: market.open_jobs() as u64,
+            assigned_jobs: market.assigned_jobs() as u64,
+            jobs_created: market.jobs_created(),
+            jobs,
+        })
+    }
+
+    async fn client_session(&self, pending: PendingSubscriptionSink, _ext: &Extensions) -> SubscriptionResult {
+        let connection = pending.connection_id().0;
+        if self.sessions.lock().expect("sessions lock").contains_key(&connection) {
+            pending.reject(error(NO_SESSION, "this connection has a client session already")).await;
+            return Ok(());
+        }
+        // The session exists before the client learns it is open: its first request may arrive
+        // right after the subscription's answer.
+        let (id, mut frames) = self.clients.register(CLIENT_QUEUE_FRAMES_MAX);
+        self.sessions.lock().expect("sessions lock").insert(connection, id);
+        let sink = match pending.accept().await {
+            Ok(sink) => sink,
+            Err(error) => {
+                self.sessions.lock().expect("sessions lock").remove(&connection);
+                self.clients.remove(id);
+                return Err(error.into());
+            }
+        };
+        let forward = async {
+            loop {
+                tokio::select! {
+                    frame = frames.recv() => {
+                        let Some(frame) = frame else { return };
+                        let Ok(message) = SubscriptionMessage::new("zkcrowd_clientMessage", sink.subscription_id(), &Bytes::from(frame.to_vec())) else { return };
+                        if sink.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                    () = sink.closed() => return,
+                }
+            }
+        };
+        forward.await;
+        self.sessions.lock().expect("sessions lock").remove(&connection);
+        self.clients.remove(id);
+        Ok(())
+    }
+
+    async fn client_request(&self, ext: &Extensions, frame: Bytes) -> RpcResult<()> {
+        let connection = ext.get::<ConnectionId>().map(|c| c.0);
+        let id = connection.and_then(|c| self.sessions.lock().expect("sessions lock").get(&c).copied()).ok_or_else(
+            || error(NO_SESSION, "no client session on this connection: subscribe to zkcrowd_clientSession first"),
+        )?;
+        // Refused here with the codec's reason, rather than counted and dropped by the host.
+        decode::<ClientRequest>(&frame).map_err(|reason| invalid_params(format!("not a client request: {reason}")))?;
+        self.inbox.try_send(Event::Client { from: id, frame }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => error(LIMIT_EXCEEDED, "the validator is busy: try again"),
+            mpsc::error::TrySendError::Closed(_) => error(-32603, "the validator is stopping"),
         })
     }
 }

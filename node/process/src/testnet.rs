@@ -2,15 +2,23 @@
 //! loopback, each with its JSON-RPC server, started, inspected and stopped from a directory.
 //!
 //! `testnet up` writes, in its directory:
-//! - `genesis.json`: the chain (its validators' addresses, funded development accounts, the
-//!   market with every proof required real: a testnet refuses modeled proofs);
-//! - `validator-I/key` (a fresh random key, mode 0600), `validator-I/config.json` (index, peer and
-//!   RPC addresses, genesis, key, block time) and `validator-I/node.log`;
-//! - `testnet.json`: each validator's pid, HTTP and WebSocket RPC URLs and directory, the chain
-//!   id, and for development the private key of a funded account (the public `dev:0` key).
+//! - `genesis.json`: the chain (its validators' addresses, funded development accounts and
+//!   plugin accounts, the market with every proof required real: a testnet refuses modeled
+//!   proofs, and its validators verify every real one);
+//! - `l1/anvil.log`: anvil, the L1, with the generated `WrapperVerifier` (the on-chain plonky2
+//!   verifier of wrapped range proofs) and the `Rollup` over it deployed, then mining a block every
+//!   second; each validator has an L1 agent key (funded there) that posts its wrapped ranges;
+//! - `validator-I/key` and `validator-I/l1-key` (fresh random keys, mode 0600),
+//!   `validator-I/config.json` (index, peer and RPC addresses, genesis, keys, block time, circuit
+//!   cache, L1), `validator-I/chain.redb` and `validator-I/node.log`;
+//! - `plugin-J/key` (a fresh random key, funded in the genesis) and `plugin-J/plugin.log`;
+//! - `testnet.json`: every pid, each validator's HTTP and WebSocket RPC URLs and directory, the
+//!   L1's URL, chain id and contract addresses, the chain id, and for development the private key
+//!   of a funded account (the public `dev:0` key).
 //!
-//! It starts one `zkcrowd node --config validator-I/config.json` per validator in its own process
-//! group (a Ctrl-C in the terminal that ran `up` does not reach them) and returns once every
+//! Before it starts anything it loads the circuits once (building them into the cache on first
+//! use), so the processes only read the cache. It starts every process in its own process group
+//! (a Ctrl-C in the terminal that ran `up` does not reach them) and returns once every
 //! validator's RPC reports a block. `testnet down` stops exactly the pids in `testnet.json`
 //! (SIGTERM, then SIGKILL after [`STOP_GRACE_MS`]) and waits until none is left.
 
@@ -26,22 +34,27 @@ use alloy::providers::{Provider, RootProvider};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use zkcrowd_chain::{Chain, DevAccounts, Genesis, GenesisValidator, SenderCache};
+use zkcrowd_chain::{Chain, DevAccounts, Genesis, GenesisAccount, GenesisValidator, SenderCache};
 use zkcrowd_consensus::ValidatorSet;
+use zkcrowd_l1::{AnvilL1, Deployment, L1Rpc, VerifierKind};
 use zkcrowd_market::{MarketParams, RealProofPolicy};
 use zkcrowd_node::{Node, NodeParams};
-use zkcrowd_primitives::{AccountRef, DevSigner, Zkpow, dev_signer};
+use zkcrowd_primitives::{AccountRef, Zkpow, dev_signer};
+use zkcrowd_proofs::ProofSystem;
 
 use crate::index::ChainIndex;
+use crate::l1::L1Config;
 use crate::store::Store;
 use crate::validator::{ValidatorOptions, start_validator};
 
 /// How long `down` waits after SIGTERM before SIGKILL.
 pub const STOP_GRACE_MS: u64 = 5_000;
-/// How long `up` waits for every validator to report a block.
-pub const UP_TIMEOUT_MS: u64 = 60_000;
-/// Development accounts funded in a testnet's genesis (`dev:0` …).
-pub const DEV_ACCOUNTS: u64 = 10;
+/// How long `up` waits for every validator to report a block (each first loads the circuits and
+/// builds the wrapper: tens of seconds when they share two cores).
+pub const UP_TIMEOUT_MS: u64 = 300_000;
+/// Development accounts funded in a testnet's genesis (`dev:0` …; the load command sends from
+/// `dev:1` on).
+pub const DEV_ACCOUNTS: u64 = 1_000;
 /// Stake of each validator, ZKPOW.
 const VALIDATOR_STAKE_ZKPOW: u128 = 100_000;
 
@@ -62,6 +75,12 @@ pub struct NodeConfig {
     pub key_file: PathBuf,
     /// Target block time.
     pub block_time_ms: u64,
+    /// The circuit cache (read when the genesis requires real proofs).
+    #[serde(default)]
+    pub circuit_cache: Option<PathBuf>,
+    /// Its L1 submission agent, if it runs one.
+    #[serde(default)]
+    pub l1: Option<L1Config>,
 }
 
 /// What `testnet up` started (`testnet.json`).
@@ -73,8 +92,41 @@ pub struct TestnetFile {
     pub genesis: PathBuf,
     /// The validators.
     pub validators: Vec<ValidatorEntry>,
+    /// The plugins.
+    #[serde(default)]
+    pub plugins: Vec<PluginEntry>,
+    /// The L1.
+    pub l1: Option<L1Entry>,
     /// A funded account for development (its key is public: `dev:0`).
     pub dev_account: DevAccount,
+}
+
+/// A testnet's L1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct L1Entry {
+    /// anvil's process.
+    pub pid: u32,
+    /// Its JSON-RPC URL.
+    pub rpc_http: String,
+    /// Its chain id.
+    pub chain_id: u64,
+    /// The Rollup contract.
+    pub rollup: Address,
+    /// The verifier it calls.
+    pub verifier: Address,
+    /// Which verifier that is (`wrapped`: the generated plonky2 verifier).
+    pub verifier_kind: VerifierKind,
+}
+
+/// One plugin of a testnet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginEntry {
+    /// Its process.
+    pub pid: u32,
+    /// Its account.
+    pub address: Address,
+    /// Its directory (key, log).
+    pub dir: PathBuf,
 }
 
 /// One validator of a testnet.
@@ -114,7 +166,22 @@ pub struct UpOptions {
     pub block_time_ms: u64,
     /// The `zkcrowd` program that runs a node.
     pub program: PathBuf,
+    /// Plugin processes.
+    pub plugins: u16,
+    /// The circuit cache.
+    pub circuit_cache: PathBuf,
+    /// Start anvil with the contracts, and an L1 agent per validator.
+    pub l1: bool,
 }
+
+/// The L1's chain id (anvil's default).
+pub const L1_CHAIN_ID: u64 = 31_337;
+/// The Rollup's slot length: each validator's agent owns one slot in turn.
+pub const L1_SLOT_SECONDS: u64 = 2;
+/// Each plugin account's balance in a testnet's genesis, ZKPOW.
+const PLUGIN_BALANCE_ZKPOW: u128 = 10_000;
+/// How long `up` waits for anvil to answer.
+const ANVIL_UP_MS: u64 = 20_000;
 
 fn free_port() -> Result<SocketAddr> {
     // The port is free now; the node binds it a moment later (loopback: a race lost only to
@@ -131,8 +198,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 
-/// The testnet's genesis for validators `addresses`.
-pub fn testnet_genesis(chain_id: u64, addresses: &[Address]) -> Genesis {
+/// The testnet's genesis for validators `addresses`, with `plugins` funded.
+pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address]) -> Genesis {
     Genesis {
         chain_id,
         timestamp: 0,
@@ -140,7 +207,15 @@ pub fn testnet_genesis(chain_id: u64, addresses: &[Address]) -> Genesis {
         base_fee_per_gas: Zkpow::from_wei(1_000_000_000),
         min_base_fee_per_gas: None,
         max_tx_size_bytes: 128 * 1024,
-        accounts: Vec::new(),
+        accounts: plugins
+            .iter()
+            .map(|a| GenesisAccount {
+                address: AccountRef::Address(*a),
+                balance: Zkpow::from_zkpow(PLUGIN_BALANCE_ZKPOW),
+                nonce: 0,
+                code: None,
+            })
+            .collect(),
         dev_accounts: Some(DevAccounts { count: DEV_ACCOUNTS, balance: Zkpow::from_zkpow(1_000_000), first: 0 }),
         validators: addresses
             .iter()
@@ -149,7 +224,16 @@ pub fn testnet_genesis(chain_id: u64, addresses: &[Address]) -> Genesis {
                 stake: Zkpow::from_zkpow(VALIDATOR_STAKE_ZKPOW),
             })
             .collect(),
-        market: MarketParams { real_proofs: RealProofPolicy::All, ..MarketParams::default() },
+        market: MarketParams {
+            real_proofs: RealProofPolicy::All,
+            // Real proving takes seconds (a wrap ~15 s on one core, more when the machine is
+            // shared): at 1-second blocks, 30 blocks to prove a job, a heartbeat every 30 s, and
+            // one wrap per 16 blocks, which a few plugins on two cores keep up with.
+            proof_deadline_blocks: 30,
+            heartbeat_window_blocks: 90,
+            wrap_range_blocks: 16,
+            ..MarketParams::default()
+        },
     }
 }
 
@@ -174,41 +258,101 @@ pub fn up(options: &UpOptions) -> Result<TestnetFile> {
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
+    // Once here, so that no two processes build the circuits at the same time.
+    let cache = absolute(&options.circuit_cache)?;
+    tracing::info!(cache = %cache.display(), "loading the circuits");
+    ProofSystem::load_or_build(&cache).with_context(|| format!("loading the circuits (cache {})", cache.display()))?;
     let keys: Vec<PrivateKeySigner> = (0..options.validators).map(|_| PrivateKeySigner::random()).collect();
     let addresses: Vec<Address> = keys.iter().map(PrivateKeySigner::address).collect();
-    let genesis = testnet_genesis(options.chain_id, &addresses);
+    let plugin_keys: Vec<PrivateKeySigner> = (0..options.plugins).map(|_| PrivateKeySigner::random()).collect();
+    let plugin_addresses: Vec<Address> = plugin_keys.iter().map(PrivateKeySigner::address).collect();
+    let genesis = testnet_genesis(options.chain_id, &addresses, &plugin_addresses);
     let genesis_path = dir.join("genesis.json");
     write_json(&genesis_path, &genesis)?;
+    let mut started = Started::default();
+    let result = start_all(options, &dir, &cache, &genesis, &genesis_path, &keys, &plugin_keys, &mut started);
+    match result {
+        Ok(file) => Ok(file),
+        Err(error) => {
+            started.stop();
+            let _ = fs::remove_file(dir.join("testnet.json"));
+            Err(error)
+        }
+    }
+}
+
+/// The processes `up` started so far (stopped again if it fails).
+#[derive(Default)]
+struct Started {
+    children: Vec<Child>,
+}
+
+impl Started {
+    fn stop(&mut self) {
+        stop_children(&mut self.children);
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) })
+}
+
+fn write_key(path: &Path, key: &PrivateKeySigner) -> Result<()> {
+    fs::write(path, hex::encode(key.to_bytes())).with_context(|| format!("writing {}", path.display()))?;
+    restrict(path)
+}
+
+#[allow(clippy::too_many_arguments, reason = "the pieces `up` prepared, named at its one call")]
+fn start_all(
+    options: &UpOptions,
+    dir: &Path,
+    cache: &Path,
+    genesis: &Genesis,
+    genesis_path: &Path,
+    keys: &[PrivateKeySigner],
+    plugin_keys: &[PrivateKeySigner],
+    started: &mut Started,
+) -> Result<TestnetFile> {
+    let agent_keys: Vec<PrivateKeySigner> = keys.iter().map(|_| PrivateKeySigner::random()).collect();
+    let (l1_entry, l1_config) = if options.l1 {
+        let agents: Vec<Address> = agent_keys.iter().map(PrivateKeySigner::address).collect();
+        let genesis_root = Chain::from_genesis(genesis)?.head().ledger_root;
+        let (entry, config) = start_l1(dir, options.chain_id, genesis_root, &agents, started)?;
+        (Some(entry), Some(config))
+    } else {
+        (None, None)
+    };
     let peers = (0..options.validators).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
     let rpcs = (0..options.validators).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
-    let mut children: Vec<Child> = Vec::new();
     let mut entries = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let node_dir = dir.join(format!("validator-{i}"));
         fs::create_dir_all(&node_dir)?;
         let key_file = node_dir.join("key");
-        fs::write(&key_file, hex::encode(key.to_bytes()))?;
-        restrict(&key_file)?;
+        write_key(&key_file, key)?;
+        let l1 = match &l1_config {
+            Some(config) => {
+                let key_file = node_dir.join("l1-key");
+                write_key(&key_file, &agent_keys[i])?;
+                Some(L1Config { key_file, ..config.clone() })
+            }
+            None => None,
+        };
         let config = NodeConfig {
             index: i as u16,
             listen: peers[i],
             peers: peers.clone(),
             rpc: rpcs[i],
-            genesis: genesis_path.clone(),
+            genesis: genesis_path.to_path_buf(),
             key_file,
             block_time_ms: options.block_time_ms,
+            circuit_cache: Some(cache.to_path_buf()),
+            l1,
         };
         let config_path = node_dir.join("config.json");
         write_json(&config_path, &config)?;
         let log = fs::File::create(node_dir.join("node.log"))?;
-        let child = spawn_node(&options.program, &config_path, log);
-        let child = match child {
-            Ok(child) => child,
-            Err(error) => {
-                stop_children(&mut children);
-                return Err(error);
-            }
-        };
+        let child = spawn(&options.program, &["node".as_ref(), "--config".as_ref(), config_path.as_os_str()], log)?;
         entries.push(ValidatorEntry {
             index: i as u16,
             pid: child.id(),
@@ -216,36 +360,131 @@ pub fn up(options: &UpOptions) -> Result<TestnetFile> {
             rpc_ws: format!("ws://{}", rpcs[i]),
             dir: node_dir,
         });
-        children.push(child);
+        started.children.push(child);
     }
     let dev = dev_signer(0);
-    let file = TestnetFile {
+    let mut file = TestnetFile {
         chain_id: options.chain_id,
-        genesis: genesis_path,
+        genesis: genesis_path.to_path_buf(),
         validators: entries,
+        plugins: Vec::new(),
+        l1: l1_entry,
         dev_account: DevAccount { address: dev.address(), private_key: format!("0x{}", hex::encode(dev.to_bytes())) },
     };
     write_json(&dir.join("testnet.json"), &file)?;
-    if let Err(error) = wait_for_blocks(&file, &mut children) {
-        stop_children(&mut children);
-        fs::remove_file(dir.join("testnet.json"))?;
-        return Err(error);
+    wait_for_blocks(&file, &mut started.children)?;
+    // Plugins once the chain runs (a plugin waits for its validator anyway; this keeps their
+    // circuit loading off the validators' start).
+    let entries = &file.validators;
+    let mut plugins = Vec::new();
+    for (j, key) in plugin_keys.iter().enumerate() {
+        let plugin_dir = dir.join(format!("plugin-{j}"));
+        fs::create_dir_all(&plugin_dir)?;
+        let key_file = plugin_dir.join("key");
+        write_key(&key_file, key)?;
+        let log = fs::File::create(plugin_dir.join("plugin.log"))?;
+        // Home validator j (mod n), the others after it for failover.
+        let mut args: Vec<std::ffi::OsString> = vec!["plugin".into(), "--key".into(), key_file.into()];
+        for k in 0..entries.len() {
+            args.extend(["--rpc".into(), entries[(j + k) % entries.len()].rpc_ws.clone().into()]);
+        }
+        args.extend(["--circuit-cache".into(), cache.as_os_str().to_owned()]);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let child = spawn(&options.program, &args, log)?;
+        plugins.push(PluginEntry { pid: child.id(), address: key.address(), dir: plugin_dir });
+        started.children.push(child);
     }
+    file.plugins = plugins;
+    write_json(&dir.join("testnet.json"), &file)?;
     Ok(file)
 }
 
-fn spawn_node(program: &Path, config: &Path, log: fs::File) -> Result<Child> {
+/// Starts anvil (in lockstep), deploys the generated verifier and the Rollup over the L2 genesis
+/// root with `agents` in its schedule, then lets anvil mine a block every second.
+fn start_l1(
+    dir: &Path,
+    l2_chain_id: u64,
+    genesis_root: B256,
+    agents: &[Address],
+    started: &mut Started,
+) -> Result<(L1Entry, L1Config)> {
+    let l1_dir = dir.join("l1");
+    fs::create_dir_all(&l1_dir)?;
+    let port = free_port()?.port();
+    let log = fs::File::create(l1_dir.join("anvil.log"))?;
+    let program = zkcrowd_l1::anvil::default_program();
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--chain-id",
+        &L1_CHAIN_ID.to_string(),
+        "--no-mining",
+        "--order",
+        "fifo",
+        "--hardfork",
+        "prague",
+    ];
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let child = spawn(&program, &args, log)?;
+    let pid = child.id();
+    started.children.push(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let rpc = L1Rpc::new(&url)?;
+    let deadline = Instant::now() + Duration::from_millis(ANVIL_UP_MS);
+    while block_on(rpc.latest()).is_err() {
+        if Instant::now() > deadline {
+            bail!("anvil did not answer at {url} in {ANVIL_UP_MS} ms (see {})", l1_dir.join("anvil.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut l1 = AnvilL1::connect(&url, L1_CHAIN_ID)?;
+    let (_, latest) = block_on(rpc.latest())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let kind = VerifierKind::Wrapped;
+    let deployment = Deployment::deploy(
+        &mut l1,
+        PrivateKeySigner::random(),
+        kind,
+        agents,
+        L1_SLOT_SECONDS,
+        genesis_root,
+        l2_chain_id,
+        now.max(latest + 1),
+    )
+    .context("deploying the verifier and the Rollup")?;
+    block_on(rpc.request("evm_setIntervalMining", serde_json::json!([1])))?;
+    tracing::info!(rollup = %deployment.rollup, verifier = %deployment.verifier, "L1 deployed ({})", kind.contract());
+    let entry = L1Entry {
+        pid,
+        rpc_http: url.clone(),
+        chain_id: L1_CHAIN_ID,
+        rollup: deployment.rollup,
+        verifier: deployment.verifier,
+        verifier_kind: kind,
+    };
+    let config = L1Config {
+        url,
+        chain_id: L1_CHAIN_ID,
+        rollup: deployment.rollup,
+        verifier: deployment.verifier,
+        genesis_time: deployment.schedule.genesis_time,
+        slot_seconds: L1_SLOT_SECONDS,
+        agents: agents.to_vec(),
+        key_file: PathBuf::new(),
+    };
+    Ok((entry, config))
+}
+
+fn spawn(program: &Path, args: &[&std::ffi::OsStr], log: fs::File) -> Result<Child> {
     use std::os::unix::process::CommandExt;
     Command::new(program)
-        .arg("node")
-        .arg("--config")
-        .arg(config)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .process_group(0)
         .spawn()
-        .with_context(|| format!("starting {} node", program.display()))
+        .with_context(|| format!("starting {} {:?}", program.display(), args.first()))
 }
 
 fn restrict(path: &Path) -> Result<()> {
@@ -261,7 +500,8 @@ fn stop_children(children: &mut [Child]) {
     }
 }
 
-fn block_on<T>(future: impl Future<Output = T>) -> T {
+/// Runs `future` on a fresh current-thread tokio runtime (the CLI's commands are synchronous).
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime").block_on(future)
 }
 
@@ -270,13 +510,25 @@ fn wait_for_blocks(file: &TestnetFile, children: &mut [Child]) -> Result<()> {
     let deadline = Instant::now() + Duration::from_millis(UP_TIMEOUT_MS);
     let mut pending: Vec<usize> = (0..file.validators.len()).collect();
     while !pending.is_empty() {
-        for (i, child) in children.iter_mut().enumerate() {
+        for child in children.iter_mut() {
             if let Some(status) = child.try_wait()? {
-                let log = file.validators[i].dir.join("node.log");
+                let pid = child.id();
+                let (what, log) = file
+                    .validators
+                    .iter()
+                    .find(|v| v.pid == pid)
+                    .map(|v| (format!("validator {}", v.index), v.dir.join("node.log")))
+                    .or_else(|| {
+                        file.plugins
+                            .iter()
+                            .find(|p| p.pid == pid)
+                            .map(|p| (format!("plugin {}", p.address), p.dir.join("plugin.log")))
+                    })
+                    .unwrap_or_else(|| ("anvil".to_owned(), file.genesis.with_file_name("l1").join("anvil.log")));
                 let tail = fs::read_to_string(&log).unwrap_or_default();
                 let tail: Vec<&str> = tail.lines().rev().take(10).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                bail!("validator {i} exited ({status}); the end of {}:\n{}", log.display(), tail.join("\n"));
+                bail!("{what} (pid {pid}) exited ({status}); the end of {}:\n{}", log.display(), tail.join("\n"));
             }
         }
         pending.retain(|&i| {
@@ -321,6 +573,36 @@ pub fn status(dir: &Path) -> Result<String> {
         out.push_str(&line.replace('"', ""));
         out.push('\n');
     }
+    for p in &file.plugins {
+        let state = if alive(p.pid) { "running" } else { "not running" };
+        out.push_str(&format!("plugin {} (pid {}): {state}\n", p.address, p.pid));
+    }
+    if let Some(l1) = &file.l1 {
+        let head = L1Rpc::new(&l1.rpc_http).map(|rpc| {
+            let latest = block_on(rpc.latest());
+            let call = alloy::sol_types::SolCall::abi_encode(&zkcrowd_l1::contract::IRollup::provenHeadCall {});
+            let proven = block_on(rpc.call(l1.rollup, call.into())).ok().and_then(|output| {
+                <zkcrowd_l1::contract::IRollup::provenHeadCall as alloy::sol_types::SolCall>::abi_decode_returns(
+                    &output,
+                )
+                .ok()
+            });
+            (latest, proven.map(|h| h.number))
+        });
+        let line = match head {
+            Ok((Ok((number, _)), proven)) => format!(
+                "L1 (pid {}) at {}: block {number}, Rollup {} proven head {}",
+                l1.pid,
+                l1.rpc_http,
+                l1.rollup,
+                proven.map_or("unknown".to_owned(), |n| n.to_string())
+            ),
+            Ok((Err(error), _)) => format!("L1 (pid {}): not answering at {}: {error}", l1.pid, l1.rpc_http),
+            Err(error) => format!("L1: {error}"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
     Ok(out)
 }
 
@@ -340,7 +622,14 @@ fn signal(pid: u32, signal: libc::c_int) {
 /// Stops every process `testnet.json` lists and removes the file; returns the pids stopped.
 pub fn down(dir: &Path) -> Result<Vec<u32>> {
     let file = load(dir)?;
-    let pids: Vec<u32> = file.validators.iter().map(|v| v.pid).filter(|&pid| alive(pid)).collect();
+    let pids: Vec<u32> = file
+        .plugins
+        .iter()
+        .map(|p| p.pid)
+        .chain(file.validators.iter().map(|v| v.pid))
+        .chain(file.l1.iter().map(|l1| l1.pid))
+        .filter(|&pid| alive(pid))
+        .collect();
     for &pid in &pids {
         signal(pid, libc::SIGTERM);
     }
@@ -363,18 +652,34 @@ pub fn run_node(config_path: &Path) -> Result<()> {
     let config: NodeConfig = read_json(config_path)?;
     let genesis =
         Genesis::from_file(&config.genesis).map_err(|e| anyhow::anyhow!("{}: {e}", config.genesis.display()))?;
-    let key_hex =
-        fs::read_to_string(&config.key_file).with_context(|| format!("reading {}", config.key_file.display()))?;
-    let key_bytes: B256 =
-        key_hex.trim().parse().with_context(|| format!("{} is not a hex key", config.key_file.display()))?;
-    let key = DevSigner::from_bytes(&key_bytes).context("the key is not a valid secp256k1 secret")?;
+    let key = crate::plugin::read_key(&config.key_file)?;
     let set = validator_set(&genesis)?;
     if set.address(config.index) != key.address() {
         bail!("the key in {} is not validator {}'s", config.key_file.display(), config.index);
     }
-    let chain = Chain::from_genesis(&genesis)?;
+    let mut params = NodeParams::for_block_time(config.block_time_ms, 10_000);
+    // A chain that requires real proofs verifies them (the circuits), and serves its plugins the
+    // witnesses to prove from.
+    let chain = if genesis.market.real_proofs == RealProofPolicy::None {
+        Chain::from_genesis(&genesis)?
+    } else {
+        let cache = config.circuit_cache.clone().unwrap_or_else(|| PathBuf::from("target/zkcrowd/circuits"));
+        let (system, wrapper) = crate::plugin::load_circuits(&cache)?;
+        params.serve_witnesses = true;
+        let verifier =
+            Arc::new(zkcrowd_proofs::WrappingVerifier { real: zkcrowd_proofs::RealVerifier(system), wrapper });
+        Chain::from_genesis_with_verifier(&genesis, verifier)?
+    };
     let mut history = ChainIndex::starting_at(chain.head().clone());
-    let params = NodeParams::for_block_time(config.block_time_ms, 10_000);
+    let l1 = match &config.l1 {
+        Some(l1) => {
+            let secret = crate::plugin::read_secret(&l1.key_file)?;
+            let key = PrivateKeySigner::from_bytes(&secret)
+                .with_context(|| format!("{} is not a valid secp256k1 secret", l1.key_file.display()))?;
+            Some((l1.clone(), key))
+        }
+        None => None,
+    };
     let mut node = Node::new(config.index, set, params, chain, Arc::new(SenderCache::new(100_000)), key);
     // The disk: blocks and the write-ahead log beside the config.
     let db = config_path.parent().unwrap_or(Path::new(".")).join("chain.redb");
@@ -392,8 +697,13 @@ pub fn run_node(config_path: &Path) -> Result<()> {
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        let options =
-            ValidatorOptions { rpc: Some(config.rpc), restarted, store: Some(Arc::new(store)), history: Some(history) };
+        let options = ValidatorOptions {
+            rpc: Some(config.rpc),
+            restarted,
+            store: Some(Arc::new(store)),
+            history: Some(history),
+            l1,
+        };
         let handle = start_validator(Arc::new(Mutex::new(node)), listener, &config.peers, options).await?;
         tracing::info!(validator = config.index, p2p = %handle.addr, rpc = ?handle.rpc, "validator running");
         // Runs until the process is stopped (SIGTERM's default action ends it).

@@ -11,6 +11,8 @@
 //!    recent blocks and to its `newHeads` subscribers; evidence to the log.
 //! 5. Storage: the node's state lives in the [`Node`] value; [`start_validator`] with
 //!    `restarted: true` restarts a node value that was running (its write-ahead log kept).
+//! 6. The L1: with [`ValidatorOptions::l1`], a submission agent ([`crate::l1`]) posts the node's
+//!    wrapped ranges.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{B256, Bytes};
+use alloy::signers::local::PrivateKeySigner;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,7 @@ use zkcrowd_node::{CommitReport, Event, Evidence, Host, Node, Runtime, Timer, Wr
 use zkcrowd_protocol::ClientId;
 
 use crate::index::{ChainIndex, IndexedBlock};
+use crate::l1::L1Config;
 use crate::rpc::{self, HEADS_QUEUE_MAX, RpcContext};
 use crate::store::Store;
 use crate::transport::{self, ClientGone, ClientHub, INBOX_EVENTS_MAX, PeerLink, TransportCounters};
@@ -68,6 +72,8 @@ pub struct ValidatorOptions {
     pub store: Option<Arc<Store>>,
     /// The RPC's index of the blocks replayed from disk (default: it starts at the node's head).
     pub history: Option<ChainIndex>,
+    /// Run an L1 submission agent with this configuration and key.
+    pub l1: Option<(L1Config, PrivateKeySigner)>,
 }
 
 impl Runtime for ValidatorRuntime {
@@ -179,7 +185,7 @@ pub async fn start_validator(
     peers: &[SocketAddr],
     options: ValidatorOptions,
 ) -> std::io::Result<ValidatorHandle> {
-    let ValidatorOptions { rpc, restarted, store, history } = options;
+    let ValidatorOptions { rpc, restarted, store, history, l1 } = options;
     let addr = listener.local_addr()?;
     let (index, validators, head, chain_index) = {
         let node = node.lock().expect("node lock");
@@ -197,6 +203,11 @@ pub async fn start_validator(
     let (inbox, mut events) = mpsc::channel::<Event>(INBOX_EVENTS_MAX);
     let (timers, mut timer_events) = mpsc::unbounded_channel::<Timer>();
     transport::spawn_listener(listener, validators, inbox.clone(), clients.clone(), counters.clone(), cancel.clone());
+    let l1_view = Arc::new(RwLock::new(None));
+    if let Some((config, key)) = l1 {
+        crate::l1::spawn_agent(config, key, usize::from(index), node.clone(), l1_view.clone(), cancel.clone())
+            .map_err(std::io::Error::other)?;
+    }
     let rpc_server = match rpc {
         None => None,
         Some(addr) => {
@@ -206,6 +217,8 @@ pub async fn start_validator(
                 inbox,
                 clients: clients.clone(),
                 heads: heads.clone(),
+                sessions: Mutex::default(),
+                l1: l1_view,
             };
             Some(rpc::serve(addr, Arc::new(context)).await?)
         }

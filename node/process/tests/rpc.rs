@@ -22,6 +22,7 @@ use zkcrowd_chain::{Chain, SenderCache};
 use zkcrowd_node::{Node, NodeParams};
 use zkcrowd_primitives::{dev_address, dev_signer};
 use zkcrowd_process::{ValidatorHandle, ValidatorOptions, start_validator};
+use zkcrowd_protocol::{ClientMessage, ClientRequest, decode, encode};
 
 use support::{CHAIN_ID, VALIDATORS, genesis, validator_set};
 
@@ -144,8 +145,71 @@ async fn alloy_provider_sends_and_reads_and_bad_requests_get_their_errors() {
     let batch: Vec<Value> = (0..101).map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_blockNumber"})).collect();
     let (_, answer) = post(&url, serde_json::to_string(&batch).unwrap()).await;
     assert_eq!(error_code(&answer), -32010, "a batch above the limit: {answer}");
+    // The plugin protocol: a request without a session, and a frame that is no request.
+    let frame =
+        format!("0x{}", alloy::primitives::hex::encode(encode(&ClientRequest::GetAccount { address: dev_address(0) })));
+    let (_, answer) = post(&url, call("zkcrowd_clientRequest", json!([frame]))).await;
+    assert_eq!(error_code(&answer), -32001, "a client request without a session: {answer}");
+    let (_, answer) = post(&url, call("zkcrowd_clientRequest", json!(["0x00ff"]))).await;
+    assert!([-32001, -32602].contains(&error_code(&answer)), "a frame that is no request: {answer}");
     let again = provider.get_transaction_count(dev_address(0)).await.unwrap();
     assert_eq!(again, 1, "the node still serves");
+
+    for v in validators {
+        v.stop().await;
+    }
+}
+
+/// Over WebSocket: `newHeads` delivers committed headers, and the plugin protocol works end to
+/// end: a client session gets the answer to its request as a notification of the encoded frame,
+/// and a frame that is no request is refused with the codec's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_new_heads_and_client_session() {
+    use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
+    use jsonrpsee::rpc_params;
+
+    let validators = cluster().await;
+    let url = format!("ws://{}", validators[0].rpc.unwrap());
+    let client = zkcrowd_process::plugin::ws_client(&url).await.unwrap();
+
+    let mut heads =
+        client.subscribe::<Value, _>("eth_subscribe", rpc_params!["newHeads"], "eth_unsubscribe").await.unwrap();
+    let head = tokio::time::timeout(Duration::from_secs(30), heads.next()).await.expect("a head").unwrap().unwrap();
+    assert!(head["number"].as_str().is_some_and(|n| n.starts_with("0x")), "{head}");
+    assert!(head["hash"].as_str().is_some(), "{head}");
+
+    let mut session = client
+        .subscribe::<alloy::primitives::Bytes, _>("zkcrowd_clientSession", rpc_params![], "zkcrowd_closeClientSession")
+        .await
+        .unwrap();
+    let request = alloy::primitives::Bytes::from(encode(&ClientRequest::GetAccount { address: dev_address(0) }));
+    client.request::<(), _>("zkcrowd_clientRequest", rpc_params![request]).await.unwrap();
+    let frame =
+        tokio::time::timeout(Duration::from_secs(10), session.next()).await.expect("an answer").unwrap().unwrap();
+    match decode::<ClientMessage>(&frame).expect("a client message") {
+        ClientMessage::Account { address, balance, .. } => {
+            assert_eq!(address, dev_address(0));
+            assert!(balance > U256::ZERO);
+        }
+        other => panic!("expected the account, got {other:?}"),
+    }
+    let refused = client.request::<(), _>("zkcrowd_clientRequest", rpc_params!["0x00ff"]).await.unwrap_err();
+    assert!(refused.to_string().contains("not a client request"), "{refused}");
+    // A second session on one connection is refused.
+    assert!(
+        client
+            .subscribe::<alloy::primitives::Bytes, _>(
+                "zkcrowd_clientSession",
+                rpc_params![],
+                "zkcrowd_closeClientSession"
+            )
+            .await
+            .is_err()
+    );
+    let params: Value = client.request("zkcrowd_chainParams", rpc_params![]).await.unwrap();
+    assert_eq!(params["chainId"], CHAIN_ID, "{params}");
+    let market: Value = client.request("zkcrowd_market", rpc_params![]).await.unwrap();
+    assert!(market["jobs"].is_array(), "{market}");
 
     for v in validators {
         v.stop().await;

@@ -599,6 +599,11 @@ impl Node {
         self.origins.clear();
     }
 
+    /// Its parameters.
+    pub fn params(&self) -> &NodeParams {
+        &self.params
+    }
+
     /// This validator's index.
     pub fn index(&self) -> ValidatorIndex {
         self.me

@@ -1,9 +1,13 @@
 //! The testnet end to end, as a person would use it: `zkcrowd testnet up` starts four validator
-//! processes on loopback; foundry's `cast` (a real Ethereum client) reads the chain id and block
-//! number, sends a ZKPoW transfer signed by itself, and reads the receipt and the balance; a
-//! validator killed with SIGKILL leaves the other three finalising, and restarted on its directory
-//! it replays its disk and catches up to the same head hash; `testnet status` reports each
-//! validator; `testnet down` stops every process it started.
+//! processes on loopback, three plugin processes proving for real, and anvil with the generated
+//! plonky2 verifier and the Rollup; foundry's `cast` (a real Ethereum client) reads the chain id and
+//! block number, sends a ZKPoW transfer signed by itself, and reads the receipt and the balance;
+//! the plugins register (three active in `zkcrowd_market`), the transfer's block is proven for real
+//! (every job real, aggregated, wrapped) and the Rollup on anvil accepts the range that holds it
+//! (`cast call provenHead()`); a validator killed with SIGKILL leaves the other three finalising,
+//! and restarted on its directory it replays its disk and catches up to the same head hash;
+//! `testnet status` reports each validator and the L1; `testnet down` stops every process it
+//! started.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,11 +66,23 @@ impl Drop for Down {
     }
 }
 
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = done() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 #[test]
-fn testnet_up_cast_transfer_kill_and_down() {
+fn testnet_up_cast_transfer_proven_on_l1_kill_and_down() {
     let dir = temp_dir("testnet");
     let dir_arg = dir.to_str().unwrap();
-    let up = zkcrowd(&["testnet", "up", "--validators", "4", "--dir", dir_arg, "--block-time-ms", "500"]);
+    let up =
+        zkcrowd(&["testnet", "up", "--validators", "4", "--plugins", "3", "--dir", dir_arg, "--block-time-ms", "1000"]);
     let guard = Down(dir.clone());
     let printed = ok(up, "testnet up");
     assert!(printed.contains("making blocks"), "{printed}");
@@ -91,6 +107,35 @@ fn testnet_up_cast_transfer_kill_and_down() {
     let read: serde_json::Value = serde_json::from_str(&read).unwrap();
     assert_eq!(read["blockHash"], receipt["blockHash"], "every validator has the same block");
     assert_eq!(cast_out(&["balance", to], &rpc), "12345");
+    let transfer_block = u64::from_str_radix(receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16)
+        .expect("a hex block number");
+
+    // The three plugins registered and are active.
+    wait_for("three active plugins", Duration::from_secs(120), || {
+        let market: serde_json::Value = serde_json::from_str(&cast_out(&["rpc", "zkcrowd_market"], &rpc)).unwrap();
+        (market["activePlugins"] == 3).then(|| market.to_string())
+    });
+    // The transfer's block is proven for real and the Rollup on anvil accepts its range: the
+    // generated verifier checked the wrapped plonky2 proof.
+    let l1 = &file["l1"];
+    assert_eq!(l1["verifier_kind"], "wrapped", "{l1}");
+    let l1_rpc = l1["rpc_http"].as_str().unwrap();
+    let rollup = l1["rollup"].as_str().unwrap();
+    let accepted = wait_for("the transfer's range accepted on L1", Duration::from_secs(600), || {
+        let head = cast_out(&["call", rollup, "provenHead()(uint64,bytes32)"], l1_rpc);
+        let number: u64 = head.lines().next()?.trim().parse().ok()?;
+        (number >= transfer_block).then_some(head)
+    });
+    // The validators' own view: their proven head passed the block, and their L1 agents report
+    // the Rollup's head.
+    let status: serde_json::Value = serde_json::from_str(&cast_out(&["rpc", "zkcrowd_status"], &rpc)).unwrap();
+    assert!(status["provenHead"].as_u64().unwrap() >= transfer_block, "{status}");
+    assert!(status["l1"]["block"].as_u64().unwrap() > 0, "{status}");
+    eprintln!("L1 proven head: {accepted}");
+    for plugin in 0..3 {
+        let log = std::fs::read_to_string(dir.join(format!("plugin-{plugin}/plugin.log"))).unwrap();
+        assert!(!log.contains("modeled proof"), "plugin {plugin} made a modeled proof: {log}");
+    }
 
     // SIGKILL one validator: the other three keep finalising.
     let killed = pids[3];
@@ -107,6 +152,7 @@ fn testnet_up_cast_transfer_kill_and_down() {
     }
     let status = ok(zkcrowd(&["testnet", "status", "--dir", dir_arg]), "testnet status");
     assert_eq!(status.lines().filter(|l| l.contains(": head ")).count(), 3, "{status}");
+    assert!(status.lines().any(|l| l.starts_with("L1 (pid") && l.contains("proven head")), "{status}");
     assert!(status.lines().any(|l| l.starts_with("validator 3") && l.contains("not answering")), "{status}");
 
     // Restarted on its directory, it replays its disk, catches up, and has the same head hash.
@@ -120,7 +166,8 @@ fn testnet_up_cast_transfer_kill_and_down() {
         .expect("restart validator 3");
     let rpc_3 = file["validators"][3]["rpc_http"].as_str().unwrap();
     let target = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap() + 2;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // It loads the circuits again first (tens of seconds).
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let answer = Command::new(cast()).args(["block-number", "--rpc-url", rpc_3]).output().unwrap();
         let height = String::from_utf8_lossy(&answer.stdout).trim().parse::<u64>().unwrap_or(0);
@@ -141,8 +188,10 @@ fn testnet_up_cast_transfer_kill_and_down() {
     restarted.wait().unwrap();
 
     let down = ok(zkcrowd(&["testnet", "down", "--dir", dir_arg]), "testnet down");
-    assert!(down.contains("stopped 3 processes"), "{down}");
-    for pid in pids {
+    // Three validators, three plugins and anvil.
+    assert!(down.contains("stopped 7 processes"), "{down}");
+    let plugin_pids = file["plugins"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap());
+    for pid in pids.into_iter().chain(plugin_pids).chain(l1["pid"].as_u64()) {
         assert!(!alive(pid), "process {pid} is still running");
     }
     assert!(!dir.join("testnet.json").exists());
