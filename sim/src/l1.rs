@@ -211,24 +211,7 @@ impl Driver {
     /// chain has them: with the wrapped proof, or (a modeled wrap) the modeled record.
     fn pending(&self, agent: usize, max: usize) -> Vec<ProvenRange> {
         let node = self.nodes[agent].lock().expect("node lock");
-        node.wrapped_ranges(self.head, max)
-            .into_iter()
-            .map(|r| {
-                let modeled = ProvenRange::modeled(
-                    self.l2_chain_id,
-                    r.first_block,
-                    r.last_block,
-                    r.pre_root,
-                    r.post_root,
-                    r.commitment,
-                    r.prover,
-                );
-                match r.proof {
-                    Some(proof) => ProvenRange { proof, ..modeled },
-                    None => modeled,
-                }
-            })
-            .collect()
+        zkcrowd_process::l1::pending_ranges(&node, self.l2_chain_id, self.head, max)
     }
 
     /// One L1 block: agents act, the block is mined, outcomes are logged.

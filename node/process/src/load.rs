@@ -105,8 +105,8 @@ pub async fn run(file: &TestnetFile, options: &LoadOptions) -> Result<LoadReport
             DEV_ACCOUNTS - 1
         );
     }
-    if !(options.rate_per_s > 0.0) {
-        bail!("--rate must be positive");
+    if !options.rate_per_s.is_finite() || options.rate_per_s <= 0.0 {
+        bail!("--rate must be a positive number of transfers per second");
     }
     let total = (options.rate_per_s * options.seconds as f64).ceil() as u64;
     if total > LOAD_TXS_MAX {

@@ -226,11 +226,11 @@ pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address]
             .collect(),
         market: MarketParams {
             real_proofs: RealProofPolicy::All,
-            // Real proving takes seconds (a wrap ~15 s on one core, more when the machine is
-            // shared): at 1-second blocks, 30 blocks to prove a job, a heartbeat every 30 s, and
-            // one wrap per 16 blocks, which a few plugins on two cores keep up with.
-            proof_deadline_blocks: 30,
-            heartbeat_window_blocks: 90,
+            // Real proving takes seconds (a wrap ~20 s on one core, twice that on a shared
+            // machine): at 1-second blocks, 60 blocks to prove a job, a heartbeat every minute,
+            // and one wrap per 16 blocks, which a few plugins on two cores keep up with.
+            proof_deadline_blocks: 60,
+            heartbeat_window_blocks: 180,
             wrap_range_blocks: 16,
             ..MarketParams::default()
         },
