@@ -66,6 +66,16 @@ impl Drop for Down {
     }
 }
 
+/// Kills a process the test started itself, even when an assertion fails first.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> Option<String>) -> String {
     let deadline = Instant::now() + within;
     loop {
@@ -110,7 +120,37 @@ fn testnet_up_cast_transfer_proven_on_l1_kill_and_down() {
     let transfer_block = u64::from_str_radix(receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16)
         .expect("a hex block number");
 
-    // The three plugins registered and are active.
+    // SIGKILL one validator: the other three keep finalising.
+    let killed = pids[3];
+    assert!(Command::new("kill").args(["-9", &killed.to_string()]).status().unwrap().success());
+    let start = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap();
+        if now >= start + 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress without validator 3: stuck at {now}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = ok(zkcrowd(&["testnet", "status", "--dir", dir_arg]), "testnet status");
+    assert_eq!(status.lines().filter(|l| l.contains(": head ")).count(), 3, "{status}");
+    assert!(status.lines().any(|l| l.starts_with("L1 (pid") && l.contains("proven head")), "{status}");
+    assert!(status.lines().any(|l| l.starts_with("validator 3") && l.contains("not answering")), "{status}");
+
+    // Restarted on its directory, it replays its disk, catches up, and has the same head hash.
+    let config = dir.join("validator-3/config.json");
+    let log = std::fs::File::create(dir.join("validator-3/restart.log")).unwrap();
+    let restarted = Command::new(env!("CARGO_BIN_EXE_zkcrowd"))
+        .args(["node", "--config", config.to_str().unwrap()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("restart validator 3");
+    let restarted = Kill(restarted);
+
+    // While it loads the circuits and catches up, the plugins register and prove: all three
+    // become active.
     wait_for("three active plugins", Duration::from_secs(120), || {
         let market: serde_json::Value = serde_json::from_str(&cast_out(&["rpc", "zkcrowd_market"], &rpc)).unwrap();
         (market["activePlugins"] == 3).then(|| market.to_string())
@@ -137,36 +177,8 @@ fn testnet_up_cast_transfer_proven_on_l1_kill_and_down() {
         assert!(!log.contains("modeled proof"), "plugin {plugin} made a modeled proof: {log}");
     }
 
-    // SIGKILL one validator: the other three keep finalising.
-    let killed = pids[3];
-    assert!(Command::new("kill").args(["-9", &killed.to_string()]).status().unwrap().success());
-    let start = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap();
-        if now >= start + 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress without validator 3: stuck at {now}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let status = ok(zkcrowd(&["testnet", "status", "--dir", dir_arg]), "testnet status");
-    assert_eq!(status.lines().filter(|l| l.contains(": head ")).count(), 3, "{status}");
-    assert!(status.lines().any(|l| l.starts_with("L1 (pid") && l.contains("proven head")), "{status}");
-    assert!(status.lines().any(|l| l.starts_with("validator 3") && l.contains("not answering")), "{status}");
-
-    // Restarted on its directory, it replays its disk, catches up, and has the same head hash.
-    let config = dir.join("validator-3/config.json");
-    let log = std::fs::File::create(dir.join("validator-3/restart.log")).unwrap();
-    let mut restarted = Command::new(env!("CARGO_BIN_EXE_zkcrowd"))
-        .args(["node", "--config", config.to_str().unwrap()])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("restart validator 3");
     let rpc_3 = file["validators"][3]["rpc_http"].as_str().unwrap();
     let target = cast_out(&["block-number"], &rpc).parse::<u64>().unwrap() + 2;
-    // It loads the circuits again first (tens of seconds).
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let answer = Command::new(cast()).args(["block-number", "--rpc-url", rpc_3]).output().unwrap();
@@ -184,8 +196,7 @@ fn testnet_up_cast_transfer_proven_on_l1_kill_and_down() {
     assert!(log.contains("restored from disk"), "it replayed its disk: {log}");
     // Its transfer is still there: read from the restarted validator's own state.
     assert_eq!(cast_out(&["balance", to], rpc_3), "12345");
-    restarted.kill().unwrap();
-    restarted.wait().unwrap();
+    drop(restarted);
 
     let down = ok(zkcrowd(&["testnet", "down", "--dir", dir_arg]), "testnet down");
     // Three validators, three plugins and anvil.
