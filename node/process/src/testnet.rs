@@ -228,10 +228,11 @@ pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address]
             real_proofs: RealProofPolicy::All,
             // Real proving takes seconds (a wrap ~20 s on one core, twice that on a shared
             // machine): at 1-second blocks, 60 blocks to prove a job, a heartbeat every minute,
-            // and one wrap per 16 blocks, which a few plugins on two cores keep up with.
+            // and one wrap (one L1 submission) per 32 blocks, which a few plugins on two cores
+            // keep up with beside the rest of the chain's jobs.
             proof_deadline_blocks: 60,
             heartbeat_window_blocks: 180,
-            wrap_range_blocks: 16,
+            wrap_range_blocks: 32,
             ..MarketParams::default()
         },
     }
