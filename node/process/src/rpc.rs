@@ -19,8 +19,8 @@
 //! transaction is checked, pooled and gossiped exactly as a plugin's would be.
 //!
 //! The `zkcrowd_` namespace: `zkcrowd_status` (heights, proven head, L1 head), `zkcrowd_chainParams`
-//! (what a plugin's cadence follows), `zkcrowd_market` (active plugins, open and assigned jobs with
-//! their bounties, bounded by [`MARKET_JOBS_MAX`]) and the plugin protocol itself over a WebSocket
+//! (what a plugin's cadence follows), `zkcrowd_market` (plugins with their balances, open and
+//! assigned jobs with their bounties, bounded by [`MARKET_PLUGINS_MAX`] and [`MARKET_JOBS_MAX`]) and the plugin protocol itself over a WebSocket
 //! connection: `zkcrowd_clientSession` subscribes the connection as one client of the validator
 //! (every [`ClientMessage`] for it arrives as a `zkcrowd_clientMessage` notification of its encoded
 //! frame), and `zkcrowd_clientRequest` sends one encoded [`ClientRequest`] as that client. The frames
@@ -89,6 +89,8 @@ pub const LIMIT_EXCEEDED: i32 = -32005;
 pub const NO_SESSION: i32 = -32001;
 /// Most jobs one `zkcrowd_market` answer lists (the oldest open ones first).
 pub const MARKET_JOBS_MAX: usize = 256;
+/// Most plugins one `zkcrowd_market` answer lists (in registration order).
+pub const MARKET_PLUGINS_MAX: usize = 1_024;
 
 /// What the methods share.
 pub struct RpcContext {
@@ -259,6 +261,22 @@ pub struct MarketJob {
     pub real_required: bool,
 }
 
+/// One plugin in `zkcrowd_market`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketPlugin {
+    /// Its account.
+    pub address: Address,
+    /// Its market balance, wei (negative: penalties beyond its deposit).
+    pub balance_wei: i128,
+    /// Active at the head (heartbeat within the window).
+    pub active: bool,
+    /// Jobs it holds.
+    pub held_jobs: u32,
+    /// Its last heartbeat's block.
+    pub last_heartbeat_block: u64,
+}
+
 /// What `zkcrowd_market` answers.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -277,6 +295,8 @@ pub struct MarketState {
     pub jobs_created: u64,
     /// Open and assigned jobs, oldest first, at most [`MARKET_JOBS_MAX`].
     pub jobs: Vec<MarketJob>,
+    /// Registered plugins with their balances, at most [`MARKET_PLUGINS_MAX`].
+    pub plugin_list: Vec<MarketPlugin>,
 }
 
 /// The `zkcrowd` namespace.
@@ -746,6 +766,17 @@ impl ZkcrowdApiServer for Arc<RpcContext> {
             assigned_jobs: market.assigned_jobs() as u64,
             jobs_created: market.jobs_created(),
             jobs,
+            plugin_list: market
+                .plugins()
+                .take(MARKET_PLUGINS_MAX)
+                .map(|p| MarketPlugin {
+                    address: p.address,
+                    balance_wei: p.balance.wei(),
+                    active: market.is_active(p, block),
+                    held_jobs: p.held,
+                    last_heartbeat_block: p.last_heartbeat_block,
+                })
+                .collect(),
         })
     }
 

@@ -210,6 +210,7 @@ async fn websocket_new_heads_and_client_session() {
     assert_eq!(params["chainId"], CHAIN_ID, "{params}");
     let market: Value = client.request("zkcrowd_market", rpc_params![]).await.unwrap();
     assert!(market["jobs"].is_array(), "{market}");
+    assert!(market["pluginList"].is_array(), "{market}");
 
     for v in validators {
         v.stop().await;

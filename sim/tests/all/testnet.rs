@@ -153,7 +153,8 @@ fn testnet_up_cast_transfer_proven_on_l1_kill_and_down() {
     // become active.
     wait_for("three active plugins", Duration::from_secs(120), || {
         let market: serde_json::Value = serde_json::from_str(&cast_out(&["rpc", "zkcrowd_market"], &rpc)).unwrap();
-        (market["activePlugins"] == 3).then(|| market.to_string())
+        let listed = market["pluginList"].as_array().map_or(0, |l| l.iter().filter(|p| p["active"] == true).count());
+        (market["activePlugins"] == 3 && listed == 3).then(|| market.to_string())
     });
     // The transfer's block is proven for real and the Rollup on anvil accepts its range: the
     // generated verifier checked the wrapped plonky2 proof.
