@@ -188,8 +188,9 @@ impl Agent {
                 }
                 None if self.sent_at.get(&hash).is_some_and(|&at| block > at + IN_FLIGHT_BLOCKS_MAX) => {
                     tracing::warn!(agent = self.index, %hash, "L1 did not mine the submission; sending again later");
-                    self.sent_at.remove(&hash);
-                    // The nonce may be a gap now: read it afresh from the L1.
+                    // The nonce may be a gap now: read it afresh from the L1 (and forget what
+                    // the dropped submitter had in flight).
+                    self.sent_at.clear();
                     self.submitter = None;
                     return Ok(());
                 }
@@ -210,6 +211,7 @@ impl Agent {
         }
         if let Some(((first, last), why)) = failed {
             tracing::warn!(agent = self.index, first, last, ?why, "L1: submission not sent");
+            self.sent_at.clear();
             self.submitter = None;
         }
         Ok(())
