@@ -85,9 +85,10 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     config.net.send_latency = Duration::from_micros(1)..Duration::from_micros(2);
     // Real proving needs the circuits and a thread pool, both made before the simulation starts.
     let real = scenario.proofs.real.map(|_| {
-        let system = crate::real::load_system(&crate::real::cache_dir())
-            .unwrap_or_else(|error| panic!("real proofs: {error:#}"));
-        let wrapper = crate::real::build_wrapper(&system).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
+        let cache = crate::real::cache_dir();
+        let system = crate::real::load_system(&cache).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
+        let wrapper =
+            crate::real::load_wrapper(&system, &cache).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
         crate::real::RealProving { system, wrapper }
     });
     // The L1 too: anvil is a process with a worker thread (see `crate::l1`).

@@ -225,6 +225,14 @@ pub enum EventKind {
         /// Why.
         reason: MissReason,
     },
+    /// A plugin missed `misses` deadlines within the exclusion policy's window: no new jobs for it
+    /// before `until_block` ([`crate::ExclusionParams`]).
+    PluginExcluded {
+        /// The plugin.
+        plugin: Address,
+        /// The first block in which it may be assigned again.
+        until_block: BlockNumber,
+    },
     /// A penalty was charged (and burned).
     PenaltyCharged {
         /// The plugin.

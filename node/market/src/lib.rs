@@ -69,8 +69,8 @@ pub use market::{
     Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
 };
 pub use params::{
-    AfterDeadline, BountyParams, FundingParams, JOBS_PER_PLUGIN_MAX, MARKET_AMOUNT_WEI_MAX, MarketParams,
-    RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX, WRAP_RANGE_BLOCKS_MAX,
+    AfterDeadline, BountyParams, EXCLUSION_MISSES_MAX, ExclusionParams, FundingParams, JOBS_PER_PLUGIN_MAX,
+    MARKET_AMOUNT_WEI_MAX, MarketParams, RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX, WRAP_RANGE_BLOCKS_MAX,
 };
 pub use statement::{
     CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,

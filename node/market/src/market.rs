@@ -49,6 +49,11 @@ pub struct Plugin {
     pub proofs_accepted: u64,
     /// Jobs missed (deadline or abandoned).
     pub jobs_missed: u64,
+    /// Blocks of its recent deadline misses, oldest first, while a [`crate::ExclusionParams`]
+    /// policy counts them (at most its `misses`; cleared when it excludes the plugin).
+    pub recent_misses: Vec<BlockNumber>,
+    /// No new jobs before this block ([`crate::ExclusionParams`]; 0: never excluded).
+    pub excluded_until_block: BlockNumber,
 }
 
 /// Where a job is.
@@ -609,6 +614,8 @@ impl Market {
                     held: 0,
                     proofs_accepted: 0,
                     jobs_missed: 0,
+                    recent_misses: Vec::new(),
+                    excluded_until_block: 0,
                 });
                 self.data.dirty_plugins.insert(id);
                 self.emit(EventKind::Registered { plugin: sender });
@@ -811,6 +818,11 @@ impl Market {
             entry.jobs_missed += 1;
         }
         self.emit(EventKind::JobMissed { job: job_id, plugin: address, attempt: job.attempts - 1, reason });
+        if reason == MissReason::Deadline
+            && let Some(policy) = self.params.exclusion
+        {
+            self.count_miss(plugin, policy);
+        }
         if charge && active {
             let penalty = self.params.penalty;
             let entry = self.plugin_mut(plugin);
@@ -825,6 +837,24 @@ impl Market {
         entry.last_failed = Some(plugin);
         entry.failed_commitment = fold_failure(entry.failed_commitment, plugin);
         self.data.open.insert(job_id);
+    }
+
+    /// Counts a deadline miss of `plugin` under the exclusion policy; at `misses` within the
+    /// window the plugin is excluded from assignment for `exclude_blocks`.
+    fn count_miss(&mut self, plugin: PluginId, policy: crate::ExclusionParams) {
+        let block = self.data.block;
+        let entry = self.plugin_mut(plugin);
+        let oldest = block.saturating_sub(policy.window_blocks - 1);
+        entry.recent_misses.retain(|&miss| miss >= oldest);
+        entry.recent_misses.push(block);
+        if entry.recent_misses.len() < policy.misses as usize {
+            return;
+        }
+        entry.recent_misses.clear();
+        let until = block + 1 + policy.exclude_blocks;
+        entry.excluded_until_block = until;
+        let address = entry.address;
+        self.emit(EventKind::PluginExcluded { plugin: address, until_block: until });
     }
 
     fn create_job(
@@ -1144,7 +1174,11 @@ impl Market {
             .iter()
             .filter(|(_, id)| {
                 let p = &self.plugins.list[*id as usize];
-                !p.inactive && p.last_heartbeat_block >= horizon && p.balance >= debt_limit && p.held < jobs_max
+                !p.inactive
+                    && p.last_heartbeat_block >= horizon
+                    && p.balance >= debt_limit
+                    && p.held < jobs_max
+                    && block >= p.excluded_until_block
             })
             .copied()
             .collect();
@@ -1283,12 +1317,16 @@ pub fn draw(parent_hash: B256, job_id: JobId, attempt: u32) -> u128 {
 /// A plugin's leaf: the fields transitions depend on. `held` is derived from the job statuses and
 /// the statistics never affect a transition, so neither is committed here.
 fn plugin_digest(p: &Plugin) -> B256 {
-    let mut preimage = [0u8; 20 + 8 + 8 + 1 + 16];
-    preimage[..20].copy_from_slice(p.address.as_slice());
-    preimage[20..28].copy_from_slice(&p.registered_block.to_be_bytes());
-    preimage[28..36].copy_from_slice(&p.last_heartbeat_block.to_be_bytes());
-    preimage[36] = u8::from(p.inactive);
-    preimage[37..].copy_from_slice(&p.balance.wei().to_be_bytes());
+    let mut preimage = Vec::with_capacity(20 + 8 + 8 + 1 + 16 + 8 + 8 * p.recent_misses.len());
+    preimage.extend_from_slice(p.address.as_slice());
+    preimage.extend_from_slice(&p.registered_block.to_be_bytes());
+    preimage.extend_from_slice(&p.last_heartbeat_block.to_be_bytes());
+    preimage.push(u8::from(p.inactive));
+    preimage.extend_from_slice(&p.balance.wei().to_be_bytes());
+    preimage.extend_from_slice(&p.excluded_until_block.to_be_bytes());
+    for miss in &p.recent_misses {
+        preimage.extend_from_slice(&miss.to_be_bytes());
+    }
     sha256(&preimage)
 }
 

@@ -29,6 +29,30 @@ pub const SYSTEM_JOB_TXS_MAX: u32 = 1_024;
 /// minutes of L2 time per L1 submission; longer ranges only delay the L1.
 pub const WRAP_RANGE_BLOCKS_MAX: u64 = 256;
 
+/// Most deadline misses an exclusion policy may count ([`ExclusionParams::misses`]): a plugin
+/// keeps at most this many recent miss blocks in its leaf.
+pub const EXCLUSION_MISSES_MAX: u32 = 16;
+
+/// Keeping plugins that keep missing deadlines off new work for a while (a reputation rule every
+/// validator evaluates from chain data): a plugin that misses `misses` deadlines within
+/// `window_blocks` blocks is not assigned jobs for the `exclude_blocks` blocks after the last of
+/// them. Its held jobs stay with it until proven or missed; heartbeats and proofs are unaffected.
+/// Without it a lazy plugin is only kept off the one job it failed, so every block it is given
+/// waits a full deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExclusionParams {
+    /// Deadline misses that exclude (1 to 16).
+    #[schemars(range(min = 1, max = EXCLUSION_MISSES_MAX))]
+    pub misses: u32,
+    /// The window they must fall in, blocks (the last miss's block included).
+    #[schemars(range(min = 1, max = WINDOW_BLOCKS_MAX))]
+    pub window_blocks: u64,
+    /// How long the plugin gets no new jobs, blocks.
+    #[schemars(range(min = 1, max = WINDOW_BLOCKS_MAX))]
+    pub exclude_blocks: u64,
+}
+
 /// Who may submit a proof once a job's deadline has passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -206,6 +230,10 @@ pub struct MarketParams {
     #[serde(default = "default_wrap_range_blocks")]
     #[schemars(range(min = 1, max = WRAP_RANGE_BLOCKS_MAX))]
     pub wrap_range_blocks: u64,
+    /// Excluding plugins that keep missing deadlines (none by default: a miss only keeps the
+    /// plugin off the job it missed).
+    #[serde(default)]
+    pub exclusion: Option<ExclusionParams>,
 }
 
 fn default_wrap_range_blocks() -> u64 {
@@ -245,6 +273,7 @@ impl Default for MarketParams {
             funding: FundingParams::default(),
             real_proofs: RealProofPolicy::default(),
             wrap_range_blocks: default_wrap_range_blocks(),
+            exclusion: None,
         }
     }
 }
@@ -321,6 +350,12 @@ impl MarketParams {
             ));
         }
         check_at_most(&here.key("funding").key("fee_share"), self.funding.fee_share, Factor::ONE)?;
+        if let Some(exclusion) = &self.exclusion {
+            let at = here.key("exclusion");
+            check_between(&at.key("misses"), exclusion.misses, 1, EXCLUSION_MISSES_MAX)?;
+            check_between(&at.key("window_blocks"), exclusion.window_blocks, 1, WINDOW_BLOCKS_MAX)?;
+            check_between(&at.key("exclude_blocks"), exclusion.exclude_blocks, 1, WINDOW_BLOCKS_MAX)?;
+        }
         self.bounty.age.check().map_err(|e| e.within(&here.key("bounty").key("age")))?;
         self.bounty.supply.check().map_err(|e| e.within(&here.key("bounty").key("supply")))
     }
@@ -360,6 +395,12 @@ mod tests {
         assert_eq!(error.path.to_string(), "bounty.supply.target_active");
         let error = broken(&|p| p.bounty.age = AgeCurve::Linear { per_block: Factor::ONE, cap: Factor::ZERO });
         assert_eq!(error.path.to_string(), "bounty.age.cap");
+        let exclusion = ExclusionParams { misses: 2, window_blocks: 100, exclude_blocks: 50 };
+        let error = broken(&|p| p.exclusion = Some(ExclusionParams { misses: 17, ..exclusion }));
+        assert_eq!(error.path.to_string(), "exclusion.misses");
+        let error = broken(&|p| p.exclusion = Some(ExclusionParams { exclude_blocks: 0, ..exclusion }));
+        assert_eq!(error.path.to_string(), "exclusion.exclude_blocks");
+        assert!(MarketParams { exclusion: Some(exclusion), ..MarketParams::default() }.check().is_ok());
         assert!(MarketParams::default().validate().is_ok());
         // Markets built in code may exceed the files' maxima where the market stays safe.
         let unlimited = MarketParams { jobs_per_plugin_max: 1_000_000, ..MarketParams::default() };

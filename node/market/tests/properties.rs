@@ -248,3 +248,59 @@ fn withdrawals() {
     assert_eq!(h.last_results[0], Err(CallError::ValueNotAccepted));
     assert!(h.market.accounts().identity_holds(h.market.balances_total().wei()));
 }
+
+/// Goal: under an exclusion policy (2 deadline misses within 20 blocks exclude for 15), a lazy
+/// plugin is excluded after its second miss, gets no job for exactly the exclusion, and is
+/// assigned again afterwards; an honest plugin beside it is never excluded, and the lazy one's
+/// later misses after the window closed do not carry over. Without the policy, the same run
+/// keeps giving the lazy plugin jobs.
+#[test]
+fn exclusion_keeps_repeated_missers_off_new_work() {
+    use zkcrowd_market::ExclusionParams;
+    let run = |exclusion: Option<ExclusionParams>| {
+        let mut p = params(3, 10, 1, false);
+        p.exclusion = exclusion;
+        p.debt_limit = SignedZkpow::from_zkpow(-1_000);
+        let mut h = Harness::new(p, vec![Behaviour::Lazy, Behaviour::Honest { delay_blocks: 1 }]);
+        let mut lazy_assigned = Vec::new();
+        let mut excluded = Vec::new();
+        for _ in 0..60 {
+            let heartbeats = h.heartbeats();
+            for event in h.block(heartbeats, 2) {
+                match event.kind {
+                    EventKind::JobAssigned { plugin, .. } if plugin == plugin_address(0) => {
+                        lazy_assigned.push(event.block);
+                    }
+                    EventKind::PluginExcluded { plugin, until_block } => {
+                        excluded.push((event.block, plugin, until_block))
+                    }
+                    _ => {}
+                }
+            }
+            assert!(h.market.accounts().identity_holds(h.market.balances_total().wei()));
+        }
+        (lazy_assigned, excluded)
+    };
+    let policy = ExclusionParams { misses: 2, window_blocks: 20, exclude_blocks: 15 };
+    let (assigned, excluded) = run(Some(policy));
+    assert!(!excluded.is_empty(), "the lazy plugin was never excluded");
+    for &(block, plugin, until) in &excluded {
+        assert_eq!(plugin, plugin_address(0), "only the lazy plugin is excluded");
+        assert_eq!(until, block + 1 + 15);
+        assert!(
+            !assigned.iter().any(|&b| b >= block && b < until),
+            "assigned while excluded ({block}..{until}): {assigned:?}"
+        );
+        if until < 58 {
+            assert!(assigned.contains(&until), "assigned again when the exclusion ends ({until}): {assigned:?}");
+        }
+    }
+    let (assigned_without, excluded_without) = run(None);
+    assert!(excluded_without.is_empty());
+    assert!(
+        assigned_without.len() > assigned.len() + 5,
+        "the policy must cut the lazy plugin's jobs: {} without, {} with",
+        assigned_without.len(),
+        assigned.len()
+    );
+}

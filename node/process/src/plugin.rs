@@ -262,11 +262,11 @@ async fn chain_params(urls: &[String]) -> Result<ChainParams> {
     }
 }
 
-/// Loads the circuits (building and caching them on first use) and the wrapper.
+/// Loads the circuits and the wrapper (building and caching them on first use).
 pub fn load_circuits(cache: &Path) -> Result<(Arc<ProofSystem>, Arc<Wrapper>)> {
     let system = ProofSystem::load_or_build(cache)
         .with_context(|| format!("loading the circuits (cache {})", cache.display()))?;
-    let wrapper = Wrapper::build(&system).context("building the wrapper circuits")?;
+    let wrapper = Wrapper::load_or_build(&system, cache).context("loading the wrapper circuits")?;
     Ok((Arc::new(system), Arc::new(wrapper)))
 }
 

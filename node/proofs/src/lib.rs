@@ -109,6 +109,7 @@
 //! Proof bytes are not deterministic (plonky2 draws OS randomness and searches its proof of work
 //! in parallel); verdicts and public inputs are.
 
+mod cache;
 mod circuits;
 mod gadgets;
 mod shape;

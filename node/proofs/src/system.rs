@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, keccak256};
-use anyhow::Context as _;
 use plonky2::field::types::{Field64, PrimeField64};
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
@@ -15,7 +14,6 @@ use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierOnlyC
 use plonky2::plonk::config::Hasher as _;
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use plonky2::util::serialization::{Buffer, DefaultGateSerializer, DefaultGeneratorSerializer, Read, Remaining};
-use sha2::Digest as _;
 use zkcrowd_ledger::{ACCOUNT_TREE_DEPTH, Digest, F, digest_to_b256};
 use zkcrowd_market::{ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, combine_commitments};
 
@@ -35,7 +33,7 @@ pub const CIRCUIT_VERSION: u32 = 2;
 /// Largest proof accepted for decoding, in bytes (real proofs are about 130 KB).
 pub const PROOF_BYTES_MAX: usize = 1 << 20;
 
-const CACHE_MAGIC: &[u8; 8] = b"ZKCPRF\0\x02";
+const CACHE_MAGIC: &[u8; 8] = b"ZKCPRF\0\x03";
 
 /// Which circuit proved a proof: the first byte of its encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,7 +127,7 @@ pub enum ProofError {
     Unsatisfied(String),
 }
 
-/// How a [`ProofSystem`] came to be.
+/// How circuits came to be (a [`ProofSystem`] or a [`crate::Wrapper`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SystemOrigin {
     /// Loaded from the cache.
@@ -268,19 +266,6 @@ fn cache_path(cache_dir: &Path, key: B256) -> PathBuf {
     cache_dir.join(format!("proof-system-{}.bin", alloy::hex::encode(&key[..8])))
 }
 
-/// Removes caches written by other circuit code (each is ~200 MB). Best effort: a file that
-/// cannot be removed is left.
-fn remove_stale_caches(cache_dir: &Path, current: &Path) {
-    let Ok(entries) = std::fs::read_dir(cache_dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("proof-system-") && name.ends_with(".bin") && entry.path() != current {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
 fn aggregate_targets_digest<'a>(targets: impl Iterator<Item = &'a AggregateTargets>) -> B256 {
     let described: Vec<String> = targets.map(|targets| format!("{targets:?}")).collect();
     keccak256(described.concat().as_bytes())
@@ -301,13 +286,7 @@ impl ProofSystem {
         };
         let mut system = Self::build()?;
         system.origin = SystemOrigin::Built { cache_miss };
-        std::fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
-        let bytes = system.to_cache(key)?;
-        // Write then rename, so that a reader never sees half a file.
-        let partial = path.with_extension(format!("partial-{}", std::process::id()));
-        std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("renaming to {}", path.display()))?;
-        remove_stale_caches(cache_dir, &path);
+        crate::cache::write(&path, &system.to_cache(key)?, "proof-system-")?;
         Ok(system)
     }
 
@@ -348,55 +327,33 @@ impl ProofSystem {
         })
     }
 
-    /// Cache file: magic ‖ key ‖ six (length ‖ `CircuitData::to_bytes`) ‖ digest of the
-    /// aggregation circuits' targets ‖ SHA-256 of everything before (hardware-accelerated: the
-    /// file is ~300 MB).
+    /// Cache file (`crate::cache`): six sections of `CircuitData::to_bytes`, then the digest of
+    /// the aggregation circuits' targets.
     fn to_cache(&self, key: B256) -> anyhow::Result<Vec<u8>> {
         let generators = DefaultGeneratorSerializer::<C, D>::default();
-        let mut out = CACHE_MAGIC.to_vec();
-        out.extend_from_slice(key.as_slice());
+        let mut sections = Vec::with_capacity(7);
         for (kind, data) in self.circuits() {
-            let bytes = data
-                .to_bytes(&DefaultGateSerializer, &generators)
-                .map_err(|error| anyhow::anyhow!("serializing the {kind} circuit: {error:?}"))?;
-            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            out.extend_from_slice(&bytes);
+            sections.push(
+                data.to_bytes(&DefaultGateSerializer, &generators)
+                    .map_err(|error| anyhow::anyhow!("serializing the {kind} circuit: {error:?}"))?,
+            );
         }
-        out.extend_from_slice(aggregate_targets_digest(self.aggregates.iter().map(|c| &c.targets)).as_slice());
-        let checksum: [u8; 32] = sha2::Sha256::digest(&out).into();
-        out.extend_from_slice(&checksum);
-        Ok(out)
+        sections.push(aggregate_targets_digest(self.aggregates.iter().map(|c| &c.targets)).to_vec());
+        Ok(crate::cache::seal(CACHE_MAGIC, key, &sections))
     }
 
     fn from_cache(bytes: &[u8], key: B256) -> Result<Self, String> {
-        let body_len = bytes.len().checked_sub(32).ok_or("truncated cache")?;
-        let (body, checksum) = bytes.split_at(body_len);
-        if <[u8; 32]>::from(sha2::Sha256::digest(body)).as_slice() != checksum {
-            return Err("checksum mismatch (a damaged cache)".into());
-        }
-        let rest = body.strip_prefix(CACHE_MAGIC.as_slice()).ok_or("not a proof-system cache")?;
-        let (stored_key, mut rest) = rest.split_at_checked(32).ok_or("truncated cache")?;
-        if stored_key != key.as_slice() {
-            return Err("built by other circuit code".into());
-        }
+        let sections = crate::cache::open(bytes, CACHE_MAGIC, key, 7)?;
         let generators = DefaultGeneratorSerializer::<C, D>::default();
-        let mut read_circuit = |kind: &str| -> Result<CircuitData<F, C, D>, String> {
-            let (length, tail) = rest.split_at_checked(8).ok_or("truncated cache")?;
-            let length =
-                usize::try_from(u64::from_le_bytes(length.try_into().expect("8 bytes"))).map_err(|e| e.to_string())?;
-            let (data, tail) = tail.split_at_checked(length).ok_or("truncated cache")?;
-            rest = tail;
-            CircuitData::from_bytes(data, &DefaultGateSerializer, &generators)
+        let read_circuit = |index: usize, kind: &str| -> Result<CircuitData<F, C, D>, String> {
+            CircuitData::from_bytes(sections[index], &DefaultGateSerializer, &generators)
                 .map_err(|error| format!("the {kind} circuit does not deserialize: {error:?}"))
         };
-        let transfer = read_circuit("transfer")?;
-        let span = read_circuit("span")?;
+        let transfer = read_circuit(0, "transfer")?;
+        let span = read_circuit(1, "span")?;
         let mut aggregates = Vec::with_capacity(4);
-        for variant in Variant::ALL {
-            aggregates.push(read_circuit(&format!("aggregate {variant}"))?);
-        }
-        if rest.len() != 32 {
-            return Err("unexpected cache length".into());
+        for (index, variant) in Variant::ALL.iter().enumerate() {
+            aggregates.push(read_circuit(2 + index, &format!("aggregate {variant}"))?);
         }
         let (leaf, shape) = (&transfer.common, &aggregates[0].common);
         if &span.common != leaf || leaf.num_public_inputs != LEAF_PUBLIC_INPUTS {
@@ -419,7 +376,7 @@ impl ProofSystem {
                 define_aggregate(&mut builder, variant, leaf, shape, &transfer.verifier_only, &span.verifier_only)
             })
             .collect();
-        if aggregate_targets_digest(aggregate_targets.iter()).as_slice() != rest {
+        if aggregate_targets_digest(aggregate_targets.iter()).as_slice() != sections[6] {
             return Err("the aggregation circuits' definition changed".into());
         }
         let aggregates: [Circuit<AggregateTargets>; 4] = aggregates

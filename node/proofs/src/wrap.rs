@@ -20,6 +20,7 @@
 //! another), not computed from anything the circuits prove.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, keccak256};
@@ -32,13 +33,14 @@ use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, CommonCircuitData, VerifierCircuitTarget};
 use plonky2::plonk::config::KeccakGoldilocksConfig;
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
+use plonky2::util::serialization::{DefaultGateSerializer, DefaultGeneratorSerializer};
 use zkcrowd_ledger::{Digest, F, b256_to_digest, digest_to_b256};
 
 use crate::circuits::{Variant, constant_verifier_data, select_verifier_data};
 use crate::gadgets::Builder;
 use crate::shape::pad_to;
 use crate::solidity::{Shape, decode_proof, encode_proof};
-use crate::system::{CircuitKind, ProofError, ProofSystem, RealProof, RealVerifier, panic_message};
+use crate::system::{CircuitKind, ProofError, ProofSystem, RealProof, RealVerifier, SystemOrigin, panic_message};
 use crate::{C, D};
 use zkcrowd_market::{ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, WrapRecord};
 
@@ -47,6 +49,12 @@ pub type KeccakC = KeccakGoldilocksConfig;
 
 /// Public inputs of a wrapped proof: pre root, post root, commitment, binding (4 fields each).
 pub const WRAP_PUBLIC_INPUTS: usize = 16;
+
+/// Version of the wrapper circuits: bump it with any change to them, so that caches built by older
+/// code are not loaded (the cache key also covers the proof system and the definitions).
+const WRAPPER_VERSION: u32 = 1;
+
+const WRAPPER_CACHE_MAGIC: &[u8; 8] = b"ZKCWRP\0\x01";
 
 /// Public inputs of a stage-1 proof: pre root, post root, commitment.
 const STAGE1_PUBLIC_INPUTS: usize = 12;
@@ -218,6 +226,7 @@ pub struct Wrapper {
     fri: FinalFri,
     /// The final proof's calldata layout (what the L1 verifier and the market take).
     shape: Shape,
+    origin: SystemOrigin,
 }
 
 impl std::fmt::Debug for Wrapper {
@@ -268,6 +277,57 @@ fn define_stage1_aggregate(builder: &mut Builder, system: &ProofSystem) -> Stage
     builder.verify_proof::<C>(&proof, &verifier_data, shape);
     register_statement(builder, &proof);
     Stage1Targets::Aggregate { proof, left_leaf, right_leaf }
+}
+
+/// Stage 2's definition: verify a stage-1 proof under either stage-1 circuit (constants, chosen by
+/// a witness bit), expose its statement and a free binding. Returns the proof, the bit and the
+/// binding targets.
+fn define_final(
+    builder: &mut Builder,
+    stage1: &[Stage1; 2],
+) -> (ProofWithPublicInputsTarget<D>, BoolTarget, [Target; 4]) {
+    let inner = &stage1[0].data.common;
+    let proof = builder.add_virtual_proof_with_pis(inner);
+    let is_aggregate = builder.add_virtual_bool_target_safe();
+    let leaf = constant_verifier_data(builder, &stage1[0].data.verifier_only);
+    let aggregate = constant_verifier_data(builder, &stage1[1].data.verifier_only);
+    let verifier_data = select_verifier_data(builder, is_aggregate, &aggregate, &leaf);
+    builder.verify_proof::<C>(&proof, &verifier_data, inner);
+    builder.register_public_inputs(&proof.public_inputs);
+    let binding = builder.add_virtual_target_arr::<4>();
+    builder.register_public_inputs(&binding);
+    (proof, is_aggregate, binding)
+}
+
+/// The two stage-1 circuits' targets, defined again without building (definitions are
+/// deterministic).
+fn stage1_targets(system: &ProofSystem) -> [Stage1Targets; 2] {
+    [false, true].map(|aggregate| {
+        let mut builder = Builder::new(stage1_config());
+        if aggregate { define_stage1_aggregate(&mut builder, system) } else { define_stage1_leaf(&mut builder, system) }
+    })
+}
+
+fn final_targets_digest(last: &Final) -> B256 {
+    keccak256(format!("{:?} {:?} {:?}", last.proof, last.is_aggregate, last.binding).as_bytes())
+}
+
+/// The wrapper cache's key: its version, plonky2's, the proof system's six circuit digests and
+/// anchor (the wrapper's constants), the stage-1 configuration and targets, and the final FRI.
+fn wrapper_cache_key(system: &ProofSystem, fri: &FinalFri) -> B256 {
+    let digests: Vec<String> = [CircuitKind::Transfer, CircuitKind::Span]
+        .into_iter()
+        .chain(Variant::ALL.map(CircuitKind::Aggregate))
+        .map(|kind| format!("{:?}", system.circuit(kind).verifier_only.circuit_digest))
+        .collect();
+    let description = format!(
+        "zkcrowd wrapper v{WRAPPER_VERSION}; plonky2 1.1.0; system {digests:?} anchor {:?}; stage 1 {:?} {:?}; \
+         final {fri:?}",
+        system.anchor(),
+        stage1_config(),
+        stage1_targets(system),
+    );
+    keccak256(description.as_bytes())
 }
 
 /// Runs the prover, turning plonky2's errors and panics into a reason.
@@ -323,18 +383,16 @@ impl Wrapper {
         let stage1: [Stage1; 2] = stage1.try_into().unwrap_or_else(|_| unreachable!("two circuits"));
 
         // Stage 2: verify a stage-1 proof under either circuit.
-        let inner = &stage1[0].data.common;
         let mut builder = Builder::new(fri.circuit_config());
-        let proof = builder.add_virtual_proof_with_pis(inner);
-        let is_aggregate = builder.add_virtual_bool_target_safe();
-        let leaf = constant_verifier_data(&mut builder, &stage1[0].data.verifier_only);
-        let aggregate = constant_verifier_data(&mut builder, &stage1[1].data.verifier_only);
-        let verifier_data = select_verifier_data(&mut builder, is_aggregate, &aggregate, &leaf);
-        builder.verify_proof::<C>(&proof, &verifier_data, inner);
-        builder.register_public_inputs(&proof.public_inputs);
-        let binding = builder.add_virtual_target_arr::<4>();
-        builder.register_public_inputs(&binding);
+        let (proof, is_aggregate, binding) = define_final(&mut builder, &stage1);
         let data = builder.build::<KeccakC>();
+        let last = Final { data, proof, is_aggregate, binding };
+        Self::assemble(stage1, last, fri, SystemOrigin::Built { cache_miss: "built without a cache".into() })
+    }
+
+    /// Checks the final circuit against its FRI parameters and derives its calldata shape.
+    fn assemble(stage1: [Stage1; 2], last: Final, fri: FinalFri, origin: SystemOrigin) -> anyhow::Result<Self> {
+        let data = &last.data;
         anyhow::ensure!(data.common.num_public_inputs == WRAP_PUBLIC_INPUTS, "the final circuit's public inputs");
         let total_arity: usize = fri.reduction_arity_bits.iter().sum();
         anyhow::ensure!(
@@ -344,7 +402,81 @@ impl Wrapper {
             data.common.degree_bits()
         );
         let shape = Shape::of(&data.common)?;
-        Ok(Self { stage1, last: Final { data, proof, is_aggregate, binding }, fri, shape })
+        Ok(Self { stage1, last, fri, shape, origin })
+    }
+
+    /// Loads the wrapper circuits (for [`FinalFri::chosen`]) from `cache_dir` if a cache for this
+    /// code and `system` is there and intact, otherwise builds them (about 15 s of CPU) and writes
+    /// the cache beside the proof system's.
+    pub fn load_or_build(system: &ProofSystem, cache_dir: &Path) -> anyhow::Result<Self> {
+        let fri = FinalFri::chosen();
+        let key = wrapper_cache_key(system, &fri);
+        let path = cache_dir.join(format!("wrapper-{}.bin", alloy::hex::encode(&key[..8])));
+        let cache_miss = match std::fs::read(&path) {
+            Ok(bytes) => match Self::from_cache(system, &bytes, key, fri.clone()) {
+                Ok(wrapper) => return Ok(wrapper),
+                Err(reason) => format!("{}: {reason}", path.display()),
+            },
+            Err(error) => format!("{}: {error}", path.display()),
+        };
+        let mut wrapper = Self::build_with(system, fri)?;
+        wrapper.origin = SystemOrigin::Built { cache_miss };
+        let generators = DefaultGeneratorSerializer::<C, D>::default();
+        let mut sections = Vec::with_capacity(4);
+        for stage1 in &wrapper.stage1 {
+            sections.push(
+                stage1
+                    .data
+                    .to_bytes(&DefaultGateSerializer, &generators)
+                    .map_err(|error| anyhow::anyhow!("serializing a stage-1 circuit: {error:?}"))?,
+            );
+        }
+        // The serializer's configuration only types its dummy-proof generator, which the final
+        // circuit (no conditional recursion) does not have: the Poseidon one serves both.
+        sections.push(
+            wrapper
+                .last
+                .data
+                .to_bytes(&DefaultGateSerializer, &generators)
+                .map_err(|error| anyhow::anyhow!("serializing the final circuit: {error:?}"))?,
+        );
+        sections.push(final_targets_digest(&wrapper.last).to_vec());
+        crate::cache::write(&path, &crate::cache::seal(WRAPPER_CACHE_MAGIC, key, &sections), "wrapper-")?;
+        Ok(wrapper)
+    }
+
+    fn from_cache(system: &ProofSystem, bytes: &[u8], key: B256, fri: FinalFri) -> Result<Self, String> {
+        let sections = crate::cache::open(bytes, WRAPPER_CACHE_MAGIC, key, 4)?;
+        let generators = DefaultGeneratorSerializer::<C, D>::default();
+        let mut stage1 = Vec::with_capacity(2);
+        for (index, targets) in stage1_targets(system).into_iter().enumerate() {
+            let data = CircuitData::from_bytes(sections[index], &DefaultGateSerializer, &generators)
+                .map_err(|error| format!("a stage-1 circuit does not deserialize: {error:?}"))?;
+            stage1.push(Stage1 { data, targets });
+        }
+        let stage1: [Stage1; 2] = stage1.try_into().unwrap_or_else(|_| unreachable!("two circuits"));
+        if stage1[0].data.common != stage1[1].data.common {
+            return Err("the cached stage-1 circuits differ in shape".into());
+        }
+        let data = CircuitData::<F, KeccakC, D>::from_bytes(sections[2], &DefaultGateSerializer, &generators)
+            .map_err(|error| format!("the final circuit does not deserialize: {error:?}"))?;
+        if data.common.config != fri.circuit_config() {
+            return Err("the cached final circuit has other FRI parameters".into());
+        }
+        // The targets are not stored: defining the final circuit again (without building it) over
+        // the loaded stage-1 circuits gives them; their digest must match the stored one.
+        let mut builder = Builder::new(fri.circuit_config());
+        let (proof, is_aggregate, binding) = define_final(&mut builder, &stage1);
+        let last = Final { data, proof, is_aggregate, binding };
+        if final_targets_digest(&last).as_slice() != sections[3] {
+            return Err("the final circuit's definition changed".into());
+        }
+        Self::assemble(stage1, last, fri, SystemOrigin::Loaded).map_err(|error| format!("{error:#}"))
+    }
+
+    /// Whether these circuits were loaded from a cache or built.
+    pub fn origin(&self) -> &SystemOrigin {
+        &self.origin
     }
 
     /// The final circuit's shape (what the Solidity verifier is generated from).

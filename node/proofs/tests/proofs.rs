@@ -485,7 +485,12 @@ fn cache_reload() {
     let damaged_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zkcrowd-proofs-damaged-cache");
     let _ = std::fs::remove_dir_all(&damaged_dir);
     std::fs::create_dir_all(&damaged_dir).unwrap();
-    let file = std::fs::read_dir(cache_dir()).unwrap().next().unwrap().unwrap();
+    // The proof system's file (the wrapper's cache may share the directory).
+    let file = std::fs::read_dir(cache_dir())
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|entry| entry.file_name().to_string_lossy().starts_with("proof-system-"))
+        .unwrap();
     let mut bytes = std::fs::read(file.path()).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;

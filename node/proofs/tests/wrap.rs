@@ -3,7 +3,7 @@
 //! non-canonical elements; the transcript the contract replays gives plonky2's challenges; the
 //! committed contracts are what the generator writes today (the CI staleness check).
 //!
-//! One proof system (cached under cargo's target tmp dir) and one wrapper are built per test
+//! One proof system and one wrapper (both cached under cargo's target tmp dir) are built per test
 //! process (about a minute on two cores; a wrapped proof costs 15-40 s more), so the proving checks
 //! are one test.
 
@@ -15,7 +15,9 @@ use alloy::sol_types::SolValue;
 use plonky2::field::types::Field;
 use zkcrowd_ledger::{AccountLeaf, AccountLedger, F, digest_to_b256};
 use zkcrowd_proofs::solidity::{self, DecodeError, Layout, Shape, challenges, decode_proof, encode_proof};
-use zkcrowd_proofs::{KeccakC, ProofSystem, RangeRecord, RealProof, TransferWitness, WrapInputs, Wrapper};
+use zkcrowd_proofs::{
+    KeccakC, ProofSystem, RangeRecord, RealProof, SystemOrigin, TransferWitness, WrapInputs, Wrapper,
+};
 
 const PROVER: Address = Address::repeat_byte(0xaa);
 
@@ -30,7 +32,7 @@ fn system() -> &'static ProofSystem {
 
 fn wrapper() -> &'static Wrapper {
     static WRAPPER: OnceLock<Wrapper> = OnceLock::new();
-    WRAPPER.get_or_init(|| Wrapper::build(system()).expect("the wrapper builds"))
+    WRAPPER.get_or_init(|| Wrapper::load_or_build(system(), &cache_dir()).expect("the wrapper builds"))
 }
 
 fn address(byte: u8) -> Address {
@@ -93,6 +95,13 @@ fn wrapped_proofs_verify_bind_and_encode() {
             assert!(wrapper().verify(&tampered).is_err(), "public input {index} changed and still verified");
         }
     }
+    // The wrapper reloaded from its cache has the same verifier data and proves what the first
+    // one verifies (its prover data, generators included, survived serialization).
+    let reloaded = Wrapper::load_or_build(system(), &cache_dir()).unwrap();
+    assert_eq!(reloaded.origin(), &SystemOrigin::Loaded);
+    assert_eq!(reloaded.final_verifier(), wrapper().final_verifier());
+    reloaded.verify(&wrapped_leaf).unwrap();
+    wrapper().verify(&reloaded.wrap(system(), leaf, &RECORD).unwrap()).unwrap();
     calldata_round_trips_and_refuses_bad_encodings();
     transcript_model_matches_plonky2();
 }
