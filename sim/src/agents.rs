@@ -244,6 +244,8 @@ pub struct PluginSpec {
     pub behaviour: Behaviour,
     /// Device speed.
     pub speed: f64,
+    /// Price-driven participation (`plugins.economics`), if this plugin has it.
+    pub economics: Option<zkcrowd_client::economics::Economics>,
 }
 
 struct Withheld {
@@ -291,8 +293,12 @@ pub async fn run_plugin(ctx: Arc<Ctx>, spec: PluginSpec, control: UnboundedRecei
         last_copy_ms: 0,
         withheld: Vec::new(),
     };
+    let economics = spec.economics;
     let device = SimDevice { ctx, spec, role, endpoint, internal, rng, busy_until_ms: 0 };
-    let host = PluginHost::new(client, device, behave, validators, home);
+    let mut host = PluginHost::new(client, device, behave, validators, home);
+    if let Some(economics) = economics {
+        host = host.with_participation(zkcrowd_client::economics::Participation::new(economics));
+    }
     // Frames first, then the scheduler's signals, then timers and finished proofs, when several
     // are ready (the order is part of the run's determinism).
     let frames = frames.filter_map(|frame| futures::future::ready(frame.into_plugin_event()));

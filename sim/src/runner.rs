@@ -177,6 +177,54 @@ fn take_offline(scheduler: &Scheduler, plugin: u32, reason: &'static str) {
 }
 
 /// Assigns `count` items to classes by share: largest remainders, then shuffled by `rng`.
+/// Each plugin's economics (`plugins.economics`): `share` of the honest plugins (chosen by a
+/// shuffle of their own generator) are price-driven, each with a cost drawn once; the others and
+/// every adversary take part whenever online.
+fn plugin_economics(
+    scenario: &Scenario,
+    cost: &crate::cost::CostProfile,
+    behaviours: &[Behaviour],
+    seed: u64,
+) -> Vec<Option<zkcrowd_client::economics::Economics>> {
+    use zkcrowd_client::economics::{DecisionRule, Economics};
+    let mut out = vec![None; behaviours.len()];
+    let Some(section) = scenario.plugins.economics else { return out };
+    let mut rng = agent_rng(seed, 0x6563_6f6e, 0);
+    let mut honest: Vec<usize> = (0..behaviours.len()).filter(|&i| behaviours[i] == Behaviour::Honest).collect();
+    honest.shuffle(&mut rng);
+    let elastic = (section.share * honest.len() as f64).round() as usize;
+    let job_reference_s = cost.reference_ms(&zkcrowd_market::JobKind::Tx { block: 0, index: 0 }) / 1_000.0;
+    let rule = match section.rule {
+        crate::scenario::Rule::Threshold { margin } => DecisionRule::Threshold { margin },
+        crate::scenario::Rule::Smoothed { alpha, switching_cost } => {
+            DecisionRule::Smoothed { alpha, switching_cost_zkpow: switching_cost.as_zkpow_f64() }
+        }
+        crate::scenario::Rule::Static => DecisionRule::Static,
+    };
+    let mut chosen = honest[..elastic].to_vec();
+    chosen.sort_unstable();
+    for index in chosen {
+        let cost_zkpow_per_s = match section.cost {
+            crate::scenario::CostDistribution::Fixed { value } => value.as_zkpow_f64(),
+            crate::scenario::CostDistribution::Lognormal { median, sigma } => {
+                let draw = if sigma > 0.0 {
+                    rand_distr::LogNormal::new(0.0, sigma).expect("validated sigma").sample(&mut rng)
+                } else {
+                    1.0
+                };
+                median.as_zkpow_f64() * draw
+            }
+        };
+        out[index] = Some(Economics {
+            cost_zkpow_per_s,
+            job_reference_s,
+            rule,
+            decision_interval_ms: section.decision_interval.as_millis(),
+        });
+    }
+    out
+}
+
 fn by_share<T: Copy>(count: usize, classes: &[(f64, T)], rng: &mut ChaCha8Rng) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(count);
     let mut remainders: Vec<(f64, usize)> = Vec::new();
@@ -300,6 +348,7 @@ async fn simulate(
     let device_classes: Vec<(f64, usize)> =
         scenario.plugins.devices.iter().enumerate().map(|(i, d)| (d.share, i)).collect();
     let devices = by_share(population, &device_classes, &mut rng);
+    let economics = plugin_economics(scenario, &ctx.cost, &behaviours, seed);
     let mut controls = Vec::with_capacity(population);
     let mut plugin_facts = Vec::with_capacity(population);
     for (index, signer) in identities.plugins.iter().enumerate() {
@@ -310,6 +359,7 @@ async fn simulate(
             signer: signer.clone(),
             behaviour: behaviours[index],
             speed: scenario.plugins.devices[devices[index]].speed,
+            economics: economics[index],
         };
         plugin_facts.push((signer.address(), spec.behaviour, spec.speed));
         let receiver = Arc::new(Mutex::new(Some(receiver)));

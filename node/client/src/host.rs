@@ -36,8 +36,9 @@ use alloy::primitives::Bytes;
 use futures::{Stream, StreamExt};
 use zkcrowd_market::{JobId, MarketCall, ProofData, Statement};
 use zkcrowd_primitives::BlockNumber;
-use zkcrowd_protocol::{Assignment, ClientMessage, DecodeError, decode, encode};
+use zkcrowd_protocol::{Assignment, ClientMessage, ClientRequest, DecodeError, decode, encode};
 
+use crate::economics::{Change, Participation, Stance};
 use crate::{Action, Event, PluginClient};
 
 /// What a plugin's host needs from its surroundings (see the module documentation).
@@ -64,6 +65,11 @@ pub trait PluginRuntime {
 pub enum PluginTimer {
     /// The client's periodic tick of one online session.
     Tick {
+        /// The session it belongs to.
+        generation: u64,
+    },
+    /// A price-driven plugin's decision time ([`crate::economics`]) in one online session.
+    Decide {
         /// The session it belongs to.
         generation: u64,
     },
@@ -158,6 +164,10 @@ pub struct PluginHost<R, S> {
     paused_until_ms: u64,
     last_heard_ms: u64,
     frames_malformed: u64,
+    /// A price-driven plugin's participation (`None`: it takes part whenever it is online).
+    participation: Option<Participation>,
+    /// The person has the plugin running (between [`PluginEvent::Online`] and `Offline`).
+    session_online: bool,
 }
 
 impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
@@ -178,7 +188,21 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
             paused_until_ms: 0,
             last_heard_ms: 0,
             frames_malformed: 0,
+            participation: None,
+            session_online: false,
         }
+    }
+
+    /// Makes the plugin price-driven: while online, it takes part only when its
+    /// [`Participation`] decides so (see [`crate::economics`]).
+    pub fn with_participation(mut self, participation: Participation) -> Self {
+        self.participation = Some(participation);
+        self
+    }
+
+    /// Its participation, if price-driven.
+    pub fn participation(&self) -> Option<&Participation> {
+        self.participation.as_ref()
     }
 
     /// The client.
@@ -221,12 +245,22 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
         let actions = match event {
             PluginEvent::Online => {
                 self.generation += 1;
+                self.session_online = true;
                 self.runtime.set_timer(self.tick_ms, PluginTimer::Tick { generation: self.generation });
                 self.last_heard_ms = now_ms;
+                if self.participation.is_some() {
+                    // Price-driven: ask what taking part pays; join when the rule says so.
+                    self.ask_quote();
+                    return;
+                }
                 self.client.handle(now_ms, Event::Online)
             }
             PluginEvent::Offline => {
                 self.generation += 1;
+                self.session_online = false;
+                if let Some(participation) = &mut self.participation {
+                    participation.session_ended();
+                }
                 self.strategy.offline();
                 self.runtime.abandon_proofs();
                 self.client.handle(now_ms, Event::Offline)
@@ -245,6 +279,25 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
                     }
                 };
                 self.last_heard_ms = now_ms;
+                if let Some(participation) = &mut self.participation {
+                    match &message {
+                        ClientMessage::Quote(quote) => {
+                            let held = self.client.held().count();
+                            match participation.on_quote(quote, held) {
+                                Some(Change::Join) => self.join(now_ms),
+                                Some(Change::Leave) => self.leave(now_ms),
+                                None => {}
+                            }
+                            return;
+                        }
+                        ClientMessage::Account { address, market_balance: Some(balance), .. }
+                            if *address == self.client.address() =>
+                        {
+                            participation.observe_balance(balance.wei());
+                        }
+                        _ => {}
+                    }
+                }
                 let mut actions = Vec::new();
                 if self.client.is_online()
                     && let Some(call) = self.strategy.observed(&self.view(now_ms), &message)
@@ -254,11 +307,25 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
                 actions.extend(self.client.handle(now_ms, Event::Message(message)));
                 actions
             }
+            PluginEvent::Timer(PluginTimer::Decide { generation }) => {
+                if generation == self.generation && self.session_online {
+                    self.ask_quote();
+                }
+                return;
+            }
             PluginEvent::Timer(PluginTimer::Tick { generation }) => {
-                if generation != self.generation || !self.client.is_online() {
+                if generation != self.generation || !self.session_online {
                     return;
                 }
                 self.runtime.set_timer(self.tick_ms, PluginTimer::Tick { generation });
+                let held = self.client.held().count();
+                if self.participation.as_mut().is_some_and(|p| p.left_idle(held)) {
+                    self.go_inactive(now_ms);
+                    return;
+                }
+                if !self.client.is_online() {
+                    return;
+                }
                 if now_ms < self.paused_until_ms {
                     return;
                 }
@@ -276,11 +343,56 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
                 let Some(assignment) = self.client.held().find(|a| a.job == due.job).cloned() else { return };
                 let Some(proof) = self.runtime.take_proof(&assignment, &due) else { return };
                 match self.strategy.finished(&self.view(now_ms), &assignment, proof) {
-                    Some(proof) => self.client.handle(now_ms, Event::ProofReady { job: due.job, proof }),
+                    Some(proof) => {
+                        if let Some(participation) = &mut self.participation {
+                            participation.proof_submitted();
+                        }
+                        self.client.handle(now_ms, Event::ProofReady { job: due.job, proof })
+                    }
                     None => Vec::new(),
                 }
             }
         };
+        self.execute(now_ms, actions);
+    }
+
+    /// Asks the current validator for a quote and the plugin's balance, and schedules the next
+    /// decision.
+    fn ask_quote(&mut self) {
+        let Some(participation) = &self.participation else { return };
+        let interval_ms =
+            participation.economics().decision_interval_ms.max(crate::economics::DECISION_INTERVAL_MS_MIN);
+        self.runtime.set_timer(interval_ms, PluginTimer::Decide { generation: self.generation });
+        self.runtime.send(self.home, Bytes::from(encode(&ClientRequest::GetQuote)));
+        let address = self.client.address();
+        self.runtime.send(self.home, Bytes::from(encode(&ClientRequest::GetAccount { address })));
+    }
+
+    /// The rule says take part: the client goes online (registers or heartbeats).
+    fn join(&mut self, now_ms: u64) {
+        if !self.session_online || self.client.is_online() {
+            return;
+        }
+        self.last_heard_ms = now_ms;
+        let actions = self.client.handle(now_ms, Event::Online);
+        self.execute(now_ms, actions);
+    }
+
+    /// The rule says stop: leave the market (`GoInactive`, abandoning what it still holds) and go
+    /// offline, staying in the session to keep deciding.
+    fn leave(&mut self, now_ms: u64) {
+        if self.client.is_online() {
+            self.go_inactive(now_ms);
+        }
+    }
+
+    fn go_inactive(&mut self, now_ms: u64) {
+        let actions = self.client.handle(now_ms, Event::SendCall(MarketCall::GoInactive));
+        self.execute(now_ms, actions);
+        debug_assert!(self.participation.as_ref().is_none_or(|p| p.stance() == Stance::Out));
+        self.strategy.offline();
+        self.runtime.abandon_proofs();
+        let actions = self.client.handle(now_ms, Event::Offline);
         self.execute(now_ms, actions);
     }
 

@@ -30,6 +30,7 @@
 //! submitted, is the host's [`Strategy`]: [`Honest`] here; the simulator's behaviour models (lazy,
 //! invalid proofs, copier, withholder) are strategies in `sim/`.
 
+pub mod economics;
 pub mod host;
 pub mod prover;
 
@@ -571,7 +572,8 @@ impl PluginClient {
             | ClientMessage::ProofSeen { .. }
             | ClientMessage::TxStatus { .. }
             | ClientMessage::Account { .. }
-            | ClientMessage::Assignments { .. } => {}
+            | ClientMessage::Assignments { .. }
+            | ClientMessage::Quote(_) => {}
         }
     }
 

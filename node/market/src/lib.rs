@@ -66,7 +66,8 @@ pub use curve::{
 pub use errors::{CallError, ProofRejection, PublicInput};
 pub use events::{EventKind, JobId, JobKind, MarketEvent, MissReason, job_kind_wire};
 pub use market::{
-    Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, NewJob, PLUGIN_TREE_DEPTH, Plugin, PluginId, draw,
+    Accounts, CallOutcome, JOB_TREE_DEPTH, Job, JobStatus, Market, MarketQuote, NewJob, PLUGIN_TREE_DEPTH, Plugin,
+    PluginId, QUOTE_OPEN_JOBS_MAX, draw,
 };
 pub use params::{
     AfterDeadline, BountyParams, EXCLUSION_MISSES_MAX, ExclusionParams, FundingParams, JOBS_PER_PLUGIN_MAX,

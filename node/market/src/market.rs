@@ -30,6 +30,31 @@ pub const JOB_TREE_DEPTH: usize = 32;
 /// Draws before assignment falls back from rejection sampling to enumerating the candidates.
 const REDRAWS_MAX: u32 = 32;
 
+/// Open jobs a [`MarketQuote`] averages over: the oldest ones, which a plugin joining now would
+/// be given first.
+pub const QUOTE_OPEN_JOBS_MAX: usize = 256;
+
+/// What a plugin sees of the market when deciding whether to take part (answered to
+/// `GetQuote`); amounts in wei of ZKPoW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MarketQuote {
+    /// The block it describes (the last ended one).
+    pub block: BlockNumber,
+    /// Active plugins.
+    pub active_plugins: u64,
+    /// Jobs waiting for an assignee.
+    pub open_jobs: u64,
+    /// Jobs ever created (two quotes give the job rate).
+    pub jobs_created: u64,
+    /// The base bounty of a tx job (`bounty.base`: the posted price, no age or supply factor).
+    pub bounty_base_wei: u128,
+    /// The bounty of a tx job created now (base, supply factor).
+    pub bounty_fresh_wei: u128,
+    /// The mean bounty of the oldest [`QUOTE_OPEN_JOBS_MAX`] open jobs (their age factor
+    /// included), if any is open.
+    pub bounty_open_mean_wei: Option<u128>,
+}
+
 /// A registered plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plugin {
@@ -416,6 +441,43 @@ impl Market {
     /// Number of jobs ever created.
     pub fn jobs_created(&self) -> u64 {
         self.data.next_job_id
+    }
+
+    /// What a plugin deciding whether to take part sees of the market now ([`MarketQuote`]).
+    pub fn quote(&self) -> MarketQuote {
+        let block = self.data.block;
+        let fresh = Job {
+            id: self.data.next_job_id,
+            kind: JobKind::Tx { block, index: 0 },
+            pre_root: Digest::default(),
+            post_root: Digest::default(),
+            commitment: Digest::default(),
+            created_block: block,
+            status: JobStatus::Open,
+            attempts: 0,
+            failed_by: OrdSet::new(),
+            last_failed: None,
+            failed_commitment: B256::ZERO,
+            node: (0, 0),
+            real_required: false,
+        };
+        let oldest: Vec<u128> = self
+            .data
+            .open
+            .iter()
+            .take(QUOTE_OPEN_JOBS_MAX)
+            .filter_map(|id| self.data.jobs.get(id))
+            .map(|job| self.bounty(job, block).wei())
+            .collect();
+        MarketQuote {
+            block,
+            active_plugins: self.data.active_count,
+            open_jobs: self.data.open.len() as u64,
+            jobs_created: self.data.next_job_id,
+            bounty_base_wei: self.params.bounty.base.wei(),
+            bounty_fresh_wei: self.bounty(&fresh, block).wei(),
+            bounty_open_mean_wei: (!oldest.is_empty()).then(|| oldest.iter().sum::<u128>() / oldest.len() as u128),
+        }
     }
 
     /// The jobs currently assigned to `plugin` (scans assigned jobs only).

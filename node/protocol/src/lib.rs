@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use zkcrowd_ledger::{Digest, LeafWrite};
-use zkcrowd_market::{JobId, JobKind, Statement};
+use zkcrowd_market::{JobId, JobKind, MarketQuote, Statement};
 use zkcrowd_primitives::{BlockNumber, SignedZkpow};
 
 pub mod codec;
@@ -66,6 +66,9 @@ pub enum ClientRequest {
         /// The plugin.
         plugin: Address,
     },
+    /// What would taking part pay now? Answered with [`ClientMessage::Quote`] (a price-driven
+    /// plugin asks even while it is not taking part).
+    GetQuote,
 }
 
 /// Why a mempool refused a transaction that is valid against the head state.
@@ -378,6 +381,8 @@ pub enum ClientMessage {
         /// The next block's base fee (wei per gas), for pricing the plugin's next transactions.
         base_fee_per_gas: u64,
     },
+    /// The answer to [`ClientRequest::GetQuote`]: the market at the validator's head.
+    Quote(MarketQuote),
 }
 
 impl Assignment {
@@ -430,22 +435,32 @@ impl Codec for ClientRequest {
             Self::GetAssignments { .. } => 4,
             Self::GetTransaction { .. } => 5,
             Self::Keepalive { .. } => 6,
+            Self::GetQuote => 7,
         }
     }
 
     fn bytes_max(kind: u8) -> Option<usize> {
         match kind {
             0 => Some(TX_PACKET_BYTES_MAX),
-            1..=6 => Some(SMALL_MESSAGE_BYTES_MAX),
+            1..=7 => Some(SMALL_MESSAGE_BYTES_MAX),
             _ => None,
         }
     }
 
     fn kind_name(kind: u8) -> &'static str {
-        ["submit_tx", "subscribe", "unsubscribe", "get_account", "get_assignments", "get_transaction", "keepalive"]
-            .get(usize::from(kind))
-            .copied()
-            .unwrap_or("unknown")
+        [
+            "submit_tx",
+            "subscribe",
+            "unsubscribe",
+            "get_account",
+            "get_assignments",
+            "get_transaction",
+            "keepalive",
+            "get_quote",
+        ]
+        .get(usize::from(kind))
+        .copied()
+        .unwrap_or("unknown")
     }
 }
 
@@ -462,6 +477,7 @@ impl Codec for ClientMessage {
             Self::ProofSeen { .. } => 5,
             Self::TxStatus { .. } => 6,
             Self::Keepalive { .. } => 7,
+            Self::Quote(_) => 8,
         }
     }
 
@@ -470,15 +486,25 @@ impl Codec for ClientMessage {
             1 => Some(TX_REJECTED_BYTES_MAX),
             4 => Some(ASSIGNMENTS_BYTES_MAX),
             5 => Some(TX_PACKET_BYTES_MAX),
-            0 | 2 | 3 | 6 | 7 => Some(SMALL_MESSAGE_BYTES_MAX),
+            0 | 2 | 3 | 6 | 7 | 8 => Some(SMALL_MESSAGE_BYTES_MAX),
             _ => None,
         }
     }
 
     fn kind_name(kind: u8) -> &'static str {
-        ["tx_accepted", "tx_rejected", "tx_committed", "account", "assignments", "proof_seen", "tx_status", "keepalive"]
-            .get(usize::from(kind))
-            .copied()
-            .unwrap_or("unknown")
+        [
+            "tx_accepted",
+            "tx_rejected",
+            "tx_committed",
+            "account",
+            "assignments",
+            "proof_seen",
+            "tx_status",
+            "keepalive",
+            "quote",
+        ]
+        .get(usize::from(kind))
+        .copied()
+        .unwrap_or("unknown")
     }
 }

@@ -1367,6 +1367,9 @@ impl Node {
                 let message = ClientMessage::Keepalive { plugin, subscribed, jobs, head, base_fee_per_gas };
                 out.push(Output::ToClient { to: from, message });
             }
+            ClientRequest::GetQuote => {
+                out.push(Output::ToClient { to: from, message: ClientMessage::Quote(self.chain.market().quote()) });
+            }
         }
     }
 

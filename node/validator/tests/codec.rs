@@ -223,6 +223,7 @@ fn client_requests(rng: &mut ChaCha8Rng) -> Vec<ClientRequest> {
         ClientRequest::GetAssignments { plugin },
         ClientRequest::GetTransaction { hash: b256(rng) },
         ClientRequest::Keepalive { plugin },
+        ClientRequest::GetQuote,
     ]
 }
 
@@ -262,6 +263,16 @@ fn client_messages(rng: &mut ChaCha8Rng) -> Vec<ClientMessage> {
             head: rng.random(),
             base_fee_per_gas: rng.random(),
         },
+        // Every field at its largest: the frame must stay within its limit.
+        ClientMessage::Quote(zkcrowd_market::MarketQuote {
+            block: rng.random(),
+            active_plugins: u64::MAX,
+            open_jobs: u64::MAX,
+            jobs_created: u64::MAX,
+            bounty_base_wei: u128::MAX,
+            bounty_fresh_wei: u128::MAX,
+            bounty_open_mean_wei: Some(u128::MAX),
+        }),
     ]
 }
 
@@ -291,8 +302,8 @@ proptest! {
     fn every_message_kind_round_trips(seed in any::<u64>()) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         round_trip(&peer_messages(&mut rng), 4);
-        round_trip(&client_requests(&mut rng), 7);
-        round_trip(&client_messages(&mut rng), 8);
+        round_trip(&client_requests(&mut rng), 8);
+        round_trip(&client_messages(&mut rng), 9);
     }
 }
 

@@ -6,7 +6,7 @@
 //! rates are also bounded when parsed (`DURATION_PARSE_MAX`, `RATE_PER_SECOND_MAX`), so no
 //! arithmetic on them can overflow whatever a field's own maximum.
 
-use zkcrowd_primitives::WEI_PER_ZKPOW;
+use zkcrowd_primitives::{WEI_PER_ZKPOW, Zkpow};
 
 use super::SimDuration;
 
@@ -109,6 +109,21 @@ const _: () = assert!(
         < zkcrowd_chain::SUPPLY_WEI_MAX
 );
 
+/// Largest cost of proving, per reference proving-second (a median or fixed value): 1,000 ZKPOW.
+pub const PROVING_COST_MAX: Zkpow = Zkpow::from_zkpow(1_000);
+
+/// Largest spread of the log-normal proving cost (sigma of the underlying normal).
+pub const PROVING_COST_SIGMA_MAX: f64 = 3.0;
+
+/// Shortest interval between a price-driven plugin's decisions (one quote each).
+pub const DECISION_INTERVAL_MIN: SimDuration = SimDuration::from_secs(1);
+
+/// Largest margin of the threshold rule (10: a bounty of 11× cost).
+pub const DECISION_MARGIN_MAX: f64 = 10.0;
+
+/// Largest switching cost of the smoothed rule: 1,000,000 ZKPOW.
+pub const SWITCHING_COST_MAX: Zkpow = Zkpow::from_zkpow(1_000_000);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +167,13 @@ mod tests {
             ("`plugins.session`", format!("{SESSION_MIN} to {DURATION_MAX}, sigma 0 to {SESSION_SIGMA_MAX}")),
             ("`plugins.withhold_until_factor`", WITHHOLD_FACTOR_MAX.to_string()),
             ("`proofs.jitter_sigma`", PROOF_JITTER_SIGMA_MAX.to_string()),
+            ("`plugins.economics.cost`", format!("at most {PROVING_COST_MAX}, sigma 0 to {PROVING_COST_SIGMA_MAX}")),
+            ("`plugins.economics.decision_interval`", format!("{DECISION_INTERVAL_MIN} to {DURATION_MAX}")),
+            (
+                "`plugins.economics.rule`",
+                format!("margin 0 to {DECISION_MARGIN_MAX}, switching_cost at most {SWITCHING_COST_MAX}"),
+            ),
+            ("`market.exclusion`", format!("misses 1 to {}", zkcrowd_market::EXCLUSION_MISSES_MAX)),
             (
                 "`market.heartbeat_window_blocks`, `proof_deadline_blocks`",
                 zkcrowd_market::WINDOW_BLOCKS_MAX.to_string(),

@@ -406,6 +406,76 @@ pub struct PluginsSection {
     /// Each plugin's genesis balance (pays gas for heartbeats and submissions), at most 10^12 ZKPOW.
     #[serde(default = "default_plugin_balance")]
     pub balance: Zkpow,
+    /// Price-driven participation of honest plugins (absent: every plugin takes part whenever it
+    /// is online).
+    #[serde(default)]
+    pub economics: Option<EconomicsSection>,
+}
+
+/// Price-driven plugins: each has a cost of proving and decides, at its own cadence while online,
+/// whether to take part, from the market quote its validator gives and its own income (see
+/// docs/scenarios.md "Economics").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EconomicsSection {
+    /// Share of the honest plugins that are price-driven (the rest take part whenever online).
+    #[serde(default = "one")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub share: f64,
+    /// Cost of proving, ZKPoW per reference proving-second, drawn once per plugin.
+    pub cost: CostDistribution,
+    /// How often a plugin decides (at least 1s).
+    #[serde(default = "default_decision_interval")]
+    pub decision_interval: SimDuration,
+    /// How it decides.
+    pub rule: Rule,
+}
+
+fn default_decision_interval() -> SimDuration {
+    SimDuration::from_secs(60)
+}
+
+/// A cost-of-proving distribution (per reference proving-second).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "distribution", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CostDistribution {
+    /// Every plugin the same.
+    Fixed {
+        /// The cost, at most 1000 ZKPOW.
+        value: Zkpow,
+    },
+    /// Log-normal: `median` and `sigma` (of the underlying normal).
+    Lognormal {
+        /// Median cost, at most 1000 ZKPOW.
+        median: Zkpow,
+        /// Spread, from 0 to 3.
+        #[schemars(range(min = 0.0, max = PROVING_COST_SIGMA_MAX))]
+        sigma: f64,
+    },
+}
+
+/// A decision rule (see docs/scenarios.md "Economics").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rule {
+    /// Myopic: take part while the quoted bounty per job is at least `(1 + margin) ×` its cost.
+    Threshold {
+        /// Margin over cost, 0 to 10.
+        #[serde(default)]
+        #[schemars(range(min = 0.0, max = DECISION_MARGIN_MAX))]
+        margin: f64,
+    },
+    /// Exponentially smoothed income per job (own realized income while proving, the quote
+    /// otherwise) with a switching cost.
+    Smoothed {
+        /// Weight of the newest signal, above 0 and at most 1.
+        #[schemars(range(min = 0.0, max = 1.0))]
+        alpha: f64,
+        /// What joining or leaving costs, ZKPoW (the hysteresis).
+        switching_cost: Zkpow,
+    },
+    /// Decide once at the first quote, never again: the inelastic baseline.
+    Static,
 }
 
 fn default_population() -> u64 {
@@ -433,6 +503,7 @@ impl Default for PluginsSection {
             behaviours: Behaviours::default(),
             withhold_until_factor: default_withhold_factor(),
             balance: default_plugin_balance(),
+            economics: None,
         }
     }
 }
@@ -1148,7 +1219,38 @@ impl Scenario {
             ],
         )?;
         check_number(&path.key("withhold_until_factor"), plugins.withhold_until_factor, 1.0, WITHHOLD_FACTOR_MAX)?;
-        check_at_most(&path.key("balance"), plugins.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
+        check_at_most(&path.key("balance"), plugins.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))?;
+        if let Some(economics) = &plugins.economics {
+            let at = path.key("economics");
+            check_fraction(&at.key("share"), economics.share)?;
+            let cost = at.key("cost");
+            match economics.cost {
+                CostDistribution::Fixed { value } => check_at_most(&cost.key("value"), value, PROVING_COST_MAX)?,
+                CostDistribution::Lognormal { median, sigma } => {
+                    check_at_most(&cost.key("median"), median, PROVING_COST_MAX)?;
+                    check_number(&cost.key("sigma"), sigma, 0.0, PROVING_COST_SIGMA_MAX)?;
+                }
+            }
+            check_between(
+                &at.key("decision_interval"),
+                economics.decision_interval,
+                DECISION_INTERVAL_MIN,
+                DURATION_MAX,
+            )?;
+            let rule = at.key("rule");
+            match economics.rule {
+                Rule::Threshold { margin } => {
+                    check_number(&rule.key("threshold").key("margin"), margin, 0.0, DECISION_MARGIN_MAX)?
+                }
+                Rule::Smoothed { alpha, switching_cost } => {
+                    let smoothed = rule.key("smoothed");
+                    check_number(&smoothed.key("alpha"), alpha, f64::MIN_POSITIVE, 1.0)?;
+                    check_at_most(&smoothed.key("switching_cost"), switching_cost, SWITCHING_COST_MAX)?;
+                }
+                Rule::Static => {}
+            }
+        }
+        Ok(())
     }
 
     fn validate_l1(&self, path: &FieldPath) -> Result<(), Invalid> {

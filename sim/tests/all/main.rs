@@ -4,6 +4,7 @@
 
 mod checkers;
 mod cli_chain;
+mod economics;
 mod flood;
 mod halt;
 mod hostile;
