@@ -40,7 +40,7 @@ use crate::cost::CostProfile;
 use crate::net::{self, Net, Role, Wire};
 use crate::observer::{CommitContext, Observer, Record, Sample, SupplyTotals};
 use crate::scenario::{ByzantineBehaviour, Scenario};
-use crate::setup::STORE_CONTRACT;
+use crate::setup::{BURN_CONTRACT, STORE_CONTRACT};
 
 /// What every simulated machine shares: parameters, the network, the observer, the clock.
 pub struct Ctx {
@@ -349,7 +349,7 @@ impl PluginRuntime for SimDevice {
         let (ctx, speed) = (&self.ctx, self.spec.speed);
         let proving_ms = {
             let mut rng = self.rng.lock().expect("rng lock");
-            ctx.cost.sample_ms(&assignment.kind, speed, ctx.scenario.proofs.jitter_sigma, &mut rng)
+            ctx.cost.sample_ms(&assignment.kind, assignment.gas_used, speed, &ctx.scenario.proofs, &mut rng)
         };
         // One device: proofs run one after another.
         let done_at = self.busy_until_ms.max(now) + proving_ms;
@@ -627,10 +627,16 @@ pub async fn run_users(ctx: Arc<Ctx>, users: Vec<DevSigner>) {
                     nonces[user] - 1
                 });
                 let contract = rng.random_bool(load.mix.contract_call);
+                // Drawn only when heavy calls are in the mix, so other scenarios keep their draws.
+                let heavy = !contract
+                    && load.mix.heavy_call > 0.0
+                    && rng.random_bool((load.mix.heavy_call / (1.0 - load.mix.contract_call)).min(1.0));
                 let (to, input, gas_limit, value, kind) = if contract {
                     let mut input = [0u8; 64];
                     rng.fill(&mut input[..]);
                     (STORE_CONTRACT, Bytes::copy_from_slice(&input), 100_000, U256::ZERO, ChainTxKind::ContractCall)
+                } else if heavy {
+                    (BURN_CONTRACT, Bytes::new(), load.heavy_call_gas, U256::ZERO, ChainTxKind::ContractCall)
                 } else {
                     let mut other = rng.random_range(0..users.len() - 1);
                     if other >= user {

@@ -193,7 +193,7 @@ fn plugin_economics(
     let mut honest: Vec<usize> = (0..behaviours.len()).filter(|&i| behaviours[i] == Behaviour::Honest).collect();
     honest.shuffle(&mut rng);
     let elastic = (section.share * honest.len() as f64).round() as usize;
-    let job_reference_s = cost.reference_ms(&zkcrowd_market::JobKind::Tx { block: 0, index: 0 }) / 1_000.0;
+    let job_reference_s = cost.reference_ms(&zkcrowd_market::JobKind::Tx { block: 0, index: 0 }, 21_000) / 1_000.0;
     let rule = match section.rule {
         crate::scenario::Rule::Threshold { margin } => DecisionRule::Threshold { margin },
         crate::scenario::Rule::Smoothed { alpha, switching_cost } => {

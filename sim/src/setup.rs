@@ -4,7 +4,8 @@
 //! [`PLUGIN_KEY_BASE`], validators from [`VALIDATOR_KEY_BASE`]. The ranges cannot meet whatever
 //! the counts a scenario may ask for: [`USERS_MAX`], [`PLUGINS_MAX`] and [`VALIDATORS_MAX`] fit
 //! below the next range (checked at compile time). A storage contract is predeployed at
-//! [`STORE_CONTRACT`] for the `contract_call` share of the load.
+//! [`STORE_CONTRACT`] for the `contract_call` share of the load, and a gas burner at
+//! [`BURN_CONTRACT`] for the `heavy_call` share (only when the mix has heavy calls).
 
 use alloy::primitives::{Address, Bytes, address, hex};
 use zkcrowd_chain::{Genesis, GenesisAccount, GenesisValidator, VALIDATORS_MAX};
@@ -31,6 +32,11 @@ const _: () = assert!(VALIDATOR_KEY_BASE.checked_add(VALIDATORS_MAX as u64).is_s
 pub const STORE_CONTRACT: Address = address!("0x00000000000000000000000000000000000c0de5");
 /// Its runtime code.
 pub const STORE_RUNTIME: [u8; 8] = hex!("6020356000355500");
+/// The predeployed gas burner for heavy calls: loops until less than 5,000 gas is left, so a call
+/// uses (nearly) its whole gas limit: `JUMPDEST PUSH2 5000 GAS GT PUSH1 0 JUMPI STOP`.
+pub const BURN_CONTRACT: Address = address!("0x00000000000000000000000000000000000c0de6");
+/// Its runtime code.
+pub const BURN_RUNTIME: [u8; 10] = hex!("5b6113885a1160005700");
 /// Stake of each validator.
 pub const VALIDATOR_STAKE_ZKPOW: u128 = 100_000;
 
@@ -80,6 +86,14 @@ pub fn genesis(scenario: &Scenario, identities: &Identities, seed: u64) -> Genes
         nonce: 1,
         code: Some(Bytes::from_static(&STORE_RUNTIME)),
     }];
+    if scenario.load.mix.heavy_call > 0.0 {
+        accounts.push(GenesisAccount {
+            address: AccountRef::Address(BURN_CONTRACT),
+            balance: Zkpow::ZERO,
+            nonce: 1,
+            code: Some(Bytes::from_static(&BURN_RUNTIME)),
+        });
+    }
     let funded = |signers: &[DevSigner], balance: Zkpow| -> Vec<GenesisAccount> {
         signers
             .iter()

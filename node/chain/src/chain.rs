@@ -890,6 +890,7 @@ impl Chain {
                     post_root: pre,
                     commitment,
                     has_circuit: true,
+                    gas_used: 0,
                 });
                 // The span circuit proves a span only if it proves every call in it.
                 span.has_circuit &= has_circuit;
@@ -912,6 +913,7 @@ impl Chain {
                     // The transfer circuit proves transfers only (a contract call's commitment
                     // never binds its effect anyway).
                     has_circuit: has_circuit && record.kind == TxKind::Transfer,
+                    gas_used: record.gas_used,
                 });
             }
         }

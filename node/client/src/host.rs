@@ -529,6 +529,7 @@ mod tests {
             deadline_block: 20,
             inputs: None,
             real_required: false,
+            gas_used: 0,
         }
     }
 

@@ -747,6 +747,7 @@ mod tests {
             deadline_block: 20,
             inputs: None,
             real_required: false,
+            gas_used: 0,
         };
         let message = ClientMessage::Assignments {
             plugin: address,
@@ -852,6 +853,7 @@ mod tests {
             deadline_block: 20,
             inputs: None,
             real_required: false,
+            gas_used: 0,
         };
         let message = ClientMessage::Assignments {
             plugin: c.address(),

@@ -60,6 +60,7 @@ impl Bench {
                     post_root: root(self.txs),
                     commitment: tx_commitment(keccak256(self.txs.to_be_bytes())),
                     has_circuit: false,
+                    gas_used: 21_000,
                 }
             })
             .collect();

@@ -70,8 +70,9 @@ pub use market::{
     PluginId, QUOTE_OPEN_JOBS_MAX, draw,
 };
 pub use params::{
-    AfterDeadline, BountyParams, EXCLUSION_MISSES_MAX, ExclusionParams, FundingParams, JOBS_PER_PLUGIN_MAX,
-    MARKET_AMOUNT_WEI_MAX, MarketParams, RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX, WRAP_RANGE_BLOCKS_MAX,
+    AfterDeadline, BountyParams, EXCLUSION_MISSES_MAX, ExclusionParams, FundingParams, GAS_BOUNTY_PER_MGAS_MAX,
+    GAS_DEADLINE_BLOCKS_PER_MGAS_MAX, GasScaling, JOBS_PER_PLUGIN_MAX, MARKET_AMOUNT_WEI_MAX, MarketParams,
+    RealProofPolicy, SYSTEM_JOB_TXS_MAX, WINDOW_BLOCKS_MAX, WRAP_RANGE_BLOCKS_MAX,
 };
 pub use statement::{
     CALL_COMMITMENT_TAG, ModeledVerifier, ProofData, ProofKind, ProofVerifier, Statement, TRANSFER_COMMITMENT_TAG,

@@ -134,6 +134,8 @@ pub struct Job {
     pub node: (u8, u32),
     /// A modeled proof record is refused for this job ([`crate::RealProofPolicy`]).
     pub real_required: bool,
+    /// Gas its transaction used (tx jobs; 0 otherwise).
+    pub gas_used: u64,
 }
 
 impl Job {
@@ -164,6 +166,9 @@ pub struct NewJob {
     /// Whether a shipped circuit proves it (its commitment binds its ledger effect; see
     /// [`crate::binds_effect`]).
     pub has_circuit: bool,
+    /// Gas the transaction used (a `Tx` job; 0 for a `System` span): what proving it costs
+    /// grows with it, and [`crate::GasScaling`] prices and times it.
+    pub gas_used: u64,
 }
 
 /// Token flows of the market since genesis, in wei (see [`Accounts::identity_holds`]).
@@ -460,6 +465,7 @@ impl Market {
             failed_commitment: B256::ZERO,
             node: (0, 0),
             real_required: false,
+            gas_used: 0,
         };
         let oldest: Vec<u128> = self
             .data
@@ -532,6 +538,10 @@ impl Market {
             JobKind::Aggregate { .. } | JobKind::RangeAggregate { .. } => aggregation,
             JobKind::Wrap { .. } => bounty.wrap_base.unwrap_or(aggregation),
             JobKind::Tx { .. } | JobKind::System { .. } => bounty.base,
+        };
+        let base = match self.params.gas_scaling {
+            Some(scaling) => Zkpow::from_wei(base.wei() + scaling.bounty_extra_wei(job.gas_used)),
+            None => base,
         };
         let age = block.saturating_sub(job.created_block);
         let factor = bounty.age.factor(age, self.data.adaptive_level).mul(bounty.supply.factor(self.data.active_count));
@@ -927,6 +937,7 @@ impl Market {
         commitment: Digest,
         node: (u8, u32),
         real_required: bool,
+        gas_used: u64,
     ) -> JobId {
         let id = self.data.next_job_id;
         self.data.next_job_id += 1;
@@ -944,6 +955,7 @@ impl Market {
             failed_commitment: B256::ZERO,
             node,
             real_required,
+            gas_used,
         };
         self.data.jobs.insert(id, job);
         self.data.open.insert(id);
@@ -1007,6 +1019,7 @@ impl Market {
                 combine_commitments(left_job.commitment, right_job.commitment),
                 (level + 1, index / 2),
                 real_required,
+                0,
             );
             return;
         }
@@ -1051,6 +1064,7 @@ impl Market {
                     root.commitment,
                     (0, 0),
                     real_required,
+                    0,
                 );
                 return;
             }
@@ -1090,6 +1104,7 @@ impl Market {
                 combine_commitments(left_job.commitment, right_job.commitment),
                 (level + 1, index / 2),
                 real_required,
+                0,
             );
             return;
         }
@@ -1164,7 +1179,16 @@ impl Market {
             debug_assert_eq!(job.kind.block(), block);
             debug_assert!(!matches!(job.kind, JobKind::Aggregate { .. }));
             let real_required = self.params.real_proofs.leaf_requires_real(self.data.next_job_id, job.has_circuit);
-            self.create_job(job.kind, job.pre_root, job.post_root, job.commitment, (0, i as u32), real_required);
+            let gas_used = if matches!(job.kind, JobKind::Tx { .. }) { job.gas_used } else { 0 };
+            self.create_job(
+                job.kind,
+                job.pre_root,
+                job.post_root,
+                job.commitment,
+                (0, i as u32),
+                real_required,
+                gas_used,
+            );
         }
         if leaves == 0 {
             self.data.fully_proven_pending_prune.push_back(block);
@@ -1262,6 +1286,7 @@ impl Market {
             }
             let job = self.data.jobs.get(&job_id).expect("open job is live");
             let attempt = job.attempts;
+            let gas_used = job.gas_used;
             let failed_by = job.failed_by.clone();
             let last_failed = job.last_failed;
             let plugins = &self.plugins.list;
@@ -1298,6 +1323,8 @@ impl Market {
                 }
             }
             let Some((address, plugin)) = pick else { continue };
+            let deadline =
+                deadline + self.params.gas_scaling.map_or(0, |scaling| scaling.deadline_extra_blocks(gas_used));
             {
                 let entry = self.job_mut(job_id);
                 entry.status = JobStatus::Assigned { plugin, deadline_block: deadline };
@@ -1432,6 +1459,7 @@ fn job_digest(job: &Job) -> B256 {
     }
     preimage.extend_from_slice(&job.created_block.to_be_bytes());
     preimage.push(u8::from(job.real_required));
+    preimage.extend_from_slice(&job.gas_used.to_be_bytes());
     match job.status {
         JobStatus::Open => preimage.push(0),
         JobStatus::Assigned { plugin, deadline_block } => {

@@ -53,6 +53,45 @@ pub struct ExclusionParams {
     pub exclude_blocks: u64,
 }
 
+/// Largest bounty per million gas of [`GasScaling`]: 1,000 ZKPOW (a 300M-gas transaction adds at
+/// most 300,000 ZKPOW to its base).
+pub const GAS_BOUNTY_PER_MGAS_MAX: Zkpow = Zkpow::from_zkpow(1_000);
+
+/// Largest deadline extension per million gas of [`GasScaling`]: 3,000 blocks (a 300M-gas
+/// transaction's deadline stays under [`WINDOW_BLOCKS_MAX`]).
+pub const GAS_DEADLINE_BLOCKS_PER_MGAS_MAX: u64 = 3_000;
+
+/// Gas above a plain transfer's 21,000 that prices and times a tx job: proving cost grows with the
+/// work a transaction does, so a heavy contract call (a "prover killer") would otherwise pay a
+/// transfer's bounty and get a transfer's deadline, which its prover cannot meet; every new
+/// assignee would start it again and its block would never be fully proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GasScaling {
+    /// Added to a tx job's base bounty per million gas above 21,000 (before the age and supply
+    /// factors).
+    #[serde(default)]
+    pub bounty_per_mgas: Zkpow,
+    /// Added to a tx job's proof deadline per million gas above 21,000 (rounded up).
+    #[serde(default)]
+    #[schemars(range(max = GAS_DEADLINE_BLOCKS_PER_MGAS_MAX))]
+    pub deadline_blocks_per_mgas: u64,
+}
+
+const TRANSFER_GAS: u64 = 21_000;
+
+impl GasScaling {
+    /// The bounty added for `gas_used`, wei.
+    pub fn bounty_extra_wei(&self, gas_used: u64) -> u128 {
+        self.bounty_per_mgas.wei() * u128::from(gas_used.saturating_sub(TRANSFER_GAS)) / 1_000_000
+    }
+
+    /// The deadline blocks added for `gas_used`.
+    pub fn deadline_extra_blocks(&self, gas_used: u64) -> u64 {
+        (self.deadline_blocks_per_mgas * gas_used.saturating_sub(TRANSFER_GAS)).div_ceil(1_000_000)
+    }
+}
+
 /// Who may submit a proof once a job's deadline has passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -234,6 +273,10 @@ pub struct MarketParams {
     /// plugin off the job it missed).
     #[serde(default)]
     pub exclusion: Option<ExclusionParams>,
+    /// Bounty and deadline that grow with a tx job's gas (none by default: every tx job is priced
+    /// and timed like a transfer).
+    #[serde(default)]
+    pub gas_scaling: Option<GasScaling>,
 }
 
 fn default_wrap_range_blocks() -> u64 {
@@ -274,6 +317,7 @@ impl Default for MarketParams {
             real_proofs: RealProofPolicy::default(),
             wrap_range_blocks: default_wrap_range_blocks(),
             exclusion: None,
+            gas_scaling: None,
         }
     }
 }
@@ -355,6 +399,15 @@ impl MarketParams {
             check_between(&at.key("misses"), exclusion.misses, 1, EXCLUSION_MISSES_MAX)?;
             check_between(&at.key("window_blocks"), exclusion.window_blocks, 1, WINDOW_BLOCKS_MAX)?;
             check_between(&at.key("exclude_blocks"), exclusion.exclude_blocks, 1, WINDOW_BLOCKS_MAX)?;
+        }
+        if let Some(scaling) = &self.gas_scaling {
+            let at = here.key("gas_scaling");
+            check_at_most(&at.key("bounty_per_mgas"), scaling.bounty_per_mgas, GAS_BOUNTY_PER_MGAS_MAX)?;
+            check_at_most(
+                &at.key("deadline_blocks_per_mgas"),
+                scaling.deadline_blocks_per_mgas,
+                GAS_DEADLINE_BLOCKS_PER_MGAS_MAX,
+            )?;
         }
         self.bounty.age.check().map_err(|e| e.within(&here.key("bounty").key("age")))?;
         self.bounty.supply.check().map_err(|e| e.within(&here.key("bounty").key("supply")))

@@ -304,3 +304,41 @@ fn exclusion_keeps_repeated_missers_off_new_work() {
         assigned.len()
     );
 }
+
+/// Goal: `gas_scaling` prices and times a tx job by its gas above a transfer's 21,000: the bounty
+/// grows by `bounty_per_mgas` per million gas (before the factors) and the deadline by
+/// `deadline_blocks_per_mgas` (rounded up); a transfer's job is unchanged, and without the policy
+/// a heavy job is priced and timed like a transfer.
+#[test]
+fn gas_scaling_prices_and_times_heavy_jobs() {
+    use zkcrowd_market::GasScaling;
+    let scaling = GasScaling { bounty_per_mgas: Zkpow::from_zkpow(2), deadline_blocks_per_mgas: 3 };
+    assert_eq!(scaling.bounty_extra_wei(21_000), 0);
+    assert_eq!(scaling.bounty_extra_wei(5_021_000), 10 * zkcrowd_primitives::WEI_PER_ZKPOW);
+    assert_eq!(scaling.deadline_extra_blocks(21_000), 0);
+    assert_eq!(scaling.deadline_extra_blocks(21_001), 1, "rounded up");
+    assert_eq!(scaling.deadline_extra_blocks(5_021_000), 15);
+    let run = |gas_scaling: Option<GasScaling>, gas_used: u64| {
+        let mut p = params(10, 10, 4, false);
+        p.gas_scaling = gas_scaling;
+        let mut h = Harness::new(p, vec![Behaviour::Lazy]);
+        h.tx_gas_used = gas_used;
+        let events = h.block(h.heartbeats(), 1);
+        let (job, deadline) = events
+            .iter()
+            .find_map(|e| match e.kind {
+                EventKind::JobAssigned { job, deadline_block, .. } => Some((job, deadline_block - e.block)),
+                _ => None,
+            })
+            .expect("the tx job is assigned");
+        let job = h.market.job(job).unwrap().clone();
+        (h.market.bounty(&job, job.created_block), deadline)
+    };
+    // The default supply factor applies to the whole base (one active plugin: 10×).
+    let (transfer_bounty, transfer_deadline) = run(Some(scaling), 21_000);
+    assert_eq!(transfer_deadline, 10);
+    assert_eq!(run(None, 21_000), (transfer_bounty, 10));
+    let heavy = Zkpow::from_wei(transfer_bounty.wei() * 11);
+    assert_eq!(run(Some(scaling), 5_021_000), (heavy, 25), "base 1 + 10 ZKPOW, deadline 10 + 15");
+    assert_eq!(run(None, 5_021_000), (transfer_bounty, 10));
+}

@@ -238,6 +238,8 @@ pub struct Assignment {
     /// The chain refuses a modeled proof record for this job: it needs a real proof
     /// (`zkcrowd_market::RealProofPolicy`).
     pub real_required: bool,
+    /// Gas its transaction used (tx jobs; 0 otherwise): proving time grows with it.
+    pub gas_used: u64,
 }
 
 /// The private inputs of a job's real proof, as the validator that executed the block knows them.

@@ -1165,6 +1165,7 @@ impl Node {
             deadline_block,
             inputs: self.witnesses.inputs.get(&job.id).cloned(),
             real_required: job.real_required,
+            gas_used: job.gas_used,
         })
     }
 

@@ -146,6 +146,7 @@ fn assignment(rng: &mut ChaCha8Rng) -> Assignment {
         deadline_block: rng.random(),
         inputs: inputs(rng),
         real_required: rng.random(),
+        gas_used: rng.random(),
     }
 }
 

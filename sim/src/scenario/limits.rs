@@ -175,6 +175,15 @@ mod tests {
             ),
             ("`market.exclusion`", format!("misses 1 to {}", zkcrowd_market::EXCLUSION_MISSES_MAX)),
             (
+                "`market.gas_scaling`",
+                format!(
+                    "`bounty_per_mgas` at most {}, `deadline_blocks_per_mgas` at most {}",
+                    zkcrowd_market::GAS_BOUNTY_PER_MGAS_MAX,
+                    zkcrowd_market::GAS_DEADLINE_BLOCKS_PER_MGAS_MAX
+                ),
+            ),
+            ("`load.heavy_call_gas`", "21000 to `chain.gas_limit`".to_owned()),
+            (
                 "`market.heartbeat_window_blocks`, `proof_deadline_blocks`",
                 zkcrowd_market::WINDOW_BLOCKS_MAX.to_string(),
             ),

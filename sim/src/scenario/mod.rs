@@ -323,6 +323,14 @@ pub struct LoadSection {
     /// Each user's genesis balance, at most 10^12 ZKPOW.
     #[serde(default = "default_user_balance")]
     pub balance: Zkpow,
+    /// Gas limit (and so gas used) of each heavy call (`mix.heavy_call`), 21,000 to the block gas
+    /// limit.
+    #[serde(default = "default_heavy_call_gas")]
+    pub heavy_call_gas: u64,
+}
+
+fn default_heavy_call_gas() -> u64 {
+    5_000_000
 }
 
 fn default_users() -> u64 {
@@ -342,6 +350,7 @@ impl Default for LoadSection {
             tx_rate: default_tx_rate(),
             mix: Mix::default(),
             balance: default_user_balance(),
+            heavy_call_gas: default_heavy_call_gas(),
         }
     }
 }
@@ -358,6 +367,12 @@ pub struct Mix {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub contract_call: f64,
+    /// Heavy calls ("prover killers"): calls to a contract deployed at genesis that burns the
+    /// whole gas limit (`load.heavy_call_gas`); their proving time grows with the gas (modeled
+    /// proofs only).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub heavy_call: f64,
 }
 
 fn one() -> f64 {
@@ -366,7 +381,7 @@ fn one() -> f64 {
 
 impl Default for Mix {
     fn default() -> Self {
-        Self { transfer: 1.0, contract_call: 0.0 }
+        Self { transfer: 1.0, contract_call: 0.0, heavy_call: 0.0 }
     }
 }
 
@@ -620,11 +635,27 @@ pub struct ProofsSection {
     #[serde(default = "default_jitter")]
     #[schemars(range(min = 0.0, max = PROOF_JITTER_SIGMA_MAX))]
     pub jitter_sigma: f64,
+    /// The distribution of the proving-time factor: `lognormal` (median 1, `jitter_sigma`) or
+    /// `exponential` (mean 1: memoryless service times, for queueing cross-checks; `jitter_sigma`
+    /// is then unused).
+    #[serde(default)]
+    pub times: ProvingTimes,
     /// Which jobs get real plonky2 proofs, verified by every validator: `all`, or
     /// `{ sample_rate: 0.01 }` (a seeded sample of leaf jobs; an aggregate is real when both its
     /// children were). Absent: every proof is modeled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<RealProofs>,
+}
+
+/// The distribution of proving times around the profile's (see [`ProofsSection::times`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvingTimes {
+    /// Log-normal factor with median 1 and sigma `jitter_sigma`.
+    #[default]
+    Lognormal,
+    /// Exponential factor with mean 1.
+    Exponential,
 }
 
 /// Which jobs are proven for real (see [`ProofsSection::real`]).
@@ -670,7 +701,12 @@ fn default_jitter() -> f64 {
 
 impl Default for ProofsSection {
     fn default() -> Self {
-        Self { profile: CostProfileName::default(), jitter_sigma: default_jitter(), real: None }
+        Self {
+            profile: CostProfileName::default(),
+            jitter_sigma: default_jitter(),
+            times: ProvingTimes::default(),
+            real: None,
+        }
     }
 }
 
@@ -1166,7 +1202,15 @@ impl Scenario {
             )
             .related(FieldPath::root().key("duration")));
         }
-        check_shares(&path.key("mix"), &[("transfer", load.mix.transfer), ("contract_call", load.mix.contract_call)])?;
+        check_shares(
+            &path.key("mix"),
+            &[
+                ("transfer", load.mix.transfer),
+                ("contract_call", load.mix.contract_call),
+                ("heavy_call", load.mix.heavy_call),
+            ],
+        )?;
+        check_between(&path.key("heavy_call_gas"), load.heavy_call_gas, 21_000, self.chain.gas_limit)?;
         check_at_most(&path.key("balance"), load.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
     }
 
@@ -1277,7 +1321,7 @@ impl Scenario {
             )
             .related(FieldPath::root().key("proofs").key("real")));
         }
-        if l1.verifier == L1Verifier::Wrapped && self.load.mix.contract_call > 0.0 {
+        if l1.verifier == L1Verifier::Wrapped && (self.load.mix.contract_call > 0.0 || self.load.mix.heavy_call > 0.0) {
             // No shipped circuit proves a contract call: its block's root, and so its range's
             // wrap, would be modeled, which the wrapped verifier refuses.
             return Err(Invalid::rule(

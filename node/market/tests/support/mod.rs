@@ -50,6 +50,8 @@ pub struct Harness {
     pub last_results: Vec<Result<(), zkcrowd_market::CallError>>,
     /// Whether the user-tx jobs of the next blocks have a circuit (transfers) or not (calls).
     pub leaf_has_circuit: bool,
+    /// Gas each user tx of the next blocks used.
+    pub tx_gas_used: u64,
 }
 
 impl Harness {
@@ -65,6 +67,7 @@ impl Harness {
             extra_calls: Vec::new(),
             last_results: Vec::new(),
             leaf_has_circuit: false,
+            tx_gas_used: 21_000,
         };
         let registrations =
             (0..harness.behaviours.len()).map(|i| (plugin_address(i), MarketCall::Register, U256::ZERO)).collect();
@@ -109,6 +112,7 @@ impl Harness {
                     post_root: root(self.txs + 1),
                     commitment: tx_commitment(keccak256(self.txs.to_be_bytes())),
                     has_circuit: self.leaf_has_circuit,
+                    gas_used: self.tx_gas_used,
                 };
                 self.txs += 1;
                 job
