@@ -324,7 +324,7 @@ pub struct LoadSection {
     #[serde(default = "default_user_balance")]
     pub balance: Zkpow,
     /// Gas limit (and so gas used) of each heavy call (`mix.heavy_call`), 21,000 to the block gas
-    /// limit.
+    /// limit (checked when the mix has heavy calls).
     #[serde(default = "default_heavy_call_gas")]
     pub heavy_call_gas: u64,
 }
@@ -1210,7 +1210,9 @@ impl Scenario {
                 ("heavy_call", load.mix.heavy_call),
             ],
         )?;
-        check_between(&path.key("heavy_call_gas"), load.heavy_call_gas, 21_000, self.chain.gas_limit)?;
+        if load.mix.heavy_call > 0.0 {
+            check_between(&path.key("heavy_call_gas"), load.heavy_call_gas, 21_000, self.chain.gas_limit)?;
+        }
         check_at_most(&path.key("balance"), load.balance, Zkpow::from_wei(ACCOUNT_BALANCE_WEI_MAX))
     }
 
@@ -1288,7 +1290,13 @@ impl Scenario {
                 }
                 Rule::Smoothed { alpha, switching_cost } => {
                     let smoothed = rule.key("smoothed");
-                    check_number(&smoothed.key("alpha"), alpha, f64::MIN_POSITIVE, 1.0)?;
+                    if !(alpha > 0.0 && alpha <= 1.0) {
+                        return Err(Invalid::rule(
+                            smoothed.key("alpha"),
+                            format!("{alpha} is out of range"),
+                            "above 0, at most 1 (the weight of the newest signal)",
+                        ));
+                    }
                     check_at_most(&smoothed.key("switching_cost"), switching_cost, SWITCHING_COST_MAX)?;
                 }
                 Rule::Static => {}
@@ -1514,6 +1522,31 @@ mod tests {
     fn validation_errors_are_located() {
         let head = "name: x\nduration: 1m\n";
         let cases = [
+            (
+                "plugins:\n  economics:\n    cost: { distribution: lognormal, median: 4 ZKPOW, sigma: 9 }\n    rule: static\n",
+                "s.yaml:5:62:",
+                "plugins.economics.cost.sigma: 9 is out of range; expected 0 to 3",
+            ),
+            (
+                "plugins:\n  economics:\n    cost: { distribution: fixed, value: 1 ZKPOW }\n    rule: { smoothed: { alpha: 0, switching_cost: 1 ZKPOW } }\n",
+                "s.yaml:6:32:",
+                "plugins.economics.rule.smoothed.alpha: 0 is out of range; expected above 0, at most 1",
+            ),
+            (
+                "market:\n  exclusion: { misses: 40, window_blocks: 10, exclude_blocks: 5 }\n",
+                "s.yaml:4:24:",
+                "market.exclusion.misses: 40 is above the maximum; expected at most 16",
+            ),
+            (
+                "market:\n  gas_scaling: { deadline_blocks_per_mgas: 5000 }\n",
+                "s.yaml:4:44:",
+                "market.gas_scaling.deadline_blocks_per_mgas: 5000 is above the maximum",
+            ),
+            (
+                "load:\n  mix: { transfer: 0.5, heavy_call: 0.5 }\n  heavy_call_gas: 90000000\n",
+                "s.yaml:5:19:",
+                "load.heavy_call_gas: 90000000 is above the maximum; expected at most 30000000",
+            ),
             (
                 "faults: [ { at: 2m, crash: { validator: 0, restart_after: 1s } } ]\n",
                 "s.yaml:3:17:",
