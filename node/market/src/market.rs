@@ -937,7 +937,6 @@ impl Market {
         commitment: Digest,
         node: (u8, u32),
         real_required: bool,
-        gas_used: u64,
     ) -> JobId {
         let id = self.data.next_job_id;
         self.data.next_job_id += 1;
@@ -955,7 +954,7 @@ impl Market {
             failed_commitment: B256::ZERO,
             node,
             real_required,
-            gas_used,
+            gas_used: 0,
         };
         self.data.jobs.insert(id, job);
         self.data.open.insert(id);
@@ -1019,7 +1018,6 @@ impl Market {
                 combine_commitments(left_job.commitment, right_job.commitment),
                 (level + 1, index / 2),
                 real_required,
-                0,
             );
             return;
         }
@@ -1064,7 +1062,6 @@ impl Market {
                     root.commitment,
                     (0, 0),
                     real_required,
-                    0,
                 );
                 return;
             }
@@ -1104,7 +1101,6 @@ impl Market {
                 combine_commitments(left_job.commitment, right_job.commitment),
                 (level + 1, index / 2),
                 real_required,
-                0,
             );
             return;
         }
@@ -1179,16 +1175,11 @@ impl Market {
             debug_assert_eq!(job.kind.block(), block);
             debug_assert!(!matches!(job.kind, JobKind::Aggregate { .. }));
             let real_required = self.params.real_proofs.leaf_requires_real(self.data.next_job_id, job.has_circuit);
-            let gas_used = if matches!(job.kind, JobKind::Tx { .. }) { job.gas_used } else { 0 };
-            self.create_job(
-                job.kind,
-                job.pre_root,
-                job.post_root,
-                job.commitment,
-                (0, i as u32),
-                real_required,
-                gas_used,
-            );
+            let id =
+                self.create_job(job.kind, job.pre_root, job.post_root, job.commitment, (0, i as u32), real_required);
+            if matches!(job.kind, JobKind::Tx { .. }) {
+                self.job_mut(id).gas_used = job.gas_used;
+            }
         }
         if leaves == 0 {
             self.data.fully_proven_pending_prune.push_back(block);
