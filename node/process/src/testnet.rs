@@ -226,12 +226,16 @@ pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address]
             .collect(),
         market: MarketParams {
             real_proofs: RealProofPolicy::All,
-            // Real proving takes seconds (a wrap ~20 s on one core, twice that on a shared
-            // machine): at 1-second blocks, 60 blocks to prove a job, a heartbeat every minute,
-            // and one wrap (one L1 submission) per 32 blocks, which a few plugins on two cores
-            // keep up with beside the rest of the chain's jobs.
-            proof_deadline_blocks: 60,
-            heartbeat_window_blocks: 180,
+            // Real proving takes seconds: a wrap ~13-20 s alone on two cores, but 50-70 s when a
+            // few plugin processes, four verifying validators and other work share them (CI), and
+            // a plugin proves its held jobs one after another. At 1-second blocks: 180 blocks to
+            // prove a job and at most 2 held jobs, so that a wrap queued behind an aggregation
+            // still meets its deadline (with 60 blocks and 4 held jobs every attempt of the first
+            // wrap missed on a loaded CI machine: a prover-killer of our own making); a heartbeat
+            // every two minutes; one wrap (one L1 submission) per 32 blocks.
+            proof_deadline_blocks: 180,
+            heartbeat_window_blocks: 360,
+            jobs_per_plugin_max: 2,
             wrap_range_blocks: 32,
             ..MarketParams::default()
         },
