@@ -90,7 +90,7 @@ fn cpu_model() -> Option<String> {
 /// Measures and writes the profile to `out`.
 pub fn run(cache: &Path, out: &Path, runs: usize) -> Result<Calibration> {
     let system = crate::real::load_system(cache)?;
-    let wrapper = crate::real::load_wrapper(&system, cache)?;
+    let wrapper = crate::real::build_wrapper(&system)?;
     let calibration = measure(&system, &wrapper, runs)?;
     let text = serde_json::to_string_pretty(&calibration)? + "\n";
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;

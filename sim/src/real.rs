@@ -46,10 +46,11 @@ pub fn load_system(cache: &Path) -> anyhow::Result<Arc<ProofSystem>> {
     Ok(Arc::new(system))
 }
 
-/// Loads (or builds, about 15 s, and caches in `cache`) the wrapper circuits over `system`. Call
-/// outside the simulation.
-pub fn load_wrapper(system: &ProofSystem, cache: &Path) -> anyhow::Result<Arc<Wrapper>> {
-    Ok(Arc::new(Wrapper::load_or_build(system, cache).context("loading the wrapper circuits")?))
+/// Builds the wrapper circuits over `system` (about 15 s). Not from the on-disk cache
+/// (`Wrapper::load_or_build`): its file is 650 MB, and using it made CI slower, not faster (see
+/// `zkcrowd_process::plugin::load_circuits`). Call outside the simulation.
+pub fn build_wrapper(system: &ProofSystem) -> anyhow::Result<Arc<Wrapper>> {
+    Ok(Arc::new(Wrapper::build(system).context("building the wrapper circuits")?))
 }
 
 /// Real proving in a run: the circuits (which jobs are proven for real is the chain's rule, see

@@ -87,8 +87,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> RunOutput {
     let real = scenario.proofs.real.map(|_| {
         let cache = crate::real::cache_dir();
         let system = crate::real::load_system(&cache).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
-        let wrapper =
-            crate::real::load_wrapper(&system, &cache).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
+        let wrapper = crate::real::build_wrapper(&system).unwrap_or_else(|error| panic!("real proofs: {error:#}"));
         crate::real::RealProving { system, wrapper }
     });
     // The L1 too: anvil is a process with a worker thread (see `crate::l1`).
