@@ -96,10 +96,10 @@ fn wrapped_proofs_verify_bind_and_encode() {
         }
     }
     // The wrapper reloaded from its cache has the same verifier data and verifies what the first
-    // one proved. (That its prover data, generators included, survived serialization is shown by
-    // every process that proves with a cached wrapper: the testnet's plugins, whose wrapped
-    // proofs the generated verifier accepts on anvil, and `zkcrowd calibrate`; a second wrap
-    // here would cost CI ~40 s.)
+    // one proved. (Proving with a reloaded wrapper was shown once, by the testnet's plugins in a
+    // CI run whose wrapped proofs the generated verifier accepted on anvil, and by `zkcrowd
+    // calibrate`; nothing in production loads the wrapper now, and a second wrap here would cost
+    // CI ~40 s.)
     let reloaded = Wrapper::load_or_build(system(), &cache_dir()).unwrap();
     assert_eq!(reloaded.origin(), &SystemOrigin::Loaded);
     assert_eq!(reloaded.final_verifier(), wrapper().final_verifier());
