@@ -281,6 +281,9 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
                 self.last_heard_ms = now_ms;
                 if let Some(participation) = &mut self.participation {
                     match &message {
+                        // A reply that outlived its session (the plugin went offline since)
+                        // must not decide: the next session asks again.
+                        ClientMessage::Quote(_) if !self.session_online => return,
                         ClientMessage::Quote(quote) => {
                             let held = self.client.held().count();
                             match participation.on_quote(quote, held) {
@@ -655,5 +658,47 @@ mod tests {
 
     fn host_address() -> alloy::primitives::Address {
         zkcrowd_primitives::dev_signer(3).address()
+    }
+
+    /// Goal: a price-driven host joins when a quote pays its cost, and a quote answered after the
+    /// session ended does not decide (else the next session would believe it takes part while
+    /// its client stays offline).
+    #[test]
+    fn price_driven_host_joins_and_ignores_stale_quotes() {
+        use crate::economics::{DecisionRule, Economics, Participation, Stance};
+        use zkcrowd_market::MarketQuote;
+        let economics = Economics {
+            cost_zkpow_per_s: 1.0,
+            job_reference_s: 1.0,
+            rule: DecisionRule::Threshold { margin: 0.0 },
+            decision_interval_ms: 60_000,
+        };
+        let (host, _clock) = host(Honest, 1, 0);
+        let mut host = host.with_participation(Participation::new(economics));
+        let paying = |wei: u128| {
+            frame(&ClientMessage::Quote(MarketQuote {
+                block: 1,
+                active_plugins: 1,
+                open_jobs: 0,
+                jobs_created: 0,
+                bounty_base_wei: wei,
+                bounty_fresh_wei: wei,
+                bounty_open_mean_wei: None,
+            }))
+        };
+        let wei = zkcrowd_primitives::WEI_PER_ZKPOW;
+        host.handle(PluginEvent::Online);
+        assert!(!host.client().is_online(), "price-driven: out until a quote says otherwise");
+        assert!(host.runtime().sent.iter().any(|(_, r)| matches!(r, ClientRequest::GetQuote)));
+        host.handle(paying(2 * wei));
+        assert!(host.client().is_online(), "a bounty of 2 covers a cost of 1");
+        host.handle(PluginEvent::Offline);
+        host.handle(paying(2 * wei));
+        assert_eq!(host.participation().unwrap().stance(), Stance::Out, "a stale quote decided");
+        host.handle(PluginEvent::Online);
+        host.handle(paying(2 * wei));
+        assert!(host.client().is_online(), "the next session joins again");
+        host.handle(paying(0));
+        assert!(!host.client().is_online(), "idle and unpaid: it leaves");
     }
 }
