@@ -91,7 +91,7 @@ impl RealProving {
         let ((result, measured_ms), ()) = rayon::join(
             || {
                 let start = std::time::Instant::now();
-                let result = zkcrowd_client::prover::prove(system, &self.wrapper, inputs, job, prover);
+                let result = zkcrowd_client::prover::prove(system, Some(&self.wrapper), inputs, job, prover);
                 (result, start.elapsed().as_secs_f64() * 1e3)
             },
             || (),

@@ -33,6 +33,9 @@ impl Proven {
 /// circuit refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum ProveError {
+    /// A wrap job, and no wrapper to prove it with.
+    #[error("a wrap job needs the wrapper circuits, which are not built")]
+    NoWrapper,
     /// A child proof (of an aggregate or a wrap) is not one of the system's proofs.
     #[error("a child proof does not parse: {0}")]
     Child(String),
@@ -41,10 +44,10 @@ pub enum ProveError {
     Proof(#[from] ProofError),
 }
 
-/// Proves job `job` for `prover` from `inputs`.
+/// Proves job `job` for `prover` from `inputs`. A wrap job needs the `wrapper`.
 pub fn prove(
     system: &ProofSystem,
-    wrapper: &Wrapper,
+    wrapper: Option<&Wrapper>,
     inputs: &JobInputs,
     job: JobId,
     prover: Address,
@@ -57,6 +60,7 @@ pub fn prove(
         JobInputs::Wrap { root, chain_id, first_block, last_block } => {
             let record =
                 RangeRecord { chain_id: *chain_id, first_block: *first_block, last_block: *last_block, prover };
+            let wrapper = wrapper.ok_or(ProveError::NoWrapper)?;
             return wrapper.wrap_calldata(system, &child(root)?, &record).map(Proven::Wrapped).map_err(Into::into);
         }
         JobInputs::Transfer { tx_hash, value_wei, fee_wei, writes } => {

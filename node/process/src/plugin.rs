@@ -35,7 +35,7 @@ use zkcrowd_client::{
 use zkcrowd_market::{JobId, ProofData, Statement};
 use zkcrowd_primitives::{DevSigner, dev_signer};
 use zkcrowd_proofs::{ProofSystem, Wrapper};
-use zkcrowd_protocol::{Assignment, DecodeError};
+use zkcrowd_protocol::{Assignment, DecodeError, JobInputs};
 
 use crate::rpc::ChainParams;
 
@@ -151,20 +151,34 @@ impl PluginRuntime for ProcessPlugin {
     }
 }
 
-/// The prover thread: proves orders one at a time and reports each as due.
+/// The prover thread: proves orders one at a time and reports each as due. The wrapper (the
+/// L1's proof: about 15 s of circuit building and a few hundred MB) is built on the first wrap
+/// job this plugin is given, not at start: most plugins never wrap a range, and a plugin that
+/// built it first registered that much later (the testnet's seven processes building it at once
+/// kept plugins inactive for minutes on a loaded 2-core machine).
 fn prover_thread(
     system: Arc<ProofSystem>,
-    wrapper: Arc<Wrapper>,
     prover: alloy::primitives::Address,
     orders: std::sync::mpsc::Receiver<ProofOrder>,
     finished: Arc<Mutex<BTreeMap<JobId, ProofData>>>,
     events: mpsc::UnboundedSender<PluginEvent>,
 ) {
+    let mut wrapper: Option<Wrapper> = None;
     while let Ok(ProofOrder { assignment, statement }) = orders.recv() {
         let job = assignment.job;
         let start = Instant::now();
+        if wrapper.is_none()
+            && assignment.real_required
+            && matches!(assignment.inputs.as_deref(), Some(JobInputs::Wrap { .. }))
+        {
+            tracing::info!(job, "first wrap job: building the wrapper circuits");
+            match Wrapper::build(&system) {
+                Ok(built) => wrapper = Some(built),
+                Err(error) => tracing::error!(job, "building the wrapper failed: {error:#}"),
+            }
+        }
         let proof = match assignment.inputs.as_ref().filter(|_| assignment.real_required) {
-            Some(inputs) => match prove(&system, &wrapper, inputs, job, prover) {
+            Some(inputs) => match prove(&system, wrapper.as_ref(), inputs, job, prover) {
                 Ok(proven) => Some(ProofData::Real(proven.into_bytes().into())),
                 Err(error) => {
                     tracing::error!(job, "proving failed: {error}");
@@ -262,15 +276,21 @@ async fn chain_params(urls: &[String]) -> Result<ChainParams> {
     }
 }
 
-/// Loads the circuits (building and caching them on first use) and builds the wrapper.
-pub fn load_circuits(cache: &Path) -> Result<(Arc<ProofSystem>, Arc<Wrapper>)> {
+/// Loads the circuits (building and caching them on first use).
+pub fn load_system(cache: &Path) -> Result<Arc<ProofSystem>> {
     let system = ProofSystem::load_or_build(cache)
         .with_context(|| format!("loading the circuits (cache {})", cache.display()))?;
-    // Built, not loaded from `Wrapper::load_or_build`'s cache: that file is 650 MB, and with it the
-    // testnet test took 502 s on the CI machine against 168 s building in each process, most of
-    // the difference before the plugins started (`up` serializing it, seven processes reading it).
+    Ok(Arc::new(system))
+}
+
+/// Loads the circuits and builds the wrapper (a validator verifies wrapped proofs with it). Built,
+/// not loaded from `Wrapper::load_or_build`'s cache: that file is 650 MB, and with it the testnet
+/// test took 502 s on the CI machine against 168 s building in each process, most of the
+/// difference before the plugins started (`up` serializing it, seven processes reading it).
+pub fn load_circuits(cache: &Path) -> Result<(Arc<ProofSystem>, Arc<Wrapper>)> {
+    let system = load_system(cache)?;
     let wrapper = Wrapper::build(&system).context("building the wrapper circuits")?;
-    Ok((Arc::new(system), Arc::new(wrapper)))
+    Ok((system, Arc::new(wrapper)))
 }
 
 /// Runs one plugin until the process is stopped.
@@ -283,7 +303,7 @@ pub fn run_plugin(options: &PluginOptions) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let params: ChainParams = runtime.block_on(chain_params(&options.rpc))?;
     tracing::info!(plugin = %address, chain = params.chain_id, real_proofs = %params.real_proofs, "plugin starting");
-    let (system, wrapper) = load_circuits(&options.circuit_cache)?;
+    let system = load_system(&options.circuit_cache)?;
     let cadence = ChainCadence {
         chain_id: params.chain_id,
         block_ms: params.block_time_ms,
@@ -307,7 +327,7 @@ pub fn run_plugin(options: &PluginOptions) -> Result<()> {
             let (finished, events) = (finished.clone(), events.clone());
             std::thread::Builder::new()
                 .name("prover".to_owned())
-                .spawn(move || prover_thread(system, wrapper, address, orders, finished, events))?;
+                .spawn(move || prover_thread(system, address, orders, finished, events))?;
         }
         let device = ProcessPlugin { start: Instant::now(), events: events.clone(), outboxes, prover, finished };
         let validators = u16::try_from(options.rpc.len()).context("at most 65535 validator URLs")?;

@@ -150,8 +150,9 @@ fn testnet_up_cast_transfer_proven_on_l1_kill_and_down() {
     let restarted = Kill(restarted);
 
     // While it loads the circuits and catches up, the plugins register and prove: all three
-    // become active.
-    wait_for("three active plugins", Duration::from_secs(120), || {
+    // become active. (Each plugin loads the circuits first; on a loaded 2-core CI machine, with
+    // the validators building their wrappers and other tests running, that took over 2 minutes.)
+    wait_for("three active plugins", Duration::from_secs(300), || {
         let market: serde_json::Value = serde_json::from_str(&cast_out(&["rpc", "zkcrowd_market"], &rpc)).unwrap();
         let listed = market["pluginList"].as_array().map_or(0, |l| l.iter().filter(|p| p["active"] == true).count());
         (market["activePlugins"] == 3 && listed == 3).then(|| market.to_string())
