@@ -6,78 +6,40 @@
 use std::path::Path;
 use std::time::Instant;
 
-use alloy::primitives::{Address, B256};
-use anyhow::{Context, Result, ensure};
-use zkcrowd_ledger::{AccountLeaf, AccountLedger};
-use zkcrowd_proofs::{
-    CallWitness, ProofSystem, RangeRecord, RealProof, SPAN_CALLS_MAX, SpanWitness, TransferWitness, Wrapper,
-};
+use anyhow::{Context, Result};
+use zkcrowd_proofs::calibration::{CALIBRATION_PROVER, Timings, Workload};
+use zkcrowd_proofs::{ProofSystem, RangeRecord, Wrapper};
 
 use crate::cost::Calibration;
 
-/// Median of wall-clock milliseconds over `runs` calls.
-fn median_ms<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
-    let mut times = Vec::with_capacity(runs);
-    let mut last = None;
+/// Measures transfer, 16-call span and aggregation proofs (`zkcrowd_proofs::calibration`, the
+/// workload the browser plugin measures too) and the wrap of an aggregate root (`runs` each,
+/// median) and returns the calibration, with the machine in its note.
+pub fn measure(system: &ProofSystem, wrapper: &Wrapper, runs: u32) -> Result<Calibration> {
+    let origin = Instant::now();
+    let mut now_ms = || origin.elapsed().as_secs_f64() * 1e3;
+    let (timings, aggregate) = zkcrowd_proofs::calibration::measure(system, &Workload::new()?, runs, &mut now_ms)?;
+    let record = RangeRecord { chain_id: 7777, first_block: 1, last_block: 8, prover: CALIBRATION_PROVER };
+    let mut wraps = Vec::with_capacity(runs as usize);
     for _ in 0..runs {
-        let start = Instant::now();
-        last = Some(f()?);
-        times.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = now_ms();
+        wrapper.wrap_calldata(system, &aggregate, &record)?;
+        wraps.push(now_ms() - start);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], last.expect("runs > 0")))
-}
-
-/// Measures transfer, 16-call span and aggregation proofs and the wrap of an aggregate root
-/// (`runs` each, median) and returns the calibration, with the machine in its note.
-pub fn measure(system: &ProofSystem, wrapper: &Wrapper, runs: usize) -> Result<Calibration> {
-    ensure!(runs > 0, "runs must be positive");
-    let prover = Address::repeat_byte(0xaa);
-    let mut ledger = AccountLedger::new();
-    for i in 1..=40u8 {
-        ledger.upsert(AccountLeaf { address: Address::repeat_byte(i), nonce: 0, balance: 1_000_000_000 })?;
-    }
-    // A transfer between two existing accounts (lower address is the sender), fee 21.
-    let transfer = |ledger: &mut AccountLedger, from: u8, to: u8| -> Result<TransferWitness> {
-        let sender = *ledger.get(&Address::repeat_byte(from)).context("sender")?;
-        let receiver = *ledger.get(&Address::repeat_byte(to)).context("receiver")?;
-        let first =
-            ledger.upsert_recorded(AccountLeaf { nonce: sender.nonce + 1, balance: sender.balance - 121, ..sender })?;
-        let second = ledger.upsert_recorded(AccountLeaf { balance: receiver.balance + 100, ..receiver })?;
-        Ok(TransferWitness { tx_hash: B256::repeat_byte(from), value_wei: 100, fee_wei: 21, writes: [first, second] })
-    };
-    let t1 = transfer(&mut ledger, 1, 2)?;
-    let t2 = transfer(&mut ledger, 3, 4)?;
-    let calls = (0..SPAN_CALLS_MAX as u8)
-        .map(|i| {
-            let leaf = *ledger.get(&Address::repeat_byte(10 + i)).context("caller")?;
-            let write =
-                ledger.upsert_recorded(AccountLeaf { nonce: leaf.nonce + 1, balance: leaf.balance - 50, ..leaf })?;
-            Ok(CallWitness { tx_hash: B256::repeat_byte(100 + i), debit_wei: 50, credit_wei: 0, write })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let span = SpanWitness { calls };
-
-    let (tx_ms, left) = median_ms(runs, || Ok(system.prove_transfer(&t1, 1, prover)?))?;
-    let right: RealProof = system.prove_transfer(&t2, 2, prover)?;
-    let (span_ms, _) = median_ms(runs, || Ok(system.prove_span(&span, 3, prover)?))?;
-    let (aggregate_ms, aggregate) = median_ms(runs, || Ok(system.prove_aggregate(&left, &right, 4, prover)?))?;
-    let record = RangeRecord { chain_id: 7777, first_block: 1, last_block: 8, prover };
-    let (wrap_ms, _) = median_ms(runs, || Ok(wrapper.wrap_calldata(system, &aggregate, &record)?))?;
-    let (verify_ms, ()) =
-        median_ms(runs, || system.verify(&aggregate.statement, &aggregate.bytes).map_err(anyhow::Error::msg))?;
+    wraps.sort_by(f64::total_cmp);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Calibration {
         provisional: false,
         note: format!(
-            "zkcrowd calibrate: median of {runs} runs on {cpus} CPUs ({}); verify {verify_ms:.1} ms; proof {} bytes",
+            "zkcrowd calibrate: median of {runs} runs on {cpus} CPUs ({}); verify {:.1} ms; proof {} bytes",
             cpu_model().unwrap_or_else(|| "unknown CPU".into()),
-            aggregate.bytes.len(),
+            timings.verify_ms,
+            timings.aggregate_bytes,
         ),
-        tx_ms,
-        span_ms,
-        aggregate_ms,
-        wrap_ms,
+        tx_ms: timings.tx_ms,
+        span_ms: timings.span_ms,
+        aggregate_ms: timings.aggregate_ms,
+        wrap_ms: wraps[wraps.len() / 2],
     })
 }
 
@@ -88,11 +50,112 @@ fn cpu_model() -> Option<String> {
 }
 
 /// Measures and writes the profile to `out`.
-pub fn run(cache: &Path, out: &Path, runs: usize) -> Result<Calibration> {
+pub fn run(cache: &Path, out: &Path, runs: u32) -> Result<Calibration> {
     let system = crate::real::load_system(cache)?;
     let wrapper = crate::real::build_wrapper(&system)?;
     let calibration = measure(&system, &wrapper, runs)?;
     let text = serde_json::to_string_pretty(&calibration)? + "\n";
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     Ok(calibration)
+}
+
+/// What the web plugin measured in a browser (`scripts/web-calibrate` writes it from the page).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BrowserMeasurement {
+    /// Building the circuits in the browser, ms.
+    pub build_ms: f64,
+    /// Proving times, medians.
+    pub timings: Timings,
+    /// The module's linear memory after proving, bytes.
+    pub memory_bytes: u64,
+    /// The WebAssembly module's size, bytes.
+    pub wasm_bytes: u64,
+    /// The browser.
+    pub user_agent: String,
+    /// `navigator.hardwareConcurrency`.
+    pub cores: u32,
+}
+
+/// Native ÷ browser time per circuit, and the class speed: their geometric mean.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Speeds {
+    /// Transfer proofs.
+    pub tx: f64,
+    /// 16-call span proofs.
+    pub span: f64,
+    /// 2-to-1 aggregation proofs.
+    pub aggregate: f64,
+}
+
+impl Speeds {
+    /// `native_ms / browser_ms` per circuit.
+    pub fn of(native: &Timings, browser: &Timings) -> Self {
+        Self {
+            tx: native.tx_ms / browser.tx_ms,
+            span: native.span_ms / browser.span_ms,
+            aggregate: native.aggregate_ms / browser.aggregate_ms,
+        }
+    }
+
+    /// The geometric mean of the three.
+    pub fn mean(&self) -> f64 {
+        (self.tx * self.span * self.aggregate).cbrt()
+    }
+}
+
+/// The browser device class (`sim/profiles/browser.json`): scenarios name it as
+/// `{ share, class: browser }` instead of a guessed speed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BrowserClass {
+    /// Speed relative to the reference device (the `measured` profile's machine, natively, all
+    /// its cores): proving times divide by it.
+    pub speed: f64,
+    /// Per circuit.
+    pub speeds: Speeds,
+    /// Where and how it was measured.
+    pub note: String,
+    /// The native medians of the same session.
+    pub native: Timings,
+    /// The browser's.
+    pub browser: Timings,
+    /// Building the circuits in the browser, ms.
+    pub browser_build_ms: f64,
+    /// The module's memory after proving, bytes.
+    pub browser_memory_bytes: u64,
+    /// The WebAssembly module, bytes.
+    pub wasm_bytes: u64,
+}
+
+/// `zkcrowd calibrate --browser FILE`: measures the same workload natively now (this session, so
+/// the ratio compares like with like) and writes the browser device class to `out`.
+pub fn browser(measurement: &Path, cache: &Path, out: &Path, runs: u32) -> Result<BrowserClass> {
+    let text = std::fs::read_to_string(measurement).with_context(|| format!("reading {}", measurement.display()))?;
+    let measured: BrowserMeasurement = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not the web page's result", measurement.display()))?;
+    let system = crate::real::load_system(cache)?;
+    let origin = Instant::now();
+    let mut now_ms = || origin.elapsed().as_secs_f64() * 1e3;
+    let (native, _) = zkcrowd_proofs::calibration::measure(&system, &Workload::new()?, runs, &mut now_ms)?;
+    let speeds = Speeds::of(&native, &measured.timings);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let class = BrowserClass {
+        speed: speeds.mean(),
+        speeds,
+        note: format!(
+            "zkcrowd calibrate --browser: {} (single-threaded WebAssembly, {} cores reported) against native on \
+             {cpus} CPUs ({}), medians of {} and {runs} runs, one session",
+            measured.user_agent,
+            measured.cores,
+            cpu_model().unwrap_or_else(|| "unknown CPU".into()),
+            measured.timings.runs,
+        ),
+        native,
+        browser: measured.timings,
+        browser_build_ms: measured.build_ms,
+        browser_memory_bytes: measured.memory_bytes,
+        wasm_bytes: measured.wasm_bytes,
+    };
+    let text = serde_json::to_string_pretty(&class)? + "\n";
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    Ok(class)
 }

@@ -107,14 +107,20 @@ enum Command {
         kind: cli::FileKind,
     },
     /// Measure the real circuits (transfer, 16-call span, aggregation) on this machine and write
-    /// the `measured` cost profile. Rebuild afterwards: runs use the compiled-in profile.
+    /// the `measured` cost profile; with `--browser`, write the browser device class from a
+    /// browser's measurement (scripts/web-calibrate) against this machine's, measured now.
+    /// Rebuild afterwards: runs use the compiled-in profiles.
     Calibrate {
-        /// Profile file to write.
-        #[arg(long, default_value = "sim/profiles/measured.json")]
-        out: PathBuf,
+        /// Profile file to write (default sim/profiles/measured.json, or sim/profiles/browser.json
+        /// with `--browser`).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Proofs of each kind (the median is kept).
         #[arg(long, default_value_t = 5)]
-        runs: usize,
+        runs: u32,
+        /// The web page's result (target/web/browser-calibration.json).
+        #[arg(long, value_name = "FILE")]
+        browser: Option<PathBuf>,
     },
     /// Execute a file of raw transactions into blocks and print each block's roots.
     Chain {
@@ -328,7 +334,32 @@ fn main() -> ExitCode {
         Command::Run { scenario, seed, out, events, quiet, csv, no_report } => {
             cli::run(&cli::RunArgs { scenario, seed, out, events, quiet, csv, no_report })
         }
-        Command::Calibrate { out, runs } => {
+        Command::Calibrate { out, runs, browser: Some(measurement) } => {
+            let out = out.unwrap_or_else(|| "sim/profiles/browser.json".into());
+            match zkcrowd_sim::calibrate::browser(&measurement, &zkcrowd_sim::real::cache_dir(), &out, runs) {
+                Ok(class) => {
+                    let (native, browser) = (&class.native, &class.browser);
+                    println!(
+                        "native / browser: transfer {:.0} / {:.0} ms, span {:.0} / {:.0} ms, aggregation {:.0} / {:.0} ms",
+                        native.tx_ms,
+                        browser.tx_ms,
+                        native.span_ms,
+                        browser.span_ms,
+                        native.aggregate_ms,
+                        browser.aggregate_ms
+                    );
+                    println!("browser speed {:.3} ({})", class.speed, class.note);
+                    println!("profile: {} (rebuild to use it)", out.display());
+                    0
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    1
+                }
+            }
+        }
+        Command::Calibrate { out, runs, browser: None } => {
+            let out = out.unwrap_or_else(|| "sim/profiles/measured.json".into());
             match zkcrowd_sim::calibrate::run(&zkcrowd_sim::real::cache_dir(), &out, runs) {
                 Ok(c) => {
                     println!(

@@ -9,7 +9,12 @@ use alloy::signers::{Signature, SignerSync};
 /// The local signer used for development keys: alloy's signer over the C secp256k1 library,
 /// about three times faster at signing than the pure-Rust default (the simulator signs every
 /// heartbeat and proof submission of thousands of plugins).
+#[cfg(not(target_arch = "wasm32"))]
 pub type DevSigner = alloy::signers::local::Secp256k1Signer;
+/// The local signer used for development keys in WebAssembly (the web plugin): alloy's pure-Rust
+/// k256 signer, the same keys and signatures.
+#[cfg(target_arch = "wasm32")]
+pub type DevSigner = alloy::signers::local::PrivateKeySigner;
 
 /// The signer of development account `index`: its secret key is `keccak256("zkcrowd dev key" ‖ index)`.
 pub fn dev_signer(index: u64) -> DevSigner {

@@ -110,6 +110,7 @@
 //! in parallel); verdicts and public inputs are.
 
 mod cache;
+pub mod calibration;
 mod circuits;
 mod gadgets;
 mod shape;
