@@ -202,6 +202,11 @@ enum TestnetAction {
         /// Do not start the L1 (anvil with the Rollup) nor the validators' L1 agents.
         #[arg(long)]
         no_l1: bool,
+        /// Blocks per range wrapped for the L1 (one wrap job and one L1 submission each; a range
+        /// of R blocks also costs R - 1 aggregations, so shorter ranges reach the L1 sooner).
+        #[arg(long, default_value_t = zkcrowd_process::testnet::WRAP_RANGE_BLOCKS_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(1..=zkcrowd_market::WRAP_RANGE_BLOCKS_MAX))]
+        wrap_range_blocks: u64,
         /// The circuit cache (built on first use).
         #[arg(long, env = "ZKCROWD_CIRCUIT_CACHE", default_value = "target/zkcrowd/circuits")]
         circuit_cache: PathBuf,
@@ -243,7 +248,16 @@ enum TestnetAction {
 fn testnet(action: TestnetAction) -> anyhow::Result<()> {
     use zkcrowd_process::testnet;
     match action {
-        TestnetAction::Up { validators, dir, chain_id, block_time_ms, plugins, no_l1, circuit_cache } => {
+        TestnetAction::Up {
+            validators,
+            dir,
+            chain_id,
+            block_time_ms,
+            plugins,
+            no_l1,
+            wrap_range_blocks,
+            circuit_cache,
+        } => {
             let program = std::env::current_exe()?;
             let options = testnet::UpOptions {
                 dir: dir.clone(),
@@ -254,6 +268,7 @@ fn testnet(action: TestnetAction) -> anyhow::Result<()> {
                 plugins,
                 circuit_cache,
                 l1: !no_l1,
+                wrap_range_blocks,
             };
             let file = testnet::up(&options)?;
             println!(

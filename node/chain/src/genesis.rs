@@ -43,9 +43,7 @@ pub const GAS_LIMIT_MAX: u64 = 300_000_000;
 /// Largest base fee, in wei: the header and revm hold it as a `u64`.
 pub const BASE_FEE_WEI_MAX: u128 = u64::MAX as u128;
 
-/// Largest `max_tx_size_bytes`: 1 MiB. A real proof submission is ~130 KB of calldata; the mempool
-/// holds transactions up to this size, so it bounds a validator's memory per pooled transaction.
-pub const TX_SIZE_BYTES_MAX: usize = 1024 * 1024;
+pub use zkcrowd_primitives::tx::TX_SIZE_BYTES_MAX;
 
 /// Largest predeployed contract: EIP-170's 24,576 bytes, the most any contract may deploy.
 pub const CODE_BYTES_MAX: usize = 24_576;

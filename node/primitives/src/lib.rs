@@ -6,6 +6,7 @@ mod amount;
 mod keys;
 #[cfg(feature = "test-bugs")]
 mod test_bugs;
+pub mod tx;
 pub mod yaml;
 #[cfg(feature = "test-bugs")]
 pub use test_bugs::TestBug;

@@ -151,11 +151,53 @@ impl PluginRuntime for ProcessPlugin {
     }
 }
 
-/// The prover thread: proves orders one at a time and reports each as due. The wrapper (the
-/// L1's proof: about 15 s of circuit building and a few hundred MB) is built on the first wrap
-/// job this plugin is given, not at start: most plugins never wrap a range, and a plugin that
-/// built it first registered that much later (the testnet's seven processes building it at once
-/// kept plugins inactive for minutes on a loaded 2-core machine).
+/// The wrapper (the L1's proof circuits: ~15 s of circuit building and a few hundred MB), built
+/// on a thread of its own from the plugin's start: the plugin registers and proves other jobs
+/// meanwhile, and its first wrap job waits only for what is left of the build. (Built before
+/// registering, the testnet's plugins stayed inactive for minutes on a loaded 2-core machine;
+/// built on the first wrap job, the build sat on the path of the range's way to the L1.)
+enum WrapperSlot {
+    Building(std::sync::mpsc::Receiver<Result<Wrapper>>),
+    Ready(Box<Wrapper>),
+    Failed,
+}
+
+impl WrapperSlot {
+    fn start(system: Arc<ProofSystem>) -> Self {
+        let (sender, receiver) = sync_channel(1);
+        let spawned = std::thread::Builder::new().name("wrapper-build".into()).spawn(move || {
+            let _ = sender.send(Wrapper::build(&system));
+        });
+        match spawned {
+            Ok(_) => WrapperSlot::Building(receiver),
+            Err(error) => {
+                tracing::error!("starting the wrapper build: {error}");
+                WrapperSlot::Failed
+            }
+        }
+    }
+
+    /// The wrapper, waiting for its build if it is still under way.
+    fn wait(&mut self, job: JobId) -> Option<&Wrapper> {
+        if let WrapperSlot::Building(receiver) = self {
+            tracing::info!(job, "wrap job: waiting for the wrapper circuits");
+            *self = match receiver.recv() {
+                Ok(Ok(built)) => WrapperSlot::Ready(Box::new(built)),
+                Ok(Err(error)) => {
+                    tracing::error!(job, "building the wrapper failed: {error:#}");
+                    WrapperSlot::Failed
+                }
+                Err(_) => WrapperSlot::Failed,
+            };
+        }
+        match self {
+            WrapperSlot::Ready(wrapper) => Some(wrapper),
+            _ => None,
+        }
+    }
+}
+
+/// The prover thread: proves orders one at a time and reports each as due.
 fn prover_thread(
     system: Arc<ProofSystem>,
     prover: alloy::primitives::Address,
@@ -163,22 +205,14 @@ fn prover_thread(
     finished: Arc<Mutex<BTreeMap<JobId, ProofData>>>,
     events: mpsc::UnboundedSender<PluginEvent>,
 ) {
-    let mut wrapper: Option<Wrapper> = None;
+    let mut wrapper_slot = WrapperSlot::start(system.clone());
     while let Ok(ProofOrder { assignment, statement }) = orders.recv() {
         let job = assignment.job;
         let start = Instant::now();
-        if wrapper.is_none()
-            && assignment.real_required
-            && matches!(assignment.inputs.as_deref(), Some(JobInputs::Wrap { .. }))
-        {
-            tracing::info!(job, "first wrap job: building the wrapper circuits");
-            match Wrapper::build(&system) {
-                Ok(built) => wrapper = Some(built),
-                Err(error) => tracing::error!(job, "building the wrapper failed: {error:#}"),
-            }
-        }
+        let wraps = assignment.real_required && matches!(assignment.inputs.as_deref(), Some(JobInputs::Wrap { .. }));
+        let wrapper = if wraps { wrapper_slot.wait(job) } else { None };
         let proof = match assignment.inputs.as_ref().filter(|_| assignment.real_required) {
-            Some(inputs) => match prove(&system, wrapper.as_ref(), inputs, job, prover) {
+            Some(inputs) => match prove(&system, wrapper, inputs, job, prover) {
                 Ok(proven) => Some(ProofData::Real(proven.into_bytes().into())),
                 Err(error) => {
                     tracing::error!(job, "proving failed: {error}");

@@ -172,6 +172,8 @@ pub struct UpOptions {
     pub circuit_cache: PathBuf,
     /// Start anvil with the contracts, and an L1 agent per validator.
     pub l1: bool,
+    /// Blocks per range wrapped for the L1 (the genesis's `wrap_range_blocks`).
+    pub wrap_range_blocks: u64,
 }
 
 /// The L1's chain id (anvil's default).
@@ -198,8 +200,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 
-/// The testnet's genesis for validators `addresses`, with `plugins` funded.
-pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address]) -> Genesis {
+/// The default of `UpOptions::wrap_range_blocks`: one wrap (one L1 submission) per 32 blocks.
+pub const WRAP_RANGE_BLOCKS_DEFAULT: u64 = 32;
+
+/// The testnet's genesis for validators `addresses`, with `plugins` funded and ranges of
+/// `wrap_range_blocks` blocks wrapped for the L1.
+pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address], wrap_range_blocks: u64) -> Genesis {
     Genesis {
         chain_id,
         timestamp: 0,
@@ -232,11 +238,11 @@ pub fn testnet_genesis(chain_id: u64, addresses: &[Address], plugins: &[Address]
             // prove a job and at most 2 held jobs, so that a wrap queued behind an aggregation
             // still meets its deadline (with 60 blocks and 4 held jobs every attempt of the first
             // wrap missed on a loaded CI machine: a prover-killer of our own making); a heartbeat
-            // every two minutes; one wrap (one L1 submission) per 32 blocks.
+            // every two minutes. A range of R blocks costs R - 1 aggregations and one wrap.
             proof_deadline_blocks: 180,
             heartbeat_window_blocks: 360,
             jobs_per_plugin_max: 2,
-            wrap_range_blocks: 32,
+            wrap_range_blocks,
             ..MarketParams::default()
         },
     }
@@ -271,7 +277,7 @@ pub fn up(options: &UpOptions) -> Result<TestnetFile> {
     let addresses: Vec<Address> = keys.iter().map(PrivateKeySigner::address).collect();
     let plugin_keys: Vec<PrivateKeySigner> = (0..options.plugins).map(|_| PrivateKeySigner::random()).collect();
     let plugin_addresses: Vec<Address> = plugin_keys.iter().map(PrivateKeySigner::address).collect();
-    let genesis = testnet_genesis(options.chain_id, &addresses, &plugin_addresses);
+    let genesis = testnet_genesis(options.chain_id, &addresses, &plugin_addresses, options.wrap_range_blocks);
     let genesis_path = dir.join("genesis.json");
     write_json(&genesis_path, &genesis)?;
     let mut started = Started::default();

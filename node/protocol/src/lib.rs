@@ -5,7 +5,7 @@
 //! (`eth_sendRawTransaction`, `eth_getTransactionCount`, subscriptions).
 
 use std::sync::Arc;
-pub use zkcrowd_chain::{TxPacket, TxRejection};
+pub use zkcrowd_primitives::tx::{TxPacket, TxRejection};
 
 use serde::{Deserialize, Serialize};
 
@@ -408,7 +408,7 @@ const FRAME_OVERHEAD_BYTES: usize = 256;
 
 /// A transaction with its sidecar: the chain's largest raw transaction and largest sidecar.
 pub const TX_PACKET_BYTES_MAX: usize =
-    zkcrowd_chain::TX_SIZE_BYTES_MAX + zkcrowd_chain::SIDECAR_BYTES_MAX + FRAME_OVERHEAD_BYTES;
+    zkcrowd_primitives::tx::TX_SIZE_BYTES_MAX + zkcrowd_primitives::tx::SIDECAR_BYTES_MAX + FRAME_OVERHEAD_BYTES;
 
 /// A request or message of fixed-size fields only (addresses, hashes, numbers).
 pub const SMALL_MESSAGE_BYTES_MAX: usize = FRAME_OVERHEAD_BYTES;
@@ -418,7 +418,7 @@ pub const TX_REJECTED_BYTES_MAX: usize = 64 * 1024;
 
 /// One assignment with the largest inputs: an aggregate's two child proofs (each at most a
 /// sidecar), or a span's calls (at most `SYSTEM_JOB_TXS_MAX` ledger writes of ~1 KB, smaller).
-pub const ASSIGNMENT_BYTES_MAX: usize = 2 * zkcrowd_chain::SIDECAR_BYTES_MAX + 4 * 1024;
+pub const ASSIGNMENT_BYTES_MAX: usize = 2 * zkcrowd_primitives::tx::SIDECAR_BYTES_MAX + 4 * 1024;
 
 /// A plugin's assignments: at most `JOBS_PER_PLUGIN_MAX` jobs, the market's bound on what one
 /// plugin holds (a complete list) or receives in one block (new jobs).
