@@ -172,6 +172,19 @@ enum Command {
         #[arg(long, env = "ZKCROWD_CIRCUIT_CACHE", default_value = "target/zkcrowd/circuits")]
         circuit_cache: PathBuf,
     },
+    /// Serve the browser plugin's page (scripts/build-web) for a running testnet: open the printed
+    /// URL in a browser to prove with the real circuits in the tab and earn ZKPoW.
+    Web {
+        /// The testnet's directory (its validators' WebSocket RPC goes into the page's config).
+        #[arg(long, default_value = "target/zkcrowd/testnet")]
+        dir: PathBuf,
+        /// The built page.
+        #[arg(long, default_value = "target/web/www")]
+        www: PathBuf,
+        /// Where to listen (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8642")]
+        listen: std::net::SocketAddr,
+    },
     /// Start, inspect and stop a local testnet: validator processes with JSON-RPC, plugin processes
     /// proving for real, and anvil as the L1 with the Rollup and its plonky2 verifier.
     Testnet {
@@ -207,6 +220,10 @@ enum TestnetAction {
         #[arg(long, default_value_t = zkcrowd_process::testnet::WRAP_RANGE_BLOCKS_DEFAULT,
               value_parser = clap::value_parser!(u64).range(1..=zkcrowd_market::WRAP_RANGE_BLOCKS_MAX))]
         wrap_range_blocks: u64,
+        /// Also serve the browser plugin's page (`zkcrowd web`) from this built directory
+        /// (scripts/build-web writes target/web/www); its URL is printed and in testnet.json.
+        #[arg(long, num_args = 0..=1, default_missing_value = "target/web/www")]
+        web: Option<PathBuf>,
         /// The circuit cache (built on first use).
         #[arg(long, env = "ZKCROWD_CIRCUIT_CACHE", default_value = "target/zkcrowd/circuits")]
         circuit_cache: PathBuf,
@@ -269,6 +286,7 @@ fn testnet(action: TestnetAction) -> anyhow::Result<()> {
                 circuit_cache,
                 l1: !no_l1,
                 wrap_range_blocks,
+                web,
             };
             let file = testnet::up(&options)?;
             println!(
@@ -289,6 +307,12 @@ fn testnet(action: TestnetAction) -> anyhow::Result<()> {
             }
             for p in &file.plugins {
                 println!("plugin {}: pid {}, log {}", p.address, p.pid, p.dir.join("plugin.log").display());
+            }
+            if let Some(web) = &file.web {
+                println!(
+                    "browser plugin page: {} (pid {}; fund the address it shows from the dev account)",
+                    web.url, web.pid
+                );
             }
             match &file.l1 {
                 Some(l1) => println!(
@@ -473,6 +497,14 @@ fn main() -> ExitCode {
                 (None, None) => anyhow::bail!("give --key FILE (or --dev N for a public development key)"),
             };
             run_plugin(&PluginOptions { rpc, key, circuit_cache })
+        }),
+        Command::Web { dir, www, listen } => process_main(|| {
+            let options = zkcrowd_process::web::WebOptions { www, testnet_dir: dir, listen };
+            zkcrowd_process::web::serve(&options, |address| {
+                println!(
+                    "zkcrowd web: open http://{address}/plugin.html (the testnet's validators are in /config.json)"
+                );
+            })
         }),
         Command::Testnet { action } => match testnet(action) {
             Ok(()) => 0,

@@ -215,6 +215,12 @@ impl<R: PluginRuntime, S: Strategy> PluginHost<R, S> {
         &self.runtime
     }
 
+    /// The runtime, to change: a runtime whose device is driven from outside the host (the
+    /// browser's, which proves when its worker is free) takes its orders and hands back proofs.
+    pub fn runtime_mut(&mut self) -> &mut R {
+        &mut self.runtime
+    }
+
     /// The strategy.
     pub fn strategy(&self) -> &S {
         &self.strategy

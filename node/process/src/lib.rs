@@ -18,6 +18,7 @@
 //!    and `zkcrowd testnet up/status/down`: validators, plugins and an anvil L1 with the contracts.
 //! 8. [`load`]: `zkcrowd testnet load`, transfers at a target rate through the RPC, counted to
 //!    commit, proof and the L1.
+//! 9. [`web`]: `zkcrowd web`, the static server of the browser plugin's page for a testnet.
 //!
 //! Every queue has a named bound; what a full one drops is counted ([`TransportCounters`]).
 
@@ -30,6 +31,7 @@ pub mod store;
 pub mod testnet;
 pub mod transport;
 pub mod validator;
+pub mod web;
 
 pub use transport::{
     CLIENT_QUEUE_FRAMES_MAX, FRAME_BYTES_MAX, Hello, HelloError, INBOX_EVENTS_MAX, PEER_QUEUE_BYTES_MAX,

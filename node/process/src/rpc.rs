@@ -20,7 +20,9 @@
 //!
 //! The `zkcrowd_` namespace: `zkcrowd_status` (heights, proven head, L1 head), `zkcrowd_chainParams`
 //! (what a plugin's cadence follows), `zkcrowd_market` (plugins with their balances, open and
-//! assigned jobs with their bounties, bounded by [`MARKET_PLUGINS_MAX`] and [`MARKET_JOBS_MAX`]) and the plugin protocol itself over a WebSocket
+//! assigned jobs with their bounties, bounded by [`MARKET_PLUGINS_MAX`] and [`MARKET_JOBS_MAX`]),
+//! `zkcrowd_plugin` (one plugin's record: balance, proofs accepted, jobs missed) and the plugin
+//! protocol itself over a WebSocket
 //! connection: `zkcrowd_clientSession` subscribes the connection as one client of the validator
 //! (every [`ClientMessage`] for it arrives as a `zkcrowd_clientMessage` notification of its encoded
 //! frame), and `zkcrowd_clientRequest` sends one encoded [`ClientRequest`] as that client. The frames
@@ -275,6 +277,27 @@ pub struct MarketPlugin {
     pub held_jobs: u32,
     /// Its last heartbeat's block.
     pub last_heartbeat_block: u64,
+    /// Its registration's block.
+    pub registered_block: u64,
+    /// Proofs of its that the market accepted (each paid its bounty).
+    pub proofs_accepted: u64,
+    /// Jobs it missed (deadline passed or abandoned; each charged a penalty).
+    pub jobs_missed: u64,
+}
+
+impl MarketPlugin {
+    fn of(market: &zkcrowd_market::Market, plugin: &zkcrowd_market::Plugin) -> Self {
+        Self {
+            address: plugin.address,
+            balance_wei: plugin.balance.wei(),
+            active: market.is_active(plugin, market.block()),
+            held_jobs: plugin.held,
+            last_heartbeat_block: plugin.last_heartbeat_block,
+            registered_block: plugin.registered_block,
+            proofs_accepted: plugin.proofs_accepted,
+            jobs_missed: plugin.jobs_missed,
+        }
+    }
 }
 
 /// What `zkcrowd_market` answers.
@@ -311,6 +334,9 @@ pub trait ZkcrowdApi {
     /// The market at the head: plugins, open and assigned jobs with their bounties.
     #[method(name = "market")]
     fn market(&self) -> RpcResult<MarketState>;
+    /// One plugin's record at the head (`null`: not registered): what a volunteer's page shows.
+    #[method(name = "plugin")]
+    fn plugin(&self, address: Address) -> RpcResult<Option<MarketPlugin>>;
     /// Opens this connection's client session: the validator's messages for it arrive as
     /// notifications of their encoded frames (see the module documentation).
     #[subscription(name = "clientSession" => "clientMessage", unsubscribe = "closeClientSession", item = Bytes, with_extensions)]
@@ -731,6 +757,12 @@ impl ZkcrowdApiServer for Arc<RpcContext> {
         })
     }
 
+    fn plugin(&self, address: Address) -> RpcResult<Option<MarketPlugin>> {
+        let node = self.node.lock().expect("node lock");
+        let market = node.chain().market();
+        Ok(market.plugin(&address).map(|p| MarketPlugin::of(market, p)))
+    }
+
     fn market(&self) -> RpcResult<MarketState> {
         let node = self.node.lock().expect("node lock");
         let market = node.chain().market();
@@ -766,17 +798,7 @@ impl ZkcrowdApiServer for Arc<RpcContext> {
             assigned_jobs: market.assigned_jobs() as u64,
             jobs_created: market.jobs_created(),
             jobs,
-            plugin_list: market
-                .plugins()
-                .take(MARKET_PLUGINS_MAX)
-                .map(|p| MarketPlugin {
-                    address: p.address,
-                    balance_wei: p.balance.wei(),
-                    active: market.is_active(p, block),
-                    held_jobs: p.held,
-                    last_heartbeat_block: p.last_heartbeat_block,
-                })
-                .collect(),
+            plugin_list: market.plugins().take(MARKET_PLUGINS_MAX).map(|p| MarketPlugin::of(market, p)).collect(),
         })
     }
 

@@ -99,6 +99,18 @@ pub struct TestnetFile {
     pub l1: Option<L1Entry>,
     /// A funded account for development (its key is public: `dev:0`).
     pub dev_account: DevAccount,
+    /// The browser plugin's page server (`up --web`).
+    #[serde(default)]
+    pub web: Option<WebEntry>,
+}
+
+/// A testnet's page server for browser plugins (`zkcrowd web`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebEntry {
+    /// Its process.
+    pub pid: u32,
+    /// The page's URL.
+    pub url: String,
 }
 
 /// A testnet's L1.
@@ -174,6 +186,8 @@ pub struct UpOptions {
     pub l1: bool,
     /// Blocks per range wrapped for the L1 (the genesis's `wrap_range_blocks`).
     pub wrap_range_blocks: u64,
+    /// Serve the browser plugin's page from this built directory (`zkcrowd web`), if given.
+    pub web: Option<PathBuf>,
 }
 
 /// The L1's chain id (anvil's default).
@@ -266,6 +280,11 @@ pub fn up(options: &UpOptions) -> Result<TestnetFile> {
     }
     if options.validators == 0 {
         bail!("a testnet needs at least one validator");
+    }
+    if let Some(www) = &options.web
+        && !www.join("plugin.html").exists()
+    {
+        bail!("{} holds no built page for --web: run scripts/setup-web and scripts/build-web first", www.display());
     }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
@@ -381,6 +400,7 @@ fn start_all(
         plugins: Vec::new(),
         l1: l1_entry,
         dev_account: DevAccount { address: dev.address(), private_key: format!("0x{}", hex::encode(dev.to_bytes())) },
+        web: None,
     };
     write_json(&dir.join("testnet.json"), &file)?;
     wait_for_blocks(&file, &mut started.children)?;
@@ -407,6 +427,24 @@ fn start_all(
     }
     file.plugins = plugins;
     write_json(&dir.join("testnet.json"), &file)?;
+    if let Some(www) = &options.web {
+        let address = free_port()?;
+        let log = fs::File::create(dir.join("web.log"))?;
+        let args: Vec<std::ffi::OsString> = vec![
+            "web".into(),
+            "--dir".into(),
+            dir.as_os_str().to_owned(),
+            "--www".into(),
+            absolute(www)?.into_os_string(),
+            "--listen".into(),
+            address.to_string().into(),
+        ];
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let child = spawn(&options.program, &args, log)?;
+        file.web = Some(WebEntry { pid: child.id(), url: format!("http://{address}/plugin.html") });
+        started.children.push(child);
+        write_json(&dir.join("testnet.json"), &file)?;
+    }
     Ok(file)
 }
 
@@ -639,6 +677,7 @@ pub fn down(dir: &Path) -> Result<Vec<u32>> {
         .map(|p| p.pid)
         .chain(file.validators.iter().map(|v| v.pid))
         .chain(file.l1.iter().map(|l1| l1.pid))
+        .chain(file.web.iter().map(|web| web.pid))
         .filter(|&pid| alive(pid))
         .collect();
     for &pid in &pids {
