@@ -2,8 +2,8 @@
 // Node's own WebSocket client, `node --experimental-websocket` on Node 20).
 //   node --experimental-websocket scripts/web-e2e-drive.mjs DEBUG_PORT PAGE_URL OUT_DIR
 // Opens PAGE_URL, then every 2 s reads the page's state (window.zkcrowd) into OUT_DIR/page.json
-// and takes screenshots: OUT_DIR/proving.png the first time the page shows "proving", and
-// OUT_DIR/latest.png every 10 s. Runs until killed; exits 1 if the page reports an error.
+// and takes screenshots: OUT_DIR/proving.png the first time the page shows "proving",
+// OUT_DIR/accepted.png the first time it shows a proof accepted, and OUT_DIR/latest.png every 10 s. Runs until killed; exits 1 if the page reports an error.
 import { writeFileSync } from "node:fs";
 
 const [port, pageUrl, outDir] = process.argv.slice(2);
@@ -53,6 +53,7 @@ async function screenshot(file) {
 }
 
 let provingShot = false;
+let acceptedShot = false;
 for (let tick = 0; ; tick++) {
   await sleep(2000);
   let state;
@@ -75,6 +76,11 @@ for (let tick = 0; ; tick++) {
     await screenshot("proving.png");
     provingShot = true;
     console.log("web-e2e-drive: screenshot while proving: proving.png");
+  }
+  if (!acceptedShot && state.page?.account?.market?.proofsAccepted >= 1) {
+    await screenshot("accepted.png");
+    acceptedShot = true;
+    console.log("web-e2e-drive: screenshot with a proof accepted: accepted.png");
   }
   if (tick % 5 === 0) await screenshot("latest.png");
 }

@@ -82,6 +82,16 @@ pub struct Calibration {
 /// The compiled-in calibration of the `measured` profile.
 pub const MEASURED_JSON: &str = include_str!("../profiles/measured.json");
 
+/// The compiled-in browser device class (`zkcrowd calibrate --browser`).
+pub const BROWSER_JSON: &str = include_str!("../profiles/browser.json");
+
+/// The browser device class's speed relative to the reference device.
+pub fn browser_speed() -> f64 {
+    let class: crate::calibrate::BrowserClass =
+        serde_json::from_str(BROWSER_JSON).expect("sim/profiles/browser.json is valid");
+    class.speed
+}
+
 impl CostProfile {
     /// The named profile.
     pub fn named(name: CostProfileName) -> Self {

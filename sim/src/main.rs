@@ -273,6 +273,7 @@ fn testnet(action: TestnetAction) -> anyhow::Result<()> {
             plugins,
             no_l1,
             wrap_range_blocks,
+            web,
             circuit_cache,
         } => {
             let program = std::env::current_exe()?;

@@ -357,7 +357,7 @@ async fn simulate(
             index: index as u32,
             signer: signer.clone(),
             behaviour: behaviours[index],
-            speed: scenario.plugins.devices[devices[index]].speed,
+            speed: scenario.plugins.devices[devices[index]].speed(),
             economics: economics[index],
         };
         plugin_facts.push((signer.address(), spec.behaviour, spec.speed));

@@ -9,6 +9,7 @@ import init, { Plugin } from "./pkg/zkcrowd_plugin_web.js";
 const PENDING_REQUESTS_MAX = 256;
 const ACCOUNT_REFRESH_MS = 3000;
 const REDIAL_MS = 2000;
+const BETWEEN_PROOFS_MS = 50;
 
 let plugin = null;
 let socket = null;
@@ -85,8 +86,9 @@ function afterEvent() {
   }
   if (plugin.waiting() > 0 && !provingScheduled) {
     provingScheduled = true;
-    // A macrotask: frames and timers that arrived meanwhile are handled between proofs.
-    setTimeout(proveOne, 0);
+    // Later, as a macrotask: frames, answers and timers that arrived meanwhile are handled
+    // between proofs (proving blocks this worker for seconds).
+    setTimeout(proveOne, BETWEEN_PROOFS_MS);
   }
   publish();
 }
@@ -102,6 +104,7 @@ function proveOne() {
   }
   post({ proving: false });
   afterEvent();
+  refreshAccount();
 }
 
 function publish() {

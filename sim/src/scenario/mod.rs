@@ -497,7 +497,7 @@ fn default_population() -> u64 {
     50
 }
 fn default_devices() -> Vec<Device> {
-    vec![Device { share: 1.0, speed: 1.0 }]
+    vec![Device::with_speed(1.0, 1.0)]
 }
 fn default_withhold_factor() -> f64 {
     2.0
@@ -584,7 +584,7 @@ impl Default for Idle {
     }
 }
 
-/// A device class.
+/// A device class: a share of the plugins and either a speed or a measured class (exactly one).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Device {
@@ -592,8 +592,38 @@ pub struct Device {
     #[schemars(range(min = 0.0, max = 1.0))]
     pub share: f64,
     /// Speed relative to the reference device (proving time divides by it), from 0.01 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = DEVICE_SPEED_MIN, max = DEVICE_SPEED_MAX))]
-    pub speed: f64,
+    pub speed: Option<f64>,
+    /// A measured device class instead of a speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<DeviceClass>,
+}
+
+/// A device class whose speed was measured, compiled into the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    /// The browser plugin: the real circuits in WebAssembly in headless Chromium against native
+    /// on the same machine (`zkcrowd calibrate --browser`, `sim/profiles/browser.json`).
+    Browser,
+}
+
+impl Device {
+    /// A device of speed `speed`.
+    pub fn with_speed(share: f64, speed: f64) -> Self {
+        Self { share, speed: Some(speed), class: None }
+    }
+
+    /// Its speed: the given one, or its class's measured one.
+    pub fn speed(&self) -> f64 {
+        match (self.speed, self.class) {
+            (Some(speed), _) => speed,
+            (None, Some(DeviceClass::Browser)) => crate::cost::browser_speed(),
+            // Refused by validation; the reference device otherwise.
+            (None, None) => 1.0,
+        }
+    }
 }
 
 /// Shares of plugin behaviours.
@@ -1247,7 +1277,26 @@ impl Scenario {
         check_len(&devices, plugins.devices.len(), DEVICES_MAX)?;
         for (i, device) in plugins.devices.iter().enumerate() {
             check_fraction(&devices.index(i).key("share"), device.share)?;
-            check_number(&devices.index(i).key("speed"), device.speed, DEVICE_SPEED_MIN, DEVICE_SPEED_MAX)?;
+            match (device.speed, device.class) {
+                (Some(speed), None) => {
+                    check_number(&devices.index(i).key("speed"), speed, DEVICE_SPEED_MIN, DEVICE_SPEED_MAX)?;
+                }
+                (None, Some(_)) => {}
+                (Some(_), Some(_)) => {
+                    return Err(Invalid::rule(
+                        devices.index(i),
+                        "both a speed and a class",
+                        "one of `speed: 0.3` or `class: browser`",
+                    ));
+                }
+                (None, None) => {
+                    return Err(Invalid::rule(
+                        devices.index(i),
+                        "neither a speed nor a class",
+                        "one of `speed: 0.3` or `class: browser`",
+                    ));
+                }
+            }
         }
         let sum: f64 = plugins.devices.iter().map(|d| d.share).sum();
         if (sum - 1.0).abs() > SHARE_SUM_TOLERANCE {
@@ -1596,6 +1645,21 @@ mod tests {
                 "proofs: { real: { sample_rate: 1.5 } }\n",
                 "s.yaml:3:32:",
                 "proofs.real.sample_rate: 1.5 is out of range; expected 0 to 1",
+            ),
+            (
+                "plugins: { devices: [ { share: 1, speed: 0.5, class: browser } ] }\n",
+                "s.yaml:3:",
+                "plugins.devices[0]: both a speed and a class; expected one of `speed: 0.3` or `class: browser`",
+            ),
+            (
+                "plugins: { devices: [ { share: 1 } ] }\n",
+                "s.yaml:3:",
+                "plugins.devices[0]: neither a speed nor a class",
+            ),
+            (
+                "plugins: { devices: [ { share: 1, class: phone } ] }\n",
+                "s.yaml:3:42:",
+                "unknown variant `phone`, expected one of browser",
             ),
             (
                 "plugins: { devices: [ { share: .nan, speed: 1 } ] }\n",
