@@ -99,6 +99,18 @@ pub struct ChainCadence {
     pub base_fee_wei: u128,
 }
 
+impl From<&zkcrowd_protocol::ChainParams> for ChainCadence {
+    fn from(params: &zkcrowd_protocol::ChainParams) -> Self {
+        Self {
+            chain_id: params.chain_id,
+            block_ms: params.block_time_ms,
+            heartbeat_window_blocks: params.heartbeat_window_blocks,
+            proof_deadline_blocks: params.proof_deadline_blocks,
+            base_fee_wei: params.base_fee_wei,
+        }
+    }
+}
+
 impl ClientConfig {
     /// The configuration every plugin uses on a chain: a heartbeat twice per slack of the window
     /// over the deadline (a plugin is only assigned jobs its heartbeat keeps it active through,

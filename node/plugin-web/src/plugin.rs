@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use alloy::primitives::{Address, B256, Bytes};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zkcrowd_client::prover::prove;
 use zkcrowd_client::{
     ChainCadence, ClientConfig, Honest, PluginClient, PluginEvent, PluginHost, PluginRuntime, PluginTimer, ProofDue,
@@ -26,7 +26,7 @@ use zkcrowd_client::{
 use zkcrowd_market::{JobId, ProofData, Statement};
 use zkcrowd_primitives::DevSigner;
 use zkcrowd_proofs::{ProofSystem, Wrapper};
-use zkcrowd_protocol::{Assignment, DecodeError, JobInputs};
+use zkcrowd_protocol::{Assignment, ChainParams, DecodeError, JobInputs};
 
 /// Assignments waiting for the worker to prove them.
 pub const PROOF_QUEUE_MAX: usize = 16;
@@ -34,22 +34,6 @@ pub const PROOF_QUEUE_MAX: usize = 16;
 pub const OUTPUTS_MAX: usize = 4_096;
 /// Proofs remembered for the page (most recent last).
 pub const RECENT_PROOFS_MAX: usize = 32;
-
-/// What `zkcrowd_chainParams` answers (the fields the plugin's cadence follows).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChainParams {
-    /// EIP-155 chain id.
-    pub chain_id: u64,
-    /// Target block time, ms.
-    pub block_time_ms: u64,
-    /// A plugin is active while its last heartbeat is this recent.
-    pub heartbeat_window_blocks: u64,
-    /// Blocks a plugin has to prove an assigned job.
-    pub proof_deadline_blocks: u64,
-    /// Base fee of the head block, wei.
-    pub base_fee_wei: u128,
-}
 
 /// Something the worker must do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -224,13 +208,7 @@ impl WebPlugin {
             return Err(StartError::NoValidator);
         }
         let system = ProofSystem::build().map_err(|e| StartError::Circuits(format!("{e:#}")))?;
-        let cadence = ChainCadence {
-            chain_id: params.chain_id,
-            block_ms: params.block_time_ms,
-            heartbeat_window_blocks: params.heartbeat_window_blocks,
-            proof_deadline_blocks: params.proof_deadline_blocks,
-            base_fee_wei: params.base_fee_wei,
-        };
+        let cadence = ChainCadence::from(&params);
         let client = PluginClient::new(signer, ClientConfig::for_chain(cadence, false));
         let runtime = WebRuntime {
             now_ms: 0,

@@ -338,13 +338,7 @@ pub fn run_plugin(options: &PluginOptions) -> Result<()> {
     let params: ChainParams = runtime.block_on(chain_params(&options.rpc))?;
     tracing::info!(plugin = %address, chain = params.chain_id, real_proofs = %params.real_proofs, "plugin starting");
     let system = load_system(&options.circuit_cache)?;
-    let cadence = ChainCadence {
-        chain_id: params.chain_id,
-        block_ms: params.block_time_ms,
-        heartbeat_window_blocks: params.heartbeat_window_blocks,
-        proof_deadline_blocks: params.proof_deadline_blocks,
-        base_fee_wei: params.base_fee_wei,
-    };
+    let cadence = ChainCadence::from(&params);
     let client = PluginClient::new(signer, ClientConfig::for_chain(cadence, false));
     runtime.block_on(async move {
         let (events, internal) = mpsc::unbounded_channel::<PluginEvent>();

@@ -225,23 +225,7 @@ pub struct Status {
     pub l1: Option<L1View>,
 }
 
-/// What `zkcrowd_chainParams` answers: what a plugin's cadence follows.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChainParams {
-    /// EIP-155 chain id.
-    pub chain_id: u64,
-    /// Target block time, ms.
-    pub block_time_ms: u64,
-    /// A plugin is active while its last heartbeat is this recent.
-    pub heartbeat_window_blocks: u64,
-    /// Blocks a plugin has to prove an assigned job.
-    pub proof_deadline_blocks: u64,
-    /// Base fee of the head block, wei.
-    pub base_fee_wei: u128,
-    /// Which jobs need a real proof (`none`, `all`, or a sample).
-    pub real_proofs: String,
-}
+pub use zkcrowd_protocol::ChainParams;
 
 /// One job in `zkcrowd_market`.
 #[derive(Debug, Clone, Serialize)]

@@ -510,3 +510,22 @@ impl Codec for ClientMessage {
         .unwrap_or("unknown")
     }
 }
+
+/// What a validator's `zkcrowd_chainParams` JSON-RPC method answers: what a plugin's cadence
+/// follows (the process plugin and the browser plugin both read it before starting).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainParams {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Target block time, ms.
+    pub block_time_ms: u64,
+    /// A plugin is active while its last heartbeat is this recent.
+    pub heartbeat_window_blocks: u64,
+    /// Blocks a plugin has to prove an assigned job.
+    pub proof_deadline_blocks: u64,
+    /// Base fee of the head block, wei.
+    pub base_fee_wei: u128,
+    /// Which jobs need a real proof (`none`, `all`, or a sample).
+    pub real_proofs: String,
+}
